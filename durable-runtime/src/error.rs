@@ -1,0 +1,222 @@
+//! Error types: what activities, orchestrators, tasks and the runtime report.
+
+use std::fmt;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The error an activity returns.
+///
+/// Converts from any `std::error::Error` (so `?` works on I/O and parse errors), from `String`
+/// and from `&str`:
+///
+/// ```
+/// use durable_runtime::ActivityError;
+/// fn parse(s: &str) -> Result<u32, ActivityError> {
+///     if s.is_empty() {
+///         return Err("empty input".into());
+///     }
+///     Ok(s.parse::<u32>()?)
+/// }
+/// assert_eq!(parse("").unwrap_err().message(), "empty input");
+/// assert!(parse("x").unwrap_err().message().contains("invalid digit"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ActivityError {
+    message: String,
+}
+
+impl ActivityError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+    /// The message, as the orchestrator will see it in [`TaskError::message`].
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E: Into<BoxError>> From<E> for ActivityError {
+    fn from(e: E) -> Self {
+        let e: BoxError = e.into();
+        Self { message: e.to_string() }
+    }
+}
+
+impl fmt::Debug for ActivityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActivityError({:?})", self.message)
+    }
+}
+
+impl fmt::Display for ActivityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The error an orchestrator returns; the instance then ends `Failed` with this message.
+///
+/// Converts from any `std::error::Error` — including [`TaskError`], so `?` on an awaited task
+/// works — and from `String` and `&str`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OrchestrationError {
+    message: String,
+}
+
+impl OrchestrationError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+    /// The message recorded on the failed instance.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E: Into<BoxError>> From<E> for OrchestrationError {
+    fn from(e: E) -> Self {
+        let e: BoxError = e.into();
+        Self { message: e.to_string() }
+    }
+}
+
+impl fmt::Debug for OrchestrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OrchestrationError({:?})", self.message)
+    }
+}
+
+impl fmt::Display for OrchestrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a durable task failed, as an orchestrator sees it when it awaits the task.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum TaskErrorKind {
+    /// The activity returned an error, or panicked (after its retries, if any).
+    ActivityFailed,
+    /// The sub-orchestration failed or was terminated.
+    SubOrchestrationFailed,
+    /// The entity operation failed.
+    EntityFailed,
+    /// The result did not deserialize into the type the orchestrator expects.
+    BadResult,
+    /// The task could not be scheduled (unknown name, bad input, …).
+    ScheduleFailed,
+}
+
+/// A failed durable task: what `.await` on a task gives in its `Err`.
+///
+/// Displays the failing activity's message, and converts into [`OrchestrationError`] with `?`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskError {
+    /// Why it failed.
+    pub kind: TaskErrorKind,
+    /// The failing task's name (activity, orchestrator or entity operation).
+    pub name: String,
+    /// The error message, as the activity reported it.
+    pub message: String,
+}
+
+impl TaskError {
+    /// The error message of the failed task.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    pub(crate) fn new(kind: TaskErrorKind, name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { kind, name: name.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// The runtime's error: what `Client`, `Worker` and the backends return.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An instance id that is empty, too long, or contains control characters.
+    #[error("invalid instance id {id:?}: {reason}")]
+    InvalidInstanceId {
+        /// The id given.
+        id: String,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
+    /// Starting an instance whose id is already in use by a live instance.
+    #[error("instance {0:?} already exists and has not finished; pick another id, or terminate or purge it first")]
+    InstanceAlreadyExists(String),
+    /// No instance with this id.
+    #[error("no instance with id {0:?}")]
+    InstanceNotFound(String),
+    /// An orchestrator name no worker registered.
+    #[error("unknown orchestrator {name:?}: no orchestrator with that name is registered{known}")]
+    UnknownOrchestrator {
+        /// The name asked for.
+        name: String,
+        /// The names that are registered, for the message.
+        known: String,
+    },
+    /// A value that could not be serialized or deserialized.
+    #[error("{0}")]
+    Payload(String),
+    /// A payload larger than the configured limit.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes; send a reference (a key or URL) instead of the data, or raise the limit with `max_payload_bytes`")]
+    PayloadTooLarge {
+        /// What the payload was (input, output, event data …).
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The operation does not apply to the instance in its current state.
+    #[error("instance {id:?} is {status}: {what}")]
+    InvalidState {
+        /// The instance.
+        id: String,
+        /// Its current status.
+        status: String,
+        /// What was attempted and why it does not apply.
+        what: String,
+    },
+    /// Waiting for an instance took longer than the timeout.
+    #[error("instance {id:?} did not finish within {timeout:?} (status {status})")]
+    Timeout {
+        /// The instance.
+        id: String,
+        /// The timeout given.
+        timeout: std::time::Duration,
+        /// Its status when the wait gave up.
+        status: String,
+    },
+    /// The instance finished without the output asked for (failed, terminated, …).
+    #[error("instance {id:?} has no output: it is {status}{detail}")]
+    NoOutput {
+        /// The instance.
+        id: String,
+        /// Its status.
+        status: String,
+        /// The failure message, if any.
+        detail: String,
+    },
+    /// The worker or backend was shut down.
+    #[error("shut down")]
+    Shutdown,
+    /// An error of the storage backend (connection, protocol, script).
+    #[error("backend error: {0}")]
+    Backend(String),
+    /// The worker configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}

@@ -1,0 +1,19 @@
+//! Runtime of `durable`: the contexts and durable tasks orchestrators use, the engine that
+//! steps them, the backends, the worker and the client.
+//!
+//! Users depend on the `durable` facade crate, which re-exports this crate and the macros.
+
+pub mod context;
+pub mod error;
+pub mod orchestrator;
+pub mod payload;
+#[doc(hidden)]
+pub mod private;
+pub mod retry;
+pub mod task;
+
+pub use context::{ActivityContext, OrchestrationContext};
+pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};
+pub use orchestrator::{Activity, Orchestrator};
+pub use retry::RetryPolicy;
+pub use task::{DurableTask, Either, Select, Task, WhenAll, WhenAny};

@@ -1,0 +1,308 @@
+//! Support for the code the macros generate. Not a stable API: do not use it directly.
+
+#![allow(missing_docs)]
+
+pub use crate::context::OrchestrationContext;
+pub use crate::orchestrator::{Activity, BoxFuture, Orchestrator, StepInput, StepResult};
+pub use crate::task::{DurableTask, poll_task};
+pub use serde;
+pub use serde_json;
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
+
+/// How the generated step function ends.
+pub enum Step<R> {
+    Suspend(Vec<u8>),
+    Done(R),
+    Error(StepResult),
+}
+
+/// What an orchestrator's return type must be: `Result<T, E>` with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "an orchestrator must return `Result<T, E>` where `T` is serializable and `E` displays (e.g. `OrchestrationError`), not `{Self}`",
+    label = "this return type"
+)]
+pub trait OrchestrationOutcome {
+    type Ok: Serialize + DeserializeOwned + 'static;
+    fn into_outcome(self) -> Result<Self::Ok, String>;
+}
+
+impl<T: Serialize + DeserializeOwned + 'static, E: Display> OrchestrationOutcome for Result<T, E> {
+    type Ok = T;
+    fn into_outcome(self) -> Result<T, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+pub fn finish<R: OrchestrationOutcome>(step: Step<R>) -> StepResult {
+    match step {
+        Step::Suspend(bytes) => StepResult::Suspended(bytes),
+        Step::Error(e) => e,
+        Step::Done(r) => match r.into_outcome() {
+            Ok(v) => match crate::payload::to_json(&v, "the orchestrator's output") {
+                Ok(json) => StepResult::Completed(json),
+                Err(e) => StepResult::Failed(e),
+            },
+            Err(msg) => StepResult::Failed(msg),
+        },
+    }
+}
+
+/// What an activity's return type must be.
+#[diagnostic::on_unimplemented(
+    message = "an activity must return `Result<T, E>` where `T` is serializable and `E` converts into `ActivityError`, not `{Self}`",
+    label = "this return type",
+    note = "`ActivityError` converts from any `std::error::Error`, `String` and `&str`"
+)]
+pub trait ActivityOutcome {
+    type Ok: Serialize + DeserializeOwned + Send + 'static;
+    fn into_outcome(self) -> Result<Self::Ok, crate::ActivityError>;
+}
+
+impl<T, E> ActivityOutcome for Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    crate::ActivityError: From<E>,
+{
+    type Ok = T;
+    fn into_outcome(self) -> Result<T, crate::ActivityError> {
+        self.map_err(crate::ActivityError::from)
+    }
+}
+
+pub fn decode_input<T: DeserializeOwned>(json: &str, name: &str) -> Result<T, StepResult> {
+    crate::payload::from_json(json, &format!("the input of orchestrator `{name}`")).map_err(StepResult::BadInput)
+}
+
+pub fn load<S: DeserializeOwned>(_w: &PhantomData<S>, bytes: &[u8], name: &str) -> Result<S, StepResult> {
+    crate::payload::from_state(bytes)
+        .map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))
+}
+
+pub fn save<S: Serialize>(_w: &PhantomData<S>, state: S) -> Step<Infallible> {
+    match crate::payload::to_state(&state) {
+        Ok(bytes) => Step::Suspend(bytes),
+        Err(e) => Step::Error(StepResult::Failed(e)),
+    }
+}
+
+pub fn suspend<R>(s: Step<Infallible>) -> Step<R> {
+    match s {
+        Step::Suspend(b) => Step::Suspend(b),
+        Step::Error(e) => Step::Error(e),
+        Step::Done(x) => match x {},
+    }
+}
+
+/// A local kept across an `.await` is saved in the instance's state.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be kept across an `.await` in an orchestrator",
+    label = "this local is still needed after an `.await`, so it is saved in the instance's state",
+    note = "locals that live across an `.await` must be owned and implement `Serialize` and `Deserialize`; clone borrowed data into an owned value, or compute it again after the `.await`"
+)]
+pub trait Persist {}
+impl<T: Serialize + DeserializeOwned> Persist for T {}
+
+#[inline(always)]
+pub fn persist<T: Persist>(t: T) -> T {
+    t
+}
+
+#[inline(always)]
+pub fn task<D: DurableTask>(d: D) -> D {
+    d
+}
+
+#[inline]
+#[track_caller]
+pub fn take<T>(slot: &mut Option<T>) -> T {
+    match slot.take() {
+        Some(v) => v,
+        None => panic!("durable: internal error: a local was read before it was set; please report this with the orchestrator's code"),
+    }
+}
+
+// ---- `?` on stable: our own Try-like traits ----
+
+#[diagnostic::on_unimplemented(
+    message = "the `?` operator works on `Result` and `Option` in an orchestrator, not on `{Self}`",
+    label = "cannot use `?` on this"
+)]
+pub trait Branch {
+    type Output;
+    type Residual;
+    fn branch(self) -> ControlFlow<Self::Residual, Self::Output>;
+}
+
+impl<T, E> Branch for Result<T, E> {
+    type Output = T;
+    type Residual = Result<Infallible, E>;
+    #[inline(always)]
+    fn branch(self) -> ControlFlow<Self::Residual, T> {
+        match self {
+            Ok(v) => ControlFlow::Continue(v),
+            Err(e) => ControlFlow::Break(Err(e)),
+        }
+    }
+}
+
+impl<T> Branch for Option<T> {
+    type Output = T;
+    type Residual = Option<Infallible>;
+    #[inline(always)]
+    fn branch(self) -> ControlFlow<Self::Residual, T> {
+        match self {
+            Some(v) => ControlFlow::Continue(v),
+            None => ControlFlow::Break(None),
+        }
+    }
+}
+
+#[diagnostic::on_unimplemented(
+    message = "`?` cannot convert this error into the orchestrator's return type `{Self}`",
+    label = "the error type here does not convert",
+    note = "the orchestrator's error type must implement `From` of this error (`OrchestrationError` converts from any `std::error::Error`, `String` and `&str`); on an `Option`, use `.ok_or(\"what was missing\")?`"
+)]
+pub trait FromResidual<R> {
+    fn from_residual(r: R) -> Self;
+}
+
+impl<T, E, F: From<E>> FromResidual<Result<Infallible, E>> for Result<T, F> {
+    #[inline(always)]
+    fn from_residual(r: Result<Infallible, E>) -> Self {
+        match r {
+            Err(e) => Err(From::from(e)),
+            Ok(x) => match x {},
+        }
+    }
+}
+
+impl<T> FromResidual<Option<Infallible>> for Option<T> {
+    #[inline(always)]
+    fn from_residual(_: Option<Infallible>) -> Self {
+        None
+    }
+}
+
+// ---- `for` loops over a serializable iterator state ----
+
+/// The iterator state of a `for` loop that spans an `.await`.
+pub trait DurableIter {
+    type Item;
+    fn next_item(&mut self) -> Option<Self::Item>;
+}
+
+impl<T> DurableIter for VecDeque<T> {
+    type Item = T;
+    #[inline]
+    fn next_item(&mut self) -> Option<T> {
+        self.pop_front()
+    }
+}
+
+pub trait RangeIdx: Copy + PartialOrd {
+    fn succ(self) -> Self;
+}
+macro_rules! range_idx {
+    ($($t:ty)*) => {$(
+        impl RangeIdx for $t {
+            #[inline]
+            fn succ(self) -> Self { self + 1 }
+        }
+    )*};
+}
+range_idx!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
+
+/// `a..b` as plain data (serializes as two numbers).
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+pub struct DurableRange<T> {
+    next: T,
+    end: T,
+}
+impl<T: RangeIdx> DurableIter for DurableRange<T> {
+    type Item = T;
+    fn next_item(&mut self) -> Option<T> {
+        if self.next < self.end {
+            let v = self.next;
+            self.next = v.succ();
+            Some(v)
+        } else {
+            None
+        }
+    }
+}
+
+/// `a..=b` as plain data (with its own "exhausted" flag, which serde drops from `RangeInclusive`).
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+pub struct DurableRangeInclusive<T> {
+    next: T,
+    end: T,
+    done: bool,
+}
+impl<T: RangeIdx> DurableIter for DurableRangeInclusive<T> {
+    type Item = T;
+    fn next_item(&mut self) -> Option<T> {
+        if self.done || self.next > self.end {
+            return None;
+        }
+        let v = self.next;
+        if v >= self.end {
+            self.done = true;
+        } else {
+            self.next = v.succ();
+        }
+        Some(v)
+    }
+}
+
+/// Wrapper for choosing the iterator state by type (autoref specialization).
+pub struct IterWrap<I>(pub I);
+
+pub trait IterSpecRange {
+    type State;
+    fn __durable_iter(&self) -> Self::State;
+}
+impl<T: RangeIdx> IterSpecRange for &IterWrap<std::ops::Range<T>> {
+    type State = DurableRange<T>;
+    fn __durable_iter(&self) -> DurableRange<T> {
+        DurableRange { next: self.0.start, end: self.0.end }
+    }
+}
+impl<T: RangeIdx> IterSpecRange for &IterWrap<std::ops::RangeInclusive<T>> {
+    type State = DurableRangeInclusive<T>;
+    fn __durable_iter(&self) -> DurableRangeInclusive<T> {
+        DurableRangeInclusive { next: *self.0.start(), end: *self.0.end(), done: self.0.is_empty() }
+    }
+}
+
+pub trait IterSpecAny {
+    type State;
+    fn __durable_iter(self) -> Self::State;
+}
+impl<I: IntoIterator> IterSpecAny for IterWrap<I> {
+    type State = VecDeque<I::Item>;
+    fn __durable_iter(self) -> VecDeque<I::Item> {
+        self.0.into_iter().collect()
+    }
+}
+
+#[inline]
+pub fn next<I: DurableIter>(it: &mut I) -> Option<I::Item> {
+    it.next_item()
+}
+
+/// FNV-1a, for fingerprints computed at expansion time and checked here.
+pub const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x100000001b3);
+        i += 1;
+    }
+    h
+}

@@ -1,0 +1,373 @@
+//! Durable tasks: what orchestrators await.
+//!
+//! A task is a small serializable handle (a task id, or a list of child tasks), so it can be
+//! kept in a local across `.await`s: schedule many activities, then `when_all` them.
+
+use crate::context::{CtxState, OrchestrationContext};
+use crate::error::{TaskError, TaskErrorKind};
+use crate::payload;
+use crate::retry::RetryPolicy;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Something an orchestrator can `.await`: an activity call, a timer, an event, a
+/// sub-orchestration, or a combination of those (`when_all`, `when_any`, `select`).
+///
+/// Implemented by this crate's task types only.
+#[diagnostic::on_unimplemented(
+    message = "`.await` in an orchestrator works on durable tasks only, and `{Self}` is not one",
+    label = "not a durable task",
+    note = "await what `ctx` returns (`ctx.call_activity(..)`, `ctx.timer(..)`, `ctx.wait_for_event(..)`, `ctx.when_all(..)`, …); do other async work inside an `#[activity]`"
+)]
+pub trait DurableTask: sealed::Sealed {
+    /// What `.await` gives.
+    type Output;
+    /// When ready: the arrival number of the completion that made it ready, and the output.
+    #[doc(hidden)]
+    fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)>;
+    /// Done with this task: consume its results; abandon (and cancel) what has not completed.
+    #[doc(hidden)]
+    fn __release(&self, st: &mut CtxState);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T> Sealed for super::Task<T> {}
+    impl<D> Sealed for super::WhenAll<D> {}
+    impl<D> Sealed for super::WhenAny<D> {}
+    impl<A, B> Sealed for super::Select<A, B> {}
+}
+
+/// Poll a task against a context; on completion, release it (generated code calls this).
+#[doc(hidden)]
+pub fn poll_task<D: DurableTask>(ctx: &OrchestrationContext, task: &D) -> Option<D::Output> {
+    ctx.with(|st| {
+        let (_, out) = task.__poll(st)?;
+        task.__release(st);
+        Some(out)
+    })
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) enum TaskKind {
+    Activity,
+    SubOrchestration,
+    Timer,
+    Event(String),
+}
+
+/// One durable task: an activity call, a sub-orchestration, a timer, or an event wait.
+/// `.await` gives `Result<T, TaskError>`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Task<T> {
+    id: u64,
+    kind: TaskKind,
+    #[serde(skip)]
+    ctx: Option<OrchestrationContext>,
+    #[serde(skip)]
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("id", &self.id).field("kind", &self.kind).finish()
+    }
+}
+
+impl<T> Task<T> {
+    pub(crate) fn new(id: u64, kind: TaskKind, ctx: OrchestrationContext) -> Self {
+        Self { id, kind, ctx: Some(ctx), _t: PhantomData }
+    }
+
+    /// The task's id within its instance (as shown in the history).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Retry the activity with this policy when it fails. Call it where the task is created:
+    /// `ctx.call_activity(f, x).with_retry(policy)`.
+    ///
+    /// # Panics
+    /// On a task that is not an activity call, or after the task was already scheduled by an
+    /// earlier step; the instance then fails with that message.
+    pub fn with_retry(self, policy: RetryPolicy) -> Self {
+        assert!(
+            self.kind == TaskKind::Activity,
+            "`with_retry` applies to activity calls only (this task is a {:?})",
+            self.kind
+        );
+        let ctx = self.ctx.as_ref().expect(
+            "`with_retry` must be called where the activity call is created, in the same step",
+        );
+        ctx.with(|st| {
+            if let Some(crate::context::OpenTask::Activity { retry, .. }) = st.rt.open.get_mut(&self.id) {
+                *retry = Some(policy);
+            }
+        });
+        self
+    }
+
+    /// Run the sub-orchestration under this instance id instead of the derived one. Call it
+    /// where the task is created: `ctx.call_orchestrator(f, x).with_instance_id("order-7")`.
+    ///
+    /// # Panics
+    /// On a task that is not a sub-orchestration call, or outside the step that created it.
+    pub fn with_instance_id(self, instance_id: impl Into<String>) -> Self {
+        assert!(
+            self.kind == TaskKind::SubOrchestration,
+            "`with_instance_id` applies to sub-orchestration calls only (this task is a {:?})",
+            self.kind
+        );
+        let new_id = instance_id.into();
+        let ctx = self.ctx.as_ref().expect(
+            "`with_instance_id` must be called where the sub-orchestration call is created, in the same step",
+        );
+        ctx.with(|st| {
+            if let Some(crate::context::OpenTask::SubOrchestration { instance_id, .. }) = st.rt.open.get_mut(&self.id) {
+                *instance_id = new_id.clone();
+            }
+            for c in st.commands.iter_mut() {
+                if let crate::context::Command::StartSubOrchestration { id, instance_id, .. } = c {
+                    if *id == self.id {
+                        *instance_id = new_id.clone();
+                    }
+                }
+            }
+        });
+        self
+    }
+}
+
+impl<T: DeserializeOwned> DurableTask for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
+        let c = st.completion(self.id)?;
+        let out = match &c.outcome {
+            Ok(json) => payload::from_json::<T>(json, &self.describe()).map_err(|msg| TaskError {
+                kind: TaskErrorKind::BadResult,
+                name: self.describe(),
+                message: msg,
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        Some((c.seq, out))
+    }
+
+    fn __release(&self, st: &mut CtxState) {
+        st.release(self.id);
+    }
+}
+
+impl<T> Task<T> {
+    fn describe(&self) -> String {
+        match &self.kind {
+            TaskKind::Activity => format!("the result of activity task {}", self.id),
+            TaskKind::SubOrchestration => format!("the output of sub-orchestration task {}", self.id),
+            TaskKind::Timer => format!("timer {}", self.id),
+            TaskKind::Event(name) => format!("the data of event `{name}`"),
+        }
+    }
+}
+
+/// `ctx.when_all(tasks)`: all results in task order, or the first failure once all finished.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct WhenAll<D> {
+    tasks: Vec<D>,
+    #[serde(skip)]
+    ctx: Option<OrchestrationContext>,
+}
+
+impl<D> WhenAll<D> {
+    pub(crate) fn new(tasks: Vec<D>, ctx: OrchestrationContext) -> Self {
+        Self { tasks, ctx: Some(ctx) }
+    }
+    /// How many tasks it waits for.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+    /// Whether it waits for no task at all (then it completes at once with an empty `Vec`).
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+impl<D, T> DurableTask for WhenAll<D>
+where
+    D: DurableTask<Output = Result<T, TaskError>>,
+{
+    type Output = Result<Vec<T>, TaskError>;
+
+    fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
+        let mut seq = 0;
+        let mut out = Vec::with_capacity(self.tasks.len());
+        let mut failure = None;
+        for t in &self.tasks {
+            let (s, r) = t.__poll(st)?;
+            seq = seq.max(s);
+            match r {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    if failure.is_none() {
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+        Some((seq, match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }))
+    }
+
+    fn __release(&self, st: &mut CtxState) {
+        for t in &self.tasks {
+            t.__release(st);
+        }
+    }
+}
+
+/// `ctx.when_any(tasks)`: the index and result of the first task to complete.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct WhenAny<D> {
+    tasks: Vec<D>,
+    #[serde(skip)]
+    ctx: Option<OrchestrationContext>,
+}
+
+impl<D> WhenAny<D> {
+    pub(crate) fn new(tasks: Vec<D>, ctx: OrchestrationContext) -> Self {
+        assert!(!tasks.is_empty(), "`when_any` needs at least one task");
+        Self { tasks, ctx: Some(ctx) }
+    }
+}
+
+impl<D: DurableTask> DurableTask for WhenAny<D> {
+    type Output = (usize, D::Output);
+
+    fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
+        let mut best: Option<(u64, usize, D::Output)> = None;
+        for (i, t) in self.tasks.iter().enumerate() {
+            if let Some((s, r)) = t.__poll(st) {
+                if best.as_ref().is_none_or(|(bs, _, _)| s < *bs) {
+                    best = Some((s, i, r));
+                }
+            }
+        }
+        best.map(|(s, i, r)| (s, (i, r)))
+    }
+
+    fn __release(&self, st: &mut CtxState) {
+        for t in &self.tasks {
+            t.__release(st);
+        }
+    }
+}
+
+/// Either of two values: what `select(a, b).await` gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Either<A, B> {
+    /// The first task finished first.
+    Left(A),
+    /// The second task finished first.
+    Right(B),
+}
+
+/// `ctx.select(a, b)`: whichever of two tasks finishes first.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Select<A, B> {
+    a: A,
+    b: B,
+    #[serde(skip)]
+    ctx: Option<OrchestrationContext>,
+}
+
+impl<A, B> Select<A, B> {
+    pub(crate) fn new(a: A, b: B, ctx: OrchestrationContext) -> Self {
+        Self { a, b, ctx: Some(ctx) }
+    }
+}
+
+impl<A: DurableTask, B: DurableTask> DurableTask for Select<A, B> {
+    type Output = Either<A::Output, B::Output>;
+
+    fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
+        match (self.a.__poll(st), self.b.__poll(st)) {
+            (Some((sa, a)), Some((sb, b))) => {
+                if sa <= sb {
+                    Some((sa, Either::Left(a)))
+                } else {
+                    Some((sb, Either::Right(b)))
+                }
+            }
+            (Some((s, a)), None) => Some((s, Either::Left(a))),
+            (None, Some((s, b))) => Some((s, Either::Right(b))),
+            (None, None) => None,
+        }
+    }
+
+    fn __release(&self, st: &mut CtxState) {
+        self.a.__release(st);
+        self.b.__release(st);
+    }
+}
+
+/// A durable task as a plain `Future`, for running an orchestrator body as ordinary async Rust
+/// (the direct interpretation used by the differential test harness).
+#[doc(hidden)]
+pub struct TaskFuture<D> {
+    task: D,
+    ctx: Option<OrchestrationContext>,
+}
+
+impl<D: DurableTask + Unpin> Future for TaskFuture<D> {
+    type Output = D::Output;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<D::Output> {
+        let this = self.get_mut();
+        let ctx = this.ctx.as_ref().expect("a durable task awaited outside its orchestration step");
+        match poll_task(ctx, &this.task) {
+            Some(out) => Poll::Ready(out),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> IntoFuture for Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = TaskFuture<Self>;
+    fn into_future(self) -> TaskFuture<Self> {
+        let ctx = self.ctx.clone();
+        TaskFuture { task: self, ctx }
+    }
+}
+
+impl<D: DurableTask<Output = Result<T, TaskError>> + Unpin, T> IntoFuture for WhenAll<D> {
+    type Output = Result<Vec<T>, TaskError>;
+    type IntoFuture = TaskFuture<Self>;
+    fn into_future(self) -> TaskFuture<Self> {
+        let ctx = self.ctx.clone();
+        TaskFuture { task: self, ctx }
+    }
+}
+
+impl<D: DurableTask + Unpin> IntoFuture for WhenAny<D> {
+    type Output = (usize, D::Output);
+    type IntoFuture = TaskFuture<Self>;
+    fn into_future(self) -> TaskFuture<Self> {
+        let ctx = self.ctx.clone();
+        TaskFuture { task: self, ctx }
+    }
+}
+
+impl<A: DurableTask + Unpin, B: DurableTask + Unpin> IntoFuture for Select<A, B> {
+    type Output = Either<A::Output, B::Output>;
+    type IntoFuture = TaskFuture<Self>;
+    fn into_future(self) -> TaskFuture<Self> {
+        let ctx = self.ctx.clone();
+        TaskFuture { task: self, ctx }
+    }
+}

@@ -216,6 +216,14 @@ pub enum Error {
     /// An error of the storage backend (connection, protocol, script).
     #[error("backend error: {0}")]
     Backend(String),
+    /// A worker tried to commit a step of an instance it no longer holds the lock of (another
+    /// worker took it over); nothing was written.
+    #[error("the lock on instance {0:?} was lost; the step was not committed and will run again")]
+    LockLost(String),
+    /// Replaying an instance's history did not reproduce it: the orchestrator's code is not
+    /// deterministic, or differs from the code that wrote the history.
+    #[error("{0}")]
+    Nondeterminism(String),
     /// The worker configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

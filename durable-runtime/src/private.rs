@@ -78,13 +78,19 @@ pub fn decode_input<T: DeserializeOwned>(json: &str, name: &str) -> Result<T, St
     crate::payload::from_json(json, &format!("the input of orchestrator `{name}`")).map_err(StepResult::BadInput)
 }
 
-pub fn load<S: DeserializeOwned>(_w: &PhantomData<S>, bytes: &[u8], name: &str) -> Result<S, StepResult> {
-    crate::payload::from_state(bytes)
-        .map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))
+pub fn load<S: DeserializeOwned>(_w: &PhantomData<S>, bytes: &[u8], name: &str, fingerprint: u64) -> Result<S, StepResult> {
+    let (fp, state): (u64, S) = crate::payload::from_state(bytes)
+        .map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
+    if fp != fingerprint {
+        return Err(StepResult::BadState(format!(
+            "orchestrator `{name}`: the saved state was written by a different version of its body (fingerprint {fp:016x}, this build has {fingerprint:016x}); deploy the version that wrote it to finish this instance"
+        )));
+    }
+    Ok(state)
 }
 
-pub fn save<S: Serialize>(_w: &PhantomData<S>, state: S) -> Step<Infallible> {
-    match crate::payload::to_state(&state) {
+pub fn save<S: Serialize>(_w: &PhantomData<S>, fingerprint: u64, state: S) -> Step<Infallible> {
+    match crate::payload::to_state(&(fingerprint, state)) {
         Ok(bytes) => Step::Suspend(bytes),
         Err(e) => Step::Error(StepResult::Failed(e)),
     }
@@ -259,34 +265,46 @@ impl<T: RangeIdx> DurableIter for DurableRangeInclusive<T> {
     }
 }
 
-/// Wrapper for choosing the iterator state by type (autoref specialization).
-pub struct IterWrap<I>(pub I);
+/// Wrapper for choosing the iterator state by type (autoref specialization):
+/// `(&mut &mut IterWrap(Some(x))).__durable_iter()` picks a compact range state for integer
+/// ranges, and collects anything else into a `VecDeque`.
+pub struct IterWrap<I>(pub Option<I>);
+
+impl<I> IterWrap<I> {
+    fn take(&mut self) -> I {
+        self.0.take().expect("iterator taken once")
+    }
+}
 
 pub trait IterSpecRange {
     type State;
-    fn __durable_iter(&self) -> Self::State;
+    fn __durable_iter(&mut self) -> Self::State;
 }
-impl<T: RangeIdx> IterSpecRange for &IterWrap<std::ops::Range<T>> {
+impl<T: RangeIdx> IterSpecRange for &mut IterWrap<std::ops::Range<T>> {
     type State = DurableRange<T>;
-    fn __durable_iter(&self) -> DurableRange<T> {
-        DurableRange { next: self.0.start, end: self.0.end }
+    fn __durable_iter(&mut self) -> DurableRange<T> {
+        let r = self.take();
+        DurableRange { next: r.start, end: r.end }
     }
 }
-impl<T: RangeIdx> IterSpecRange for &IterWrap<std::ops::RangeInclusive<T>> {
+impl<T: RangeIdx> IterSpecRange for &mut IterWrap<std::ops::RangeInclusive<T>> {
     type State = DurableRangeInclusive<T>;
-    fn __durable_iter(&self) -> DurableRangeInclusive<T> {
-        DurableRangeInclusive { next: *self.0.start(), end: *self.0.end(), done: self.0.is_empty() }
+    fn __durable_iter(&mut self) -> DurableRangeInclusive<T> {
+        let r = self.take();
+        let done = r.is_empty();
+        let (next, end) = r.into_inner();
+        DurableRangeInclusive { next, end, done }
     }
 }
 
 pub trait IterSpecAny {
     type State;
-    fn __durable_iter(self) -> Self::State;
+    fn __durable_iter(&mut self) -> Self::State;
 }
 impl<I: IntoIterator> IterSpecAny for IterWrap<I> {
     type State = VecDeque<I::Item>;
-    fn __durable_iter(self) -> VecDeque<I::Item> {
-        self.0.into_iter().collect()
+    fn __durable_iter(&mut self) -> VecDeque<I::Item> {
+        self.take().into_iter().collect()
     }
 }
 

@@ -1,0 +1,248 @@
+//! Compile-time checks on an orchestrator body: determinism rules and where `.await` may stand.
+//! Every error sits on the offending tokens and says how to fix the code.
+
+use crate::ctxt::Ctxt;
+use crate::syntax::{macro_args, tokens_contain_await};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+
+pub fn check_body(cx: &Ctxt, body: &syn::Block) {
+    let mut v = Checker { cx, closure_depth: 0, async_depth: 0 };
+    v.visit_block(body);
+}
+
+struct Checker<'a> {
+    cx: &'a Ctxt,
+    closure_depth: usize,
+    async_depth: usize,
+}
+
+fn seg_names(path: &syn::Path) -> Vec<String> {
+    path.segments.iter().map(|s| s.ident.to_string()).collect()
+}
+
+/// The determinism rule a path breaks, if any: the message to show.
+fn forbidden_path(segs: &[String]) -> Option<String> {
+    let has = |s: &str| segs.iter().any(|x| x == s);
+    let last = segs.last().map(String::as_str).unwrap_or("");
+    let pair = |a: &str, b: &str| segs.windows(2).any(|w| w[0] == a && w[1] == b);
+    let shown = segs.join("::");
+    if pair("SystemTime", "now") || pair("Instant", "now") || pair("Utc", "now") || pair("Local", "now")
+        || pair("OffsetDateTime", "now_utc") || pair("OffsetDateTime", "now_local")
+        || pair("Timestamp", "now") || pair("Zoned", "now")
+    {
+        return Some(format!(
+            "`{shown}` reads the wall clock, which is not deterministic in an orchestrator: use `ctx.now()`, the step's time as recorded in the history"
+        ));
+    }
+    if pair("Uuid", "new_v4") || pair("Uuid", "now_v7") || pair("Uuid", "new_v7") || pair("Uuid", "now_v1") || pair("Uuid", "now_v6") {
+        return Some(format!(
+            "`{shown}` is random, so not deterministic in an orchestrator: use `ctx.new_uuid()`, which is the same on every replay"
+        ));
+    }
+    if segs.first().is_some_and(|s| s == "rand" || s == "fastrand" || s == "getrandom")
+        || has("thread_rng") || has("ThreadRng") || has("OsRng") || (last == "random" && segs.len() <= 2 && segs.first().is_some_and(|s| s == "rand" || s == "random"))
+        || last == "rng"
+    {
+        return Some(format!(
+            "`{shown}` is random, so not deterministic in an orchestrator: draw random values in an `#[activity]` (its result is recorded), or use `ctx.new_uuid()`"
+        ));
+    }
+    if (has("thread") && (last == "spawn" || last == "sleep" || last == "scope"))
+        || (has("tokio") && (last == "spawn" || last == "spawn_blocking" || last == "spawn_local" || last == "block_in_place"))
+        || (has("task") && (last == "spawn" || last == "spawn_blocking" || last == "spawn_local"))
+    {
+        return Some(format!(
+            "`{shown}` starts a thread or task, which an orchestrator cannot suspend or replay: call an `#[activity]` with `ctx.call_activity`, and run tasks in parallel with `ctx.when_all`"
+        ));
+    }
+    if last == "sleep" || last == "sleep_until" || last == "interval" || (has("time") && last == "timeout") {
+        return Some(format!(
+            "`{shown}` waits on the process clock, which does not survive a restart: use a durable timer, `ctx.timer(duration).await`"
+        ));
+    }
+    let io_root = |m: &str| segs.iter().any(|s| s == m) && (has("std") || has("tokio") || segs.first().is_some_and(|s| s == m));
+    if io_root("fs") || io_root("net") || io_root("env") || io_root("process")
+        || (has("std") && has("io") && (last == "stdin" || last == "stdout" || last == "stderr"))
+        || pair("File", "open") || pair("File", "create") || pair("TcpStream", "connect") || pair("UdpSocket", "bind") || pair("TcpListener", "bind")
+    {
+        return Some(format!(
+            "`{shown}` does I/O, which is not replayed and may differ on the next run: move it into an `#[activity]` and call that with `ctx.call_activity`"
+        ));
+    }
+    if last == "HashMap" || has("HashMap") {
+        return Some(format!(
+            "`{shown}`: the iteration order of a `HashMap` differs between processes, so an orchestrator that iterates it is not deterministic: use `std::collections::BTreeMap`"
+        ));
+    }
+    if last == "HashSet" || has("HashSet") {
+        return Some(format!(
+            "`{shown}`: the iteration order of a `HashSet` differs between processes, so an orchestrator that iterates it is not deterministic: use `std::collections::BTreeSet`"
+        ));
+    }
+    None
+}
+
+impl Checker<'_> {
+    fn check_path(&self, path: &syn::Path) {
+        let segs = seg_names(path);
+        if let Some(msg) = forbidden_path(&segs) {
+            self.cx.error_spanned_by(path, msg);
+        }
+    }
+
+    fn check_use_tree(&self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                self.check_use_tree(prefix, &p.tree);
+                prefix.pop();
+            }
+            syn::UseTree::Name(n) => {
+                let mut segs = prefix.clone();
+                segs.push(n.ident.to_string());
+                if let Some(msg) = forbidden_path(&segs) {
+                    self.cx.error_spanned_by(&n.ident, msg);
+                }
+            }
+            syn::UseTree::Rename(r) => {
+                let mut segs = prefix.clone();
+                segs.push(r.ident.to_string());
+                if let Some(msg) = forbidden_path(&segs) {
+                    self.cx.error_spanned_by(&r.ident, msg);
+                }
+            }
+            syn::UseTree::Glob(g) => {
+                if let Some(msg) = forbidden_path(prefix) {
+                    self.cx.error_spanned_by(g, msg);
+                }
+            }
+            syn::UseTree::Group(g) => {
+                for t in &g.items {
+                    self.check_use_tree(prefix, t);
+                }
+            }
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for Checker<'_> {
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        self.check_path(path);
+        syn::visit::visit_path(self, path);
+    }
+
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        match item {
+            syn::Item::Use(u) => self.check_use_tree(&mut Vec::new(), &u.tree),
+            syn::Item::Static(s) if matches!(s.mutability, syn::StaticMutability::Mut(_)) => {
+                let (st, m) = (&s.static_token, &s.mutability);
+                self.cx.error_spanned_by(
+                    quote::quote!(#st #m),
+                    "`static mut` is global mutable state, which is not saved with the instance nor replayed: keep state in locals (they are saved at every `.await`) or in a durable entity",
+                );
+            }
+            _ => {}
+        }
+        // Nested items are not part of the orchestrator's body.
+    }
+
+    fn visit_expr_unsafe(&mut self, e: &'ast syn::ExprUnsafe) {
+        self.cx.error_spanned_by(
+            e.unsafe_token,
+            "`unsafe` is not allowed in an orchestrator body: move the unsafe code into an `#[activity]` or a helper function",
+        );
+        syn::visit::visit_expr_unsafe(self, e);
+    }
+
+    fn visit_expr_closure(&mut self, e: &'ast syn::ExprClosure) {
+        self.closure_depth += 1;
+        syn::visit::visit_expr_closure(self, e);
+        self.closure_depth -= 1;
+    }
+
+    fn visit_expr_async(&mut self, e: &'ast syn::ExprAsync) {
+        self.async_depth += 1;
+        syn::visit::visit_expr_async(self, e);
+        self.async_depth -= 1;
+    }
+
+    fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
+        let (dot, aw) = (&e.dot_token, &e.await_token);
+        let span = quote::quote!(#dot #aw);
+        if self.async_depth > 0 {
+            self.cx.error_spanned_by(
+                span,
+                "`.await` inside an `async` block is not supported in an orchestrator: the block cannot be saved while suspended; await the durable task directly in the orchestrator body, and combine tasks with `ctx.when_all`, `ctx.when_any` or `ctx.select`",
+            );
+        } else if self.closure_depth > 0 {
+            self.cx.error_spanned_by(
+                span,
+                "`.await` inside a closure is not supported in an orchestrator: the closure cannot be suspended; use a `for` loop, or collect the tasks and await `ctx.when_all(tasks)`",
+            );
+        }
+        syn::visit::visit_expr_await(self, e);
+    }
+
+    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
+        if let syn::Pat::Guard(syn::PatGuard { guard, .. }) = &arm.pat {
+            if crate::syntax::contains_await(guard) && self.closure_depth == 0 && self.async_depth == 0 {
+                self.cx.error_spanned_by(
+                    guard,
+                    "`.await` in a match guard is not supported in an orchestrator: await before the `match`, bind the result with `let`, and test the binding in the guard",
+                );
+            }
+        }
+        syn::visit::visit_arm(self, arm);
+    }
+
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        if let Some(init) = &local.init {
+            if let Some((_, diverge)) = &init.diverge {
+                if crate::syntax::contains_await(diverge) && self.closure_depth == 0 && self.async_depth == 0 {
+                    self.cx.error_spanned_by(
+                        diverge,
+                        "`.await` in the `else` block of `let … else` is not supported in an orchestrator: use a `match` on the value instead",
+                    );
+                }
+            }
+        }
+        syn::visit::visit_local(self, local);
+    }
+
+    fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
+        if crate::syntax::block_contains_await(&e.body) && self.closure_depth == 0 && self.async_depth == 0 {
+            if let syn::Expr::Reference(r) = &*e.expr {
+                self.cx.error_spanned_by(
+                    r,
+                    "a `for` loop over a borrow cannot span an `.await` in an orchestrator: the loop's position is saved at each `.await`, and a borrow cannot be saved; iterate over an owned collection, e.g. `for x in v.clone()`",
+                );
+            }
+        }
+        syn::visit::visit_expr_for_loop(self, e);
+    }
+
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        self.check_path(&m.path);
+        if let Some(args) = macro_args(m) {
+            for a in args.exprs() {
+                self.visit_expr(a);
+            }
+        } else if tokens_contain_await(&m.tokens) && self.closure_depth == 0 && self.async_depth == 0 {
+            let name = m.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+            self.cx.error_at(
+                m.path.span().join(m.bang_token.span).unwrap_or(m.path.span()),
+                format!(
+                    "`.await` inside `{name}!(…)` cannot be compiled by `#[orchestrator]`: the macro's tokens are opaque to it; bind the result first: `let v = … .await;`, then pass `v` to `{name}!`"
+                ),
+            );
+        } else {
+            // Determinism rules apply inside macros too, as far as the tokens parse.
+            if let Ok(exprs) = m.parse_body_with(syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated) {
+                for e in &exprs {
+                    self.visit_expr(e);
+                }
+            }
+        }
+    }
+}

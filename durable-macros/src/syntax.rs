@@ -1,0 +1,236 @@
+//! Syntax helpers shared by the checks and the lowering: pattern bindings, awaits, macro
+//! arguments, format-string captures.
+
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use syn::punctuated::Punctuated;
+use syn::visit::Visit;
+use syn::{Expr, Macro, Pat, Token};
+
+/// A binding introduced by a pattern.
+#[derive(Clone)]
+pub struct PatBinding {
+    pub ident: syn::Ident,
+    pub mutable: bool,
+}
+
+/// The bindings a pattern introduces, left to right. An identifier pattern that starts with an
+/// uppercase letter and has no `@` subpattern is taken as a constant or unit variant (`None`).
+pub fn pat_bindings(pat: &Pat) -> Vec<PatBinding> {
+    let mut out = Vec::new();
+    collect_pat(pat, &mut out);
+    out
+}
+
+fn collect_pat(pat: &Pat, out: &mut Vec<PatBinding>) {
+    match pat {
+        Pat::Ident(p) => {
+            let name = p.ident.to_string();
+            let looks_const = name.chars().next().is_some_and(|c| c.is_uppercase());
+            if p.subpat.is_none() && looks_const {
+                return;
+            }
+            out.push(PatBinding { ident: p.ident.clone(), mutable: p.mutability.is_some() });
+            if let Some((_, sub)) = &p.subpat {
+                collect_pat(sub, out);
+            }
+        }
+        Pat::Or(p) => {
+            if let Some(first) = p.cases.first() {
+                collect_pat(first, out);
+            }
+        }
+        Pat::Paren(p) => collect_pat(&p.pat, out),
+        Pat::Guard(p) => collect_pat(&p.pat, out),
+        Pat::Reference(p) => collect_pat(&p.pat, out),
+        Pat::Slice(p) => p.elems.iter().for_each(|e| collect_pat(e, out)),
+        Pat::Struct(p) => p.fields.iter().for_each(|f| collect_pat(&f.pat, out)),
+        Pat::Tuple(p) => p.elems.iter().for_each(|e| collect_pat(e, out)),
+        Pat::TupleStruct(p) => p.elems.iter().for_each(|e| collect_pat(e, out)),
+        Pat::Type(p) => collect_pat(&p.pat, out),
+        _ => {}
+    }
+}
+
+/// Whether an expression contains an `.await` that belongs to the orchestrator itself (not one
+/// inside a closure, `async` block or nested item; those are reported by the checks).
+pub fn contains_await(e: &Expr) -> bool {
+    let mut f = AwaitFinder(false);
+    f.visit_expr(e);
+    f.0
+}
+
+pub fn block_contains_await(b: &syn::Block) -> bool {
+    let mut f = AwaitFinder(false);
+    f.visit_block(b);
+    f.0
+}
+
+pub fn stmt_contains_await(s: &syn::Stmt) -> bool {
+    let mut f = AwaitFinder(false);
+    f.visit_stmt(s);
+    f.0
+}
+
+struct AwaitFinder(bool);
+
+impl<'ast> Visit<'ast> for AwaitFinder {
+    fn visit_expr_await(&mut self, _: &'ast syn::ExprAwait) {
+        self.0 = true;
+    }
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    fn visit_macro(&mut self, m: &'ast Macro) {
+        if let Some(args) = macro_args(m) {
+            for a in args.exprs() {
+                self.visit_expr(a);
+            }
+        } else if tokens_contain_await(&m.tokens) {
+            self.0 = true;
+        }
+    }
+}
+
+/// Whether raw tokens contain `. await`.
+pub fn tokens_contain_await(ts: &TokenStream) -> bool {
+    let mut prev_dot = false;
+    for tt in ts.clone() {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == '.' => {
+                prev_dot = true;
+                continue;
+            }
+            TokenTree::Ident(i) if prev_dot && i == "await" => return true,
+            TokenTree::Group(g) => {
+                if tokens_contain_await(&g.stream()) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        prev_dot = false;
+    }
+    false
+}
+
+/// The arguments of a macro whose input is a comma-separated list of expressions (`format!`,
+/// `vec!`, `println!`, `assert_eq!`, …) or `vec![x; n]`.
+pub enum MacroArgs {
+    List(Punctuated<Expr, Token![,]>),
+    Repeat(Expr, Expr),
+}
+
+impl MacroArgs {
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            MacroArgs::List(l) => l.iter().collect(),
+            MacroArgs::Repeat(a, b) => vec![a, b],
+        }
+    }
+}
+
+const EXPR_MACROS: &[&str] = &[
+    "format", "print", "println", "eprint", "eprintln", "write", "writeln", "panic", "assert",
+    "assert_eq", "assert_ne", "debug_assert", "debug_assert_eq", "debug_assert_ne", "vec",
+    "format_args", "unreachable", "todo", "unimplemented", "dbg", "info", "warn", "error",
+    "debug", "trace", "matches",
+];
+
+/// Parse a known expression-list macro's arguments.
+pub fn macro_args(m: &Macro) -> Option<MacroArgs> {
+    let name = m.path.segments.last()?.ident.to_string();
+    if !EXPR_MACROS.contains(&name.as_str()) || name == "matches" {
+        return None;
+    }
+    if name == "vec" {
+        if let Ok(r) = m.parse_body_with(|input: syn::parse::ParseStream| {
+            let a: Expr = input.parse()?;
+            let _: Token![;] = input.parse()?;
+            let b: Expr = input.parse()?;
+            Ok((a, b))
+        }) {
+            return Some(MacroArgs::Repeat(r.0, r.1));
+        }
+    }
+    m.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated).ok().map(MacroArgs::List)
+}
+
+/// Rebuild a macro invocation from (rewritten) argument expressions.
+pub fn rebuild_macro(m: &Macro, args: &MacroArgs) -> Macro {
+    let tokens = match args {
+        MacroArgs::List(l) => quote::quote!(#l),
+        MacroArgs::Repeat(a, b) => quote::quote!(#a ; #b),
+    };
+    Macro { path: m.path.clone(), bang_token: m.bang_token, delimiter: m.delimiter.clone(), tokens }
+}
+
+/// Identifiers a raw token stream may use as variables: every identifier not preceded by `.`
+/// or `::` (fields, methods and paths), plus `{name}` captures in string literals.
+pub fn token_idents(ts: &TokenStream, out: &mut Vec<syn::Ident>) {
+    let mut prev_sep = false;
+    let mut prev_colon = false;
+    for tt in ts.clone() {
+        match &tt {
+            TokenTree::Ident(i) => {
+                if !prev_sep {
+                    out.push(i.clone());
+                }
+                prev_sep = false;
+                prev_colon = false;
+            }
+            TokenTree::Punct(p) => {
+                let c = p.as_char();
+                prev_sep = c == '.' || (c == ':' && prev_colon);
+                prev_colon = c == ':';
+            }
+            TokenTree::Group(g) => {
+                if g.delimiter() != Delimiter::None || true {
+                    token_idents(&g.stream(), out);
+                }
+                prev_sep = false;
+                prev_colon = false;
+            }
+            TokenTree::Literal(l) => {
+                format_captures(l, out);
+                prev_sep = false;
+                prev_colon = false;
+            }
+        }
+    }
+}
+
+/// `{name}` / `{name:?}` captures in a string literal token.
+pub fn format_captures(lit: &proc_macro2::Literal, out: &mut Vec<syn::Ident>) {
+    let s = lit.to_string();
+    if !s.starts_with('"') && !s.starts_with("r\"") && !s.starts_with("r#") {
+        return;
+    }
+    let bytes: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == '{' {
+            if i + 1 < bytes.len() && bytes[i + 1] == '{' {
+                i += 2;
+                continue;
+            }
+            let mut j = i + 1;
+            let mut name = String::new();
+            while j < bytes.len() && (bytes[j].is_alphanumeric() || bytes[j] == '_') {
+                name.push(bytes[j]);
+                j += 1;
+            }
+            if !name.is_empty()
+                && !name.chars().next().unwrap().is_ascii_digit()
+                && j < bytes.len()
+                && (bytes[j] == '}' || bytes[j] == ':')
+            {
+                if let Ok(id) = syn::parse_str::<syn::Ident>(&name) {
+                    out.push(syn::Ident::new(&id.to_string(), lit.span()));
+                }
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+}

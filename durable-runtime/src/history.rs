@@ -1,0 +1,204 @@
+//! The history of an orchestration instance: an append-only log of what happened to it.
+//!
+//! The history is the audit log users read (`Client::history`), and the source of truth the
+//! engine can rebuild an instance's state from (see [`crate::engine::replay`]). Each step of an
+//! orchestration appears as an [`EventKind::OrchestratorStarted`] event (whose timestamp is the
+//! step's `ctx.now()`), followed by the messages the step consumed and what the step asked for.
+
+use crate::context::Millis;
+use serde::{Deserialize, Serialize};
+
+/// One entry of an instance's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// Position in the history, from 0 (restarts at 0 when the instance continues as new).
+    pub seq: u64,
+    /// When it was recorded, in milliseconds since the Unix epoch (the backend's clock).
+    pub timestamp_ms: Millis,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl HistoryEvent {
+    /// The time it was recorded.
+    pub fn timestamp(&self) -> std::time::SystemTime {
+        crate::context::from_millis(self.timestamp_ms)
+    }
+}
+
+/// The parent of a sub-orchestration: where its outcome is reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentRef {
+    /// The parent's instance id.
+    pub instance_id: String,
+    /// The parent's execution that started the child.
+    pub execution_id: String,
+    /// The parent's task id waiting for the child.
+    pub task_id: u64,
+}
+
+/// What happened, in one history event. Payloads (inputs, outputs, results, event data) are
+/// JSON text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The execution started.
+    ExecutionStarted {
+        /// Orchestrator name.
+        name: String,
+        /// JSON input.
+        input: String,
+        /// The parent instance, for a sub-orchestration.
+        parent: Option<ParentRef>,
+    },
+    /// A step of the orchestrator began; the event's timestamp is the step's `ctx.now()`.
+    OrchestratorStarted,
+    /// An activity was scheduled (attempt `attempt`, from 1).
+    TaskScheduled {
+        /// Task id.
+        id: u64,
+        /// Activity name.
+        name: String,
+        /// JSON input.
+        input: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// An activity returned.
+    TaskCompleted {
+        /// Task id.
+        id: u64,
+        /// JSON result.
+        result: String,
+    },
+    /// An activity attempt failed (returned an error or panicked).
+    TaskFailed {
+        /// Task id.
+        id: u64,
+        /// The attempt that failed.
+        attempt: u32,
+        /// The error message.
+        message: String,
+    },
+    /// A failed activity will be tried again after a backoff.
+    TaskRetryScheduled {
+        /// Task id.
+        id: u64,
+        /// The attempt that will run.
+        next_attempt: u32,
+        /// When, in milliseconds since the Unix epoch.
+        fire_at: Millis,
+    },
+    /// A durable timer was created.
+    TimerCreated {
+        /// Task id.
+        id: u64,
+        /// When it fires, in milliseconds since the Unix epoch.
+        fire_at: Millis,
+    },
+    /// A durable timer fired (also the backoff timer of a retried activity).
+    TimerFired {
+        /// Task id.
+        id: u64,
+    },
+    /// A timer nobody waits for any more was cancelled.
+    TimerCancelled {
+        /// Task id.
+        id: u64,
+    },
+    /// An external event was delivered (to a waiting task, or buffered until someone waits).
+    EventRaised {
+        /// Event name.
+        name: String,
+        /// JSON data.
+        data: String,
+    },
+    /// The orchestrator raised an event on another instance.
+    EventSent {
+        /// The target instance.
+        instance_id: String,
+        /// Event name.
+        name: String,
+        /// JSON data.
+        data: String,
+    },
+    /// A sub-orchestration was started.
+    SubOrchestrationCreated {
+        /// Task id.
+        id: u64,
+        /// Orchestrator name.
+        name: String,
+        /// The child's instance id.
+        instance_id: String,
+        /// JSON input.
+        input: String,
+    },
+    /// A sub-orchestration completed.
+    SubOrchestrationCompleted {
+        /// Task id.
+        id: u64,
+        /// JSON output.
+        result: String,
+    },
+    /// A sub-orchestration failed or was terminated.
+    SubOrchestrationFailed {
+        /// Task id.
+        id: u64,
+        /// The failure message.
+        message: String,
+    },
+    /// The orchestrator set (or cleared, with `None`) its custom status.
+    CustomStatusSet {
+        /// JSON value, or `None` when cleared.
+        status: Option<String>,
+    },
+    /// The instance was suspended.
+    ExecutionSuspended {
+        /// Why.
+        reason: String,
+    },
+    /// The instance was resumed.
+    ExecutionResumed {
+        /// Why.
+        reason: String,
+    },
+    /// The instance was terminated.
+    ExecutionTerminated {
+        /// Why.
+        reason: String,
+    },
+    /// The orchestrator returned `Ok`.
+    ExecutionCompleted {
+        /// JSON output.
+        output: String,
+    },
+    /// The orchestrator returned `Err`, panicked, or could not run.
+    ExecutionFailed {
+        /// The failure message.
+        message: String,
+    },
+    /// The orchestrator called `continue_as_new`: the history starts over with this input.
+    ContinuedAsNew {
+        /// The new JSON input.
+        input: String,
+    },
+    /// A failed instance was rewound: its failed tasks run again.
+    ExecutionRewound {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl EventKind {
+    /// Whether this event ends an execution (completed, failed, terminated, continued as new).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            EventKind::ExecutionCompleted { .. }
+                | EventKind::ExecutionFailed { .. }
+                | EventKind::ExecutionTerminated { .. }
+                | EventKind::ContinuedAsNew { .. }
+        )
+    }
+}

@@ -1,0 +1,280 @@
+//! The client: starts, queries, signals and manages instances, from any process.
+
+use crate::backend::{Backend, InstanceMessage, NewInstance};
+use crate::error::Error;
+use crate::history::HistoryEvent;
+use crate::instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
+use crate::orchestrator::Orchestrator;
+use crate::payload;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The default limit on payloads (inputs, event data) sent through a client: 1 MiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// Starts, queries, signals, terminates and purges instances. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    backend: Arc<dyn Backend>,
+    max_payload_bytes: usize,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client on this backend.
+    pub fn new<B: Backend>(backend: B) -> Self {
+        Self::from_arc(Arc::new(backend))
+    }
+
+    /// A client on a shared backend.
+    pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
+        Self {
+            backend,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+        }
+    }
+
+    /// Refuse payloads (inputs, event data) over `n` bytes with `Error::PayloadTooLarge`
+    /// (default [`DEFAULT_MAX_PAYLOAD_BYTES`]).
+    pub fn with_max_payload_bytes(mut self, n: usize) -> Self {
+        self.max_payload_bytes = n;
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    fn check_size(&self, what: impl FnOnce() -> String, json: &str) -> Result<(), Error> {
+        if json.len() > self.max_payload_bytes {
+            return Err(Error::PayloadTooLarge {
+                what: what(),
+                size: json.len(),
+                limit: self.max_payload_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Start orchestrator `f` with `input` under a new random instance id.
+    pub async fn start<O: Orchestrator>(&self, f: O, input: O::Input) -> Result<InstanceId, Error> {
+        self.start_with_id(f, InstanceId::random().into_string(), input)
+            .await
+    }
+
+    /// Start orchestrator `f` with `input` under instance id `id`. `Error::InstanceAlreadyExists`
+    /// if a live instance has that id (a finished one is replaced).
+    pub async fn start_with_id<O: Orchestrator>(
+        &self,
+        f: O,
+        id: impl Into<String>,
+        input: O::Input,
+    ) -> Result<InstanceId, Error> {
+        let _ = f;
+        let json = payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME))
+            .map_err(Error::Payload)?;
+        self.start_json(O::NAME, id.into(), json).await
+    }
+
+    /// Start the orchestrator registered as `name` with a JSON input, under a new random id.
+    /// An unknown name or an input of the wrong shape fails the instance with a clear message.
+    pub async fn start_by_name(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<InstanceId, Error> {
+        let json = input.to_string();
+        self.start_json(name, InstanceId::random().into_string(), json)
+            .await
+    }
+
+    /// Start the orchestrator registered as `name` with a JSON input under instance id `id`.
+    pub async fn start_by_name_with_id(
+        &self,
+        name: &str,
+        id: impl Into<String>,
+        input: serde_json::Value,
+    ) -> Result<InstanceId, Error> {
+        self.start_json(name, id.into(), input.to_string()).await
+    }
+
+    async fn start_json(&self, name: &str, id: String, json: String) -> Result<InstanceId, Error> {
+        let id = InstanceId::new(id)?;
+        self.check_size(|| format!("the input of orchestrator `{name}`"), &json)?;
+        self.backend
+            .create_instance(NewInstance::new(id.as_str(), name, json))
+            .await?;
+        Ok(id)
+    }
+
+    /// The instance's status, or `None` if there is no such instance.
+    pub async fn status(&self, id: &str) -> Result<Option<InstanceStatus>, Error> {
+        self.backend.status(id).await
+    }
+
+    async fn existing(&self, id: &str) -> Result<InstanceStatus, Error> {
+        self.backend
+            .status(id)
+            .await?
+            .ok_or_else(|| Error::InstanceNotFound(id.to_string()))
+    }
+
+    /// Wait (real time) until the instance has finished — Completed, Failed or Terminated — and
+    /// return its status; `Error::Timeout` if it has not within `timeout`.
+    pub async fn wait_for_completion(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<InstanceStatus, Error> {
+        match self.backend.wait_for_finished(id, timeout).await? {
+            None => Err(Error::InstanceNotFound(id.to_string())),
+            Some(s) if s.is_finished() => Ok(s),
+            Some(s) => Err(Error::Timeout {
+                id: id.to_string(),
+                timeout,
+                status: match &s.reason {
+                    Some(r) => format!("{}: {r}", s.runtime_status),
+                    None => s.runtime_status.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// The instance's history, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, Error> {
+        self.backend
+            .history(id)
+            .await?
+            .ok_or_else(|| Error::InstanceNotFound(id.to_string()))
+    }
+
+    /// Instances matching `query`, one page at a time.
+    pub async fn list(&self, query: InstanceQuery) -> Result<InstancePage, Error> {
+        self.backend.list(query).await
+    }
+
+    /// Raise event `name` with `data` on the instance. Events that arrive before the
+    /// orchestrator waits for them are kept until it does.
+    pub async fn raise_event<T: Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        data: T,
+    ) -> Result<(), Error> {
+        let data = payload::to_json(&data, &format!("the data of event `{name}`"))
+            .map_err(Error::Payload)?;
+        self.check_size(|| format!("the data of event `{name}`"), &data)?;
+        let s = self.existing(id).await?;
+        if s.is_finished() {
+            return Err(invalid(
+                &s,
+                format!("cannot raise event `{name}` on a finished instance"),
+            ));
+        }
+        self.backend
+            .send_message(
+                id,
+                InstanceMessage::Event {
+                    name: name.to_string(),
+                    data,
+                },
+            )
+            .await
+    }
+
+    /// Terminate the instance (its parent, if any, sees the sub-orchestration fail).
+    pub async fn terminate(&self, id: &str, reason: &str) -> Result<(), Error> {
+        let s = self.existing(id).await?;
+        if s.is_finished() {
+            return Err(invalid(
+                &s,
+                "cannot terminate an instance that has already finished".into(),
+            ));
+        }
+        self.backend
+            .send_message(
+                id,
+                InstanceMessage::Terminate {
+                    reason: reason.to_string(),
+                },
+            )
+            .await
+    }
+
+    /// Suspend the instance: it takes no steps until resumed; messages wait.
+    pub async fn suspend(&self, id: &str, reason: &str) -> Result<(), Error> {
+        let s = self.existing(id).await?;
+        if s.is_finished() {
+            return Err(invalid(
+                &s,
+                "cannot suspend an instance that has already finished".into(),
+            ));
+        }
+        self.backend
+            .send_message(
+                id,
+                InstanceMessage::Suspend {
+                    reason: reason.to_string(),
+                },
+            )
+            .await
+    }
+
+    /// Resume a suspended instance.
+    pub async fn resume(&self, id: &str, reason: &str) -> Result<(), Error> {
+        let s = self.existing(id).await?;
+        if s.is_finished() {
+            return Err(invalid(
+                &s,
+                "cannot resume an instance that has already finished".into(),
+            ));
+        }
+        self.backend
+            .send_message(
+                id,
+                InstanceMessage::Resume {
+                    reason: reason.to_string(),
+                },
+            )
+            .await
+    }
+
+    /// Rewind a failed instance: the tasks whose failure failed it run again, and it goes on
+    /// from there.
+    pub async fn rewind(&self, id: &str, reason: &str) -> Result<(), Error> {
+        let s = self.existing(id).await?;
+        if s.runtime_status != RuntimeStatus::Failed {
+            return Err(invalid(&s, "only a failed instance can be rewound".into()));
+        }
+        self.backend
+            .send_message(
+                id,
+                InstanceMessage::Rewind {
+                    reason: reason.to_string(),
+                },
+            )
+            .await
+    }
+
+    /// Delete a finished instance and its history; `Ok(false)` if there was none.
+    pub async fn purge(&self, id: &str) -> Result<bool, Error> {
+        self.backend.purge(id).await
+    }
+}
+
+fn invalid(s: &InstanceStatus, what: String) -> Error {
+    Error::InvalidState {
+        id: s.instance_id.clone(),
+        status: s.runtime_status.to_string(),
+        what,
+    }
+}

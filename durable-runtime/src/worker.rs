@@ -1,0 +1,422 @@
+//! The worker: fetches orchestration steps and activity work from a backend and runs them.
+//!
+//! ```no_run
+//! # use durable_runtime::{backend::Memory, worker::Worker};
+//! # async fn f() -> Result<(), durable_runtime::Error> {
+//! let backend = Memory::new();
+//! let worker = Worker::builder(backend.clone())
+//!     // .orchestrator(hello_cities).activity(say_hello)
+//!     .max_concurrent_activities(64)
+//!     .start()
+//!     .await?;
+//! // … start instances with a `Client` …
+//! worker.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+use crate::backend::{ActivityWorkItem, Backend, OrchestrationWorkItem};
+use crate::context::ActivityContext;
+use crate::engine::{self, EngineConfig, Registry};
+use crate::error::Error;
+use crate::orchestrator::{Activity, BoxFuture, Orchestrator};
+use crate::payload;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// An activity, type-erased: JSON input to JSON output or an error message.
+type ActivityFn = Arc<
+    dyn Fn(ActivityContext, String) -> BoxFuture<'static, Result<String, String>> + Send + Sync,
+>;
+
+fn activity_fn<A: Activity>() -> ActivityFn {
+    Arc::new(|ctx, input| {
+        Box::pin(async move {
+            let name = A::NAME;
+            let input: A::Input =
+                payload::from_json(&input, &format!("the input of activity `{name}`"))?;
+            let output = A::__run(ctx, input)
+                .await
+                .map_err(|e| e.message().to_string())?;
+            payload::to_json(&output, &format!("the output of activity `{name}`"))
+        })
+    })
+}
+
+/// Runs orchestrations and activities. Build one with [`Worker::builder`].
+#[derive(Debug)]
+pub struct Worker {
+    _private: (),
+}
+
+impl Worker {
+    /// A worker builder on this backend.
+    pub fn builder<B: Backend>(backend: B) -> WorkerBuilder {
+        Self::builder_arc(Arc::new(backend))
+    }
+
+    /// A worker builder on a shared backend.
+    pub fn builder_arc(backend: Arc<dyn Backend>) -> WorkerBuilder {
+        WorkerBuilder {
+            backend,
+            registry: Registry::new(),
+            activities: HashMap::new(),
+            max_concurrent_activities: 100,
+            max_concurrent_orchestrations: 100,
+            engine: EngineConfig::default(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Configures and starts a [`Worker`].
+pub struct WorkerBuilder {
+    backend: Arc<dyn Backend>,
+    registry: Registry,
+    activities: HashMap<&'static str, ActivityFn>,
+    max_concurrent_activities: usize,
+    max_concurrent_orchestrations: usize,
+    engine: EngineConfig,
+    shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for WorkerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut activities: Vec<_> = self.activities.keys().collect();
+        activities.sort();
+        f.debug_struct("WorkerBuilder")
+            .field("orchestrators", &self.registry.names())
+            .field("activities", &activities)
+            .field("max_concurrent_activities", &self.max_concurrent_activities)
+            .field(
+                "max_concurrent_orchestrations",
+                &self.max_concurrent_orchestrations,
+            )
+            .finish()
+    }
+}
+
+impl WorkerBuilder {
+    /// Run orchestrator `o` (the name of an `#[orchestrator]` function).
+    pub fn orchestrator<O: Orchestrator>(mut self, o: O) -> Self {
+        let _ = o;
+        self.registry.register::<O>();
+        self
+    }
+
+    /// Run activity `a` (the name of an `#[activity]` function).
+    pub fn activity<A: Activity>(mut self, a: A) -> Self {
+        let _ = a;
+        self.activities.insert(A::NAME, activity_fn::<A>());
+        self
+    }
+
+    /// At most `n` activities at once (default 100).
+    pub fn max_concurrent_activities(mut self, n: usize) -> Self {
+        self.max_concurrent_activities = n;
+        self
+    }
+
+    /// At most `n` orchestration steps at once (default 100).
+    pub fn max_concurrent_orchestrations(mut self, n: usize) -> Self {
+        self.max_concurrent_orchestrations = n;
+        self
+    }
+
+    /// How long an instance that cannot run on this worker (its snapshot was written by other
+    /// code, or its orchestrator is not registered) waits before it is tried again (default 5 s).
+    pub fn blocked_retry(mut self, d: Duration) -> Self {
+        self.engine.blocked_retry = d;
+        self
+    }
+
+    /// How long [`WorkerHandle::shutdown`] waits for running activities before handing them
+    /// back to the backend for another worker (default 30 s).
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.shutdown_grace = d;
+        self
+    }
+
+    /// Start the worker in background tokio tasks. It runs until [`WorkerHandle::shutdown`] (or
+    /// until the handle is dropped).
+    pub async fn start(self) -> Result<WorkerHandle, Error> {
+        if self.max_concurrent_activities == 0 || self.max_concurrent_orchestrations == 0 {
+            return Err(Error::Config(
+                "max_concurrent_activities and max_concurrent_orchestrations must be at least 1"
+                    .into(),
+            ));
+        }
+        let (tx, rx) = watch::channel(false);
+        let registry = Arc::new(self.registry);
+        let activities = Arc::new(self.activities);
+        let orchestrations = tokio::spawn(orchestration_loop(
+            self.backend.clone(),
+            registry,
+            self.engine,
+            self.max_concurrent_orchestrations,
+            rx.clone(),
+        ));
+        let activities = tokio::spawn(activity_loop(
+            self.backend,
+            activities,
+            self.max_concurrent_activities,
+            self.shutdown_grace,
+            rx,
+        ));
+        Ok(WorkerHandle {
+            shutdown: tx,
+            tasks: vec![orchestrations, activities],
+        })
+    }
+
+    /// Run the worker until ctrl-c, then shut it down gracefully.
+    pub async fn run(self) -> Result<(), Error> {
+        self.run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    }
+
+    /// Run the worker until `signal` completes, then shut it down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
+        let handle = self.start().await?;
+        signal.await;
+        handle.shutdown().await
+    }
+}
+
+/// A running worker. Dropping it stops the worker without waiting; prefer
+/// [`shutdown`](WorkerHandle::shutdown).
+#[derive(Debug)]
+pub struct WorkerHandle {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Stop fetching work, finish the work in flight (activities that do not finish within the
+    /// shutdown grace period are handed back to the backend), and return.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        let _ = self.shutdown.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            t.await
+                .map_err(|e| Error::Backend(format!("a worker task failed: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+const FETCH_WAIT: Duration = Duration::from_secs(5);
+const ERROR_BACKOFF: Duration = Duration::from_millis(200);
+
+async fn orchestration_loop(
+    backend: Arc<dyn Backend>,
+    registry: Arc<Registry>,
+    config: EngineConfig,
+    max: usize,
+    mut rx: watch::Receiver<bool>,
+) {
+    let config = Arc::new(config);
+    let sem = Arc::new(Semaphore::new(max));
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = stopped(&mut rx) => break,
+        };
+        let fetched = tokio::select! {
+            r = backend.fetch_orchestration_work(FETCH_WAIT) => r,
+            _ = stopped(&mut rx) => break,
+        };
+        match fetched {
+            Ok(Some(item)) => {
+                let (backend, registry, config) =
+                    (backend.clone(), registry.clone(), config.clone());
+                tasks.spawn(async move {
+                    step_instance(&*backend, &registry, &config, item).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("durable worker: fetching orchestration work failed: {e}");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn step_instance(
+    backend: &dyn Backend,
+    registry: &Registry,
+    config: &EngineConfig,
+    item: OrchestrationWorkItem,
+) {
+    let history = if engine::needs_history(&item) {
+        match backend.history(&item.instance_id).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!(
+                    "durable worker: loading the history of {:?} failed: {e}",
+                    item.instance_id
+                );
+                let _ = backend
+                    .abandon_orchestration_work(&item.instance_id, item.lock)
+                    .await;
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let now = backend.now();
+    let commit = catch_unwind(AssertUnwindSafe(|| {
+        engine::process(registry, &item, history.as_deref(), now, config)
+    }));
+    let commit = match commit {
+        Ok(c) => c,
+        Err(p) => {
+            eprintln!(
+                "durable worker: internal error stepping {:?}: {}; the step is handed back",
+                item.instance_id,
+                engine_panic_message(p.as_ref())
+            );
+            tokio::time::sleep(ERROR_BACKOFF).await;
+            let _ = backend
+                .abandon_orchestration_work(&item.instance_id, item.lock)
+                .await;
+            return;
+        }
+    };
+    match backend.commit(commit).await {
+        Ok(()) | Err(Error::LockLost(_)) => {}
+        Err(e) => {
+            eprintln!(
+                "durable worker: committing a step of {:?} failed: {e}",
+                item.instance_id
+            );
+            let _ = backend
+                .abandon_orchestration_work(&item.instance_id, item.lock)
+                .await;
+        }
+    }
+}
+
+fn engine_panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic)".into())
+}
+
+async fn activity_loop(
+    backend: Arc<dyn Backend>,
+    activities: Arc<HashMap<&'static str, ActivityFn>>,
+    max: usize,
+    grace: Duration,
+    mut rx: watch::Receiver<bool>,
+) {
+    let sem = Arc::new(Semaphore::new(max));
+    let in_flight: Arc<Mutex<HashMap<u64, ActivityWorkItem>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = stopped(&mut rx) => break,
+        };
+        let fetched = tokio::select! {
+            r = backend.fetch_activity_work(FETCH_WAIT) => r,
+            _ = stopped(&mut rx) => break,
+        };
+        match fetched {
+            Ok(Some(item)) => {
+                in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(item.work_id, item.clone());
+                let (backend, activities, in_flight) =
+                    (backend.clone(), activities.clone(), in_flight.clone());
+                tasks.spawn(async move {
+                    let outcome = run_activity(&activities, &item).await;
+                    let mine = in_flight
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&item.work_id)
+                        .is_some();
+                    if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
+                        eprintln!("durable worker: completing an activity failed: {e}");
+                    }
+                    drop(permit);
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("durable worker: fetching activity work failed: {e}");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+            }
+        }
+    }
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let left: Vec<_> = in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, i)| i)
+            .collect();
+        for item in left {
+            let _ = backend.abandon_activity_work(item).await;
+        }
+    }
+}
+
+async fn run_activity(
+    activities: &HashMap<&'static str, ActivityFn>,
+    item: &ActivityWorkItem,
+) -> Result<String, String> {
+    let r = &item.request;
+    let Some(f) = activities.get(r.name.as_str()) else {
+        let mut known: Vec<_> = activities.keys().map(|n| format!("`{n}`")).collect();
+        known.sort();
+        let known = if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        };
+        return Err(format!(
+            "unknown activity `{}`: no activity with that name is registered on this worker (it registers {known})",
+            r.name
+        ));
+    };
+    let ctx = ActivityContext::new(r.instance_id.clone(), r.name.clone(), r.task_id, r.attempt);
+    let fut = f(ctx, r.input.clone());
+    match tokio::spawn(fut).await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_panic() => Err(format!(
+            "activity `{}` panicked: {}",
+            r.name,
+            engine_panic_message(e.into_panic().as_ref())
+        )),
+        Err(e) => Err(format!("activity `{}` was cancelled: {e}", r.name)),
+    }
+}

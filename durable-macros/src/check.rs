@@ -196,20 +196,6 @@ impl<'ast> Visit<'ast> for Checker<'_> {
         syn::visit::visit_arm(self, arm);
     }
 
-    fn visit_local(&mut self, local: &'ast syn::Local) {
-        if let Some(init) = &local.init {
-            if let Some((_, diverge)) = &init.diverge {
-                if crate::syntax::contains_await(diverge) && self.closure_depth == 0 && self.async_depth == 0 {
-                    self.cx.error_spanned_by(
-                        diverge,
-                        "`.await` in the `else` block of `let … else` is not supported in an orchestrator: use a `match` on the value instead",
-                    );
-                }
-            }
-        }
-        syn::visit::visit_local(self, local);
-    }
-
     fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
         if crate::syntax::block_contains_await(&e.body) && self.closure_depth == 0 && self.async_depth == 0 {
             if let syn::Expr::Reference(r) = &*e.expr {

@@ -29,10 +29,70 @@ pub fn from_state<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     rmp_serde::from_slice(bytes).map_err(|e| format!("orchestration state does not deserialize: {e}"))
 }
 
-/// Render a snapshot as JSON for people and tools, without the user's types.
+/// An orchestrator's saved state machine: where it is suspended and the locals live there,
+/// each encoded on its own (MessagePack with field names).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// Hash of the orchestrator body that wrote it.
+    pub fingerprint: u64,
+    /// The program counter (the resume point).
+    pub pc: u32,
+    /// A readable name of the suspension point (`Await3`).
+    pub at: String,
+    /// The live locals, by source name.
+    pub locals: Vec<(String, Blob)>,
+}
+
+/// Bytes serialized as a MessagePack binary.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Blob(pub Vec<u8>);
+
+impl serde::Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Blob, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(Blob(v))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// Render a snapshot as JSON for people and tools, without the user's types:
+/// `{"at": "Await3", "pc": 7, "locals": {"name": value, …}}`.
 pub fn state_to_json(bytes: &[u8]) -> serde_json::Value {
-    rmp_serde::from_slice::<serde_json::Value>(bytes)
-        .unwrap_or_else(|e| serde_json::Value::String(format!("<undecodable state: {e}>")))
+    let st: Snapshot = match from_state(bytes) {
+        Ok(st) => st,
+        Err(e) => return serde_json::Value::String(format!("<undecodable state: {e}>")),
+    };
+    let mut locals = serde_json::Map::new();
+    for (name, blob) in &st.locals {
+        let v = rmp_serde::from_slice::<serde_json::Value>(&blob.0)
+            .unwrap_or_else(|e| serde_json::Value::String(format!("<undecodable: {e}>")));
+        locals.insert(name.clone(), v);
+    }
+    serde_json::json!({ "at": st.at, "pc": st.pc, "locals": locals })
 }
 
 pub(crate) fn abbreviate(s: &str) -> String {

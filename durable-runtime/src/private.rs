@@ -11,7 +11,6 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Display;
-use std::marker::PhantomData;
 use std::ops::ControlFlow;
 
 /// How the generated step function ends.
@@ -78,29 +77,54 @@ pub fn decode_input<T: DeserializeOwned>(json: &str, name: &str) -> Result<T, St
     crate::payload::from_json(json, &format!("the input of orchestrator `{name}`")).map_err(StepResult::BadInput)
 }
 
-pub fn load<S: DeserializeOwned>(_w: &PhantomData<S>, bytes: &[u8], name: &str, fingerprint: u64) -> Result<S, StepResult> {
-    let (fp, state): (u64, S) = crate::payload::from_state(bytes)
+/// Decode a snapshot and check it was written by this version of the orchestrator.
+pub fn load_state(bytes: &[u8], name: &str, fingerprint: u64) -> Result<crate::payload::Snapshot, StepResult> {
+    let st: crate::payload::Snapshot = crate::payload::from_state(bytes)
         .map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
-    if fp != fingerprint {
+    if st.fingerprint != fingerprint {
         return Err(StepResult::BadState(format!(
-            "orchestrator `{name}`: the saved state was written by a different version of its body (fingerprint {fp:016x}, this build has {fingerprint:016x}); deploy the version that wrote it to finish this instance"
+            "orchestrator `{name}`: the saved state was written by a different version of its body (fingerprint {:016x}, this build has {fingerprint:016x}); deploy the version that wrote it to finish this instance",
+            st.fingerprint
         )));
     }
-    Ok(state)
+    Ok(st)
 }
 
-pub fn save<S: Serialize>(_w: &PhantomData<S>, fingerprint: u64, state: S) -> Step<Infallible> {
-    match crate::payload::to_state(&(fingerprint, state)) {
+/// Decode saved local number `i` of a snapshot.
+pub fn restore<T: Persist>(st: &crate::payload::Snapshot, i: usize) -> Result<T, StepResult> {
+    let (name, blob) = st.locals.get(i).ok_or_else(|| {
+        StepResult::BadState(format!("the saved state has no local number {i} at `{}`", st.at))
+    })?;
+    crate::payload::from_state(&blob.0)
+        .map_err(|e| StepResult::BadState(format!("saved local `{name}` at `{}`: {e}", st.at)))
+}
+
+/// Encode one local for a snapshot.
+#[inline]
+pub fn persist<T: Persist>(name: &'static str, value: T) -> Result<(&'static str, crate::payload::Blob), String> {
+    crate::payload::to_state(&value)
+        .map(|b| (name, crate::payload::Blob(b)))
+        .map_err(|e| format!("local `{name}` cannot be saved: {e}"))
+}
+
+/// Write a snapshot: the step suspends.
+pub fn suspend<R>(
+    fingerprint: u64,
+    pc: u32,
+    at: &'static str,
+    locals: Vec<Result<(&'static str, crate::payload::Blob), String>>,
+) -> Step<R> {
+    let mut out = Vec::with_capacity(locals.len());
+    for l in locals {
+        match l {
+            Ok((n, b)) => out.push((n.to_string(), b)),
+            Err(e) => return Step::Error(StepResult::Failed(e)),
+        }
+    }
+    let st = crate::payload::Snapshot { fingerprint, pc, at: at.to_string(), locals: out };
+    match crate::payload::to_state(&st) {
         Ok(bytes) => Step::Suspend(bytes),
         Err(e) => Step::Error(StepResult::Failed(e)),
-    }
-}
-
-pub fn suspend<R>(s: Step<Infallible>) -> Step<R> {
-    match s {
-        Step::Suspend(b) => Step::Suspend(b),
-        Step::Error(e) => Step::Error(e),
-        Step::Done(x) => match x {},
     }
 }
 
@@ -110,13 +134,8 @@ pub fn suspend<R>(s: Step<Infallible>) -> Step<R> {
     label = "this local is still needed after an `.await`, so it is saved in the instance's state",
     note = "locals that live across an `.await` must be owned and implement `Serialize` and `Deserialize`; clone borrowed data into an owned value, or compute it again after the `.await`"
 )]
-pub trait Persist {}
+pub trait Persist: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> Persist for T {}
-
-#[inline(always)]
-pub fn persist<T: Persist>(t: T) -> T {
-    t
-}
 
 #[inline(always)]
 pub fn task<D: DurableTask>(d: D) -> D {

@@ -225,27 +225,7 @@ impl<'l, 'a> Emitter<'l, 'a> {
             .collect()
     }
 
-    fn type_param(&self, b: Bid) -> syn::Ident {
-        format_ident!("__T{}", b)
-    }
-
     pub fn emit(mut self, ret: &syn::Type, input_ty: &TokenStream, name: &str, ctx_pat: Option<&syn::Pat>) -> Result<Emitted, syn::Error> {
-        // State enum: one variant per await, one type parameter per saved local.
-        let saved: Set = self.variants.values().flatten().copied().collect();
-        let params: Vec<syn::Ident> = saved.iter().map(|&b| self.type_param(b)).collect();
-        let variants = self.variants.iter().map(|(&blk, fields)| {
-            let vname = self.variant_name(blk);
-            let fnames = self.field_names(fields);
-            let tys = fields.iter().map(|&f| self.type_param(f));
-            quote!(#vname { #(#fnames: #tys),* })
-        });
-        let state_enum = quote! {
-            #[derive(::durable::__private::serde::Serialize, ::durable::__private::serde::Deserialize)]
-            #[serde(crate = "::durable::__private::serde")]
-            #[allow(non_camel_case_types)]
-            enum __DurableState<#(#params),*> { #(#variants),* }
-        };
-
         // Slots.
         let slot_decls: Vec<TokenStream> = self.slots.iter().map(|&b| {
             let s = self.slot(b);
@@ -265,15 +245,20 @@ impl<'l, 'a> Emitter<'l, 'a> {
             None => quote!(let _ = __durable_v;),
         };
         let load_arms: Vec<TokenStream> = self.variants.iter().map(|(&blk, fields)| {
-            let vname = self.variant_name(blk);
-            let fnames = self.field_names(fields);
             let slots = fields.iter().map(|&f| self.slot(f));
+            let spans = fields.iter().map(|&f| self.ident(f).span());
+            let idx = 0..fields.len();
             let pc = blk as u32;
-            quote! {
-                __DurableState::#vname { #(#fnames),* } => {
-                    #( #slots = ::core::option::Option::Some(#fnames); )*
-                    #pc
+            let restores = slots.zip(spans).zip(idx).map(|((s, sp), i)| {
+                quote_spanned! {sp=>
+                    #s = ::core::option::Option::Some(match ::durable::__private::restore(&__durable_state, #i) {
+                        ::core::result::Result::Ok(__durable_v) => __durable_v,
+                        ::core::result::Result::Err(__durable_e) => return ::durable::__private::Step::Error(__durable_e),
+                    });
                 }
+            });
+            quote! {
+                #pc => { #(#restores)* #pc }
             }
         }).collect();
         let fp = self.fingerprint;
@@ -298,8 +283,6 @@ impl<'l, 'a> Emitter<'l, 'a> {
             None => quote!(),
         };
         let body = quote! {
-            #state_enum
-            let __durable_w = ::core::marker::PhantomData;
             #(#slot_decls)*
             let mut __durable_pc: u32 = match __durable_input {
                 ::durable::__private::StepInput::Start(__durable_json) => {
@@ -309,9 +292,12 @@ impl<'l, 'a> Emitter<'l, 'a> {
                     }
                 }
                 ::durable::__private::StepInput::Resume(__durable_bytes) => {
-                    match ::durable::__private::load(&__durable_w, __durable_bytes, #name, #fp) {
-                        ::core::result::Result::Ok(__durable_state) => match __durable_state {
+                    match ::durable::__private::load_state(__durable_bytes, #name, #fp) {
+                        ::core::result::Result::Ok(__durable_state) => match __durable_state.pc {
                             #(#load_arms)*
+                            _ => return ::durable::__private::Step::Error(::durable::__private::StepResult::BadState(
+                                ::std::format!("orchestrator `{}`: the saved state is at an unknown point ({})", #name, __durable_state.at),
+                            )),
                         },
                         ::core::result::Result::Err(__durable_e) => return ::durable::__private::Step::Error(__durable_e),
                     }
@@ -410,21 +396,43 @@ impl<'l, 'a> Emitter<'l, 'a> {
         let block = &self.lw.blocks[b];
         for (i, s) in block.stmts.iter().enumerate() {
             match s {
-                LStmt::Code { tokens, uses, defs, jumps } => {
+                LStmt::Code { tokens, uses, defs, jumps, let_parts } => {
                     let t = self.takes(uses, &mut held, &after[i]);
                     out.extend(t);
-                    let code = self.substitute(tokens.clone(), jumps, &held);
-                    out.extend(code);
-                    for &d in defs {
-                        let name = self.ident(d).to_string();
-                        if let Some(&h) = held.by_name.get(&name) {
-                            if h != d && held.held.contains(&h) && after[i].contains(&h) && self.slots.contains(&h) {
-                                self.errors.push(syn::Error::new(
-                                    self.ident(d).span(),
-                                    format!("this `{name}` shadows another `{name}` whose value is still needed after an `.await` in this orchestrator; give one of them another name"),
-                                ));
-                            }
+                    // Locals this statement shadows whose values are still needed: save them to
+                    // their slots between evaluating the initializer and binding the pattern.
+                    let shadowed: Vec<Bid> = defs
+                        .iter()
+                        .filter_map(|&d| {
+                            let h = *held.by_name.get(&self.ident(d).to_string())?;
+                            (h != d && held.held.contains(&h) && after[i].contains(&h) && self.slots.contains(&h)).then_some(h)
+                        })
+                        .collect();
+                    if shadowed.is_empty() {
+                        let code = self.substitute(tokens.clone(), jumps, &held);
+                        out.extend(code);
+                    } else if let Some(parts) = let_parts {
+                        let mut saves = TokenStream::new();
+                        for &h in &shadowed {
+                            saves.extend(self.write_back(h, &held));
+                            held.held.remove(&h);
                         }
+                        let (pat, init) = (&parts.pat, &parts.init);
+                        let els = parts.diverge.as_ref().map(|d| quote!(else #d));
+                        let code = quote! {
+                            let __durable_shadowed_init = #init;
+                            #saves
+                            let #pat = __durable_shadowed_init #els;
+                        };
+                        out.extend(self.substitute(code, jumps, &held));
+                    } else {
+                        let name = self.ident(defs[0]).to_string();
+                        self.errors.push(syn::Error::new(
+                            self.ident(defs[0]).span(),
+                            format!("this `{name}` shadows another `{name}` whose value is still needed after an `.await` in this orchestrator; give one of them another name"),
+                        ));
+                    }
+                    for &d in defs {
                         held.add(self.lw, d);
                     }
                 }
@@ -432,15 +440,16 @@ impl<'l, 'a> Emitter<'l, 'a> {
                     let task_id = self.ident(*task).clone();
                     let task_slot = self.slot(*task);
                     let result_id = self.ident(*result).clone();
-                    let vname = self.variant_name(b);
+                    let vname = self.variant_name(b).to_string();
                     let fields = self.variants.get(&b).cloned().unwrap_or_default();
-                    let fnames = self.field_names(&fields);
-                    let values = fields.iter().map(|&f| {
+                    let fnames: Vec<String> = self.field_names(&fields).iter().map(|i| i.to_string()).collect();
+                    let values = fields.iter().zip(&fnames).map(|(&f, n)| {
                         let s = self.slot(f);
                         let sp = self.ident(f).span();
-                        quote_spanned!(sp=> ::durable::__private::persist(::durable::__private::take(&mut #s)))
+                        quote_spanned!(sp=> ::durable::__private::persist(#n, ::durable::__private::take(&mut #s)))
                     });
                     let fp = self.fingerprint;
+                    let pc = b as u32;
                     let span = *span;
                     out.extend(quote_spanned! {span=>
                         let #task_id = ::durable::__private::take(&mut #task_slot);
@@ -448,11 +457,7 @@ impl<'l, 'a> Emitter<'l, 'a> {
                             ::core::option::Option::Some(__durable_r) => __durable_r,
                             ::core::option::Option::None => {
                                 #task_slot = ::core::option::Option::Some(#task_id);
-                                return ::durable::__private::suspend(::durable::__private::save(
-                                    &__durable_w,
-                                    #fp,
-                                    __DurableState::#vname { #(#fnames: #values),* },
-                                ));
+                                return ::durable::__private::suspend(#fp, #pc, #vname, ::std::vec![#(#values),*]);
                             }
                         };
                     });

@@ -44,8 +44,15 @@ pub struct Jump {
     pub value: Option<(Bid, TokenStream)>,
 }
 
+/// A `let` split in parts, for re-emitting it when it shadows a local that must be saved first.
+pub struct LetParts {
+    pub pat: TokenStream,
+    pub init: TokenStream,
+    pub diverge: Option<TokenStream>,
+}
+
 pub enum LStmt {
-    Code { tokens: TokenStream, uses: Vec<Bid>, defs: Vec<Bid>, jumps: Vec<Jump> },
+    Code { tokens: TokenStream, uses: Vec<Bid>, defs: Vec<Bid>, jumps: Vec<Jump>, let_parts: Option<Box<LetParts>> },
     /// First statement of a resume block: poll the awaited task; suspend if not ready.
     Poll { task: Bid, result: Bid, span: Span },
 }
@@ -193,7 +200,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn push_code(&mut self, op: Operand, defs: Vec<Bid>) {
-        self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps });
+        self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps, let_parts: None });
     }
 
     // ---------------------------------------------------------------- statements
@@ -230,20 +237,28 @@ impl<'a> Lowerer<'a> {
         if !syntax::stmt_contains_await(stmt) {
             let (op, defs) = self.verbatim_stmt(stmt);
             let defs = self.declare_pat(&defs);
-            self.push_code(op, defs);
+            let parts = self.let_parts(stmt);
+            self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps, let_parts: parts });
             return;
         }
         match stmt {
             Stmt::Local(local) => {
                 let init = local.init.as_ref().expect("a `let` with an await has an initializer");
                 let op = self.lower_expr(&init.expr, true);
+                if let Some((_, diverge)) = init.diverge.as_ref().filter(|(_, d)| contains_await(d)) {
+                    self.lower_let_else(local, op, diverge);
+                    return;
+                }
                 let mut l = local.clone();
                 if let Some(i) = &mut l.init {
                     *i.expr = Expr::Verbatim(op.tokens.clone());
                 }
-                let (v, defs) = self.verbatim_stmt(&Stmt::Local(l));
+                let stmt = Stmt::Local(l);
+                let (v, defs) = self.verbatim_stmt(&stmt);
                 let defs = self.declare_pat(&defs);
-                self.push_code(op.then(v), defs);
+                let parts = self.let_parts(&stmt);
+                let op = op.then(v);
+                self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps, let_parts: parts });
             }
             Stmt::Expr(e, _) => {
                 let op = self.lower_expr(e, false);
@@ -260,6 +275,47 @@ impl<'a> Lowerer<'a> {
             }
             Stmt::Item(_) => {}
         }
+    }
+
+    /// The parts of a verbatim `let` (already rewritten), for shadowing fix-ups.
+    fn let_parts(&mut self, stmt: &Stmt) -> Option<Box<LetParts>> {
+        let Stmt::Local(l) = stmt else { return None };
+        let init = l.init.as_ref()?;
+        let pat = &l.pat;
+        let init_op = self.verbatim_expr(&init.expr);
+        let diverge = init.diverge.as_ref().map(|(_, d)| self.verbatim_expr(d).tokens);
+        Some(Box::new(LetParts { pat: quote!(#pat), init: init_op.tokens, diverge }))
+    }
+
+    /// `let PAT = v else { … .await … };` becomes a `match` whose first arm continues with the
+    /// rest of the enclosing block (inlined there, with the pattern's bindings in scope).
+    fn lower_let_else(&mut self, local: &syn::Local, value: Operand, diverge: &Expr) {
+        let cont = self.new_block();
+        let els = self.new_block();
+        let binds = pat_bindings(&local.pat);
+        let defs = self.declare_pat(&binds);
+        let pat = &local.pat;
+        let cur = self.cur;
+        if !value.jumps.is_empty() {
+            self.cx.error_spanned_by(&local.pat, "`break`/`continue` in a `let … else` initializer that awaits is not supported: compute the value first");
+        }
+        self.blocks[cur].term = Term::Match {
+            scrut: value.tokens,
+            uses: value.uses,
+            arms: vec![
+                MatchArm { pat: quote!(#pat), guard: None, defs, target: cont },
+                MatchArm { pat: quote!(_), guard: None, defs: Vec::new(), target: els },
+            ],
+        };
+        self.enter(els);
+        let v = self.lower_expr(diverge, false);
+        if !v.is_trivial() {
+            let t = v.tokens.clone();
+            self.push_code(Operand { tokens: quote!(#t;), ..v }, Vec::new());
+        }
+        // The `else` block diverges; if it falls through, rustc reports it on the user's code.
+        self.terminate(Term::Dead);
+        self.enter(cont);
     }
 
     // ---------------------------------------------------------------- expressions
@@ -766,16 +822,27 @@ impl<'a> Lowerer<'a> {
             }
             if let Some((orig, _)) = mac_args {
                 let Some(mut args) = macro_args(&orig) else { unreachable!() };
+                let mut acc;
                 {
                     let mut subs: Vec<&mut Expr> = match &mut args {
                         syntax::MacroArgs::List(l) => l.iter_mut().collect(),
                         syntax::MacroArgs::Repeat(a, b) => vec![a, b],
                     };
-                    collected = self.lower_operands(&mut subs);
+                    acc = self.lower_operands(&mut subs);
+                    // The rest is rewritten here, once: the rebuilt macro is not rewritten again.
+                    for sub in subs.iter_mut() {
+                        if !matches!(sub, Expr::Verbatim(_)) {
+                            let op = self.verbatim_expr(sub);
+                            acc.uses.extend(op.uses);
+                            acc.jumps.extend(op.jumps);
+                            **sub = Expr::Verbatim(op.tokens);
+                        }
+                    }
                 }
                 if let Expr::Macro(m) = &mut e {
                     m.mac = syntax::rebuild_macro(&orig, &args);
                 }
+                return Operand { tokens: quote!(#e), uses: acc.uses, jumps: acc.jumps };
             } else if subs.is_empty() {
                 if let Expr::Macro(_) = &e {
                     // Reported by the checks: an unknown macro with `.await` inside.
@@ -872,6 +939,6 @@ fn let_chain_bindings(e: &Expr, out: &mut Vec<PatBinding>) {
 impl Lowerer<'_> {
     /// The entry block's first statement: bind the parameters from the decoded input.
     pub fn push_param_binding(&mut self, tokens: TokenStream, input: Bid, defs: Vec<Bid>) {
-        self.push(LStmt::Code { tokens, uses: vec![input], defs, jumps: Vec::new() });
+        self.push(LStmt::Code { tokens, uses: vec![input], defs, jumps: Vec::new(), let_parts: None });
     }
 }

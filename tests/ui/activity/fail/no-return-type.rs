@@ -1,0 +1,8 @@
+use durable::prelude::*;
+
+#[activity]
+async fn log(line: String) {
+    println!("{line}");
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use durable::prelude::*;
+
+#[activity]
+async fn step(n: u32) -> Result<u32, ActivityError> {
+    Ok(n + 1)
+}
+
+#[orchestrator]
+async fn o(ctx: OrchestrationContext, xs: Vec<u32>) -> Result<u32, OrchestrationError> {
+    let unique: std::collections::HashSet<u32> = xs.into_iter().collect();
+    let mut sum = 0;
+    for x in unique {
+        sum += ctx.call_activity(step, x).await?;
+    }
+    Ok(sum)
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use durable::prelude::*;
+
+#[activity]
+async fn step(n: u32) -> Result<u32, ActivityError> {
+    Ok(n + 1)
+}
+
+#[orchestrator]
+async fn o(ctx: OrchestrationContext, x: u32) -> u32 {
+    ctx.call_activity(step, x).await.unwrap_or(0)
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use durable::prelude::*;
+
+#[activity]
+async fn step(n: u32) -> Result<u32, ActivityError> {
+    Ok(n + 1)
+}
+
+#[orchestrator]
+async fn o(ctx: OrchestrationContext, x: u32) -> Result<u32, OrchestrationError> {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    Ok(ctx.call_activity(step, x).await?)
+}
+
+fn main() {}

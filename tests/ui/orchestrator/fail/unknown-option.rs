@@ -1,0 +1,13 @@
+use durable::prelude::*;
+
+#[activity]
+async fn step(n: u32) -> Result<u32, ActivityError> {
+    Ok(n + 1)
+}
+
+#[orchestrator(retries = 3)]
+async fn o(ctx: OrchestrationContext, x: u32) -> Result<u32, OrchestrationError> {
+    Ok(ctx.call_activity(step, x).await?)
+}
+
+fn main() {}

@@ -112,6 +112,7 @@ fn expand_fn(cx: &Ctxt, func: &ItemFn, name_override: Option<String>) -> TokenSt
     let unused_ctx = if has_ctx { quote!() } else { quote!(let _ = __durable_ctx;) };
     let ret_span = ret.span();
     let outcome = quote_spanned!(ret_span=> <#ret as ::durable::__private::ActivityOutcome>);
+    let into_outcome = quote_spanned!(ret_span=> ::durable::__private::ActivityOutcome::into_outcome(__durable_r));
     quote! {
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug, Default)]
@@ -135,7 +136,8 @@ fn expand_fn(cx: &Ctxt, func: &ItemFn, name_override: Option<String>) -> TokenSt
                     #unused_ctx
                     #destructure
                     ::std::boxed::Box::pin(async move {
-                        #outcome::into_outcome(#name::run(#ctx_arg #(#arg_names),*).await)
+                        let __durable_r = #name::run(#ctx_arg #(#arg_names),*).await;
+                        #into_outcome
                     })
                 }
             }

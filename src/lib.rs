@@ -31,7 +31,8 @@ pub use durable_runtime::*;
 pub mod prelude {
     pub use durable_macros::{activity, orchestrator};
     pub use durable_runtime::{
-        ActivityContext, ActivityError, Either, OrchestrationContext, OrchestrationError, RetryPolicy, TaskError,
+        ActivityContext, ActivityError, Client, Either, OrchestrationContext, OrchestrationError, RetryPolicy,
+        TaskError, Worker,
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::time::Duration;

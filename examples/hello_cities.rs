@@ -1,0 +1,37 @@
+//! The main example: an orchestrator greets three cities, one activity call each.
+//!
+//! `cargo run --example hello_cities` runs it in-process on the embedded backend.
+
+use durable::prelude::*;
+
+#[activity]
+async fn say_hello(name: String) -> Result<String, ActivityError> {
+    Ok(format!("Hello {name}!"))
+}
+
+#[orchestrator]
+async fn hello_cities(ctx: OrchestrationContext, cities: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
+    let mut greetings = Vec::new();
+    for city in cities {
+        greetings.push(ctx.call_activity(say_hello, city).await?);
+    }
+    Ok(greetings)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), durable::Error> {
+    let backend = durable::backend::Memory::new();
+    let worker = Worker::builder(backend.clone()).orchestrator(hello_cities).activity(say_hello).start().await?;
+    let client = Client::new(backend);
+
+    let id = client.start(hello_cities, vec!["Tokyo".into(), "Seattle".into(), "London".into()]).await?;
+    let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;
+    println!("{:?}: {:?}", done.runtime_status, done.output::<Vec<String>>()?);
+
+    println!("history of {id}:");
+    for event in client.history(&id).await? {
+        println!("  {event:?}");
+    }
+    worker.shutdown().await?;
+    Ok(())
+}

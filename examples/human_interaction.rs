@@ -1,0 +1,59 @@
+//! Human interaction: wait for an approval event, or escalate after 72 hours.
+//!
+//! Runs on the embedded backend with a virtual clock: one request is approved, the other
+//! waits out the 72-hour deadline, which the clock skips in an instant.
+//!
+//! `cargo run --example human_interaction`
+
+use durable::prelude::*;
+
+#[activity]
+async fn request_approval(request: String) -> Result<(), ActivityError> {
+    println!("  (email sent: please approve {request:?})");
+    Ok(())
+}
+
+#[activity]
+async fn escalate(request: String) -> Result<String, ActivityError> {
+    Ok(format!("{request} escalated to the manager"))
+}
+
+#[orchestrator]
+async fn approval(ctx: OrchestrationContext, request: String) -> Result<String, OrchestrationError> {
+    ctx.call_activity(request_approval, request.clone()).await?;
+    let deadline = ctx.timer(Duration::from_secs(72 * 3600));
+    let answer = ctx.wait_for_event::<bool>("approval");
+    match ctx.select(answer, deadline).await {
+        Either::Left(Ok(true)) => Ok(format!("{request} approved")),
+        Either::Left(Ok(false)) => Ok(format!("{request} rejected")),
+        Either::Left(Err(e)) => Err(e.into()),
+        Either::Right(_) => Ok(ctx.call_activity(escalate, request).await?),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), durable::Error> {
+    let backend = durable::backend::Memory::with_virtual_clock();
+    let worker = Worker::builder(backend.clone())
+        .orchestrator(approval)
+        .activity(request_approval)
+        .activity(escalate)
+        .start()
+        .await?;
+    let client = Client::new(backend.clone());
+
+    let approved = client.start(approval, "expense #1".to_string()).await?;
+    let ignored = client.start(approval, "expense #2".to_string()).await?;
+    client.raise_event(&approved, "approval", true).await?;
+    let done = client.wait_for_completion(&approved, Duration::from_secs(10)).await?;
+    println!("{}", done.output::<String>()?);
+
+    // Nobody answers the second request: 72 hours pass on the virtual clock.
+    backend.advance(Duration::from_secs(72 * 3600));
+    let done = client.wait_for_completion(&ignored, Duration::from_secs(10)).await?;
+    println!("{}", done.output::<String>()?);
+    for event in client.history(&ignored).await? {
+        println!("  {event:?}");
+    }
+    worker.shutdown().await
+}

@@ -1,0 +1,72 @@
+//! Monitor: poll a condition every 30 minutes until it holds or 6 hours have passed; each
+//! round restarts the orchestration with `continue_as_new`, so its history stays short.
+//!
+//! `cargo run --example monitor` (virtual clock: six hours take no time).
+
+use durable::prelude::*;
+use std::time::SystemTime;
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct Watch {
+    job: String,
+    checks: u32,
+    expires_at: SystemTime,
+}
+
+#[activity]
+async fn job_done(job: String, check: u32) -> Result<bool, ActivityError> {
+    // Stand-in for a status call: the job finishes at the fifth check.
+    let _ = job;
+    Ok(check >= 5)
+}
+
+#[activity]
+async fn notify(job: String) -> Result<String, ActivityError> {
+    Ok(format!("{job} is done"))
+}
+
+#[orchestrator]
+async fn monitor(ctx: OrchestrationContext, watch: Option<Watch>) -> Result<String, OrchestrationError> {
+    let mut watch = match watch {
+        Some(w) => w,
+        None => Watch { job: "nightly-build".into(), checks: 0, expires_at: ctx.now() + Duration::from_secs(6 * 3600) },
+    };
+    watch.checks += 1;
+    if ctx.call_activity(job_done, (watch.job.clone(), watch.checks)).await? {
+        return Ok(ctx.call_activity(notify, watch.job).await?);
+    }
+    if ctx.now() >= watch.expires_at {
+        return Ok(format!("{} still running after {} checks; giving up", watch.job, watch.checks));
+    }
+    ctx.set_custom_status(format!("check {} negative", watch.checks));
+    ctx.timer(Duration::from_secs(30 * 60)).await?;
+    ctx.continue_as_new(Some(watch));
+    Ok(String::new())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), durable::Error> {
+    let backend = durable::backend::Memory::with_virtual_clock();
+    let worker = Worker::builder(backend.clone()).orchestrator(monitor).activity(job_done).activity(notify).start().await?;
+    let client = Client::new(backend.clone());
+    let id = client.start(monitor, None).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let done = loop {
+        // Move the virtual clock to each next timer as soon as the monitor waits on it.
+        if let Some(s) = client.status(&id).await? {
+            if s.runtime_status.is_terminal() {
+                break s;
+            }
+        }
+        if backend.pending_timers() > 0 {
+            backend.advance(Duration::from_secs(30 * 60));
+        }
+        assert!(std::time::Instant::now() < deadline, "the monitor did not finish");
+        tokio::task::yield_now().await;
+    };
+    println!("output: {}", done.output::<String>()?);
+    for event in client.history(&id).await? {
+        println!("  {event:?}");
+    }
+    worker.shutdown().await
+}

@@ -701,3 +701,657 @@ fn early_return_from_match_inside_loop() {
     let t = diff!(early_return, vec![]);
     assert_eq!(t.output::<String>(), "none");
 }
+
+// ---------------------------------------------------------------- `?`
+
+#[orchestrator(differential)]
+async fn ok_or_question(ctx: OrchestrationContext, key: String) -> Result<String, OrchestrationError> {
+    let v = ctx.call_activity(lookup, key).await?.ok_or("no such key")?;
+    let g = ctx.call_activity(greet, v).await?;
+    Ok(g)
+}
+
+#[test]
+fn question_mark_on_option_via_ok_or() {
+    let t = diff!(ok_or_question, "a".to_string());
+    assert_eq!(t.output::<String>(), "Hello alpha!");
+    let t = diff!(ok_or_question, "q".to_string());
+    assert_eq!(t.outcome, Err("no such key".to_string()));
+    assert_eq!(calls(&t), ["lookup(\"q\")"]);
+}
+
+#[orchestrator(differential)]
+async fn parse_question(ctx: OrchestrationContext, s: String) -> Result<i64, OrchestrationError> {
+    let g = ctx.call_activity(len, s.clone()).await?;
+    let n: i64 = s.parse()?;
+    let d = ctx.call_activity(double, n).await?;
+    Ok(d + g as i64)
+}
+
+#[test]
+fn question_mark_on_plain_result_between_awaits() {
+    let t = diff!(parse_question, "21".to_string());
+    assert_eq!(t.output::<i64>(), 44);
+    let t = diff!(parse_question, "x".to_string());
+    assert_eq!(t.outcome, Err("invalid digit found in string".to_string()));
+    assert_eq!(calls(&t), ["len(\"x\")"]);
+}
+
+#[orchestrator(differential)]
+async fn question_nested(ctx: OrchestrationContext, grid: Vec<Vec<String>>) -> Result<i64, OrchestrationError> {
+    let mut total = 0;
+    for row in grid {
+        for cell in row {
+            if cell == "boom" {
+                total += ctx.call_activity(fail, cell).await?;
+            } else {
+                let n = ctx.call_activity(len, cell).await?;
+                total += n as i64;
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[test]
+fn question_mark_inside_nested_loops() {
+    let t = diff!(question_nested, vec![vec!["ab".to_string(), "c".into()], vec!["dddd".into()]]);
+    assert_eq!(t.output::<i64>(), 7);
+    let t = diff!(question_nested, vec![vec!["ab".to_string(), "c".into()], vec!["boom".into(), "zzz".into()]]);
+    assert_eq!(t.outcome, Err("failed on \"boom\"".to_string()));
+    assert_eq!(calls(&t), ["len(\"ab\")", "len(\"c\")", "fail(\"boom\")"]);
+}
+
+#[orchestrator(differential)]
+async fn failing_activity(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let a = ctx.call_activity(double, n).await?;
+    let b = ctx.call_activity(fail, format!("step {a}")).await?;
+    let c = ctx.call_activity(double, b).await?;
+    Ok(c)
+}
+
+#[test]
+fn failing_activity_propagates_with_question_mark() {
+    let t = diff!(failing_activity, 2);
+    assert_eq!(t.outcome, Err("failed on \"step 4\"".to_string()));
+    assert_eq!(calls(&t), ["double(2)", "fail(\"step 4\")"]);
+}
+
+#[orchestrator(differential)]
+async fn map_err_closure(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+    let prefix = format!("n={n}");
+    let r = ctx.call_activity(fail, "x".to_string()).await.map_err(|e| format!("{prefix}: wrapped {e}"));
+    let msg = match r {
+        Ok(v) => v.to_string(),
+        Err(m) => m,
+    };
+    let v = ctx.call_activity(double, n).await.map_err(|e| OrchestrationError::new(e.to_string()))?;
+    Ok(format!("{msg}|{v}|{prefix}"))
+}
+
+#[test]
+fn closures_without_awaits_applied_to_awaited_results() {
+    let t = diff!(map_err_closure, 4);
+    assert_eq!(t.output::<String>(), "n=4: wrapped failed on \"x\"|8|n=4");
+}
+
+// ---------------------------------------------------------------- awaits inside expressions
+
+#[orchestrator(differential)]
+async fn format_vec(ctx: OrchestrationContext, n: i64) -> Result<(String, Vec<i64>), OrchestrationError> {
+    // With `?` inside the macro arguments this does not compile (see report), so `unwrap_or`.
+    let s = format!(
+        "{}-{}-{n}",
+        ctx.call_activity(double, n).await.unwrap_or(-1),
+        ctx.call_activity(greet, "x".to_string()).await.unwrap_or_default()
+    );
+    let v = vec![ctx.call_activity(double, 1).await.unwrap_or(-1), n, ctx.call_activity(add, (n, 1)).await.unwrap_or(-1)];
+    Ok((s, v))
+}
+
+#[test]
+fn awaits_inside_format_and_vec_arguments() {
+    let t = diff!(format_vec, 5);
+    assert_eq!(t.output::<(String, Vec<i64>)>(), ("10-Hello x!-5".to_string(), vec![2, 5, 6]));
+    assert_eq!(calls(&t), ["double(5)", "greet(\"x\")", "double(1)", "add([5,1])"]);
+}
+
+#[orchestrator(differential)]
+async fn eval_order_args(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let mut counter = n;
+    let r = combine(
+        {
+            counter += 1;
+            counter
+        },
+        ctx.call_activity(double, counter).await?,
+        {
+            counter += 1;
+            counter
+        },
+    );
+    Ok(r * 1000 + counter)
+}
+
+#[test]
+fn function_arguments_evaluate_left_to_right_around_an_await() {
+    let t = diff!(eval_order_args, 1);
+    assert_eq!(t.output::<i64>(), 243003);
+    assert_eq!(calls(&t), ["double(2)"]);
+}
+
+#[orchestrator(differential)]
+async fn method_args(ctx: OrchestrationContext, n: i64) -> Result<Vec<i64>, OrchestrationError> {
+    let mut v = vec![n];
+    v.push(ctx.call_activity(double, n).await?);
+    v.insert(0, ctx.call_activity(add, (n, 100)).await?);
+    let m = std::cmp::max(ctx.call_activity(double, 3).await?, ctx.call_activity(double, 2).await?);
+    v.push(m);
+    let total: i64 = v.iter().sum::<i64>() + ctx.call_activity(double, 0).await?;
+    v.push(total);
+    Ok(v)
+}
+
+#[test]
+fn awaits_in_method_call_arguments() {
+    let t = diff!(method_args, 5);
+    assert_eq!(t.output::<Vec<i64>>(), vec![105, 5, 10, 6, 126]);
+    assert_eq!(calls(&t), ["double(5)", "add([5,100])", "double(3)", "double(2)", "double(0)"]);
+}
+
+#[orchestrator(differential)]
+async fn assign_order(ctx: OrchestrationContext, n: i64) -> Result<(Vec<i64>, Vec<String>), OrchestrationError> {
+    let mut v = vec![0; 3];
+    let mut log: Vec<String> = vec![];
+    v[{
+        log.push("idx".into());
+        1
+    }] = {
+        log.push("rhs".into());
+        ctx.call_activity(double, n).await?
+    };
+    v[{
+        log.push("idx2".into());
+        2
+    }] += {
+        log.push("rhs2".into());
+        ctx.call_activity(double, n + 1).await?
+    };
+    let mut acc = 1;
+    acc += ctx.call_activity(double, acc).await?;
+    Ok((vec![v[0], v[1], v[2], acc], log))
+}
+
+#[test]
+fn assignment_evaluation_order_with_await_on_the_right() {
+    let t = diff!(assign_order, 3);
+    let (v, log) = t.output::<(Vec<i64>, Vec<String>)>();
+    assert_eq!(v, vec![0, 6, 8, 3]);
+    assert_eq!(log, vec!["rhs", "idx", "rhs2", "idx2"]);
+}
+
+#[orchestrator(differential)]
+async fn short_circuit(ctx: OrchestrationContext, n: i64) -> Result<(bool, bool, bool, bool), OrchestrationError> {
+    let a = n > 0 && ctx.call_activity(is_even, n).await?;
+    let b = n > 0 || ctx.call_activity(is_even, n + 1).await?;
+    let c = ctx.call_activity(is_even, n).await? && ctx.call_activity(is_even, n + 2).await?;
+    let d = ctx.call_activity(is_even, n + 1).await? || ctx.call_activity(is_even, n + 3).await?;
+    Ok((a, b, c, d))
+}
+
+#[test]
+fn short_circuit_skips_the_awaited_call() {
+    let t = diff!(short_circuit, -1);
+    assert_eq!(t.output::<(bool, bool, bool, bool)>(), (false, true, false, true));
+    assert_eq!(calls(&t), ["is_even(0)", "is_even(-1)", "is_even(0)"]);
+    let t = diff!(short_circuit, 4);
+    assert_eq!(t.output::<(bool, bool, bool, bool)>(), (true, true, true, false));
+    assert_eq!(calls(&t), ["is_even(4)", "is_even(4)", "is_even(6)", "is_even(5)", "is_even(7)"]);
+}
+
+#[orchestrator(differential)]
+async fn short_circuit_in_if(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+    let mut out = String::new();
+    if n > 10 && ctx.call_activity(is_even, n).await? {
+        out.push_str("big-even;");
+    }
+    if n < 0 || ctx.call_activity(double, n).await? > 15 {
+        out.push_str("neg-or-large;");
+    }
+    if (n == 3 || ctx.call_activity(is_even, n).await?) && !ctx.call_activity(is_even, n + 1).await? {
+        out.push_str("three-or-even-and-next-odd;");
+    }
+    Ok(out)
+}
+
+#[test]
+fn short_circuit_in_if_conditions() {
+    let t = diff!(short_circuit_in_if, 3);
+    assert_eq!(t.output::<String>(), "");
+    assert_eq!(calls(&t), ["double(3)", "is_even(4)"]);
+    let t = diff!(short_circuit_in_if, -2);
+    assert_eq!(t.output::<String>(), "neg-or-large;three-or-even-and-next-odd;");
+    assert_eq!(calls(&t), ["is_even(-2)", "is_even(-1)"]);
+    let t = diff!(short_circuit_in_if, 12);
+    assert_eq!(t.output::<String>(), "big-even;neg-or-large;three-or-even-and-next-odd;");
+    assert_eq!(calls(&t), ["is_even(12)", "double(12)", "is_even(12)", "is_even(13)"]);
+}
+
+#[orchestrator(differential)]
+async fn struct_literal(ctx: OrchestrationContext, n: i64) -> Result<(Report, (i64, String, i64)), OrchestrationError> {
+    let r = Report {
+        doubled: ctx.call_activity(double, n).await?,
+        name: ctx.call_activity(greet, "r".to_string()).await?,
+        sum: n + ctx.call_activity(add, (n, n)).await?,
+        tags: vec!["t".to_string()],
+    };
+    let t = (ctx.call_activity(double, r.doubled).await?, r.name.clone(), n);
+    Ok((r, t))
+}
+
+#[test]
+fn struct_literals_and_tuples_with_awaited_fields() {
+    let t = diff!(struct_literal, 3);
+    let (r, tup) = t.output::<(Report, (i64, String, i64))>();
+    assert_eq!(r, Report { name: "Hello r!".into(), doubled: 6, sum: 9, tags: vec!["t".into()] });
+    assert_eq!(tup, (12, "Hello r!".to_string(), 3));
+    assert_eq!(calls(&t), ["double(3)", "greet(\"r\")", "add([3,3])", "double(6)"]);
+}
+
+#[orchestrator(differential)]
+async fn tail_and_return_awaits(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    if n < 0 {
+        return Ok(ctx.call_activity(double, -n).await? + 1);
+    }
+    Ok(ctx.call_activity(double, n).await? * 10)
+}
+
+#[test]
+fn awaits_in_return_and_tail_expressions() {
+    assert_eq!(diff!(tail_and_return_awaits, -4).output::<i64>(), 9);
+    assert_eq!(diff!(tail_and_return_awaits, 4).output::<i64>(), 80);
+}
+
+#[orchestrator(differential)]
+async fn if_as_argument(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let r = combine(
+        if n > 0 { ctx.call_activity(double, n).await? } else { 0 },
+        match n % 3 {
+            0 => ctx.call_activity(add, (n, 1)).await?,
+            _ => 7,
+        },
+        n,
+    );
+    Ok(r)
+}
+
+#[test]
+fn if_and_match_expressions_with_awaits_as_arguments() {
+    assert_eq!(diff!(if_as_argument, 3).output::<i64>(), 6 * 100 + 4 * 10 + 3);
+    let t = diff!(if_as_argument, -2);
+    assert_eq!(t.output::<i64>(), 70 - 2);
+    assert!(calls(&t).is_empty());
+}
+
+#[orchestrator(differential)]
+async fn block_values(ctx: OrchestrationContext, n: i64) -> Result<(i64, i64, i64), OrchestrationError> {
+    let a = {
+        let t = ctx.call_activity(double, n).await?;
+        t + 1
+    };
+    let b = {
+        let inner = { ctx.call_activity(add, (a, 1)).await? * 2 };
+        if inner > 10 { inner } else { -inner }
+    };
+    let c = 'blk: {
+        if a > 100 {
+            break 'blk 0;
+        }
+        let d = ctx.call_activity(double, b).await?;
+        if d > 50 {
+            break 'blk d;
+        }
+        d + 1000
+    };
+    Ok((a, b, c))
+}
+
+#[test]
+fn block_expressions_and_labeled_blocks_as_values() {
+    assert_eq!(diff!(block_values, 2).output::<(i64, i64, i64)>(), (5, 12, 1024));
+    assert_eq!(diff!(block_values, 20).output::<(i64, i64, i64)>(), (41, 84, 168));
+    let t = diff!(block_values, 60);
+    assert_eq!(t.output::<(i64, i64, i64)>(), (121, 244, 0));
+    assert_eq!(calls(&t).len(), 2);
+}
+
+// ---------------------------------------------------------------- durable tasks, fan-out, timers, events
+
+#[orchestrator(differential)]
+async fn task_locals(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let t1 = ctx.call_activity(double, n);
+    let t2 = ctx.call_activity(add, (n, 1));
+    let b = t2.await?;
+    let x = ctx.call_activity(double, b).await?;
+    let a = t1.await?;
+    Ok(a * 1000 + b * 10 + x)
+}
+
+#[test]
+fn durable_tasks_kept_in_locals_and_awaited_later() {
+    let t = diff!(task_locals, 4);
+    assert_eq!(t.output::<i64>(), 8060);
+    assert_eq!(calls(&t), ["double(4)", "add([4,1])", "double(5)"]);
+}
+
+#[orchestrator(differential)]
+async fn task_from_match(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let t = match n {
+        0 => ctx.call_activity(double, 1),
+        _ => ctx.call_activity(add, (n, n)),
+    };
+    let other = if n > 5 { Some(ctx.call_activity(double, n)) } else { None };
+    let first = t.await?;
+    let second = match other {
+        Some(o) => o.await?,
+        None => -1,
+    };
+    Ok(first * 1000 + second)
+}
+
+#[test]
+fn tasks_chosen_by_match_and_optional_tasks() {
+    assert_eq!(diff!(task_from_match, 0).output::<i64>(), 2000 - 1);
+    let t = diff!(task_from_match, 7);
+    assert_eq!(t.output::<i64>(), 14000 + 14);
+    assert_eq!(calls(&t), ["add([7,7])", "double(7)"]);
+}
+
+#[orchestrator(differential)]
+async fn fan_out(ctx: OrchestrationContext, v: Vec<i64>) -> Result<(Vec<i64>, i64), OrchestrationError> {
+    let mut tasks = Vec::new();
+    for x in &v {
+        tasks.push(ctx.call_activity(double, *x));
+    }
+    let results = ctx.when_all(tasks).await?;
+    let total = results.iter().sum();
+    let again: Vec<_> = results.iter().map(|r| ctx.call_activity(add, (*r, 1))).collect();
+    let plus: Vec<i64> = ctx.when_all(again).await?;
+    Ok((plus, total))
+}
+
+#[test]
+fn fan_out_with_when_all() {
+    let t = diff!(fan_out, vec![1, 2, 3]);
+    assert_eq!(t.output::<(Vec<i64>, i64)>(), (vec![3, 5, 7], 12));
+    assert_eq!(calls(&t), ["double(1)", "double(2)", "double(3)", "add([2,1])", "add([4,1])", "add([6,1])"]);
+    let t = diff!(fan_out, vec![]);
+    assert_eq!(t.output::<(Vec<i64>, i64)>(), (vec![], 0));
+}
+
+#[orchestrator(differential)]
+async fn fan_out_failure(ctx: OrchestrationContext, n: i64) -> Result<Vec<i64>, OrchestrationError> {
+    let tasks = vec![ctx.call_activity(double, n), ctx.call_activity(fail, "fan".to_string()), ctx.call_activity(double, n + 1)];
+    // As `let r = match … { Ok(v) => v, Err(e) => { …await…; return … } }` this does not
+    // compile (see report: a diverging branch with an await in a value-producing match).
+    // (`let r;` assigned in the arms does not compile either, see report.)
+    let mut r = Vec::new();
+    match ctx.when_all(tasks).await {
+        Ok(v) => r.extend(v),
+        Err(e) => {
+            let undone = ctx.call_activity(undo, e.message().to_string()).await?;
+            return Err(OrchestrationError::new(undone));
+        }
+    }
+    Ok(r)
+}
+
+#[test]
+fn fan_out_with_a_failing_task() {
+    let t = diff!(fan_out_failure, 1);
+    assert_eq!(t.outcome, Err("undone failed on \"fan\"".to_string()));
+    assert_eq!(calls(&t).len(), 4);
+}
+
+#[orchestrator(differential)]
+async fn when_any_first(ctx: OrchestrationContext, n: i64) -> Result<(usize, i64, Vec<()>), OrchestrationError> {
+    let tasks = vec![ctx.call_activity(double, n), ctx.call_activity(add, (n, 1))];
+    let (i, r) = ctx.when_any(tasks).await;
+    let timers = vec![ctx.timer(Duration::from_secs(5)), ctx.timer(Duration::from_secs(1))];
+    let (j, _) = ctx.when_any(timers).await;
+    let all = ctx.when_all(vec![ctx.timer(Duration::from_secs(2)), ctx.timer(Duration::from_secs(3))]).await?;
+    Ok((i * 10 + j, r?, all))
+}
+
+#[test]
+fn when_any_over_activities_and_timers() {
+    let t = diff!(when_any_first, 5);
+    assert_eq!(t.output::<(usize, i64, Vec<()>)>(), (0, 10, vec![(), ()]));
+}
+
+#[orchestrator(differential)]
+async fn select_timeout(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+    let r = match ctx.select(ctx.call_activity(double, n), ctx.timer(Duration::from_secs(30))).await {
+        Either::Left(v) => format!("done {}", v?),
+        Either::Right(_) => "timeout".to_string(),
+    };
+    let e = match ctx.select(ctx.wait_for_event::<i64>("approve"), ctx.timer(Duration::from_secs(60))).await {
+        Either::Left(v) => v?,
+        Either::Right(_) => -1,
+    };
+    Ok(format!("{r}/{e}"))
+}
+
+#[test]
+fn select_activity_or_event_against_timer() {
+    let t = diff!(select_timeout, 5);
+    assert_eq!(t.output::<String>(), "done 10/-1");
+    assert_eq!(calls(&t), ["double(5)", "timer", "cancel", "timer"]);
+    let t = diff!(select_timeout, 5, mock().event("approve", 7));
+    assert_eq!(t.output::<String>(), "done 10/7");
+    assert_eq!(calls(&t), ["double(5)", "timer", "cancel", "timer", "cancel"]);
+}
+
+#[orchestrator(differential)]
+async fn select_loop(ctx: OrchestrationContext, max: i64) -> Result<String, OrchestrationError> {
+    let mut ticks = 0;
+    loop {
+        match ctx.select(ctx.wait_for_event::<String>("go"), ctx.timer(Duration::from_secs(10))).await {
+            Either::Left(v) => return Ok(format!("{}:{ticks}", v?)),
+            Either::Right(_) => {
+                ticks += 1;
+                if ticks == max {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(format!("timeout {ticks}"))
+}
+
+#[test]
+fn select_in_a_loop_until_event_or_timeouts() {
+    let t = diff!(select_loop, 3);
+    assert_eq!(t.output::<String>(), "timeout 3");
+    assert_eq!(calls(&t), ["timer", "timer", "timer"]);
+    let t = diff!(select_loop, 3, mock().event("go", "now"));
+    assert_eq!(t.output::<String>(), "now:0");
+}
+
+#[orchestrator(differential)]
+async fn events(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let a: i64 = ctx.wait_for_event("a").await?;
+    let b = ctx.wait_for_event::<String>("b").await?;
+    let d = ctx.call_activity(double, a + n).await?;
+    Ok(d + b.len() as i64)
+}
+
+#[test]
+fn external_events_in_and_out_of_order() {
+    let t = diff!(events, 1, mock().event("a", 5).event("b", "xyz"));
+    assert_eq!(t.output::<i64>(), 15);
+    let t = diff!(events, 1, mock().event("b", "xyz").event("a", 5));
+    assert_eq!(t.output::<i64>(), 15);
+    assert_eq!(calls(&t), ["double(6)"]);
+}
+
+#[orchestrator(differential)]
+async fn sub_orchestration(ctx: OrchestrationContext, n: i64) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = vec![];
+    for i in 0..n {
+        out.push(ctx.call_orchestrator(child, i).await?);
+    }
+    let t = ctx.call_orchestrator(child, 99).with_instance_id("fixed");
+    out.push(t.await?);
+    Ok(out)
+}
+
+#[test]
+fn sub_orchestrations_in_a_loop() {
+    let t = diff!(sub_orchestration, 2);
+    assert_eq!(t.output::<Vec<String>>(), vec!["child(0)", "child(1)", "child(99)"]);
+    assert_eq!(calls(&t), ["sub child(0)", "sub child(1)", "sub child(99)"]);
+}
+
+#[orchestrator(differential)]
+async fn compensate(ctx: OrchestrationContext, items: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
+    let mut done: Vec<String> = Vec::new();
+    let mut log = Vec::new();
+    for it in items {
+        match ctx.call_activity(reserve, it.clone()).await {
+            Ok(r) => {
+                done.push(it);
+                log.push(r);
+            }
+            Err(e) => {
+                log.push(format!("error: {e}"));
+                while let Some(d) = done.pop() {
+                    log.push(ctx.call_activity(undo, d).await?);
+                }
+                return Ok(log);
+            }
+        }
+    }
+    Ok(log)
+}
+
+#[test]
+fn compensation_on_failure() {
+    let t = diff!(compensate, vec!["a".to_string(), "b".into(), "bad".into(), "c".into()]);
+    assert_eq!(
+        t.output::<Vec<String>>(),
+        vec!["reserved a", "reserved b", "error: cannot reserve bad", "undone b", "undone a"]
+    );
+    assert_eq!(calls(&t).len(), 5);
+    let t = diff!(compensate, vec!["a".to_string()]);
+    assert_eq!(t.output::<Vec<String>>(), vec!["reserved a"]);
+}
+
+#[orchestrator(differential)]
+async fn error_guard_match(ctx: OrchestrationContext, what: String) -> Result<i64, OrchestrationError> {
+    let v = match ctx.call_activity(fail, what.clone()).await {
+        Ok(v) => v,
+        Err(e) if e.message().contains("retry") => ctx.call_activity(len, what).await? as i64,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(v)
+}
+
+#[test]
+fn match_on_task_error_with_guard() {
+    let t = diff!(error_guard_match, "retry-me".to_string());
+    assert_eq!(t.output::<i64>(), 8);
+    let t = diff!(error_guard_match, "other".to_string());
+    assert_eq!(t.outcome, Err("failed on \"other\"".to_string()));
+}
+
+// ---------------------------------------------------------------- ranges and iterators
+
+#[orchestrator(differential)]
+async fn ranges(ctx: OrchestrationContext, n: i64) -> Result<(i64, i64, Vec<i64>, i64), OrchestrationError> {
+    let mut a = 0;
+    for i in 0..n {
+        a += ctx.call_activity(double, i).await?;
+    }
+    let mut b = 0;
+    for i in 0..=n {
+        b += ctx.call_activity(add, (i, b)).await?;
+    }
+    let mut c = vec![];
+    for i in (1..=n).rev() {
+        c.push(ctx.call_activity(double, i).await?);
+    }
+    let mut empty = 0;
+    for i in n..0 {
+        empty += ctx.call_activity(double, i).await?;
+    }
+    for i in 0..=0 {
+        empty += ctx.call_activity(add, (i, 100)).await?;
+    }
+    Ok((a, b, c, empty))
+}
+
+#[test]
+fn exclusive_inclusive_reversed_and_empty_ranges() {
+    let t = diff!(ranges, 3);
+    assert_eq!(t.output::<(i64, i64, Vec<i64>, i64)>(), (6, 11, vec![6, 4, 2], 100));
+    assert_eq!(calls(&t).len(), 3 + 4 + 3 + 1);
+}
+
+#[orchestrator(differential)]
+async fn range_to_max(ctx: OrchestrationContext, _n: i64) -> Result<Vec<u8>, OrchestrationError> {
+    let mut v = vec![];
+    for i in 253u8..=u8::MAX {
+        let d = ctx.call_activity(double, i as i64).await?;
+        v.push(i);
+        v.push((d % 256) as u8);
+    }
+    Ok(v)
+}
+
+#[test]
+fn inclusive_range_up_to_the_type_maximum_terminates() {
+    let t = diff!(range_to_max, 0);
+    assert_eq!(t.output::<Vec<u8>>(), vec![253, 250, 254, 252, 255, 254]);
+    assert_eq!(calls(&t).len(), 3);
+}
+
+#[orchestrator(differential)]
+async fn enumerate(ctx: OrchestrationContext, v: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = vec![];
+    for (i, x) in v.into_iter().enumerate() {
+        let g = ctx.call_activity(greet, x).await?;
+        out.push(format!("{i}:{g}"));
+    }
+    Ok(out)
+}
+
+#[test]
+fn for_over_enumerate_with_tuple_pattern() {
+    let t = diff!(enumerate, vec!["a".to_string(), "b".into()]);
+    assert_eq!(t.output::<Vec<String>>(), vec!["0:Hello a!", "1:Hello b!"]);
+}
+
+#[orchestrator(differential)]
+async fn iterator_chain(ctx: OrchestrationContext, v: Vec<i64>) -> Result<BTreeMap<String, i64>, OrchestrationError> {
+    let names: Vec<String> = ["zero", "one", "two", "three", "four"].iter().map(|s| s.to_string()).collect();
+    let mut m = BTreeMap::new();
+    for (x, name) in v.iter().copied().zip(names.into_iter()).filter(|(x, _)| *x >= 0).skip(1) {
+        m.insert(name, ctx.call_activity(double, x).await?);
+    }
+    let mut total = 0;
+    for (k, val) in m.clone() {
+        total += ctx.call_activity(add, (val, k.len() as i64)).await?;
+    }
+    m.insert("total".into(), total);
+    Ok(m)
+}
+
+#[test]
+fn for_over_iterator_chain_and_btreemap() {
+    let t = diff!(iterator_chain, vec![1, -1, 2, 3, -5]);
+    let m = t.output::<BTreeMap<String, i64>>();
+    // zip: (1,zero) (-1,one) (2,two) (3,three) (-5,four); filter >= 0; skip 1 => two, three
+    assert_eq!(m, BTreeMap::from([("two".to_string(), 4), ("three".into(), 6), ("total".into(), 4 + 3 + 6 + 5)]));
+    assert_eq!(calls(&t), ["double(2)", "double(3)", "add([6,5])", "add([4,3])"]);
+}

@@ -765,3 +765,103 @@ async fn list_filters_and_pages() {
     assert_eq!(named.instances.len(), 1);
     w.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn sub_orchestration_with_a_live_id_fails_the_parent_task() {
+    let backend = Memory::new();
+    let w = Worker::builder(backend.clone())
+        .orchestrator(WaitEvent)
+        .orchestrator(FixedChild)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    client.start_with_id(WaitEvent, "child", 0).await.unwrap();
+    let id = client.start(FixedChild, ()).await.unwrap();
+    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let err = done.error.unwrap();
+    assert!(err.contains("instance \"child\" already exists"), "{err}");
+
+    // Terminating a child fails its parent's task with the reason.
+    client.terminate("child", "stop").await.unwrap();
+    client.wait_for_completion("child", WAIT).await.unwrap();
+    let id = client.start(FixedChild, ()).await.unwrap();
+    wait_until(&client, "child", running).await;
+    client.terminate("child", "not needed").await.unwrap();
+    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let err = done.error.unwrap();
+    assert!(err.contains("was terminated: not needed"), "{err}");
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_hands_back_activities_that_do_not_finish() {
+    let backend = Memory::new();
+    let client = Client::new(backend.clone());
+    let w = Worker::builder(backend.clone())
+        .orchestrator(CallSlow)
+        .activity(Slow)
+        .shutdown_grace(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let id = client.start(CallSlow, 60_000).await.unwrap();
+    eventually(|| backend.pending_activities() == 1).await;
+    settle().await;
+    w.shutdown().await.unwrap();
+    let item = backend
+        .fetch_activity_work(Duration::ZERO)
+        .await
+        .unwrap()
+        .expect("handed back");
+    assert_eq!(item.request.name, "slow");
+    backend.abandon_activity_work(item).await.unwrap();
+
+    // Another worker picks it up; a short activity finishes within the grace period.
+    let w = Worker::builder(backend.clone())
+        .orchestrator(CallSlow)
+        .activity(Slow)
+        .shutdown_grace(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let quick = client.start(CallSlow, 10).await.unwrap();
+    let done = client.wait_for_completion(&quick, WAIT).await.unwrap();
+    assert_eq!(done.output::<u64>().unwrap(), 10);
+    client.terminate(&id, "too slow").await.unwrap();
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_instances_in_parallel() {
+    let backend = Memory::new();
+    let w = Worker::builder(backend.clone())
+        .orchestrator(Hello)
+        .activity(SayHello)
+        .max_concurrent_orchestrations(8)
+        .max_concurrent_activities(8)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        ids.push(
+            client
+                .start(Hello, vec![format!("a{i}"), format!("b{i}")])
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let done = client
+            .wait_for_completion(id, Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(
+            done.output::<Vec<String>>().unwrap(),
+            [format!("Hello a{i}!"), format!("Hello b{i}!")]
+        );
+    }
+    w.shutdown().await.unwrap();
+}

@@ -68,7 +68,9 @@ pub fn drive<I: DeserializeOwned, S: Serialize + DeserializeOwned>(
                     result = Some(r);
                 }
                 None => {
-                    return StepResult::Suspended(payload::to_state(&(next_pc, &s, &task)).unwrap());
+                    return StepResult::Suspended(
+                        payload::to_state(&(next_pc, &s, &task)).unwrap(),
+                    );
                 }
             },
         }
@@ -481,4 +483,69 @@ pub async fn step_once(backend: &Memory, registry: &Registry) -> bool {
     );
     backend.commit(commit).await.unwrap();
     true
+}
+
+/// Sleeps its input in real milliseconds, then returns it.
+#[derive(Clone, Copy)]
+pub struct Slow;
+impl Activity for Slow {
+    type Input = u64;
+    type Output = u64;
+    const NAME: &'static str = "slow";
+    fn __run(_ctx: ActivityContext, ms: u64) -> BoxFuture<'static, Result<u64, ActivityError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(ms)
+        })
+    }
+}
+
+/// Calls `slow(ms)`.
+#[derive(Clone, Copy)]
+pub struct CallSlow;
+impl Orchestrator for CallSlow {
+    type Input = u64;
+    type Output = u64;
+    const NAME: &'static str = "call_slow";
+    const FINGERPRINT: u64 = 1;
+    fn __step(ctx: &OrchestrationContext, input: StepInput<'_>) -> StepResult {
+        drive(
+            ctx,
+            input,
+            Self::NAME,
+            |ms: u64| ms,
+            |ctx, ms, pc, r| match pc {
+                0 => Next::Await(1, erase(ctx.call_activity(Slow, *ms))),
+                _ => Next::Done(r.unwrap().map_err(|e| e.to_string())),
+            },
+        )
+    }
+}
+
+/// Runs [`WaitEvent`] as a sub-orchestration under the fixed instance id "child".
+#[derive(Clone, Copy)]
+pub struct FixedChild;
+impl Orchestrator for FixedChild {
+    type Input = ();
+    type Output = String;
+    const NAME: &'static str = "fixed_child";
+    const FINGERPRINT: u64 = 1;
+    fn __step(ctx: &OrchestrationContext, input: StepInput<'_>) -> StepResult {
+        drive(
+            ctx,
+            input,
+            Self::NAME,
+            |(): ()| (),
+            |ctx, _, pc, r| match pc {
+                0 => Next::Await(
+                    1,
+                    erase(
+                        ctx.call_orchestrator(WaitEvent, 0)
+                            .with_instance_id("child"),
+                    ),
+                ),
+                _ => Next::Done(r.unwrap().map_err(|e| e.to_string())),
+            },
+        )
+    }
 }

@@ -351,7 +351,9 @@ pub struct TimerRequest {
 /// client hold an `Arc<dyn Backend>`.
 ///
 /// Implementations must make [`commit`](Backend::commit) atomic, hand an instance to one
-/// worker at a time, and never deliver a timer before its time.
+/// worker at a time, and never deliver a timer before its time. The `fetch_*` futures must be
+/// cancel-safe: the worker drops them on shutdown, and dropping one before it completes must
+/// not lose the work it was about to return.
 pub trait Backend: Send + Sync + 'static {
     /// The backend's clock, in ms since the Unix epoch (virtual for a test backend).
     fn now(&self) -> Millis;

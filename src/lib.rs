@@ -46,3 +46,8 @@ pub mod __private {
 
 /// Testing helpers: run orchestrators in-process, step by step.
 pub mod testing;
+
+/// The README's code blocks, compiled and run as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

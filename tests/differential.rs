@@ -147,7 +147,6 @@ async fn half(x: f64) -> Result<f64, ActivityError> {
 
 #[orchestrator]
 async fn child(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
-    // (Has an await: an orchestrator without any `.await` does not compile, see the report.)
     let d = ctx.call_activity(double, n).await?;
     Ok(format!("child({d})"))
 }
@@ -209,11 +208,9 @@ async fn shadow_across_awaits(ctx: OrchestrationContext, n: i64) -> Result<i64, 
     let x = n;
     let x = ctx.call_activity(double, x).await?;
     let x = x + 1;
-    // Naming the inner binding `x` too is rejected by the macro (see report: shadowing in an
-    // inner block while the outer value is live across an `.await`).
     let y = {
-        let x10 = x * 10;
-        ctx.call_activity(double, x10).await?
+        let x = x * 10;
+        ctx.call_activity(double, x).await?
     };
     let x = ctx.call_activity(add, (x, y)).await?;
     Ok(x)
@@ -310,9 +307,8 @@ async fn if_let_let_else(ctx: OrchestrationContext, key: String) -> Result<Strin
     } else {
         out.push_str("none;");
     }
-    // An `.await` in the `else` block is rejected by the macro (see report).
     let Some(v) = found else {
-        let n = key.len();
+        let n = ctx.call_activity(len, key).await?;
         return Ok(format!("{out}missing {n}"));
     };
     let g = ctx.call_activity(greet, v.clone()).await?;
@@ -326,7 +322,7 @@ fn if_let_and_let_else() {
     assert_eq!(calls(&t).len(), 4);
     let t = diff!(if_let_let_else, "zzz".to_string());
     assert_eq!(t.output::<String>(), "none;missing 3");
-    assert_eq!(calls(&t), ["lookup(\"zzz\")", "lookup(\"zzz\")"]);
+    assert_eq!(calls(&t), ["lookup(\"zzz\")", "lookup(\"zzz\")", "len(\"zzz\")"]);
 }
 
 #[orchestrator(differential)]
@@ -451,11 +447,7 @@ fn match_on_reference_with_guards() {
 async fn match_tuple_scrutinee(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
     let r = match (ctx.call_activity(double, n).await?, ctx.call_activity(is_even, n).await?) {
         (d, true) if d > 10 => format!("big even {d}"),
-        // `format!("…", task.await?)` does not compile (see report): bind first.
-        (d, true) => {
-            let a = ctx.call_activity(add, (d, 1)).await?;
-            format!("small even {a}")
-        }
+        (d, true) => format!("small even {}", ctx.call_activity(add, (d, 1)).await?),
         (_, false) => {
             let g = ctx.call_activity(greet, n.to_string()).await?;
             g
@@ -799,21 +791,20 @@ fn closures_without_awaits_applied_to_awaited_results() {
 
 #[orchestrator(differential)]
 async fn format_vec(ctx: OrchestrationContext, n: i64) -> Result<(String, Vec<i64>), OrchestrationError> {
-    // With `?` inside the macro arguments this does not compile (see report), so `unwrap_or`.
-    let s = format!(
-        "{}-{}-{n}",
-        ctx.call_activity(double, n).await.unwrap_or(-1),
-        ctx.call_activity(greet, "x".to_string()).await.unwrap_or_default()
-    );
-    let v = vec![ctx.call_activity(double, 1).await.unwrap_or(-1), n, ctx.call_activity(add, (n, 1)).await.unwrap_or(-1)];
+    // An inline `{n}` in a format string whose arguments await does not compile (see report),
+    // so `n` is passed positionally.
+    let s = format!("{}-{}-{}", ctx.call_activity(double, n).await?, ctx.call_activity(greet, "x".to_string()).await?, n);
+    let u = format!("{:?}", ctx.call_activity(fail, "f".to_string()).await.map_err(|e| e.message().len()));
+    let v = vec![ctx.call_activity(double, 1).await?, n, ctx.call_activity(add, (n, 1)).await?];
+    let s = s + "|" + &u;
     Ok((s, v))
 }
 
 #[test]
 fn awaits_inside_format_and_vec_arguments() {
     let t = diff!(format_vec, 5);
-    assert_eq!(t.output::<(String, Vec<i64>)>(), ("10-Hello x!-5".to_string(), vec![2, 5, 6]));
-    assert_eq!(calls(&t), ["double(5)", "greet(\"x\")", "double(1)", "add([5,1])"]);
+    assert_eq!(t.output::<(String, Vec<i64>)>(), ("10-Hello x!-5|Err(13)".to_string(), vec![2, 5, 6]));
+    assert_eq!(calls(&t), ["double(5)", "greet(\"x\")", "fail(\"f\")", "double(1)", "add([5,1])"]);
 }
 
 #[orchestrator(differential)]
@@ -1354,4 +1345,317 @@ fn for_over_iterator_chain_and_btreemap() {
     // zip: (1,zero) (-1,one) (2,two) (3,three) (-5,four); filter >= 0; skip 1 => two, three
     assert_eq!(m, BTreeMap::from([("two".to_string(), 4), ("three".into(), 6), ("total".into(), 4 + 3 + 6 + 5)]));
     assert_eq!(calls(&t), ["double(2)", "double(3)", "add([6,5])", "add([4,3])"]);
+}
+
+#[orchestrator(differential)]
+async fn no_await(_ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let v: Vec<i64> = (0..n).collect();
+    Ok(v.iter().sum())
+}
+
+#[test]
+fn body_without_any_await() {
+    let t = diff!(no_await, 5);
+    assert_eq!(t.output::<i64>(), 10);
+    assert_eq!(t.steps, 1);
+}
+
+// ---------------------------------------------------------------- locals of many types, context helpers
+
+#[orchestrator(differential)]
+async fn closures_near_awaits(ctx: OrchestrationContext, n: i64) -> Result<(i64, String, Vec<i64>), OrchestrationError> {
+    let a = ctx.call_activity(double, n).await?;
+    let tripled: Vec<i64> = (0..a).map(|x| x * 3).filter(|x| x % 2 == 0).collect();
+    let s = format!("{a}:{}", tripled.len());
+    assert!(a >= 0, "a must be non-negative: {a}");
+    let b = ctx.call_activity(add, (a, tripled.iter().sum())).await?;
+    let mut sorted = vec![b, a, n];
+    sorted.sort_by(|x, y| y.cmp(x));
+    let label = {
+        let f = |x: i64| format!("<{x}>");
+        f(b)
+    };
+    Ok((b, s + &label, sorted))
+}
+
+#[test]
+fn closures_and_macros_without_awaits_next_to_awaits() {
+    let t = diff!(closures_near_awaits, 3);
+    assert_eq!(t.output::<(i64, String, Vec<i64>)>(), (24, "6:3<24>".to_string(), vec![24, 6, 3]));
+}
+
+#[orchestrator(differential)]
+async fn many_types(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+    let i: i32 = 7;
+    let u = 42u64;
+    let f = 1.5f64;
+    let nan = f64::NAN;
+    let small = -3i8;
+    let s = String::from("s");
+    let v = vec![1, 2, 3];
+    let mut m = BTreeMap::new();
+    m.insert(3u32, "three".to_string());
+    m.insert(1, "one".into());
+    let mut tuple_keys = BTreeMap::new();
+    tuple_keys.insert((2, 'b'), vec![1.0f32]);
+    let o: Option<i64> = None;
+    let o2 = Some("x".to_string());
+    let t = (1u8, 'c', true);
+    let rep = Report { name: "r".into(), doubled: 0, sum: 0, tags: vec![] };
+    let unit = ();
+    let sh = Shape::Rect { w: 1, h: 2 };
+    let d = ctx.call_activity(double, n).await?;
+    let h = ctx.call_activity(half, f).await?;
+    m.insert(d as u32, "d".into());
+    Ok(format!(
+        "{i} {u} {f} {} {small} {s} {v:?} {m:?} {tuple_keys:?} {o:?} {o2:?} {t:?} {} {unit:?} {sh:?} {d} {h}",
+        nan.is_nan(),
+        rep.name
+    ))
+}
+
+#[test]
+fn locals_of_many_types_survive_suspension() {
+    let t = diff!(many_types, 5);
+    assert_eq!(
+        t.output::<String>(),
+        "7 42 1.5 true -3 s [1, 2, 3] {1: \"one\", 3: \"three\", 10: \"d\"} {(2, 'b'): [1.0]} None Some(\"x\") (1, 'c', true) r () Rect { w: 1, h: 2 } 10 0.75"
+    );
+}
+
+#[orchestrator(differential)]
+async fn floats(ctx: OrchestrationContext, x: f64) -> Result<Vec<f64>, OrchestrationError> {
+    let mut acc = vec![];
+    let mut y = x;
+    while y > 1.0 {
+        y = ctx.call_activity(half, y).await?;
+        acc.push(y);
+    }
+    let inf = f64::INFINITY;
+    let z = ctx.call_activity(half, 3.0).await?;
+    acc.push(if inf > z { z } else { 0.0 });
+    Ok(acc)
+}
+
+#[test]
+fn float_locals_and_float_loop_condition() {
+    let t = diff!(floats, 10.0);
+    assert_eq!(t.output::<Vec<f64>>(), vec![5.0, 2.5, 1.25, 0.625, 1.5]);
+}
+
+#[orchestrator(differential)]
+async fn uuid_now(ctx: OrchestrationContext, _n: i64) -> Result<(bool, u64, String), OrchestrationError> {
+    let id1 = ctx.new_uuid();
+    let t1 = ctx.now();
+    let _ = ctx.call_activity(double, 1).await?;
+    let id2 = ctx.new_uuid();
+    let t2 = ctx.now();
+    let g = ctx.call_activity(greet, id1.to_string()).await?;
+    let elapsed = t2.duration_since(t1).unwrap().as_millis() as u64;
+    Ok((id1 != id2, elapsed, g.replace(&id1.to_string(), "ID")))
+}
+
+#[test]
+fn uuid_and_now_across_awaits() {
+    let t = diff!(uuid_now, 0);
+    assert_eq!(t.output::<(bool, u64, String)>(), (true, 1, "Hello ID!".to_string()));
+    // deterministic: a second run schedules exactly the same UUID
+    let t2 = diff!(uuid_now, 0);
+    assert_eq!(t.commands, t2.commands);
+}
+
+#[orchestrator(differential)]
+async fn custom_status(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    ctx.set_custom_status("starting");
+    let mut a = n;
+    for i in 0..3 {
+        a = ctx.call_activity(double, a).await?;
+        ctx.set_custom_status(format!("step {i}: {a}"));
+    }
+    ctx.set_custom_status(serde_json::json!({ "done": true, "value": a }));
+    Ok(a)
+}
+
+#[test]
+fn custom_status_between_awaits() {
+    let t = diff!(custom_status, 1);
+    assert_eq!(t.output::<i64>(), 8);
+}
+
+#[orchestrator(differential)]
+async fn continue_as_new_body(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let d = ctx.call_activity(double, n).await?;
+    if d < 100 {
+        ctx.continue_as_new(d);
+        return Ok(-1);
+    }
+    Ok(d)
+}
+
+#[test]
+fn continue_as_new_with_new_input() {
+    let t = diff!(continue_as_new_body, 3);
+    assert_eq!(t.continued_as_new, Some("6".to_string()));
+    assert_eq!(t.output::<i64>(), -1);
+    let t = diff!(continue_as_new_body, 60);
+    assert_eq!(t.continued_as_new, None);
+    assert_eq!(t.output::<i64>(), 120);
+}
+
+// ---------------------------------------------------------------- nesting, many locals, long loops
+
+#[orchestrator(differential)]
+async fn deep_nesting(ctx: OrchestrationContext, cmds: Vec<String>) -> Result<Vec<i64>, OrchestrationError> {
+    let mut out = vec![];
+    let mut acc = 0i64;
+    for c in cmds {
+        match c.as_str() {
+            "dbl" => {
+                let mut k = 0;
+                while k < 2 {
+                    acc = ctx.call_activity(double, acc + 1).await?;
+                    k += 1;
+                }
+            }
+            s if s.starts_with("add") => {
+                let n: i64 = s[3..].parse()?;
+                for i in 0..n {
+                    if i % 2 == 1 {
+                        continue;
+                    }
+                    acc = ctx.call_activity(add, (acc, i)).await?;
+                }
+            }
+            "skip" => continue,
+            "stop" => break,
+            _ => {
+                out.push(-1);
+            }
+        }
+        out.push(acc);
+    }
+    Ok(out)
+}
+
+#[test]
+fn awaits_in_loops_in_match_arms_in_a_loop() {
+    let t = diff!(deep_nesting, ["dbl", "add4", "skip", "x", "stop", "dbl"].iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert_eq!(t.output::<Vec<i64>>(), vec![6, 8, -1, 8]);
+    assert_eq!(calls(&t), ["double(1)", "double(3)", "add([6,0])", "add([6,2])"]);
+    let t = diff!(deep_nesting, vec!["addx".to_string()]);
+    assert_eq!(t.outcome, Err("invalid digit found in string".to_string()));
+}
+
+#[orchestrator(differential)]
+async fn deep_nesting2(ctx: OrchestrationContext, n: i64) -> Result<Vec<String>, OrchestrationError> {
+    let mut log = vec![];
+    'a: for i in 0..n {
+        match i % 3 {
+            0 => {
+                let mut j = 0;
+                loop {
+                    if j == 2 {
+                        break;
+                    }
+                    let r = if ctx.call_activity(is_even, i + j).await? {
+                        ctx.call_activity(double, i + j).await?
+                    } else {
+                        match ctx.call_activity(maybe, j).await? {
+                            Some(v) if v > 0 => v,
+                            Some(_) => 0,
+                            None => continue 'a,
+                        }
+                    };
+                    log.push(format!("{i}.{j}={r}"));
+                    j += 1;
+                }
+            }
+            1 => {
+                for k in 0..=1 {
+                    if k == 1 && i > 3 {
+                        break 'a;
+                    }
+                    log.push(format!("{}:{}", i, ctx.call_activity(add, (i, k)).await?));
+                }
+            }
+            _ => log.push(format!("{i}:skip")),
+        }
+    }
+    Ok(log)
+}
+
+#[test]
+fn deep_nesting_with_labeled_exits_from_match_arms() {
+    let t = diff!(deep_nesting2, 6);
+    // i=0: j=0 even -> 0; j=1 odd -> maybe(1)=10. i=1: 1, 2. i=2 skip.
+    // i=3: j=0 odd -> maybe(0)=Some(0) -> 0; j=1 even -> 8. i=4: k=0 -> 4, k=1 -> break 'a.
+    assert_eq!(
+        t.output::<Vec<String>>(),
+        vec!["0.0=0", "0.1=10", "1:1", "1:2", "2:skip", "3.0=0", "3.1=8", "4:4"]
+    );
+}
+
+#[orchestrator(differential)]
+async fn many_locals(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let a1 = n;
+    let a2 = n + 1;
+    let a3 = n + 2;
+    let a4 = n * 2;
+    let a5 = format!("{n}");
+    let a6 = vec![n; 3];
+    let a7 = Some(n);
+    let a8 = (n, n + 1);
+    let a9 = n as f64 / 2.0;
+    let a10 = n % 3;
+    let b1 = ctx.call_activity(double, a1).await?;
+    let a11 = b1 + a2;
+    let b2 = ctx.call_activity(add, (a3, a4)).await?;
+    let a12 = a5.len() as i64 + a6.len() as i64;
+    let b3 = ctx.call_activity(double, a7.unwrap_or(0) + a8.1).await?;
+    let b4 = ctx.call_activity(add, (a9 as i64, a10)).await?;
+    let a13 = b1 + b2 + b3 + b4;
+    let b5 = ctx.call_activity(double, a11 + a12 + a13).await?;
+    Ok(b5 + a1 + a2 + a3 + a4 + a8.0 + a10 + a12)
+}
+
+#[test]
+fn many_locals_across_several_awaits() {
+    let t = diff!(many_locals, 4);
+    // b1=8, a11=13, b2=6+8=14, a12=1+3=4, b3=2*(4+5)=18, b4=2+1=3, a13=43, b5=2*(13+4+43)=120
+    assert_eq!(t.output::<i64>(), 120 + 4 + 5 + 6 + 8 + 4 + 1 + 4);
+}
+
+#[orchestrator(differential)]
+async fn long_loop(ctx: OrchestrationContext, n: i64) -> Result<(i64, usize), OrchestrationError> {
+    let mut acc = 0;
+    let mut seen = Vec::new();
+    for i in 0..n {
+        acc = ctx.call_activity(add, (acc, i)).await?;
+        if i % 50 == 0 {
+            seen.push(acc);
+        }
+    }
+    Ok((acc, seen.len()))
+}
+
+#[test]
+fn long_loop_of_200_awaits() {
+    let t = diff!(long_loop, 200);
+    assert_eq!(t.output::<(i64, usize)>(), (19900, 4));
+    assert_eq!(t.commands.len(), 200);
+    assert_eq!(t.steps, 201);
+}
+
+#[orchestrator(differential)]
+async fn unit_input(ctx: OrchestrationContext, _input: ()) -> Result<(String, i64), OrchestrationError> {
+    let (a, b) = (ctx.call_activity(concat, ("ab".to_string(), "cd".to_string())).await?, ctx.call_activity(sum, vec![1, 2, 3]).await?);
+    let Report { name, tags, .. } = Report { name: a.clone(), doubled: 0, sum: b, tags: vec![a] };
+    let c = ctx.call_activity(len, name).await?;
+    Ok((tags.concat(), b + c as i64))
+}
+
+#[test]
+fn unit_input_tuple_and_struct_destructuring() {
+    let t = diff!(unit_input, ());
+    assert_eq!(t.output::<(String, i64)>(), ("abcd".to_string(), 10));
 }

@@ -1659,3 +1659,142 @@ fn unit_input_tuple_and_struct_destructuring() {
     let t = diff!(unit_input, ());
     assert_eq!(t.output::<(String, i64)>(), ("abcd".to_string(), 10));
 }
+
+// ---------------------------------------------------------------- more shadowing and loop edge cases
+
+#[orchestrator(differential)]
+async fn shadow_per_iteration(ctx: OrchestrationContext, n: i64) -> Result<Vec<i64>, OrchestrationError> {
+    let x = n;
+    let mut out = vec![];
+    for _ in 0..3 {
+        out.push(x);
+        let x = ctx.call_activity(double, x).await?;
+        out.push(x);
+        let x = ctx.call_activity(add, (x, 1)).await?;
+        out.push(x);
+    }
+    out.push(x);
+    Ok(out)
+}
+
+#[test]
+fn shadowing_inside_loop_body_does_not_leak_into_next_iteration() {
+    let t = diff!(shadow_per_iteration, 2);
+    assert_eq!(t.output::<Vec<i64>>(), vec![2, 4, 5, 2, 4, 5, 2, 4, 5, 2]);
+}
+
+#[orchestrator(differential)]
+async fn shadow_in_match_arm(ctx: OrchestrationContext, v: Vec<Option<i64>>) -> Result<Vec<i64>, OrchestrationError> {
+    let mut out = vec![];
+    let n = 100;
+    for o in v {
+        match o {
+            Some(n) if n > 0 => {
+                let n = ctx.call_activity(double, n).await?;
+                out.push(n);
+            }
+            Some(n) => {
+                let m = ctx.call_activity(add, (n, 1)).await?;
+                out.push(m);
+                out.push(n);
+            }
+            None => out.push(n),
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn match_bindings_shadowing_an_outer_local() {
+    let t = diff!(shadow_in_match_arm, vec![Some(3), None, Some(-5)]);
+    assert_eq!(t.output::<Vec<i64>>(), vec![6, 100, -4, -5]);
+}
+
+#[orchestrator(differential)]
+async fn while_labeled_continue(ctx: OrchestrationContext, v: Vec<i64>) -> Result<(i64, Vec<i64>), OrchestrationError> {
+    let mut i = 0usize;
+    let mut out = vec![];
+    let mut evals = 0;
+    'w: while {
+        evals += 1;
+        i < v.len()
+    } && ctx.call_activity(is_even, v[i]).await?
+    {
+        let x = v[i];
+        i += 1;
+        for k in 0..3 {
+            if k == x {
+                continue 'w;
+            }
+        }
+        out.push(ctx.call_activity(double, x).await?);
+    }
+    Ok((evals, out))
+}
+
+#[test]
+fn labeled_continue_to_while_with_awaited_condition() {
+    let t = diff!(while_labeled_continue, vec![2, 4, 0, 6, 7, 8]);
+    // 2: continue 'w (k==2); 4 -> 8; 0 -> continue; 6 -> 12; 7 odd stops.
+    assert_eq!(t.output::<(i64, Vec<i64>)>(), (5, vec![8, 12]));
+    assert_eq!(calls(&t), ["is_even(2)", "is_even(4)", "double(4)", "is_even(0)", "is_even(6)", "double(6)", "is_even(7)"]);
+}
+
+#[orchestrator(differential)]
+async fn loop_in_match_value(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let r = match n {
+        0 => 0,
+        _ => {
+            let mut x = 1;
+            loop {
+                x = ctx.call_activity(double, x).await?;
+                if x >= n {
+                    break x;
+                }
+            }
+        }
+    };
+    let s = if r > 10 {
+        let mut c = 0;
+        while c < 2 {
+            c += ctx.call_activity(add, (0, 1)).await?;
+        }
+        r + c
+    } else {
+        r
+    };
+    Ok(s)
+}
+
+#[test]
+fn loop_with_break_value_as_a_match_arm_value() {
+    assert_eq!(diff!(loop_in_match_value, 20).output::<i64>(), 34);
+    assert_eq!(diff!(loop_in_match_value, 5).output::<i64>(), 8);
+    assert_eq!(diff!(loop_in_match_value, 0).output::<i64>(), 0);
+}
+
+#[orchestrator(differential)]
+async fn option_chain(ctx: OrchestrationContext, keys: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = vec![];
+    for k in keys {
+        let v = {
+            let found = ctx.call_activity(lookup, k.clone()).await?;
+            found.map(|s| s.to_uppercase()).ok_or_else(|| format!("missing {k}"))
+        };
+        match v {
+            Ok(s) => out.push(s),
+            Err(e) if e.ends_with('z') => return Err(e.into()),
+            Err(e) => out.push(e),
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn option_combinators_and_error_arms() {
+    let t = diff!(option_chain, vec!["a".to_string(), "q".into(), "b".into()]);
+    assert_eq!(t.output::<Vec<String>>(), vec!["ALPHA", "missing q", "BETA"]);
+    let t = diff!(option_chain, vec!["a".to_string(), "z".into(), "b".into()]);
+    assert_eq!(t.outcome, Err("missing z".to_string()));
+    assert_eq!(calls(&t).len(), 2);
+}

@@ -30,13 +30,8 @@ async fn chaining(ctx: OrchestrationContext) -> Result<i64, OrchestrationError> 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
     let backend = durable::backend::Memory::new();
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(chaining)
-        .activity(f1)
-        .activity(f2)
-        .activity(f3)
-        .start()
-        .await?;
+    let worker =
+        Worker::builder(backend.clone()).orchestrator(chaining).activity(f1).activity(f2).activity(f3).start().await?;
     let client = Client::new(backend);
     let id = client.start(chaining, ()).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;

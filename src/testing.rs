@@ -2,9 +2,9 @@
 //! and sub-orchestrations come from a function you give (a mock), and the state is serialized
 //! and deserialized at every suspension, exactly as a worker would.
 //!
-//! [`run_state_machine`] runs the compiled state machine; [`run_direct`] runs the same body as
+//! [`run_state_machine`](crate::testing::run_state_machine) runs the compiled state machine; [`run_direct`](crate::testing::run_direct) runs the same body as
 //! plain async Rust (for orchestrators declared `#[orchestrator(differential)]`). Both deliver
-//! results in the same order, so their [`Trace`]s must be equal: that is the differential test
+//! results in the same order, so their [`Trace`](crate::testing::Trace)s must be equal: that is the differential test
 //! of the orchestrator compiler.
 
 use durable_runtime::context::{Command, RuntimeState, TaskMessage};
@@ -60,9 +60,11 @@ impl Trace {
     }
 }
 
+type Responder<'a> = Box<dyn FnMut(&str, &str) -> Reply + 'a>;
+
 /// Events to raise, and the mock for activities and sub-orchestrations.
 pub struct Mock<'a> {
-    respond: Box<dyn FnMut(&str, &str) -> Reply + 'a>,
+    respond: Responder<'a>,
     events: VecDeque<(String, String)>,
     max_steps: usize,
 }
@@ -105,10 +107,10 @@ impl Driver<'_, '_> {
             .iter()
             .position(|c| !matches!(c, Command::CreateTimer { .. }))
             .or(if self.pending.is_empty() { None } else { Some(0) });
-        if pos.is_none() || self.pending.iter().all(|c| matches!(c, Command::CreateTimer { .. })) {
-            if let Some((name, data)) = self.mock.events.pop_front() {
-                return Some(TaskMessage::EventRaised { name, data });
-            }
+        if (pos.is_none() || self.pending.iter().all(|c| matches!(c, Command::CreateTimer { .. })))
+            && let Some((name, data)) = self.mock.events.pop_front()
+        {
+            return Some(TaskMessage::EventRaised { name, data });
         }
         let c = self.pending.remove(pos?)?;
         Some(match c {
@@ -190,7 +192,13 @@ where
             Poll::Ready(r) => {
                 let (_, can) = ctx.take_step_effects();
                 let outcome = r.into_outcome().and_then(|v| payload::to_json(&v, "the output"));
-                return Trace { commands: driver.trace, outcome, continued_as_new: can, steps: step, snapshot_sizes: Vec::new() };
+                return Trace {
+                    commands: driver.trace,
+                    outcome,
+                    continued_as_new: can,
+                    steps: step,
+                    snapshot_sizes: Vec::new(),
+                };
             }
             Poll::Pending => match driver.next_message() {
                 Some(m) => {

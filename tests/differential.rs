@@ -3,8 +3,8 @@
 //! async Rust; both must schedule exactly the same tasks in the same order and give the same
 //! outcome.
 
-use durable::prelude::*;
 use durable::context::Command;
+use durable::prelude::*;
 use durable::testing::{Mock, Reply, Trace, run_direct, run_state_machine};
 use std::collections::BTreeMap;
 
@@ -32,7 +32,11 @@ fn mock<'a>() -> Mock<'a> {
             }
             "reserve" => {
                 let s = v.as_str().unwrap();
-                if s.starts_with("bad") { Reply::err(format!("cannot reserve {s}")) } else { Reply::ok(format!("reserved {s}")) }
+                if s.starts_with("bad") {
+                    Reply::err(format!("cannot reserve {s}"))
+                } else {
+                    Reply::ok(format!("reserved {s}"))
+                }
             }
             "undo" => Reply::ok(format!("undone {}", v.as_str().unwrap())),
             "concat" => Reply::ok(format!("{}{}", v[0].as_str().unwrap(), v[1].as_str().unwrap())),
@@ -224,7 +228,10 @@ fn shadowing_across_awaits() {
 }
 
 #[orchestrator(differential)]
-async fn shadow_inner_block(ctx: OrchestrationContext, n: i64) -> Result<(String, i64, Vec<String>), OrchestrationError> {
+async fn shadow_inner_block(
+    ctx: OrchestrationContext,
+    n: i64,
+) -> Result<(String, i64, Vec<String>), OrchestrationError> {
     let s = String::from("outer");
     let mut log = Vec::new();
     let k = n;
@@ -607,12 +614,24 @@ fn labeled_break_and_continue_across_nested_loops() {
     assert_eq!(t.output::<Vec<(i64, i64)>>(), vec![(0, 1), (0, 3), (1, 3), (2, 3)]);
     assert_eq!(
         calls(&t),
-        ["add([0,1])", "add([0,3])", "add([1,2])", "add([2,1])", "add([2,3])", "add([3,2])", "add([4,1])", "add([5,2])"]
+        [
+            "add([0,1])",
+            "add([0,3])",
+            "add([1,2])",
+            "add([2,1])",
+            "add([2,3])",
+            "add([3,2])",
+            "add([4,1])",
+            "add([5,2])"
+        ]
     );
 }
 
 #[orchestrator(differential)]
-async fn break_outer_from_plain_inner(ctx: OrchestrationContext, v: Vec<Vec<i64>>) -> Result<(i64, i64), OrchestrationError> {
+async fn break_outer_from_plain_inner(
+    ctx: OrchestrationContext,
+    v: Vec<Vec<i64>>,
+) -> Result<(i64, i64), OrchestrationError> {
     let mut total = 0;
     let mut rows = 0;
     'rows: for row in v {
@@ -793,7 +812,8 @@ fn closures_without_awaits_applied_to_awaited_results() {
 async fn format_vec(ctx: OrchestrationContext, n: i64) -> Result<(String, Vec<i64>), OrchestrationError> {
     // An inline `{n}` in a format string whose arguments await does not compile (see report),
     // so `n` is passed positionally.
-    let s = format!("{}-{}-{}", ctx.call_activity(double, n).await?, ctx.call_activity(greet, "x".to_string()).await?, n);
+    let s =
+        format!("{}-{}-{}", ctx.call_activity(double, n).await?, ctx.call_activity(greet, "x".to_string()).await?, n);
     let u = format!("{:?}", ctx.call_activity(fail, "f".to_string()).await.map_err(|e| e.message().len()));
     let v = vec![ctx.call_activity(double, 1).await?, n, ctx.call_activity(add, (n, 1)).await?];
     let s = s + "|" + &u;
@@ -1082,7 +1102,11 @@ fn fan_out_with_when_all() {
 
 #[orchestrator(differential)]
 async fn fan_out_failure(ctx: OrchestrationContext, n: i64) -> Result<Vec<i64>, OrchestrationError> {
-    let tasks = vec![ctx.call_activity(double, n), ctx.call_activity(fail, "fan".to_string()), ctx.call_activity(double, n + 1)];
+    let tasks = vec![
+        ctx.call_activity(double, n),
+        ctx.call_activity(fail, "fan".to_string()),
+        ctx.call_activity(double, n + 1),
+    ];
     // As `let r = match … { Ok(v) => v, Err(e) => { …await…; return … } }` this does not
     // compile (see report: a diverging branch with an await in a value-producing match).
     // (`let r;` assigned in the arms does not compile either, see report.)
@@ -1363,7 +1387,10 @@ fn body_without_any_await() {
 // ---------------------------------------------------------------- locals of many types, context helpers
 
 #[orchestrator(differential)]
-async fn closures_near_awaits(ctx: OrchestrationContext, n: i64) -> Result<(i64, String, Vec<i64>), OrchestrationError> {
+async fn closures_near_awaits(
+    ctx: OrchestrationContext,
+    n: i64,
+) -> Result<(i64, String, Vec<i64>), OrchestrationError> {
     let a = ctx.call_activity(double, n).await?;
     let tripled: Vec<i64> = (0..a).map(|x| x * 3).filter(|x| x % 2 == 0).collect();
     let s = format!("{a}:{}", tripled.len());
@@ -1539,7 +1566,10 @@ async fn deep_nesting(ctx: OrchestrationContext, cmds: Vec<String>) -> Result<Ve
 
 #[test]
 fn awaits_in_loops_in_match_arms_in_a_loop() {
-    let t = diff!(deep_nesting, ["dbl", "add4", "skip", "x", "stop", "dbl"].iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let t = diff!(
+        deep_nesting,
+        ["dbl", "add4", "skip", "x", "stop", "dbl"].iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    );
     assert_eq!(t.output::<Vec<i64>>(), vec![6, 8, -1, 8]);
     assert_eq!(calls(&t), ["double(1)", "double(3)", "add([6,0])", "add([6,2])"]);
     let t = diff!(deep_nesting, vec!["addx".to_string()]);
@@ -1589,10 +1619,7 @@ fn deep_nesting_with_labeled_exits_from_match_arms() {
     let t = diff!(deep_nesting2, 6);
     // i=0: j=0 even -> 0; j=1 odd -> maybe(1)=10. i=1: 1, 2. i=2 skip.
     // i=3: j=0 odd -> maybe(0)=Some(0) -> 0; j=1 even -> 8. i=4: k=0 -> 4, k=1 -> break 'a.
-    assert_eq!(
-        t.output::<Vec<String>>(),
-        vec!["0.0=0", "0.1=10", "1:1", "1:2", "2:skip", "3.0=0", "3.1=8", "4:4"]
-    );
+    assert_eq!(t.output::<Vec<String>>(), vec!["0.0=0", "0.1=10", "1:1", "1:2", "2:skip", "3.0=0", "3.1=8", "4:4"]);
 }
 
 #[orchestrator(differential)]
@@ -1648,7 +1675,10 @@ fn long_loop_of_200_awaits() {
 
 #[orchestrator(differential)]
 async fn unit_input(ctx: OrchestrationContext, _input: ()) -> Result<(String, i64), OrchestrationError> {
-    let (a, b) = (ctx.call_activity(concat, ("ab".to_string(), "cd".to_string())).await?, ctx.call_activity(sum, vec![1, 2, 3]).await?);
+    let (a, b) = (
+        ctx.call_activity(concat, ("ab".to_string(), "cd".to_string())).await?,
+        ctx.call_activity(sum, vec![1, 2, 3]).await?,
+    );
     let Report { name, tags, .. } = Report { name: a.clone(), doubled: 0, sum: b, tags: vec![a] };
     let c = ctx.call_activity(len, name).await?;
     Ok((tags.concat(), b + c as i64))
@@ -1737,7 +1767,10 @@ fn labeled_continue_to_while_with_awaited_condition() {
     let t = diff!(while_labeled_continue, vec![2, 4, 0, 6, 7, 8]);
     // 2: continue 'w (k==2); 4 -> 8; 0 -> continue; 6 -> 12; 7 odd stops.
     assert_eq!(t.output::<(i64, Vec<i64>)>(), (5, vec![8, 12]));
-    assert_eq!(calls(&t), ["is_even(2)", "is_even(4)", "double(4)", "is_even(0)", "is_even(6)", "double(6)", "is_even(7)"]);
+    assert_eq!(
+        calls(&t),
+        ["is_even(2)", "is_even(4)", "double(4)", "is_even(0)", "is_even(6)", "double(6)", "is_even(7)"]
+    );
 }
 
 #[orchestrator(differential)]
@@ -1797,4 +1830,92 @@ fn option_combinators_and_error_arms() {
     let t = diff!(option_chain, vec!["a".to_string(), "z".into(), "b".into()]);
     assert_eq!(t.outcome, Err("missing z".to_string()));
     assert_eq!(calls(&t).len(), 2);
+}
+
+// ---------------------------------------------------------------- regressions found by this suite
+
+#[orchestrator(differential)]
+async fn diverging_arm_in_value_match(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let r = match n {
+        0 => 1,
+        _ => {
+            let d = ctx.call_activity(double, n).await?;
+            return Ok(d);
+        }
+    };
+    Ok(r)
+}
+
+#[test]
+fn an_arm_that_awaits_then_returns_in_a_value_match() {
+    assert_eq!(diff!(diverging_arm_in_value_match, 0).output::<i64>(), 1);
+    assert_eq!(diff!(diverging_arm_in_value_match, 4).output::<i64>(), 8);
+}
+
+#[orchestrator(differential)]
+async fn diverging_branches(ctx: OrchestrationContext, xs: Vec<i64>) -> Result<i64, OrchestrationError> {
+    let mut total = 0;
+    for x in xs {
+        let v = if x % 2 == 0 {
+            x
+        } else {
+            ctx.call_activity(double, x).await?;
+            continue;
+        };
+        let w = if v > 100 {
+            ctx.call_activity(double, v).await?;
+            break;
+        } else {
+            v
+        };
+        total += w;
+    }
+    Ok(total)
+}
+
+#[test]
+fn branches_that_await_then_continue_or_break() {
+    let t = diff!(diverging_branches, vec![2, 3, 4, 200, 6]);
+    assert_eq!(t.output::<i64>(), 6);
+    assert_eq!(t.commands.len(), 2);
+}
+
+#[orchestrator(differential)]
+async fn deferred_init(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let r;
+    if n > 0 {
+        r = ctx.call_activity(double, n).await?;
+    } else {
+        r = 0;
+    }
+    let mut acc = r;
+    let s: i64;
+    match n {
+        1 => s = ctx.call_activity(add, (acc, 1)).await?,
+        _ => s = -1,
+    }
+    acc = acc + s;
+    Ok(acc)
+}
+
+#[test]
+fn deferred_initialization_in_awaiting_branches() {
+    assert_eq!(diff!(deferred_init, 0).output::<i64>(), -1);
+    assert_eq!(diff!(deferred_init, 1).output::<i64>(), 5);
+    assert_eq!(diff!(deferred_init, 5).output::<i64>(), 9);
+}
+
+#[orchestrator(differential)]
+async fn format_captures_next_to_awaits(ctx: OrchestrationContext, n: i64) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = vec![format!("{}-{n}", ctx.call_activity(double, n).await.unwrap_or(0))];
+    for i in 0..2 {
+        out.push(format!("{i}:{}:{n:>3}", ctx.call_activity(add, (i, n)).await?));
+    }
+    Ok(out)
+}
+
+#[test]
+fn inline_format_captures_beside_awaited_arguments() {
+    let t = diff!(format_captures_next_to_awaits, 7);
+    assert_eq!(t.output::<Vec<String>>(), ["14-7", "0:7:  7", "1:8:  7"]);
 }

@@ -84,7 +84,8 @@ async fn activity_retries_follow_the_policy_with_durable_backoff() {
     eventually("first retry timer", async || backend.pending_timers() == 1).await;
     assert_eq!(FLAKY_CALLS.load(Ordering::SeqCst), 1);
     backend.advance(Duration::from_secs(10));
-    eventually("second retry timer", async || FLAKY_CALLS.load(Ordering::SeqCst) == 2 && backend.pending_timers() == 1).await;
+    eventually("second retry timer", async || FLAKY_CALLS.load(Ordering::SeqCst) == 2 && backend.pending_timers() == 1)
+        .await;
     backend.advance(Duration::from_secs(20));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<i64>().unwrap(), 101);
@@ -181,7 +182,11 @@ async fn race(ctx: OrchestrationContext) -> Result<String, OrchestrationError> {
         Either::Left(Err(e)) => return Err(e.into()),
         Either::Right(_) => "timeout".to_string(),
     };
-    let tasks = vec![ctx.timer(Duration::from_secs(50)), ctx.timer(Duration::from_secs(10)), ctx.timer(Duration::from_secs(30))];
+    let tasks = vec![
+        ctx.timer(Duration::from_secs(50)),
+        ctx.timer(Duration::from_secs(10)),
+        ctx.timer(Duration::from_secs(30)),
+    ];
     let (winner, _) = ctx.when_any(tasks).await;
     Ok(format!("{first}, fastest timer {winner}"))
 }
@@ -282,7 +287,10 @@ async fn terminate_suspend_resume_purge_and_list() {
     .await;
 
     client.suspend(&b, "maintenance").await.unwrap();
-    eventually("suspended", async || client.status(&b).await.unwrap().unwrap().runtime_status == RuntimeStatus::Suspended).await;
+    eventually("suspended", async || {
+        client.status(&b).await.unwrap().unwrap().runtime_status == RuntimeStatus::Suspended
+    })
+    .await;
     client.raise_event(&b, "never", "held while suspended").await.unwrap();
     client.resume(&b, "done").await.unwrap();
     let done = client.wait_for_completion(&b, WAIT).await.unwrap();

@@ -10,11 +10,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {
-            return syn::Error::new(
-                Span::call_site(),
-                "`#[activity]` goes on an `async fn(input: I) -> Result<O, E>`",
-            )
-            .to_compile_error();
+            return syn::Error::new(Span::call_site(), "`#[activity]` goes on an `async fn(input: I) -> Result<O, E>`")
+                .to_compile_error();
         }
     };
     let cx = Ctxt::new();
@@ -65,7 +62,10 @@ fn expand_fn(cx: &Ctxt, func: &ItemFn, name_override: Option<String>) -> TokenSt
     let ret = match &sig.output {
         ReturnType::Type(_, t) => (**t).clone(),
         ReturnType::Default => {
-            cx.error_spanned_by(&sig.ident, "an activity must return `Result<T, E>`, e.g. `-> Result<String, ActivityError>`");
+            cx.error_spanned_by(
+                &sig.ident,
+                "an activity must return `Result<T, E>`, e.g. `-> Result<String, ActivityError>`",
+            );
             return TokenStream::new();
         }
     };
@@ -73,7 +73,9 @@ fn expand_fn(cx: &Ctxt, func: &ItemFn, name_override: Option<String>) -> TokenSt
     let mut params = Vec::new();
     for (i, a) in sig.inputs.iter().enumerate() {
         match a {
-            FnArg::Receiver(r) => cx.error_spanned_by(r, "an activity is a free `async fn`, not a method: remove `self`"),
+            FnArg::Receiver(r) => {
+                cx.error_spanned_by(r, "an activity is a free `async fn`, not a method: remove `self`")
+            }
             FnArg::Typed(pt) => {
                 if is_activity_context(&pt.ty) {
                     if i != 0 {

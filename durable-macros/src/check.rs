@@ -27,21 +27,34 @@ fn forbidden_path(segs: &[String]) -> Option<String> {
     let last = segs.last().map(String::as_str).unwrap_or("");
     let pair = |a: &str, b: &str| segs.windows(2).any(|w| w[0] == a && w[1] == b);
     let shown = segs.join("::");
-    if pair("SystemTime", "now") || pair("Instant", "now") || pair("Utc", "now") || pair("Local", "now")
-        || pair("OffsetDateTime", "now_utc") || pair("OffsetDateTime", "now_local")
-        || pair("Timestamp", "now") || pair("Zoned", "now")
+    if pair("SystemTime", "now")
+        || pair("Instant", "now")
+        || pair("Utc", "now")
+        || pair("Local", "now")
+        || pair("OffsetDateTime", "now_utc")
+        || pair("OffsetDateTime", "now_local")
+        || pair("Timestamp", "now")
+        || pair("Zoned", "now")
     {
         return Some(format!(
             "`{shown}` reads the wall clock, which is not deterministic in an orchestrator: use `ctx.now()`, the step's time as recorded in the history"
         ));
     }
-    if pair("Uuid", "new_v4") || pair("Uuid", "now_v7") || pair("Uuid", "new_v7") || pair("Uuid", "now_v1") || pair("Uuid", "now_v6") {
+    if pair("Uuid", "new_v4")
+        || pair("Uuid", "now_v7")
+        || pair("Uuid", "new_v7")
+        || pair("Uuid", "now_v1")
+        || pair("Uuid", "now_v6")
+    {
         return Some(format!(
             "`{shown}` is random, so not deterministic in an orchestrator: use `ctx.new_uuid()`, which is the same on every replay"
         ));
     }
     if segs.first().is_some_and(|s| s == "rand" || s == "fastrand" || s == "getrandom")
-        || has("thread_rng") || has("ThreadRng") || has("OsRng") || (last == "random" && segs.len() <= 2 && segs.first().is_some_and(|s| s == "rand" || s == "random"))
+        || has("thread_rng")
+        || has("ThreadRng")
+        || has("OsRng")
+        || (last == "random" && segs.len() <= 2 && segs.first().is_some_and(|s| s == "rand" || s == "random"))
         || last == "rng"
     {
         return Some(format!(
@@ -49,7 +62,8 @@ fn forbidden_path(segs: &[String]) -> Option<String> {
         ));
     }
     if (has("thread") && (last == "spawn" || last == "sleep" || last == "scope"))
-        || (has("tokio") && (last == "spawn" || last == "spawn_blocking" || last == "spawn_local" || last == "block_in_place"))
+        || (has("tokio")
+            && (last == "spawn" || last == "spawn_blocking" || last == "spawn_local" || last == "block_in_place"))
         || (has("task") && (last == "spawn" || last == "spawn_blocking" || last == "spawn_local"))
     {
         return Some(format!(
@@ -61,10 +75,18 @@ fn forbidden_path(segs: &[String]) -> Option<String> {
             "`{shown}` waits on the process clock, which does not survive a restart: use a durable timer, `ctx.timer(duration).await`"
         ));
     }
-    let io_root = |m: &str| segs.iter().any(|s| s == m) && (has("std") || has("tokio") || segs.first().is_some_and(|s| s == m));
-    if io_root("fs") || io_root("net") || io_root("env") || io_root("process")
+    let io_root =
+        |m: &str| segs.iter().any(|s| s == m) && (has("std") || has("tokio") || segs.first().is_some_and(|s| s == m));
+    if io_root("fs")
+        || io_root("net")
+        || io_root("env")
+        || io_root("process")
         || (has("std") && has("io") && (last == "stdin" || last == "stdout" || last == "stderr"))
-        || pair("File", "open") || pair("File", "create") || pair("TcpStream", "connect") || pair("UdpSocket", "bind") || pair("TcpListener", "bind")
+        || pair("File", "open")
+        || pair("File", "create")
+        || pair("TcpStream", "connect")
+        || pair("UdpSocket", "bind")
+        || pair("TcpListener", "bind")
     {
         return Some(format!(
             "`{shown}` does I/O, which is not replayed and may differ on the next run: move it into an `#[activity]` and call that with `ctx.call_activity`"
@@ -185,25 +207,29 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 
     fn visit_arm(&mut self, arm: &'ast syn::Arm) {
-        if let syn::Pat::Guard(syn::PatGuard { guard, .. }) = &arm.pat {
-            if crate::syntax::contains_await(guard) && self.closure_depth == 0 && self.async_depth == 0 {
-                self.cx.error_spanned_by(
+        if let syn::Pat::Guard(syn::PatGuard { guard, .. }) = &arm.pat
+            && crate::syntax::contains_await(guard)
+            && self.closure_depth == 0
+            && self.async_depth == 0
+        {
+            self.cx.error_spanned_by(
                     guard,
                     "`.await` in a match guard is not supported in an orchestrator: await before the `match`, bind the result with `let`, and test the binding in the guard",
                 );
-            }
         }
         syn::visit::visit_arm(self, arm);
     }
 
     fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
-        if crate::syntax::block_contains_await(&e.body) && self.closure_depth == 0 && self.async_depth == 0 {
-            if let syn::Expr::Reference(r) = &*e.expr {
-                self.cx.error_spanned_by(
+        if crate::syntax::block_contains_await(&e.body)
+            && self.closure_depth == 0
+            && self.async_depth == 0
+            && let syn::Expr::Reference(r) = &*e.expr
+        {
+            self.cx.error_spanned_by(
                     r,
                     "a `for` loop over a borrow cannot span an `.await` in an orchestrator: the loop's position is saved at each `.await`, and a borrow cannot be saved; iterate over an owned collection, e.g. `for x in v.clone()`",
                 );
-            }
         }
         syn::visit::visit_expr_for_loop(self, e);
     }
@@ -224,7 +250,9 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             );
         } else {
             // Determinism rules apply inside macros too, as far as the tokens parse.
-            if let Ok(exprs) = m.parse_body_with(syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated) {
+            if let Ok(exprs) =
+                m.parse_body_with(syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated)
+            {
                 for e in &exprs {
                     self.visit_expr(e);
                 }

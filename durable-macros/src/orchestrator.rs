@@ -54,7 +54,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     match cx.check() {
         Ok(()) => {
             let out = out.unwrap_or_default();
-            if std::env::var("DURABLE_MACROS_DEBUG").is_ok_and(|v| v == "1" || v == func.sig.ident.to_string()) {
+            if std::env::var("DURABLE_MACROS_DEBUG").is_ok_and(|v| v == "1" || func.sig.ident == v) {
                 eprintln!("// ---- #[orchestrator] {} ----\n{}", func.sig.ident, pretty(&out));
             }
             out
@@ -98,7 +98,10 @@ fn expand_fn(cx: &Ctxt, args: &Args, func: &ItemFn) -> Option<TokenStream> {
     let ret = match &sig.output {
         ReturnType::Type(_, t) => (**t).clone(),
         ReturnType::Default => {
-            cx.error_spanned_by(&sig.ident, "an orchestrator must return `Result<T, E>`, e.g. `-> Result<String, OrchestrationError>`");
+            cx.error_spanned_by(
+                &sig.ident,
+                "an orchestrator must return `Result<T, E>`, e.g. `-> Result<String, OrchestrationError>`",
+            );
             syn::parse_quote!(::core::result::Result<(), ::durable::OrchestrationError>)
         }
     };
@@ -108,7 +111,10 @@ fn expand_fn(cx: &Ctxt, args: &Args, func: &ItemFn) -> Option<TokenStream> {
             Pat::Wild(_) => None,
             Pat::Ident(_) => Some((*pt.pat).clone()),
             other => {
-                cx.error_spanned_by(other, "the context parameter must be a plain name, e.g. `ctx: OrchestrationContext`");
+                cx.error_spanned_by(
+                    other,
+                    "the context parameter must be a plain name, e.g. `ctx: OrchestrationContext`",
+                );
                 None
             }
         },
@@ -117,7 +123,10 @@ fn expand_fn(cx: &Ctxt, args: &Args, func: &ItemFn) -> Option<TokenStream> {
             None
         }
         None => {
-            cx.error_spanned_by(&sig.ident, "an orchestrator takes the context first: `async fn name(ctx: OrchestrationContext, input: I)`");
+            cx.error_spanned_by(
+                &sig.ident,
+                "an orchestrator takes the context first: `async fn name(ctx: OrchestrationContext, input: I)`",
+            );
             None
         }
     };
@@ -183,7 +192,10 @@ fn expand_fn(cx: &Ctxt, args: &Args, func: &ItemFn) -> Option<TokenStream> {
     };
     let body = emitted.body;
     let vis = &func.vis;
-    let attrs = func.attrs.iter().filter(|a| a.path().is_ident("doc") || a.path().is_ident("allow") || a.path().is_ident("cfg"));
+    let attrs = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc") || a.path().is_ident("allow") || a.path().is_ident("cfg"));
     let ret_span = ret.span();
     let outcome = quote_spanned!(ret_span=> <#ret as ::durable::__private::OrchestrationOutcome>::Ok);
     let direct = if args.differential {

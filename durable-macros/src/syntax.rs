@@ -1,7 +1,7 @@
 //! Syntax helpers shared by the checks and the lowering: pattern bindings, awaits, macro
 //! arguments, format-string captures.
 
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use proc_macro2::{TokenStream, TokenTree};
 use syn::punctuated::Punctuated;
 use syn::visit::Visit;
 use syn::{Expr, Macro, Pat, Token};
@@ -101,10 +101,8 @@ pub fn tokens_contain_await(ts: &TokenStream) -> bool {
                 continue;
             }
             TokenTree::Ident(i) if prev_dot && i == "await" => return true,
-            TokenTree::Group(g) => {
-                if tokens_contain_await(&g.stream()) {
-                    return true;
-                }
+            TokenTree::Group(g) if tokens_contain_await(&g.stream()) => {
+                return true;
             }
             _ => {}
         }
@@ -115,6 +113,7 @@ pub fn tokens_contain_await(ts: &TokenStream) -> bool {
 
 /// The arguments of a macro whose input is a comma-separated list of expressions (`format!`,
 /// `vec!`, `println!`, `assert_eq!`, …) or `vec![x; n]`.
+#[allow(clippy::large_enum_variant)]
 pub enum MacroArgs {
     List(Punctuated<Expr, Token![,]>),
     Repeat(Expr, Expr),
@@ -130,10 +129,32 @@ impl MacroArgs {
 }
 
 const EXPR_MACROS: &[&str] = &[
-    "format", "print", "println", "eprint", "eprintln", "write", "writeln", "panic", "assert",
-    "assert_eq", "assert_ne", "debug_assert", "debug_assert_eq", "debug_assert_ne", "vec",
-    "format_args", "unreachable", "todo", "unimplemented", "dbg", "info", "warn", "error",
-    "debug", "trace", "matches",
+    "format",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "vec",
+    "format_args",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "dbg",
+    "info",
+    "warn",
+    "error",
+    "debug",
+    "trace",
+    "matches",
 ];
 
 /// Parse a known expression-list macro's arguments.
@@ -142,15 +163,15 @@ pub fn macro_args(m: &Macro) -> Option<MacroArgs> {
     if !EXPR_MACROS.contains(&name.as_str()) || name == "matches" {
         return None;
     }
-    if name == "vec" {
-        if let Ok(r) = m.parse_body_with(|input: syn::parse::ParseStream| {
+    if name == "vec"
+        && let Ok(r) = m.parse_body_with(|input: syn::parse::ParseStream| {
             let a: Expr = input.parse()?;
             let _: Token![;] = input.parse()?;
             let b: Expr = input.parse()?;
             Ok((a, b))
-        }) {
-            return Some(MacroArgs::Repeat(r.0, r.1));
-        }
+        })
+    {
+        return Some(MacroArgs::Repeat(r.0, r.1));
     }
     m.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated).ok().map(MacroArgs::List)
 }
@@ -184,9 +205,7 @@ pub fn token_idents(ts: &TokenStream, out: &mut Vec<syn::Ident>) {
                 prev_colon = c == ':';
             }
             TokenTree::Group(g) => {
-                if g.delimiter() != Delimiter::None || true {
-                    token_idents(&g.stream(), out);
-                }
+                token_idents(&g.stream(), out);
                 prev_sep = false;
                 prev_colon = false;
             }
@@ -223,10 +242,9 @@ pub fn format_captures(lit: &proc_macro2::Literal, out: &mut Vec<syn::Ident>) {
                 && !name.chars().next().unwrap().is_ascii_digit()
                 && j < bytes.len()
                 && (bytes[j] == '}' || bytes[j] == ':')
+                && let Ok(id) = syn::parse_str::<syn::Ident>(&name)
             {
-                if let Ok(id) = syn::parse_str::<syn::Ident>(&name) {
-                    out.push(syn::Ident::new(&id.to_string(), lit.span()));
-                }
+                out.push(syn::Ident::new(&id.to_string(), lit.span()));
             }
             i = j;
         } else {

@@ -22,9 +22,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("max_payload_bytes", &self.max_payload_bytes)
-            .finish()
+        f.debug_struct("Client").field("max_payload_bytes", &self.max_payload_bytes).finish()
     }
 }
 
@@ -36,10 +34,7 @@ impl Client {
 
     /// A client on a shared backend.
     pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
-        Self {
-            backend,
-            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
-        }
+        Self { backend, max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
     }
 
     /// Refuse payloads (inputs, event data) over `n` bytes with `Error::PayloadTooLarge`
@@ -56,19 +51,14 @@ impl Client {
 
     fn check_size(&self, what: impl FnOnce() -> String, json: &str) -> Result<(), Error> {
         if json.len() > self.max_payload_bytes {
-            return Err(Error::PayloadTooLarge {
-                what: what(),
-                size: json.len(),
-                limit: self.max_payload_bytes,
-            });
+            return Err(Error::PayloadTooLarge { what: what(), size: json.len(), limit: self.max_payload_bytes });
         }
         Ok(())
     }
 
     /// Start orchestrator `f` with `input` under a new random instance id.
     pub async fn start<O: Orchestrator>(&self, f: O, input: O::Input) -> Result<InstanceId, Error> {
-        self.start_with_id(f, InstanceId::random().into_string(), input)
-            .await
+        self.start_with_id(f, InstanceId::random().into_string(), input).await
     }
 
     /// Start orchestrator `f` with `input` under instance id `id`. `Error::InstanceAlreadyExists`
@@ -80,21 +70,16 @@ impl Client {
         input: O::Input,
     ) -> Result<InstanceId, Error> {
         let _ = f;
-        let json = payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME))
-            .map_err(Error::Payload)?;
+        let json =
+            payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
         self.start_json(O::NAME, id.into(), json).await
     }
 
     /// Start the orchestrator registered as `name` with a JSON input, under a new random id.
     /// An unknown name or an input of the wrong shape fails the instance with a clear message.
-    pub async fn start_by_name(
-        &self,
-        name: &str,
-        input: serde_json::Value,
-    ) -> Result<InstanceId, Error> {
+    pub async fn start_by_name(&self, name: &str, input: serde_json::Value) -> Result<InstanceId, Error> {
         let json = input.to_string();
-        self.start_json(name, InstanceId::random().into_string(), json)
-            .await
+        self.start_json(name, InstanceId::random().into_string(), json).await
     }
 
     /// Start the orchestrator registered as `name` with a JSON input under instance id `id`.
@@ -110,9 +95,7 @@ impl Client {
     async fn start_json(&self, name: &str, id: String, json: String) -> Result<InstanceId, Error> {
         let id = InstanceId::new(id)?;
         self.check_size(|| format!("the input of orchestrator `{name}`"), &json)?;
-        self.backend
-            .create_instance(NewInstance::new(id.as_str(), name, json))
-            .await?;
+        self.backend.create_instance(NewInstance::new(id.as_str(), name, json)).await?;
         Ok(id)
     }
 
@@ -122,19 +105,12 @@ impl Client {
     }
 
     async fn existing(&self, id: &str) -> Result<InstanceStatus, Error> {
-        self.backend
-            .status(id)
-            .await?
-            .ok_or_else(|| Error::InstanceNotFound(id.to_string()))
+        self.backend.status(id).await?.ok_or_else(|| Error::InstanceNotFound(id.to_string()))
     }
 
     /// Wait (real time) until the instance has finished — Completed, Failed or Terminated — and
     /// return its status; `Error::Timeout` if it has not within `timeout`.
-    pub async fn wait_for_completion(
-        &self,
-        id: &str,
-        timeout: Duration,
-    ) -> Result<InstanceStatus, Error> {
+    pub async fn wait_for_completion(&self, id: &str, timeout: Duration) -> Result<InstanceStatus, Error> {
         match self.backend.wait_for_finished(id, timeout).await? {
             None => Err(Error::InstanceNotFound(id.to_string())),
             Some(s) if s.is_finished() => Ok(s),
@@ -151,10 +127,7 @@ impl Client {
 
     /// The instance's history, oldest first.
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, Error> {
-        self.backend
-            .history(id)
-            .await?
-            .ok_or_else(|| Error::InstanceNotFound(id.to_string()))
+        self.backend.history(id).await?.ok_or_else(|| Error::InstanceNotFound(id.to_string()))
     }
 
     /// Instances matching `query`, one page at a time.
@@ -164,88 +137,41 @@ impl Client {
 
     /// Raise event `name` with `data` on the instance. Events that arrive before the
     /// orchestrator waits for them are kept until it does.
-    pub async fn raise_event<T: Serialize>(
-        &self,
-        id: &str,
-        name: &str,
-        data: T,
-    ) -> Result<(), Error> {
-        let data = payload::to_json(&data, &format!("the data of event `{name}`"))
-            .map_err(Error::Payload)?;
+    pub async fn raise_event<T: Serialize>(&self, id: &str, name: &str, data: T) -> Result<(), Error> {
+        let data = payload::to_json(&data, &format!("the data of event `{name}`")).map_err(Error::Payload)?;
         self.check_size(|| format!("the data of event `{name}`"), &data)?;
         let s = self.existing(id).await?;
         if s.is_finished() {
-            return Err(invalid(
-                &s,
-                format!("cannot raise event `{name}` on a finished instance"),
-            ));
+            return Err(invalid(&s, format!("cannot raise event `{name}` on a finished instance")));
         }
-        self.backend
-            .send_message(
-                id,
-                InstanceMessage::Event {
-                    name: name.to_string(),
-                    data,
-                },
-            )
-            .await
+        self.backend.send_message(id, InstanceMessage::Event { name: name.to_string(), data }).await
     }
 
     /// Terminate the instance (its parent, if any, sees the sub-orchestration fail).
     pub async fn terminate(&self, id: &str, reason: &str) -> Result<(), Error> {
         let s = self.existing(id).await?;
         if s.is_finished() {
-            return Err(invalid(
-                &s,
-                "cannot terminate an instance that has already finished".into(),
-            ));
+            return Err(invalid(&s, "cannot terminate an instance that has already finished".into()));
         }
-        self.backend
-            .send_message(
-                id,
-                InstanceMessage::Terminate {
-                    reason: reason.to_string(),
-                },
-            )
-            .await
+        self.backend.send_message(id, InstanceMessage::Terminate { reason: reason.to_string() }).await
     }
 
     /// Suspend the instance: it takes no steps until resumed; messages wait.
     pub async fn suspend(&self, id: &str, reason: &str) -> Result<(), Error> {
         let s = self.existing(id).await?;
         if s.is_finished() {
-            return Err(invalid(
-                &s,
-                "cannot suspend an instance that has already finished".into(),
-            ));
+            return Err(invalid(&s, "cannot suspend an instance that has already finished".into()));
         }
-        self.backend
-            .send_message(
-                id,
-                InstanceMessage::Suspend {
-                    reason: reason.to_string(),
-                },
-            )
-            .await
+        self.backend.send_message(id, InstanceMessage::Suspend { reason: reason.to_string() }).await
     }
 
     /// Resume a suspended instance.
     pub async fn resume(&self, id: &str, reason: &str) -> Result<(), Error> {
         let s = self.existing(id).await?;
         if s.is_finished() {
-            return Err(invalid(
-                &s,
-                "cannot resume an instance that has already finished".into(),
-            ));
+            return Err(invalid(&s, "cannot resume an instance that has already finished".into()));
         }
-        self.backend
-            .send_message(
-                id,
-                InstanceMessage::Resume {
-                    reason: reason.to_string(),
-                },
-            )
-            .await
+        self.backend.send_message(id, InstanceMessage::Resume { reason: reason.to_string() }).await
     }
 
     /// Rewind a failed instance: the tasks whose failure failed it run again, and it goes on
@@ -255,14 +181,7 @@ impl Client {
         if s.runtime_status != RuntimeStatus::Failed {
             return Err(invalid(&s, "only a failed instance can be rewound".into()));
         }
-        self.backend
-            .send_message(
-                id,
-                InstanceMessage::Rewind {
-                    reason: reason.to_string(),
-                },
-            )
-            .await
+        self.backend.send_message(id, InstanceMessage::Rewind { reason: reason.to_string() }).await
     }
 
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
@@ -272,9 +191,5 @@ impl Client {
 }
 
 fn invalid(s: &InstanceStatus, what: String) -> Error {
-    Error::InvalidState {
-        id: s.instance_id.clone(),
-        status: s.runtime_status.to_string(),
-        what,
-    }
+    Error::InvalidState { id: s.instance_id.clone(), status: s.runtime_status.to_string(), what }
 }

@@ -255,9 +255,7 @@ impl CtxState {
             self.rt.abandoned.insert(id);
             match open {
                 OpenTask::Timer { .. } => self.commands.push(Command::CancelTimer { id }),
-                OpenTask::Activity { waiting_retry: true, .. } => {
-                    self.commands.push(Command::CancelTimer { id })
-                }
+                OpenTask::Activity { waiting_retry: true, .. } => self.commands.push(Command::CancelTimer { id }),
                 _ => {}
             }
         }
@@ -526,8 +524,7 @@ impl OrchestrationContext {
     /// Raise an event on another instance (one-way).
     pub fn send_event<T: Serialize>(&self, instance_id: &str, name: &str, data: T) {
         let mut st = self.inner.borrow_mut();
-        let data = payload::to_json(&data, &format!("the data of event `{name}`"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let data = payload::to_json(&data, &format!("the data of event `{name}`")).unwrap_or_else(|e| panic!("{e}"));
         st.commands.push(Command::SendEvent { instance_id: instance_id.to_string(), name: name.to_string(), data });
     }
 

@@ -171,7 +171,9 @@ pub enum Error {
     #[error("{0}")]
     Payload(String),
     /// A payload larger than the configured limit.
-    #[error("{what} is {size} bytes, over the limit of {limit} bytes; send a reference (a key or URL) instead of the data, or raise the limit with `max_payload_bytes`")]
+    #[error(
+        "{what} is {size} bytes, over the limit of {limit} bytes; send a reference (a key or URL) instead of the data, or raise the limit with `max_payload_bytes`"
+    )]
     PayloadTooLarge {
         /// What the payload was (input, output, event data …).
         what: String,

@@ -133,10 +133,7 @@ pub enum RuntimeStatus {
 impl RuntimeStatus {
     /// Completed, Failed or Terminated: the instance takes no more steps.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RuntimeStatus::Completed | RuntimeStatus::Failed | RuntimeStatus::Terminated
-        )
+        matches!(self, RuntimeStatus::Completed | RuntimeStatus::Failed | RuntimeStatus::Terminated)
     }
     /// All statuses.
     pub const ALL: [RuntimeStatus; 7] = [
@@ -204,10 +201,7 @@ impl InstanceStatus {
         match (&self.runtime_status, &self.output) {
             (RuntimeStatus::Completed, Some(json)) => crate::payload::from_json(
                 json,
-                &format!(
-                    "the output of instance {:?} ({})",
-                    self.instance_id, self.name
-                ),
+                &format!("the output of instance {:?} ({})", self.instance_id, self.name),
             )
             .map_err(Error::Payload),
             _ => Err(Error::NoOutput {
@@ -225,9 +219,7 @@ impl InstanceStatus {
     pub fn custom_status<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
         self.custom_status
             .as_deref()
-            .map(|json| {
-                crate::payload::from_json(json, "the custom status").map_err(Error::Payload)
-            })
+            .map(|json| crate::payload::from_json(json, "the custom status").map_err(Error::Payload))
             .transpose()
     }
     /// The input, decoded into `T`.

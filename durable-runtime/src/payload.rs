@@ -11,11 +11,7 @@ pub fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, S
 /// Decode a JSON payload into `T`, naming what was being decoded and the expected type on error.
 pub fn from_json<T: DeserializeOwned>(json: &str, what: &str) -> Result<T, String> {
     serde_json::from_str(json).map_err(|e| {
-        format!(
-            "{what} does not deserialize into `{}`: {e} (got {})",
-            std::any::type_name::<T>(),
-            abbreviate(json)
-        )
+        format!("{what} does not deserialize into `{}`: {e} (got {})", std::any::type_name::<T>(), abbreviate(json))
     })
 }
 

@@ -6,8 +6,8 @@ pub use crate::context::OrchestrationContext;
 pub use crate::orchestrator::{Activity, BoxFuture, Orchestrator, StepInput, StepResult};
 pub use crate::task::{DurableTask, poll_task};
 pub use serde;
-pub use serde_json;
 use serde::{Serialize, de::DeserializeOwned};
+pub use serde_json;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Display;
@@ -79,8 +79,8 @@ pub fn decode_input<T: DeserializeOwned>(json: &str, name: &str) -> Result<T, St
 
 /// Decode a snapshot and check it was written by this version of the orchestrator.
 pub fn load_state(bytes: &[u8], name: &str, fingerprint: u64) -> Result<crate::payload::Snapshot, StepResult> {
-    let st: crate::payload::Snapshot = crate::payload::from_state(bytes)
-        .map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
+    let st: crate::payload::Snapshot =
+        crate::payload::from_state(bytes).map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
     if st.fingerprint != fingerprint {
         return Err(StepResult::BadState(format!(
             "orchestrator `{name}`: the saved state was written by a different version of its body (fingerprint {:016x}, this build has {fingerprint:016x}); deploy the version that wrote it to finish this instance",
@@ -92,9 +92,10 @@ pub fn load_state(bytes: &[u8], name: &str, fingerprint: u64) -> Result<crate::p
 
 /// Decode saved local number `i` of a snapshot.
 pub fn restore<T: Persist>(st: &crate::payload::Snapshot, i: usize) -> Result<T, StepResult> {
-    let (name, blob) = st.locals.get(i).ok_or_else(|| {
-        StepResult::BadState(format!("the saved state has no local number {i} at `{}`", st.at))
-    })?;
+    let (name, blob) = st
+        .locals
+        .get(i)
+        .ok_or_else(|| StepResult::BadState(format!("the saved state has no local number {i} at `{}`", st.at)))?;
     crate::payload::from_state(&blob.0)
         .map_err(|e| StepResult::BadState(format!("saved local `{name}` at `{}`: {e}", st.at)))
 }
@@ -147,7 +148,9 @@ pub fn task<D: DurableTask>(d: D) -> D {
 pub fn take<T>(slot: &mut Option<T>) -> T {
     match slot.take() {
         Some(v) => v,
-        None => panic!("durable: internal error: a local was read before it was set; please report this with the orchestrator's code"),
+        None => panic!(
+            "durable: internal error: a local was read before it was set; please report this with the orchestrator's code"
+        ),
     }
 }
 

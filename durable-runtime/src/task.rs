@@ -100,9 +100,10 @@ impl<T> Task<T> {
             "`with_retry` applies to activity calls only (this task is a {:?})",
             self.kind
         );
-        let ctx = self.ctx.as_ref().expect(
-            "`with_retry` must be called where the activity call is created, in the same step",
-        );
+        let ctx = self
+            .ctx
+            .as_ref()
+            .expect("`with_retry` must be called where the activity call is created, in the same step");
         ctx.with(|st| {
             if let Some(crate::context::OpenTask::Activity { retry, .. }) = st.rt.open.get_mut(&self.id) {
                 *retry = Some(policy);
@@ -123,18 +124,19 @@ impl<T> Task<T> {
             self.kind
         );
         let new_id = instance_id.into();
-        let ctx = self.ctx.as_ref().expect(
-            "`with_instance_id` must be called where the sub-orchestration call is created, in the same step",
-        );
+        let ctx = self
+            .ctx
+            .as_ref()
+            .expect("`with_instance_id` must be called where the sub-orchestration call is created, in the same step");
         ctx.with(|st| {
             if let Some(crate::context::OpenTask::SubOrchestration { instance_id, .. }) = st.rt.open.get_mut(&self.id) {
                 *instance_id = new_id.clone();
             }
             for c in st.commands.iter_mut() {
-                if let crate::context::Command::StartSubOrchestration { id, instance_id, .. } = c {
-                    if *id == self.id {
-                        *instance_id = new_id.clone();
-                    }
+                if let crate::context::Command::StartSubOrchestration { id, instance_id, .. } = c
+                    && *id == self.id
+                {
+                    *instance_id = new_id.clone();
                 }
             }
         });
@@ -218,10 +220,13 @@ where
                 }
             }
         }
-        Some((seq, match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }))
+        Some((
+            seq,
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(out),
+            },
+        ))
     }
 
     fn __release(&self, st: &mut CtxState) {
@@ -252,10 +257,10 @@ impl<D: DurableTask> DurableTask for WhenAny<D> {
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         let mut best: Option<(u64, usize, D::Output)> = None;
         for (i, t) in self.tasks.iter().enumerate() {
-            if let Some((s, r)) = t.__poll(st) {
-                if best.as_ref().is_none_or(|(bs, _, _)| s < *bs) {
-                    best = Some((s, i, r));
-                }
+            if let Some((s, r)) = t.__poll(st)
+                && best.as_ref().is_none_or(|(bs, _, _)| s < *bs)
+            {
+                best = Some((s, i, r));
             }
         }
         best.map(|(s, i, r)| (s, (i, r)))

@@ -29,19 +29,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// An activity, type-erased: JSON input to JSON output or an error message.
-type ActivityFn = Arc<
-    dyn Fn(ActivityContext, String) -> BoxFuture<'static, Result<String, String>> + Send + Sync,
->;
+type ActivityFn = Arc<dyn Fn(ActivityContext, String) -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
 
 fn activity_fn<A: Activity>() -> ActivityFn {
     Arc::new(|ctx, input| {
         Box::pin(async move {
             let name = A::NAME;
-            let input: A::Input =
-                payload::from_json(&input, &format!("the input of activity `{name}`"))?;
-            let output = A::__run(ctx, input)
-                .await
-                .map_err(|e| e.message().to_string())?;
+            let input: A::Input = payload::from_json(&input, &format!("the input of activity `{name}`"))?;
+            let output = A::__run(ctx, input).await.map_err(|e| e.message().to_string())?;
             payload::to_json(&output, &format!("the output of activity `{name}`"))
         })
     })
@@ -92,10 +87,7 @@ impl std::fmt::Debug for WorkerBuilder {
             .field("orchestrators", &self.registry.names())
             .field("activities", &activities)
             .field("max_concurrent_activities", &self.max_concurrent_activities)
-            .field(
-                "max_concurrent_orchestrations",
-                &self.max_concurrent_orchestrations,
-            )
+            .field("max_concurrent_orchestrations", &self.max_concurrent_orchestrations)
             .finish()
     }
 }
@@ -146,8 +138,7 @@ impl WorkerBuilder {
     pub async fn start(self) -> Result<WorkerHandle, Error> {
         if self.max_concurrent_activities == 0 || self.max_concurrent_orchestrations == 0 {
             return Err(Error::Config(
-                "max_concurrent_activities and max_concurrent_orchestrations must be at least 1"
-                    .into(),
+                "max_concurrent_activities and max_concurrent_orchestrations must be at least 1".into(),
             ));
         }
         let (tx, rx) = watch::channel(false);
@@ -167,10 +158,7 @@ impl WorkerBuilder {
             self.shutdown_grace,
             rx,
         ));
-        Ok(WorkerHandle {
-            shutdown: tx,
-            tasks: vec![orchestrations, activities],
-        })
+        Ok(WorkerHandle { shutdown: tx, tasks: vec![orchestrations, activities] })
     }
 
     /// Run the worker until ctrl-c, then shut it down gracefully.
@@ -203,8 +191,7 @@ impl WorkerHandle {
     pub async fn shutdown(mut self) -> Result<(), Error> {
         let _ = self.shutdown.send(true);
         for t in std::mem::take(&mut self.tasks) {
-            t.await
-                .map_err(|e| Error::Backend(format!("a worker task failed: {e}")))?;
+            t.await.map_err(|e| Error::Backend(format!("a worker task failed: {e}")))?;
         }
         Ok(())
     }
@@ -245,8 +232,7 @@ async fn orchestration_loop(
         };
         match fetched {
             Ok(Some(item)) => {
-                let (backend, registry, config) =
-                    (backend.clone(), registry.clone(), config.clone());
+                let (backend, registry, config) = (backend.clone(), registry.clone(), config.clone());
                 tasks.spawn(async move {
                     step_instance(&*backend, &registry, &config, item).await;
                     drop(permit);
@@ -262,23 +248,13 @@ async fn orchestration_loop(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn step_instance(
-    backend: &dyn Backend,
-    registry: &Registry,
-    config: &EngineConfig,
-    item: OrchestrationWorkItem,
-) {
+async fn step_instance(backend: &dyn Backend, registry: &Registry, config: &EngineConfig, item: OrchestrationWorkItem) {
     let history = if engine::needs_history(&item) {
         match backend.history(&item.instance_id).await {
             Ok(h) => h,
             Err(e) => {
-                eprintln!(
-                    "durable worker: loading the history of {:?} failed: {e}",
-                    item.instance_id
-                );
-                let _ = backend
-                    .abandon_orchestration_work(&item.instance_id, item.lock)
-                    .await;
+                eprintln!("durable worker: loading the history of {:?} failed: {e}", item.instance_id);
+                let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
                 return;
             }
         }
@@ -286,9 +262,7 @@ async fn step_instance(
         None
     };
     let now = backend.now();
-    let commit = catch_unwind(AssertUnwindSafe(|| {
-        engine::process(registry, &item, history.as_deref(), now, config)
-    }));
+    let commit = catch_unwind(AssertUnwindSafe(|| engine::process(registry, &item, history.as_deref(), now, config)));
     let commit = match commit {
         Ok(c) => c,
         Err(p) => {
@@ -298,22 +272,15 @@ async fn step_instance(
                 engine_panic_message(p.as_ref())
             );
             tokio::time::sleep(ERROR_BACKOFF).await;
-            let _ = backend
-                .abandon_orchestration_work(&item.instance_id, item.lock)
-                .await;
+            let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
             return;
         }
     };
     match backend.commit(commit).await {
         Ok(()) | Err(Error::LockLost(_)) => {}
         Err(e) => {
-            eprintln!(
-                "durable worker: committing a step of {:?} failed: {e}",
-                item.instance_id
-            );
-            let _ = backend
-                .abandon_orchestration_work(&item.instance_id, item.lock)
-                .await;
+            eprintln!("durable worker: committing a step of {:?} failed: {e}", item.instance_id);
+            let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
         }
     }
 }
@@ -347,19 +314,11 @@ async fn activity_loop(
         };
         match fetched {
             Ok(Some(item)) => {
-                in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(item.work_id, item.clone());
-                let (backend, activities, in_flight) =
-                    (backend.clone(), activities.clone(), in_flight.clone());
+                in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
+                let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
                 tasks.spawn(async move {
                     let outcome = run_activity(&activities, &item).await;
-                    let mine = in_flight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&item.work_id)
-                        .is_some();
+                    let mine = in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
                     if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
                         eprintln!("durable worker: completing an activity failed: {e}");
                     }
@@ -373,17 +332,11 @@ async fn activity_loop(
             }
         }
     }
-    let drained =
-        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        let left: Vec<_> = in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .map(|(_, i)| i)
-            .collect();
+        let left: Vec<_> = in_flight.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, i)| i).collect();
         for item in left {
             let _ = backend.abandon_activity_work(item).await;
         }
@@ -398,11 +351,7 @@ async fn run_activity(
     let Some(f) = activities.get(r.name.as_str()) else {
         let mut known: Vec<_> = activities.keys().map(|n| format!("`{n}`")).collect();
         known.sort();
-        let known = if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        };
+        let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
         return Err(format!(
             "unknown activity `{}`: no activity with that name is registered on this worker (it registers {known})",
             r.name
@@ -412,11 +361,9 @@ async fn run_activity(
     let fut = f(ctx, r.input.clone());
     match tokio::spawn(fut).await {
         Ok(outcome) => outcome,
-        Err(e) if e.is_panic() => Err(format!(
-            "activity `{}` panicked: {}",
-            r.name,
-            engine_panic_message(e.into_panic().as_ref())
-        )),
+        Err(e) if e.is_panic() => {
+            Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(e.into_panic().as_ref())))
+        }
         Err(e) => Err(format!("activity `{}` was cancelled: {e}", r.name)),
     }
 }

@@ -7,9 +7,7 @@ use common::*;
 use durable_runtime::backend::{Backend, InstanceMessage, Memory};
 use durable_runtime::context::TaskMessage;
 use durable_runtime::engine::{self, Registry, replay_orchestrator};
-use durable_runtime::{
-    Client, Error, EventKind, InstanceQuery, RuntimeStatus, Worker, WorkerHandle,
-};
+use durable_runtime::{Client, Error, EventKind, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -45,10 +43,7 @@ async fn start_activity_complete() {
     let id = client.start(Hello, cities()).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Completed);
-    assert_eq!(
-        done.output::<Vec<String>>().unwrap(),
-        vec!["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
-    );
+    assert_eq!(done.output::<Vec<String>>().unwrap(), vec!["Hello Tokyo!", "Hello Seattle!", "Hello London!"]);
     assert_eq!(done.name, "hello");
     assert!(done.updated_ms >= done.created_ms);
 
@@ -85,24 +80,15 @@ async fn start_activity_complete() {
 
     // The history replays through the same code, and not through drifted code.
     let replayed = replay_orchestrator::<Hello>(&id, &history).unwrap();
-    assert!(matches!(
-        replayed.finished,
-        Some(EventKind::ExecutionCompleted { .. })
-    ));
+    assert!(matches!(replayed.finished, Some(EventKind::ExecutionCompleted { .. })));
     assert_eq!(replayed.steps, 4);
     let err = replay_orchestrator::<HelloDrifted>(&id, &history).unwrap_err();
     assert!(matches!(err, Error::Nondeterminism(_)));
     let msg = err.to_string();
-    assert!(
-        msg.contains("history event #2") && msg.contains("TOKYO"),
-        "{msg}"
-    );
+    assert!(msg.contains("history event #2") && msg.contains("TOKYO"), "{msg}");
 
     // Not found / no output errors are clear.
-    assert!(matches!(
-        client.history("nope").await,
-        Err(Error::InstanceNotFound(_))
-    ));
+    assert!(matches!(client.history("nope").await, Err(Error::InstanceNotFound(_))));
     w.shutdown().await.unwrap();
 }
 
@@ -118,30 +104,16 @@ async fn timer_of_72_hours_fires_on_advance_never_early() {
 
     backend.advance(Duration::from_secs(72 * 3600) - Duration::from_millis(1));
     settle().await;
-    assert_eq!(
-        client.status(&id).await.unwrap().unwrap().runtime_status,
-        RuntimeStatus::Running
-    );
+    assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
     assert_eq!(backend.pending_timers(), 1);
 
     backend.advance(Duration::from_millis(1));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     let now_seen: u64 = done.output().unwrap();
-    assert!(
-        now_seen >= t0 + 72 * 3600 * 1000,
-        "ctx.now() is the step time"
-    );
+    assert!(now_seen >= t0 + 72 * 3600 * 1000, "ctx.now() is the step time");
     let history = client.history(&id).await.unwrap();
-    assert!(
-        history
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::TimerCreated { .. }))
-    );
-    assert!(
-        history
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::TimerFired { .. }))
-    );
+    assert!(history.iter().any(|e| matches!(e.kind, EventKind::TimerCreated { .. })));
+    assert!(history.iter().any(|e| matches!(e.kind, EventKind::TimerFired { .. })));
     replay_orchestrator::<Sleeper>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
 }
@@ -152,10 +124,7 @@ async fn real_time_timer_fires() {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(WaitEvent, 1).await.unwrap();
-    client
-        .raise_event(&id, "go", "after a real second")
-        .await
-        .unwrap();
+    client.raise_event(&id, "go", "after a real second").await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "after a real second");
     w.shutdown().await.unwrap();
@@ -168,29 +137,15 @@ async fn events_raised_before_the_wait_are_kept() {
     let client = Client::new(backend.clone());
     // Raised right after start, before the first step even ran.
     let early = client.start(WaitEvent, 0).await.unwrap();
-    client
-        .raise_event(&early, "go", "early bird")
-        .await
-        .unwrap();
+    client.raise_event(&early, "go", "early bird").await.unwrap();
     // Raised while the orchestrator sleeps on a timer, before it waits.
     let sleeping = client.start(WaitEvent, 3600).await.unwrap();
     let s = wait_until(&client, &sleeping, running).await;
-    assert_eq!(
-        s.custom_status::<String>().unwrap().as_deref(),
-        Some("waiting")
-    );
+    assert_eq!(s.custom_status::<String>().unwrap().as_deref(), Some("waiting"));
     client.raise_event(&sleeping, "other", 1).await.unwrap();
     client.raise_event(&sleeping, "go", "kept").await.unwrap();
     settle().await;
-    assert_eq!(
-        client
-            .status(&sleeping)
-            .await
-            .unwrap()
-            .unwrap()
-            .runtime_status,
-        RuntimeStatus::Running
-    );
+    assert_eq!(client.status(&sleeping).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
     backend.advance(Duration::from_secs(3600));
 
     let done = client.wait_for_completion(&early, WAIT).await.unwrap();
@@ -216,20 +171,13 @@ async fn retries_follow_the_policy_with_backoff_timers() {
     assert_eq!(backend.pending_timers(), 1, "backoff not over yet");
     backend.advance(Duration::from_secs(1));
     eventually(|| backend.next_timer().is_some_and(|t| t > first_retry)).await;
-    let second = backend
-        .next_timer()
-        .unwrap()
-        .duration_since(backend.time())
-        .unwrap();
+    let second = backend.next_timer().unwrap().duration_since(backend.time()).unwrap();
     assert_eq!(second, Duration::from_secs(20));
     backend.advance(Duration::from_secs(20));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "ok after 3");
     let history = client.history(&id).await.unwrap();
-    let failed = history
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::TaskFailed { .. }))
-        .count();
+    let failed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskFailed { .. })).count();
     let retries: Vec<u32> = history
         .iter()
         .filter_map(|e| match e.kind {
@@ -246,14 +194,8 @@ async fn retries_follow_the_policy_with_backoff_timers() {
     backend.advance(Duration::from_secs(10));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
-    assert_eq!(
-        done.error.as_deref(),
-        Some("flaky failed: attempt 2 failed")
-    );
-    assert!(matches!(
-        done.output::<String>(),
-        Err(Error::NoOutput { .. })
-    ));
+    assert_eq!(done.error.as_deref(), Some("flaky failed: attempt 2 failed"));
+    assert!(matches!(done.output::<String>(), Err(Error::NoOutput { .. })));
     w.shutdown().await.unwrap();
 }
 
@@ -262,10 +204,7 @@ async fn activity_panic_fails_the_task_and_the_worker_goes_on() {
     let backend = Memory::new();
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client
-        .start(CallPanicky, "kaboom".to_string())
-        .await
-        .unwrap();
+    let id = client.start(CallPanicky, "kaboom".to_string()).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     let err = done.error.unwrap();
@@ -274,10 +213,7 @@ async fn activity_panic_fails_the_task_and_the_worker_goes_on() {
     let unknown = client.start(CallsUnknown, ()).await.unwrap();
     let done = client.wait_for_completion(&unknown, WAIT).await.unwrap();
     let err = done.error.unwrap();
-    assert!(
-        err.contains("unknown activity `no_such_activity`") && err.contains("`say_hello`"),
-        "{err}"
-    );
+    assert!(err.contains("unknown activity `no_such_activity`") && err.contains("`say_hello`"), "{err}");
 
     let id = client.start(Hello, cities()).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
@@ -294,10 +230,7 @@ async fn orchestrator_panic_fails_the_instance_only() {
     let good = client.start(Hello, cities()).await.unwrap();
     let done = client.wait_for_completion(&bad, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
-    assert_eq!(
-        done.error.as_deref(),
-        Some("orchestrator `panics` panicked: boom in the orchestrator")
-    );
+    assert_eq!(done.error.as_deref(), Some("orchestrator `panics` panicked: boom in the orchestrator"));
     let done = client.wait_for_completion(&good, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Completed);
     w.shutdown().await.unwrap();
@@ -317,27 +250,15 @@ async fn terminate_and_purge() {
     assert_eq!(done.runtime_status, RuntimeStatus::Terminated);
     assert_eq!(done.reason.as_deref(), Some("no longer needed"));
     let history = client.history(&id).await.unwrap();
-    assert!(matches!(
-        history.last().unwrap().kind,
-        EventKind::ExecutionTerminated { .. }
-    ));
+    assert!(matches!(history.last().unwrap().kind, EventKind::ExecutionTerminated { .. }));
     // Finished: terminating again, or raising an event, is a clear error.
-    assert!(matches!(
-        client.terminate(&id, "again").await,
-        Err(Error::InvalidState { .. })
-    ));
-    assert!(matches!(
-        client.raise_event(&id, "go", 1).await,
-        Err(Error::InvalidState { .. })
-    ));
+    assert!(matches!(client.terminate(&id, "again").await, Err(Error::InvalidState { .. })));
+    assert!(matches!(client.raise_event(&id, "go", 1).await, Err(Error::InvalidState { .. })));
 
     assert!(client.purge(&id).await.unwrap());
     assert!(client.status(&id).await.unwrap().is_none());
     assert!(!client.purge(&id).await.unwrap());
-    assert!(matches!(
-        client.terminate(&id, "gone").await,
-        Err(Error::InstanceNotFound(_))
-    ));
+    assert!(matches!(client.terminate(&id, "gone").await, Err(Error::InstanceNotFound(_))));
     w.shutdown().await.unwrap();
 }
 
@@ -349,31 +270,17 @@ async fn suspend_holds_messages_until_resume() {
     let id = client.start(WaitEvent, 0).await.unwrap();
     wait_until(&client, &id, running).await;
     client.suspend(&id, "maintenance").await.unwrap();
-    let s = wait_until(&client, &id, |s| {
-        s.runtime_status == RuntimeStatus::Suspended
-    })
-    .await;
+    let s = wait_until(&client, &id, |s| s.runtime_status == RuntimeStatus::Suspended).await;
     assert_eq!(s.reason.as_deref(), Some("maintenance"));
     client.raise_event(&id, "go", "after resume").await.unwrap();
     settle().await;
-    assert_eq!(
-        client.status(&id).await.unwrap().unwrap().runtime_status,
-        RuntimeStatus::Suspended
-    );
+    assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Suspended);
     client.resume(&id, "done").await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "after resume");
     let history = client.history(&id).await.unwrap();
-    assert!(
-        history
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ExecutionSuspended { .. }))
-    );
-    assert!(
-        history
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ExecutionResumed { .. }))
-    );
+    assert!(history.iter().any(|e| matches!(e.kind, EventKind::ExecutionSuspended { .. })));
+    assert!(history.iter().any(|e| matches!(e.kind, EventKind::ExecutionResumed { .. })));
     replay_orchestrator::<WaitEvent>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
 }
@@ -384,51 +291,25 @@ async fn duplicate_activity_completion_is_ignored() {
     let mut registry = Registry::new();
     registry.register::<Hello>();
     let client = Client::new(backend.clone());
-    let id = client
-        .start(Hello, vec!["Oslo".into(), "Rome".into()])
-        .await
-        .unwrap();
+    let id = client.start(Hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
     assert!(step_once(&backend, &registry).await);
-    let item = backend
-        .fetch_activity_work(Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
+    let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(item.request.name, "say_hello");
-    backend
-        .complete_activity_work(item.clone(), Ok("\"Hi Oslo\"".into()))
-        .await
-        .unwrap();
-    backend
-        .complete_activity_work(item.clone(), Ok("\"Hi again\"".into()))
-        .await
-        .unwrap();
+    backend.complete_activity_work(item.clone(), Ok("\"Hi Oslo\"".into())).await.unwrap();
+    backend.complete_activity_work(item.clone(), Ok("\"Hi again\"".into())).await.unwrap();
     // A duplicate that got through the backend (at-least-once delivery) is dropped by the engine.
     let dup = item.request.result_message(Ok("\"Hi thrice\"".into()));
     backend.send_message(&id, dup).await.unwrap();
     assert!(step_once(&backend, &registry).await);
-    let item = backend
-        .fetch_activity_work(Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
+    let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(item.request.input, "\"Rome\"");
-    backend
-        .complete_activity_work(item, Ok("\"Hi Rome\"".into()))
-        .await
-        .unwrap();
+    backend.complete_activity_work(item, Ok("\"Hi Rome\"".into())).await.unwrap();
     assert!(step_once(&backend, &registry).await);
     assert!(!step_once(&backend, &registry).await);
     let done = client.status(&id).await.unwrap().unwrap();
-    assert_eq!(
-        done.output::<Vec<String>>().unwrap(),
-        vec!["Hi Oslo", "Hi Rome"]
-    );
+    assert_eq!(done.output::<Vec<String>>().unwrap(), vec!["Hi Oslo", "Hi Rome"]);
     let history = client.history(&id).await.unwrap();
-    let completions = history
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. }))
-        .count();
+    let completions = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
     assert_eq!(completions, 2);
 }
 
@@ -438,76 +319,37 @@ async fn bad_input_and_bad_ids_give_clear_errors() {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone()).with_max_payload_bytes(1000);
 
-    let id = client
-        .start_by_name("hello", serde_json::json!(42))
-        .await
-        .unwrap();
+    let id = client.start_by_name("hello", serde_json::json!(42)).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     let err = done.error.unwrap();
-    assert!(
-        err.contains("the input of orchestrator `hello` does not deserialize"),
-        "{err}"
-    );
+    assert!(err.contains("the input of orchestrator `hello` does not deserialize"), "{err}");
 
-    let id = client
-        .start_by_name("nope", serde_json::json!(null))
-        .await
-        .unwrap();
+    let id = client.start_by_name("nope", serde_json::json!(null)).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     let err = done.error.unwrap();
-    assert!(
-        err.contains("unknown orchestrator `nope`") && err.contains("`hello`"),
-        "{err}"
-    );
+    assert!(err.contains("unknown orchestrator `nope`") && err.contains("`hello`"), "{err}");
 
     let err = client.start_with_id(Hello, "", vec![]).await.unwrap_err();
-    assert!(
-        matches!(err, Error::InvalidInstanceId { .. }) && err.to_string().contains("empty"),
-        "{err}"
-    );
-    let err = client
-        .start_with_id(Hello, "x".repeat(257), vec![])
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("over the limit of 256 bytes"),
-        "{err}"
-    );
-    client
-        .start_with_id(Hello, "y".repeat(256), vec![])
-        .await
-        .unwrap();
+    assert!(matches!(err, Error::InvalidInstanceId { .. }) && err.to_string().contains("empty"), "{err}");
+    let err = client.start_with_id(Hello, "x".repeat(257), vec![]).await.unwrap_err();
+    assert!(err.to_string().contains("over the limit of 256 bytes"), "{err}");
+    client.start_with_id(Hello, "y".repeat(256), vec![]).await.unwrap();
 
-    let err = client
-        .start(Hello, vec!["z".repeat(2000)])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::PayloadTooLarge { limit: 1000, .. }),
-        "{err}"
-    );
+    let err = client.start(Hello, vec!["z".repeat(2000)]).await.unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { limit: 1000, .. }), "{err}");
 
     let id = client.start_with_id(WaitEvent, "fixed", 0).await.unwrap();
     assert_eq!(id, "fixed");
-    let err = client
-        .start_with_id(WaitEvent, "fixed", 0)
-        .await
-        .unwrap_err();
+    let err = client.start_with_id(WaitEvent, "fixed", 0).await.unwrap_err();
     assert!(matches!(err, Error::InstanceAlreadyExists(_)), "{err}");
-    let err = client
-        .raise_event(&id, "go", "z".repeat(2000))
-        .await
-        .unwrap_err();
+    let err = client.raise_event(&id, "go", "z".repeat(2000)).await.unwrap_err();
     assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err}");
     client.raise_event(&id, "go", "x").await.unwrap();
     client.wait_for_completion(&id, WAIT).await.unwrap();
     // A finished instance's id can be used again.
     client.start_with_id(WaitEvent, "fixed", 0).await.unwrap();
-    let err = client
-        .wait_for_completion("fixed", Duration::from_millis(50))
-        .await
-        .unwrap_err();
+    let err = client.wait_for_completion("fixed", Duration::from_millis(50)).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     w.shutdown().await.unwrap();
 }
@@ -516,11 +358,7 @@ async fn bad_input_and_bad_ids_give_clear_errors() {
 async fn other_code_version_leaves_the_instance_waiting_until_matching_code_returns() {
     let backend = Memory::with_virtual_clock();
     let client = Client::new(backend.clone());
-    let v1 = Worker::builder(backend.clone())
-        .orchestrator(WaitEvent)
-        .start()
-        .await
-        .unwrap();
+    let v1 = Worker::builder(backend.clone()).orchestrator(WaitEvent).start().await.unwrap();
     let id = client.start(WaitEvent, 0).await.unwrap();
     wait_until(&client, &id, running).await;
     eventually(|| backend.pending_activities() == 0).await;
@@ -536,18 +374,11 @@ async fn other_code_version_leaves_the_instance_waiting_until_matching_code_retu
     let s = wait_until(&client, &id, |s| s.reason.is_some()).await;
     assert_eq!(s.runtime_status, RuntimeStatus::Running);
     let reason = s.reason.unwrap();
-    assert!(
-        reason.contains("different version of orchestrator `wait_event`"),
-        "{reason}"
-    );
+    assert!(reason.contains("different version of orchestrator `wait_event`"), "{reason}");
     assert!(reason.contains("deploy the code that matches"), "{reason}");
     v2.shutdown().await.unwrap();
 
-    let v1 = Worker::builder(backend.clone())
-        .orchestrator(WaitEvent)
-        .start()
-        .await
-        .unwrap();
+    let v1 = Worker::builder(backend.clone()).orchestrator(WaitEvent).start().await.unwrap();
     backend.advance(Duration::from_secs(5));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "eventually");
@@ -568,10 +399,7 @@ async fn continue_as_new_restarts_history_and_carries_events() {
     assert_eq!(done.output::<u32>().unwrap(), 3);
     assert_eq!(done.input, "3");
     let history = client.history(&id).await.unwrap();
-    assert!(
-        matches!(&history[0].kind, EventKind::ExecutionStarted { input, .. } if input == "3"),
-        "{history:?}"
-    );
+    assert!(matches!(&history[0].kind, EventKind::ExecutionStarted { input, .. } if input == "3"), "{history:?}");
     assert_eq!(history[0].seq, 0);
     replay_orchestrator::<Counter>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
@@ -582,10 +410,7 @@ async fn sub_orchestration_reports_to_its_parent() {
     let backend = Memory::new();
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client
-        .start(Parent, vec!["Paris".into(), "Lima".into()])
-        .await
-        .unwrap();
+    let id = client.start(Parent, vec!["Paris".into(), "Lima".into()]).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "Hello Paris! Hello Lima!");
     let child = format!("{id}:0");
@@ -604,30 +429,17 @@ async fn rewind_runs_the_failed_activity_again() {
     let id = client.start(Retrying, (1, 1)).await.unwrap();
     let failed = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(failed.runtime_status, RuntimeStatus::Failed);
-    assert!(matches!(
-        client.rewind("nope", "x").await,
-        Err(Error::InstanceNotFound(_))
-    ));
+    assert!(matches!(client.rewind("nope", "x").await, Err(Error::InstanceNotFound(_))));
     client.rewind(&id, "fixed the flake").await.unwrap();
     wait_until(&client, &id, |s| s.runtime_status != RuntimeStatus::Failed).await;
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "ok after 2");
     assert_eq!(done.error, None);
     let history = client.history(&id).await.unwrap();
-    assert!(
-        history
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::ExecutionRewound { .. }))
-    );
+    assert!(history.iter().any(|e| matches!(e.kind, EventKind::ExecutionRewound { .. })));
     let replayed = replay_orchestrator::<Retrying>(&id, &history).unwrap();
-    assert!(matches!(
-        replayed.finished,
-        Some(EventKind::ExecutionCompleted { .. })
-    ));
-    assert!(matches!(
-        client.rewind(&id, "again").await,
-        Err(Error::InvalidState { .. })
-    ));
+    assert!(matches!(replayed.finished, Some(EventKind::ExecutionCompleted { .. })));
+    assert!(matches!(client.rewind(&id, "again").await, Err(Error::InvalidState { .. })));
     w.shutdown().await.unwrap();
 }
 
@@ -637,40 +449,21 @@ async fn lost_snapshot_is_rebuilt_from_history() {
     let mut registry = Registry::new();
     registry.register::<Hello>();
     let client = Client::new(backend.clone());
-    let id = client
-        .start(Hello, vec!["Oslo".into(), "Rome".into()])
-        .await
-        .unwrap();
+    let id = client.start(Hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
     assert!(step_once(&backend, &registry).await);
-    let act = backend
-        .fetch_activity_work(Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
-    backend
-        .complete_activity_work(act, Ok("\"Hi Oslo\"".into()))
-        .await
-        .unwrap();
+    let act = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
+    backend.complete_activity_work(act, Ok("\"Hi Oslo\"".into())).await.unwrap();
     // Step by hand without the snapshot: the engine replays the history.
-    let mut item = backend
-        .fetch_orchestration_work(Duration::ZERO)
-        .await
-        .unwrap()
-        .unwrap();
+    let mut item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap().unwrap();
     item.snapshot = None;
     assert!(engine::needs_history(&item));
     let history = backend.history(&id).await.unwrap().unwrap();
-    let commit = engine::process(
-        &registry,
-        &item,
-        Some(&history),
-        backend.now(),
-        &Default::default(),
-    );
+    let commit = engine::process(&registry, &item, Some(&history), backend.now(), &Default::default());
     assert!(
-        commit.new_events.iter().any(
-            |e| matches!(&e.kind, EventKind::TaskScheduled { input, .. } if input == "\"Rome\"")
-        )
+        commit
+            .new_events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::TaskScheduled { input, .. } if input == "\"Rome\""))
     );
     backend.commit(commit).await.unwrap();
 }
@@ -685,17 +478,11 @@ async fn messages_for_an_old_execution_are_dropped() {
     assert!(step_once(&backend, &registry).await);
     let stale = InstanceMessage::TaskResult {
         execution_id: "old".into(),
-        result: TaskMessage::EventRaised {
-            name: "go".into(),
-            data: "\"stale\"".into(),
-        },
+        result: TaskMessage::EventRaised { name: "go".into(), data: "\"stale\"".into() },
     };
     backend.send_message(&id, stale).await.unwrap();
     assert!(step_once(&backend, &registry).await);
-    assert_eq!(
-        client.status(&id).await.unwrap().unwrap().runtime_status,
-        RuntimeStatus::Running
-    );
+    assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
 }
 
 #[tokio::test]
@@ -705,12 +492,7 @@ async fn list_filters_and_pages() {
     let client = Client::new(backend.clone());
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(
-            client
-                .start_with_id(WaitEvent, format!("w{i}"), 0)
-                .await
-                .unwrap(),
-        );
+        ids.push(client.start_with_id(WaitEvent, format!("w{i}"), 0).await.unwrap());
         backend.advance(Duration::from_millis(1));
     }
     let done = client.start(Hello, cities()).await.unwrap();
@@ -718,50 +500,20 @@ async fn list_filters_and_pages() {
     for id in &ids {
         wait_until(&client, id, running).await;
     }
-    let page = client
-        .list(
-            InstanceQuery::new()
-                .with_status(RuntimeStatus::Running)
-                .with_limit(2),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        page.instances
-            .iter()
-            .map(|s| s.instance_id.as_str())
-            .collect::<Vec<_>>(),
-        ["w0", "w1"]
-    );
+    let page = client.list(InstanceQuery::new().with_status(RuntimeStatus::Running).with_limit(2)).await.unwrap();
+    assert_eq!(page.instances.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["w0", "w1"]);
     let c = page.continuation.unwrap();
     let page = client
-        .list(
-            InstanceQuery::new()
-                .with_status(RuntimeStatus::Running)
-                .with_limit(2)
-                .with_continuation(c),
-        )
+        .list(InstanceQuery::new().with_status(RuntimeStatus::Running).with_limit(2).with_continuation(c))
         .await
         .unwrap();
-    assert_eq!(
-        page.instances
-            .iter()
-            .map(|s| s.instance_id.as_str())
-            .collect::<Vec<_>>(),
-        ["w2", "w3"]
-    );
+    assert_eq!(page.instances.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["w2", "w3"]);
     let all = client.list(InstanceQuery::new()).await.unwrap();
     assert_eq!(all.instances.len(), 6);
     assert!(all.continuation.is_none());
-    let completed = client
-        .list(InstanceQuery::new().with_status(RuntimeStatus::Completed))
-        .await
-        .unwrap();
+    let completed = client.list(InstanceQuery::new().with_status(RuntimeStatus::Completed)).await.unwrap();
     assert_eq!(completed.instances.len(), 1);
-    let named = client
-        .list(InstanceQuery::new().with_name("hello"))
-        .await
-        .unwrap();
+    let named = client.list(InstanceQuery::new().with_name("hello")).await.unwrap();
     assert_eq!(named.instances.len(), 1);
     w.shutdown().await.unwrap();
 }
@@ -769,12 +521,7 @@ async fn list_filters_and_pages() {
 #[tokio::test]
 async fn sub_orchestration_with_a_live_id_fails_the_parent_task() {
     let backend = Memory::new();
-    let w = Worker::builder(backend.clone())
-        .orchestrator(WaitEvent)
-        .orchestrator(FixedChild)
-        .start()
-        .await
-        .unwrap();
+    let w = Worker::builder(backend.clone()).orchestrator(WaitEvent).orchestrator(FixedChild).start().await.unwrap();
     let client = Client::new(backend.clone());
     client.start_with_id(WaitEvent, "child", 0).await.unwrap();
     let id = client.start(FixedChild, ()).await.unwrap();
@@ -809,11 +556,7 @@ async fn shutdown_hands_back_activities_that_do_not_finish() {
     eventually(|| backend.pending_activities() == 1).await;
     settle().await;
     w.shutdown().await.unwrap();
-    let item = backend
-        .fetch_activity_work(Duration::ZERO)
-        .await
-        .unwrap()
-        .expect("handed back");
+    let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().expect("handed back");
     assert_eq!(item.request.name, "slow");
     backend.abandon_activity_work(item).await.unwrap();
 
@@ -846,22 +589,11 @@ async fn many_instances_in_parallel() {
     let client = Client::new(backend.clone());
     let mut ids = Vec::new();
     for i in 0..200 {
-        ids.push(
-            client
-                .start(Hello, vec![format!("a{i}"), format!("b{i}")])
-                .await
-                .unwrap(),
-        );
+        ids.push(client.start(Hello, vec![format!("a{i}"), format!("b{i}")]).await.unwrap());
     }
     for (i, id) in ids.iter().enumerate() {
-        let done = client
-            .wait_for_completion(id, Duration::from_secs(20))
-            .await
-            .unwrap();
-        assert_eq!(
-            done.output::<Vec<String>>().unwrap(),
-            [format!("Hello a{i}!"), format!("Hello b{i}!")]
-        );
+        let done = client.wait_for_completion(id, Duration::from_secs(20)).await.unwrap();
+        assert_eq!(done.output::<Vec<String>>().unwrap(), [format!("Hello a{i}!"), format!("Hello b{i}!")]);
     }
     w.shutdown().await.unwrap();
 }

@@ -7,7 +7,7 @@
 //! puts it back on the way out if the target needs it. A suspension saves exactly the locals
 //! live at that await into the state enum's variant.
 
-use super::{BindingKind, Bid, BlockId, Jump, LStmt, Lowerer, Term};
+use super::{Bid, BindingKind, BlockId, Jump, LStmt, Lowerer, Term};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -107,8 +107,8 @@ impl<'l, 'a> Emitter<'l, 'a> {
         for (i, s) in block.stmts.iter().enumerate().rev() {
             after[i] = live.clone();
             match s {
-                LStmt::Code { uses, defs, jumps, .. } => {
-                    for d in defs {
+                LStmt::Code { uses, defs, jumps, assigns, .. } => {
+                    for d in defs.iter().chain(assigns) {
                         live.remove(d);
                     }
                     live.extend(uses.iter().copied());
@@ -225,21 +225,28 @@ impl<'l, 'a> Emitter<'l, 'a> {
             .collect()
     }
 
-    pub fn emit(mut self, ret: &syn::Type, input_ty: &TokenStream, name: &str, ctx_pat: Option<&syn::Pat>) -> Result<Emitted, syn::Error> {
+    pub fn emit(
+        mut self,
+        ret: &syn::Type,
+        input_ty: &TokenStream,
+        name: &str,
+        ctx_pat: Option<&syn::Pat>,
+    ) -> Result<Emitted, syn::Error> {
         // Slots.
-        let slot_decls: Vec<TokenStream> = self.slots.iter().map(|&b| {
-            let s = self.slot(b);
-            if self.lw.bindings[b].kind == BindingKind::Input {
-                quote!(let mut #s: ::core::option::Option<#input_ty> = ::core::option::Option::None;)
-            } else {
-                quote!(let mut #s = ::core::option::Option::None;)
-            }
-        }).collect();
-        let input_slot = self
+        let slot_decls: Vec<TokenStream> = self
             .slots
             .iter()
-            .find(|&&b| self.lw.bindings[b].kind == BindingKind::Input)
-            .map(|&b| self.slot(b));
+            .map(|&b| {
+                let s = self.slot(b);
+                if self.lw.bindings[b].kind == BindingKind::Input {
+                    quote!(let mut #s: ::core::option::Option<#input_ty> = ::core::option::Option::None;)
+                } else {
+                    quote!(let mut #s = ::core::option::Option::None;)
+                }
+            })
+            .collect();
+        let input_slot =
+            self.slots.iter().find(|&&b| self.lw.bindings[b].kind == BindingKind::Input).map(|&b| self.slot(b));
         let start_fill = match &input_slot {
             Some(s) => quote!(#s = ::core::option::Option::Some(__durable_v);),
             None => quote!(let _ = __durable_v;),
@@ -345,11 +352,14 @@ impl<'l, 'a> Emitter<'l, 'a> {
                 continue;
             }
             let name = self.ident(u).to_string();
-            if let Some(&h) = held.by_name.get(&name) {
-                if h != u && held.held.contains(&h) && live_after.contains(&h) && self.slots.contains(&h) {
-                    out.extend(self.write_back(h, held));
-                    held.held.remove(&h);
-                }
+            if let Some(&h) = held.by_name.get(&name)
+                && h != u
+                && held.held.contains(&h)
+                && live_after.contains(&h)
+                && self.slots.contains(&h)
+            {
+                out.extend(self.write_back(h, held));
+                held.held.remove(&h);
             }
             out.extend(self.take(u));
             held.add(self.lw, u);
@@ -396,16 +406,27 @@ impl<'l, 'a> Emitter<'l, 'a> {
         let block = &self.lw.blocks[b];
         for (i, s) in block.stmts.iter().enumerate() {
             match s {
-                LStmt::Code { tokens, uses, defs, jumps, let_parts } => {
+                LStmt::Code { tokens, uses, defs, jumps, let_parts, assigns } => {
                     let t = self.takes(uses, &mut held, &after[i]);
                     out.extend(t);
+                    // `x = v;` where this arm does not hold `x`: bind it here (the old value,
+                    // if any, stays in its slot and is replaced when `x` is saved again).
+                    for &a in assigns {
+                        if !held.held.contains(&a) {
+                            let id = self.ident(a).clone();
+                            let m = if self.lw.bindings[a].mutable { quote!(mut) } else { quote!() };
+                            out.extend(quote!(let #m #id;));
+                            held.add(self.lw, a);
+                        }
+                    }
                     // Locals this statement shadows whose values are still needed: save them to
                     // their slots between evaluating the initializer and binding the pattern.
                     let shadowed: Vec<Bid> = defs
                         .iter()
                         .filter_map(|&d| {
                             let h = *held.by_name.get(&self.ident(d).to_string())?;
-                            (h != d && held.held.contains(&h) && after[i].contains(&h) && self.slots.contains(&h)).then_some(h)
+                            (h != d && held.held.contains(&h) && after[i].contains(&h) && self.slots.contains(&h))
+                                .then_some(h)
                         })
                         .collect();
                     if shadowed.is_empty() {

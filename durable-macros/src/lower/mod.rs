@@ -52,7 +52,15 @@ pub struct LetParts {
 }
 
 pub enum LStmt {
-    Code { tokens: TokenStream, uses: Vec<Bid>, defs: Vec<Bid>, jumps: Vec<Jump>, let_parts: Option<Box<LetParts>> },
+    Code {
+        tokens: TokenStream,
+        uses: Vec<Bid>,
+        defs: Vec<Bid>,
+        jumps: Vec<Jump>,
+        let_parts: Option<Box<LetParts>>,
+        /// Locals this statement assigns as a whole (`x = …;`): a definition, not a use.
+        assigns: Vec<Bid>,
+    },
     /// First statement of a resume block: poll the awaited task; suspend if not ready.
     Poll { task: Bid, result: Bid, span: Span },
 }
@@ -66,10 +74,26 @@ pub struct MatchArm {
 
 pub enum Term {
     Goto(BlockId),
-    If { cond: TokenStream, uses: Vec<Bid>, defs: Vec<Bid>, then: BlockId, els: BlockId },
-    Match { scrut: TokenStream, uses: Vec<Bid>, arms: Vec<MatchArm> },
-    Await { resume: BlockId },
-    Return { tokens: TokenStream, uses: Vec<Bid>, jumps: Vec<Jump> },
+    If {
+        cond: TokenStream,
+        uses: Vec<Bid>,
+        defs: Vec<Bid>,
+        then: BlockId,
+        els: BlockId,
+    },
+    Match {
+        scrut: TokenStream,
+        uses: Vec<Bid>,
+        arms: Vec<MatchArm>,
+    },
+    Await {
+        resume: BlockId,
+    },
+    Return {
+        tokens: TokenStream,
+        uses: Vec<Bid>,
+        jumps: Vec<Jump>,
+    },
     /// Not reachable (after a jump); no code.
     Dead,
 }
@@ -200,7 +224,14 @@ impl<'a> Lowerer<'a> {
     }
 
     fn push_code(&mut self, op: Operand, defs: Vec<Bid>) {
-        self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps, let_parts: None });
+        self.push(LStmt::Code {
+            tokens: op.tokens,
+            uses: op.uses,
+            defs,
+            jumps: op.jumps,
+            let_parts: None,
+            assigns: Vec::new(),
+        });
     }
 
     // ---------------------------------------------------------------- statements
@@ -211,11 +242,7 @@ impl<'a> Lowerer<'a> {
         let op = tail.unwrap_or_else(|| Operand::plain(quote!(())));
         let span = block.stmts.last().map(|s| s.span()).unwrap_or_else(Span::call_site);
         let tokens = op.tokens;
-        self.terminate(Term::Return {
-            tokens: quote_spanned!(span=> #tokens),
-            uses: op.uses,
-            jumps: op.jumps,
-        });
+        self.terminate(Term::Return { tokens: quote_spanned!(span=> #tokens), uses: op.uses, jumps: op.jumps });
     }
 
     /// Lower statements; with `want_value`, a final expression without `;` is the block's value.
@@ -234,11 +261,30 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_stmt(&mut self, stmt: &Stmt) {
+        // Statements that always leave the block end it, so nothing after them is typed in.
+        if let Stmt::Expr(e @ (Expr::Return(_) | Expr::Break(_) | Expr::Continue(_)), _) = stmt {
+            self.lower_jump_stmt(e);
+            return;
+        }
+        // `x = value;` on a plain local defines it (it may have been declared with `let x;`).
+        if let Stmt::Expr(Expr::Assign(a), _) = stmt
+            && let Some(b) = self.plain_local(&a.left)
+        {
+            self.lower_assign_def(a, b);
+            return;
+        }
         if !syntax::stmt_contains_await(stmt) {
             let (op, defs) = self.verbatim_stmt(stmt);
             let defs = self.declare_pat(&defs);
             let parts = self.let_parts(stmt);
-            self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps, let_parts: parts });
+            self.push(LStmt::Code {
+                tokens: op.tokens,
+                uses: op.uses,
+                defs,
+                jumps: op.jumps,
+                let_parts: parts,
+                assigns: Vec::new(),
+            });
             return;
         }
         match stmt {
@@ -258,7 +304,14 @@ impl<'a> Lowerer<'a> {
                 let defs = self.declare_pat(&defs);
                 let parts = self.let_parts(&stmt);
                 let op = op.then(v);
-                self.push(LStmt::Code { tokens: op.tokens, uses: op.uses, defs, jumps: op.jumps, let_parts: parts });
+                self.push(LStmt::Code {
+                    tokens: op.tokens,
+                    uses: op.uses,
+                    defs,
+                    jumps: op.jumps,
+                    let_parts: parts,
+                    assigns: Vec::new(),
+                });
             }
             Stmt::Expr(e, _) => {
                 let op = self.lower_expr(e, false);
@@ -318,10 +371,61 @@ impl<'a> Lowerer<'a> {
         self.enter(cont);
     }
 
+    /// A local named by a plain path (`x`), if it is one this lowering tracks.
+    fn plain_local(&self, e: &Expr) -> Option<Bid> {
+        let Expr::Path(p) = e else { return None };
+        if p.qself.is_some() || p.path.segments.len() != 1 || !p.path.segments[0].arguments.is_none() {
+            return None;
+        }
+        let b = self.resolve(&p.path.segments[0].ident.to_string())?;
+        matches!(self.bindings[b].kind, BindingKind::User).then_some(b)
+    }
+
+    /// `x = value;` as a definition of `x`.
+    fn lower_assign_def(&mut self, a: &syn::ExprAssign, b: Bid) {
+        let rhs = self.lower_expr(&a.right, true);
+        let left = &a.left;
+        let (eq, rt) = (&a.eq_token, rhs.tokens.clone());
+        self.push(LStmt::Code {
+            tokens: quote!(#left #eq #rt;),
+            uses: rhs.uses,
+            defs: Vec::new(),
+            jumps: rhs.jumps,
+            let_parts: None,
+            assigns: vec![b],
+        });
+    }
+
+    fn lower_jump_stmt(&mut self, e: &Expr) {
+        let op = match e {
+            Expr::Return(r) => {
+                let op = match &r.expr {
+                    Some(v) => self.lower_expr(v, true),
+                    None => Operand::plain(quote!(())),
+                };
+                let span = r.return_token.span;
+                let t = op.tokens;
+                self.terminate_dead(Term::Return { tokens: quote_spanned!(span=> #t), uses: op.uses, jumps: op.jumps });
+                return;
+            }
+            Expr::Break(b) => self.lower_break(b),
+            Expr::Continue(c) => self.lower_continue(c),
+            _ => unreachable!(),
+        };
+        let _ = op;
+    }
+
     // ---------------------------------------------------------------- expressions
 
     /// Lower an expression that contains awaits; returns what to write where its value is used.
     fn lower_expr(&mut self, e: &Expr, want: bool) -> Operand {
+        if !want
+            && let Expr::Assign(a) = e
+            && let Some(b) = self.plain_local(&a.left)
+        {
+            self.lower_assign_def(a, b);
+            return Operand::plain(quote!(()));
+        }
         if !contains_await(e) {
             return self.verbatim_expr(e);
         }
@@ -375,7 +479,8 @@ impl<'a> Lowerer<'a> {
                 rhs.then(v)
             }
             Expr::Let(l) => {
-                self.cx.error_spanned_by(l, "`let` with an `.await` can only stand as the condition of `if` or `while`");
+                self.cx
+                    .error_spanned_by(l, "`let` with an `.await` can only stand as the condition of `if` or `while`");
                 Operand::plain(quote!(false))
             }
             _ => self.lower_compound(e),
@@ -579,7 +684,10 @@ impl<'a> Lowerer<'a> {
             bodies.push((target, self.scopes.pop().expect("scope")));
         }
         if !scrut.jumps.is_empty() {
-            self.cx.error_spanned_by(&m.expr, "`break`/`continue` inside a `match` scrutinee that awaits is not supported: compute the value first");
+            self.cx.error_spanned_by(
+                &m.expr,
+                "`break`/`continue` inside a `match` scrutinee that awaits is not supported: compute the value first",
+            );
         }
         let cur = self.cur;
         self.blocks[cur].term = Term::Match { scrut: scrut.tokens, uses, arms };
@@ -700,9 +808,14 @@ impl<'a> Lowerer<'a> {
         match label {
             Some(l) => {
                 let name = l.ident.to_string();
-                self.loops.iter().rev().find(|c| c.label.as_deref() == Some(name.as_str())).cloned()
+                self.loops
+                    .iter()
+                    .rev()
+                    .find(|c| c.label.as_deref() == Some(name.as_str()))
+                    .filter(|c| !is_continue || c.head.is_some())
+                    .cloned()
             }
-            None => self.loops.iter().rev().find(|c| c.head.is_some() || (!is_continue && false)).cloned(),
+            None => self.loops.iter().rev().find(|c| c.head.is_some()).cloned(),
         }
     }
 
@@ -839,6 +952,12 @@ impl<'a> Lowerer<'a> {
                         }
                     }
                 }
+                // Names used by the macro outside its arguments (`{name}` in a format string).
+                for u in self.format_capture_uses(&orig) {
+                    if !acc.uses.contains(&u) {
+                        acc.uses.push(u);
+                    }
+                }
                 if let Expr::Macro(m) = &mut e {
                     m.mac = syntax::rebuild_macro(&orig, &args);
                 }
@@ -899,8 +1018,16 @@ fn is_assign_op(op: &syn::BinOp) -> bool {
     use syn::BinOp::*;
     matches!(
         op,
-        AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_) | BitXorAssign(_)
-            | BitAndAssign(_) | BitOrAssign(_) | ShlAssign(_) | ShrAssign(_)
+        AddAssign(_)
+            | SubAssign(_)
+            | MulAssign(_)
+            | DivAssign(_)
+            | RemAssign(_)
+            | BitXorAssign(_)
+            | BitAndAssign(_)
+            | BitOrAssign(_)
+            | ShlAssign(_)
+            | ShrAssign(_)
     )
 }
 
@@ -939,6 +1066,13 @@ fn let_chain_bindings(e: &Expr, out: &mut Vec<PatBinding>) {
 impl Lowerer<'_> {
     /// The entry block's first statement: bind the parameters from the decoded input.
     pub fn push_param_binding(&mut self, tokens: TokenStream, input: Bid, defs: Vec<Bid>) {
-        self.push(LStmt::Code { tokens, uses: vec![input], defs, jumps: Vec::new(), let_parts: None });
+        self.push(LStmt::Code {
+            tokens,
+            uses: vec![input],
+            defs,
+            jumps: Vec::new(),
+            let_parts: None,
+            assigns: Vec::new(),
+        });
     }
 }

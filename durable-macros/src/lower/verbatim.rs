@@ -2,7 +2,7 @@
 //! through the step function, `e?` becomes a match that does the same, and `break`/`continue`
 //! to a loop that spans an `.await` becomes a jump marker. Uses of locals are collected.
 
-use super::{BindingKind, Bid, Jump, Lowerer};
+use super::{Bid, BindingKind, Jump, Lowerer};
 use crate::syntax::{format_captures, macro_args, pat_bindings, rebuild_macro, token_idents};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
@@ -99,6 +99,27 @@ impl Lowerer<'_> {
         (Operand { tokens: s.into_token_stream(), uses, jumps }, defs)
     }
 
+    /// Locals named by `{name}` captures in a macro's string-literal arguments.
+    pub(super) fn format_capture_uses(&self, m: &syn::Macro) -> Vec<Bid> {
+        let mut out = Vec::new();
+        let Some(args) = macro_args(m) else { return out };
+        for a in args.exprs() {
+            if let Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = a {
+                let mut ids = Vec::new();
+                format_captures(&s.token(), &mut ids);
+                for i in ids {
+                    if let Some(b) = self.resolve(&i.to_string())
+                        && self.bindings[b].kind != BindingKind::Ctx
+                        && !out.contains(&b)
+                    {
+                        out.push(b);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn collect_uses(&self, f: impl FnOnce(&mut UseCollector<'_, '_>)) -> Vec<Bid> {
         let mut c = UseCollector { lw: self, inner: vec![Vec::new()], uses: Vec::new() };
         f(&mut c);
@@ -123,10 +144,11 @@ impl UseCollector<'_, '_> {
         if self.inner.iter().any(|s| s.iter().any(|n| n == name)) {
             return;
         }
-        if let Some(b) = self.lw.resolve(name) {
-            if self.lw.bindings[b].kind != BindingKind::Ctx && !self.uses.contains(&b) {
-                self.uses.push(b);
-            }
+        if let Some(b) = self.lw.resolve(name)
+            && self.lw.bindings[b].kind != BindingKind::Ctx
+            && !self.uses.contains(&b)
+        {
+            self.uses.push(b);
         }
     }
     fn bind_pat(&mut self, p: &syn::Pat) {
@@ -345,19 +367,19 @@ impl VisitMut for Rewriter<'_, '_> {
                 *e = Expr::Verbatim(quote!(#marker));
             }
             Expr::Macro(m) => {
-                if needs_rewrite(&m.mac.tokens) {
-                    if let Some(mut args) = macro_args(&m.mac) {
-                        {
-                            let subs: Vec<&mut Expr> = match &mut args {
-                                crate::syntax::MacroArgs::List(l) => l.iter_mut().collect(),
-                                crate::syntax::MacroArgs::Repeat(a, b) => vec![a, b],
-                            };
-                            for s in subs {
-                                self.visit_expr_mut(s);
-                            }
+                if needs_rewrite(&m.mac.tokens)
+                    && let Some(mut args) = macro_args(&m.mac)
+                {
+                    {
+                        let subs: Vec<&mut Expr> = match &mut args {
+                            crate::syntax::MacroArgs::List(l) => l.iter_mut().collect(),
+                            crate::syntax::MacroArgs::Repeat(a, b) => vec![a, b],
+                        };
+                        for s in subs {
+                            self.visit_expr_mut(s);
                         }
-                        m.mac = rebuild_macro(&m.mac, &args);
                     }
+                    m.mac = rebuild_macro(&m.mac, &args);
                 }
             }
             _ => syn::visit_mut::visit_expr_mut(self, e),
@@ -365,19 +387,19 @@ impl VisitMut for Rewriter<'_, '_> {
     }
 
     fn visit_stmt_macro_mut(&mut self, s: &mut syn::StmtMacro) {
-        if needs_rewrite(&s.mac.tokens) {
-            if let Some(mut args) = macro_args(&s.mac) {
-                {
-                    let subs: Vec<&mut Expr> = match &mut args {
-                        crate::syntax::MacroArgs::List(l) => l.iter_mut().collect(),
-                        crate::syntax::MacroArgs::Repeat(a, b) => vec![a, b],
-                    };
-                    for s in subs {
-                        self.visit_expr_mut(s);
-                    }
+        if needs_rewrite(&s.mac.tokens)
+            && let Some(mut args) = macro_args(&s.mac)
+        {
+            {
+                let subs: Vec<&mut Expr> = match &mut args {
+                    crate::syntax::MacroArgs::List(l) => l.iter_mut().collect(),
+                    crate::syntax::MacroArgs::Repeat(a, b) => vec![a, b],
+                };
+                for s in subs {
+                    self.visit_expr_mut(s);
                 }
-                s.mac = rebuild_macro(&s.mac, &args);
             }
+            s.mac = rebuild_macro(&s.mac, &args);
         }
     }
 

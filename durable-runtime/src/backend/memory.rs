@@ -1,8 +1,8 @@
 //! The in-process backend: fast, embedded, with a clock that tests can move.
 
 use super::{
-    Action, ActivityWorkItem, Backend, InstanceMessage, NewInstance, OrchestrationWorkItem,
-    PendingMessage, Snapshot, SnapshotChange, StepCommit, TimerRequest,
+    Action, ActivityWorkItem, Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, PendingMessage, Snapshot,
+    SnapshotChange, StepCommit, TimerRequest,
 };
 use crate::context::{Millis, TaskMessage, to_millis};
 use crate::error::Error;
@@ -108,16 +108,12 @@ impl State {
     fn set_timer(&mut self, t: TimerRequest) {
         self.cancel_timer(&t.instance_id, &t.key);
         let pos = (t.fire_at, self.next());
-        self.timer_index
-            .insert((t.instance_id.clone(), t.key.clone()), pos);
+        self.timer_index.insert((t.instance_id.clone(), t.key.clone()), pos);
         self.timers.insert(pos, t);
     }
 
     fn cancel_timer(&mut self, instance_id: &str, key: &str) {
-        if let Some(pos) = self
-            .timer_index
-            .remove(&(instance_id.to_string(), key.to_string()))
-        {
+        if let Some(pos) = self.timer_index.remove(&(instance_id.to_string(), key.to_string())) {
             self.timers.remove(&pos);
         }
     }
@@ -130,8 +126,7 @@ impl State {
                 break;
             }
             let t = entry.remove();
-            self.timer_index
-                .remove(&(t.instance_id.clone(), t.key.clone()));
+            self.timer_index.remove(&(t.instance_id.clone(), t.key.clone()));
             self.deliver(&t.instance_id, t.message);
             fired = true;
         }
@@ -167,12 +162,7 @@ impl State {
     }
 
     fn drop_timers_of(&mut self, instance_id: &str) {
-        let keys: Vec<_> = self
-            .timer_index
-            .keys()
-            .filter(|(i, _)| i == instance_id)
-            .cloned()
-            .collect();
+        let keys: Vec<_> = self.timer_index.keys().filter(|(i, _)| i == instance_id).cloned().collect();
         for (i, k) in keys {
             self.cancel_timer(&i, &k);
         }
@@ -240,10 +230,7 @@ impl Memory {
 
     /// The earliest armed timer, if any.
     pub fn next_timer(&self) -> Option<SystemTime> {
-        self.inner
-            .lock()
-            .next_timer()
-            .map(crate::context::from_millis)
+        self.inner.lock().next_timer().map(crate::context::from_millis)
     }
 
     /// How many activity work items are queued or running.
@@ -286,11 +273,7 @@ impl Backend for Memory {
         Box::pin(std::future::ready(r))
     }
 
-    fn send_message<'a>(
-        &'a self,
-        instance_id: &'a str,
-        message: InstanceMessage,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    fn send_message<'a>(&'a self, instance_id: &'a str, message: InstanceMessage) -> BoxFuture<'a, Result<(), Error>> {
         let ok = self.inner.lock().deliver(instance_id, message);
         let r = if ok {
             self.inner.orchestrations.notify_waiters();
@@ -301,29 +284,13 @@ impl Backend for Memory {
         Box::pin(std::future::ready(r))
     }
 
-    fn status<'a>(
-        &'a self,
-        instance_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
-        let s = self
-            .inner
-            .lock()
-            .instances
-            .get(instance_id)
-            .map(|i| i.status.clone());
+    fn status<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
+        let s = self.inner.lock().instances.get(instance_id).map(|i| i.status.clone());
         Box::pin(std::future::ready(Ok(s)))
     }
 
-    fn history<'a>(
-        &'a self,
-        instance_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>> {
-        let h = self
-            .inner
-            .lock()
-            .instances
-            .get(instance_id)
-            .map(|i| i.history.clone());
+    fn history<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>> {
+        let h = self.inner.lock().instances.get(instance_id).map(|i| i.history.clone());
         Box::pin(std::future::ready(Ok(h)))
     }
 
@@ -336,9 +303,7 @@ impl Backend for Memory {
                         .split_once(':')
                         .and_then(|(ms, id)| Some((ms.parse::<Millis>().ok()?, id.to_string())))
                         .ok_or_else(|| {
-                            Error::Backend(format!(
-                                "invalid continuation {c:?}: pass the one a page returned"
-                            ))
+                            Error::Backend(format!("invalid continuation {c:?}: pass the one a page returned"))
                         })?;
                     Some((ms, id))
                 }
@@ -349,27 +314,15 @@ impl Backend for Memory {
                 .values()
                 .map(|i| &i.status)
                 .filter(|s| query.matches(s))
-                .filter(|s| {
-                    after
-                        .as_ref()
-                        .is_none_or(|(ms, id)| (s.created_ms, &s.instance_id) > (*ms, id))
-                })
+                .filter(|s| after.as_ref().is_none_or(|(ms, id)| (s.created_ms, &s.instance_id) > (*ms, id)))
                 .collect();
             all.sort_by(|a, b| (a.created_ms, &a.instance_id).cmp(&(b.created_ms, &b.instance_id)));
             let limit = query.limit.unwrap_or(100).max(1);
             let more = all.len() > limit;
             let instances: Vec<InstanceStatus> = all.into_iter().take(limit).cloned().collect();
-            let continuation = if more {
-                instances
-                    .last()
-                    .map(|s| format!("{}:{}", s.created_ms, s.instance_id))
-            } else {
-                None
-            };
-            Ok(InstancePage {
-                instances,
-                continuation,
-            })
+            let continuation =
+                if more { instances.last().map(|s| format!("{}:{}", s.created_ms, s.instance_id)) } else { None };
+            Ok(InstancePage { instances, continuation })
         })();
         Box::pin(std::future::ready(r))
     }
@@ -395,10 +348,7 @@ impl Backend for Memory {
         Box::pin(std::future::ready(r))
     }
 
-    fn fetch_orchestration_work(
-        &self,
-        wait: Duration,
-    ) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>> {
+    fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>> {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + wait;
             loop {
@@ -481,16 +431,12 @@ impl Backend for Memory {
                 match action {
                     Action::ScheduleActivity(request) => {
                         let work_id = st.next();
-                        st.activity_queue
-                            .push_back(ActivityWorkItem { work_id, request });
+                        st.activity_queue.push_back(ActivityWorkItem { work_id, request });
                         activities = true;
                     }
                     Action::SetTimer(t) => st.set_timer(t),
                     Action::CancelTimer { instance_id, key } => st.cancel_timer(&instance_id, &key),
-                    Action::SendMessage {
-                        instance_id,
-                        message,
-                    } => {
+                    Action::SendMessage { instance_id, message } => {
                         st.deliver(&instance_id, message);
                     }
                     Action::CreateInstance(new) => {
@@ -498,16 +444,10 @@ impl Backend for Memory {
                         if let Err(e) = st.create(new, now)
                             && let Some(p) = parent
                         {
-                            let result = TaskMessage::SubOrchestrationFailed {
-                                id: p.task_id,
-                                message: e.to_string(),
-                            };
+                            let result = TaskMessage::SubOrchestrationFailed { id: p.task_id, message: e.to_string() };
                             st.deliver(
                                 &p.instance_id,
-                                InstanceMessage::TaskResult {
-                                    execution_id: p.execution_id,
-                                    result,
-                                },
+                                InstanceMessage::TaskResult { execution_id: p.execution_id, result },
                             );
                         }
                     }
@@ -528,11 +468,7 @@ impl Backend for Memory {
         Box::pin(std::future::ready(r.map(|_| ())))
     }
 
-    fn abandon_orchestration_work<'a>(
-        &'a self,
-        instance_id: &'a str,
-        lock: u64,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    fn abandon_orchestration_work<'a>(&'a self, instance_id: &'a str, lock: u64) -> BoxFuture<'a, Result<(), Error>> {
         {
             let mut st = self.inner.lock();
             if let Some(inst) = st.instances.get_mut(instance_id)
@@ -547,10 +483,7 @@ impl Backend for Memory {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn fetch_activity_work(
-        &self,
-        wait: Duration,
-    ) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>> {
+    fn fetch_activity_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>> {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + wait;
             loop {
@@ -627,12 +560,7 @@ impl Backend for Memory {
                 let notified = self.inner.statuses.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                let status = self
-                    .inner
-                    .lock()
-                    .instances
-                    .get(instance_id)
-                    .map(|i| i.status.clone());
+                let status = self.inner.lock().instances.get(instance_id).map(|i| i.status.clone());
                 let now = tokio::time::Instant::now();
                 if status.as_ref().is_none_or(|s| s.is_finished()) || now >= deadline {
                     return Ok(status);

@@ -119,11 +119,7 @@ pub struct NewInstance {
 
 impl NewInstance {
     /// An instance of orchestrator `name` with this JSON input and a fresh execution id.
-    pub fn new(
-        instance_id: impl Into<String>,
-        name: impl Into<String>,
-        input: impl Into<String>,
-    ) -> Self {
+    pub fn new(instance_id: impl Into<String>, name: impl Into<String>, input: impl Into<String>) -> Self {
         Self {
             instance_id: instance_id.into(),
             execution_id: new_execution_id(),
@@ -153,9 +149,7 @@ impl NewInstance {
 
     /// The first message of the new instance's inbox.
     pub fn start_message(&self) -> InstanceMessage {
-        InstanceMessage::Start {
-            execution_id: self.execution_id.clone(),
-        }
+        InstanceMessage::Start { execution_id: self.execution_id.clone() }
     }
 }
 
@@ -184,13 +178,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Encode (MessagePack).
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        rmp_serde::to_vec_named(self)
-            .map_err(|e| Error::Backend(format!("snapshot does not serialize: {e}")))
+        rmp_serde::to_vec_named(self).map_err(|e| Error::Backend(format!("snapshot does not serialize: {e}")))
     }
     /// Decode.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        rmp_serde::from_slice(bytes)
-            .map_err(|e| Error::Backend(format!("snapshot does not deserialize: {e}")))
+        rmp_serde::from_slice(bytes).map_err(|e| Error::Backend(format!("snapshot does not deserialize: {e}")))
     }
 }
 
@@ -308,20 +300,10 @@ impl ActivityRequest {
     /// The message that reports this activity's outcome to its instance.
     pub fn result_message(&self, outcome: Result<String, String>) -> InstanceMessage {
         let result = match outcome {
-            Ok(result) => TaskMessage::ActivityCompleted {
-                id: self.task_id,
-                result,
-            },
-            Err(message) => TaskMessage::ActivityFailed {
-                id: self.task_id,
-                attempt: self.attempt,
-                message,
-            },
+            Ok(result) => TaskMessage::ActivityCompleted { id: self.task_id, result },
+            Err(message) => TaskMessage::ActivityFailed { id: self.task_id, attempt: self.attempt, message },
         };
-        InstanceMessage::TaskResult {
-            execution_id: self.execution_id.clone(),
-            result,
-        }
+        InstanceMessage::TaskResult { execution_id: self.execution_id.clone(), result }
     }
 }
 
@@ -364,23 +346,13 @@ pub trait Backend: Send + Sync + 'static {
     fn create_instance(&self, new: NewInstance) -> BoxFuture<'_, Result<(), Error>>;
 
     /// Put a message in an instance's inbox. `Error::InstanceNotFound` if there is none.
-    fn send_message<'a>(
-        &'a self,
-        instance_id: &'a str,
-        message: InstanceMessage,
-    ) -> BoxFuture<'a, Result<(), Error>>;
+    fn send_message<'a>(&'a self, instance_id: &'a str, message: InstanceMessage) -> BoxFuture<'a, Result<(), Error>>;
 
     /// An instance's status record.
-    fn status<'a>(
-        &'a self,
-        instance_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>>;
+    fn status<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>>;
 
     /// An instance's history.
-    fn history<'a>(
-        &'a self,
-        instance_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>>;
+    fn history<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>>;
 
     /// Instances matching a query, ordered by creation time then id.
     fn list(&self, query: InstanceQuery) -> BoxFuture<'_, Result<InstancePage, Error>>;
@@ -391,27 +363,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// An instance with new messages, locked for the caller; waits up to `wait` for one.
     /// Due timers are delivered before looking.
-    fn fetch_orchestration_work(
-        &self,
-        wait: Duration,
-    ) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>>;
+    fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>>;
 
     /// Commit a step atomically and release the lock. Refused with `Error::LockLost` if the
     /// lock is no longer held (then nothing is written).
     fn commit(&self, commit: StepCommit) -> BoxFuture<'_, Result<(), Error>>;
 
     /// Release a fetched instance without committing: its messages are offered again.
-    fn abandon_orchestration_work<'a>(
-        &'a self,
-        instance_id: &'a str,
-        lock: u64,
-    ) -> BoxFuture<'a, Result<(), Error>>;
+    fn abandon_orchestration_work<'a>(&'a self, instance_id: &'a str, lock: u64) -> BoxFuture<'a, Result<(), Error>>;
 
     /// An activity work item; waits up to `wait` for one.
-    fn fetch_activity_work(
-        &self,
-        wait: Duration,
-    ) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>>;
+    fn fetch_activity_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>>;
 
     /// Complete a work item: its result goes to the instance's inbox. A work item already
     /// completed is ignored (`Ok`).

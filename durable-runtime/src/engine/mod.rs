@@ -21,8 +21,8 @@ mod step;
 pub use replay::{Replayed, replay, replay_orchestrator};
 
 use crate::backend::{
-    Action, ActivityRequest, InstanceMessage, MessageId, NewInstance, OrchestrationWorkItem,
-    Snapshot, SnapshotChange, StepCommit, TimerRequest, new_execution_id,
+    Action, ActivityRequest, InstanceMessage, MessageId, NewInstance, OrchestrationWorkItem, Snapshot, SnapshotChange,
+    StepCommit, TimerRequest, new_execution_id,
 };
 use crate::context::OrchestrationContext;
 use crate::context::{Command, Millis, OpenTask, RuntimeState, TaskMessage};
@@ -50,11 +50,7 @@ pub struct OrchestratorEntry {
 impl OrchestratorEntry {
     /// The entry of orchestrator `O`.
     pub fn of<O: Orchestrator>() -> Self {
-        Self {
-            name: O::NAME,
-            fingerprint: O::FINGERPRINT,
-            step: O::__step,
-        }
+        Self { name: O::NAME, fingerprint: O::FINGERPRINT, step: O::__step }
     }
 }
 
@@ -94,11 +90,7 @@ impl Registry {
         if names.is_empty() {
             "none".to_string()
         } else {
-            names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         }
     }
 }
@@ -113,9 +105,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self {
-            blocked_retry: Duration::from_secs(5),
-        }
+        Self { blocked_retry: Duration::from_secs(5) }
     }
 }
 
@@ -125,15 +115,9 @@ pub fn needs_history(item: &OrchestrationWorkItem) -> bool {
     let Some(status) = &item.status else {
         return false;
     };
-    let rewind = item
-        .messages
-        .iter()
-        .any(|m| matches!(m.message, InstanceMessage::Rewind { .. }));
-    let lost_snapshot = item.snapshot.is_none()
-        && matches!(
-            status.runtime_status,
-            RuntimeStatus::Running | RuntimeStatus::Suspended
-        );
+    let rewind = item.messages.iter().any(|m| matches!(m.message, InstanceMessage::Rewind { .. }));
+    let lost_snapshot =
+        item.snapshot.is_none() && matches!(status.runtime_status, RuntimeStatus::Running | RuntimeStatus::Suspended);
     (rewind && status.runtime_status == RuntimeStatus::Failed) || lost_snapshot
 }
 
@@ -212,19 +196,11 @@ impl Processing<'_> {
         self.status.runtime_status
     }
 
-    fn on_message(
-        &mut self,
-        id: MessageId,
-        msg: &InstanceMessage,
-        history: Option<&[HistoryEvent]>,
-    ) {
+    fn on_message(&mut self, id: MessageId, msg: &InstanceMessage, history: Option<&[HistoryEvent]>) {
         match msg {
             InstanceMessage::Start { execution_id } => {
                 self.consumed.push(id);
-                let not_started = matches!(
-                    self.rs(),
-                    RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew
-                );
+                let not_started = matches!(self.rs(), RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew);
                 if *execution_id == self.status.execution_id && not_started && !self.start {
                     self.start = true;
                     self.reset_history = true;
@@ -238,18 +214,9 @@ impl Processing<'_> {
                 }
             }
             InstanceMessage::Event { name, data } => {
-                self.task_message(
-                    id,
-                    TaskMessage::EventRaised {
-                        name: name.clone(),
-                        data: data.clone(),
-                    },
-                );
+                self.task_message(id, TaskMessage::EventRaised { name: name.clone(), data: data.clone() });
             }
-            InstanceMessage::TaskResult {
-                execution_id,
-                result,
-            } => {
+            InstanceMessage::TaskResult { execution_id, result } => {
                 if *execution_id == self.status.execution_id {
                     self.task_message(id, result.clone());
                 } else {
@@ -262,9 +229,7 @@ impl Processing<'_> {
                 if matches!(self.rs(), RuntimeStatus::Running | RuntimeStatus::Pending) {
                     self.status.runtime_status = RuntimeStatus::Suspended;
                     self.status.reason = Some(reason.clone());
-                    self.events.push(EventKind::ExecutionSuspended {
-                        reason: reason.clone(),
-                    });
+                    self.events.push(EventKind::ExecutionSuspended { reason: reason.clone() });
                 }
             }
             InstanceMessage::Resume { reason } => {
@@ -272,33 +237,22 @@ impl Processing<'_> {
                 if self.rs() == RuntimeStatus::Suspended {
                     self.status.runtime_status = RuntimeStatus::Running;
                     self.status.reason = None;
-                    self.events.push(EventKind::ExecutionResumed {
-                        reason: reason.clone(),
-                    });
+                    self.events.push(EventKind::ExecutionResumed { reason: reason.clone() });
                     let deferred = std::mem::take(&mut self.deferred);
-                    self.deliver
-                        .extend(deferred.into_iter().map(|(id, m)| (Some(id), m)));
+                    self.deliver.extend(deferred.into_iter().map(|(id, m)| (Some(id), m)));
                 }
             }
             InstanceMessage::Terminate { reason } => {
                 self.consumed.push(id);
                 if !self.rs().is_terminal() {
-                    self.consumed
-                        .extend(self.deliver.drain(..).filter_map(|(id, _)| id));
-                    self.consumed
-                        .extend(self.deferred.drain(..).map(|(id, _)| id));
+                    self.consumed.extend(self.deliver.drain(..).filter_map(|(id, _)| id));
+                    self.consumed.extend(self.deferred.drain(..).map(|(id, _)| id));
                     self.start = false;
                     self.rewind = None;
-                    self.events.push(EventKind::ExecutionTerminated {
-                        reason: reason.clone(),
-                    });
+                    self.events.push(EventKind::ExecutionTerminated { reason: reason.clone() });
                     self.status.runtime_status = RuntimeStatus::Terminated;
                     self.status.reason = Some(reason.clone());
-                    let runtime = self
-                        .snapshot
-                        .as_ref()
-                        .map(|s| s.runtime.clone())
-                        .unwrap_or_default();
+                    let runtime = self.snapshot.as_ref().map(|s| s.runtime.clone()).unwrap_or_default();
                     self.cancel_open_timers(&runtime);
                     self.snapshot = None;
                     self.snapshot_change = SnapshotChange::Delete;
@@ -346,9 +300,7 @@ impl Processing<'_> {
             }
         };
         let prep = replay::rewind_prepare(replayed.before_last_step.as_ref(), &replayed.last_step);
-        self.events.push(EventKind::ExecutionRewound {
-            reason: reason.to_string(),
-        });
+        self.events.push(EventKind::ExecutionRewound { reason: reason.to_string() });
         self.status.runtime_status = RuntimeStatus::Running;
         self.status.error = None;
         self.status.output = None;
@@ -356,18 +308,13 @@ impl Processing<'_> {
         for child in prep.child_rewinds {
             self.actions.push(Action::SendMessage {
                 instance_id: child,
-                message: InstanceMessage::Rewind {
-                    reason: format!("parent rewound: {reason}"),
-                },
+                message: InstanceMessage::Rewind { reason: format!("parent rewound: {reason}") },
             });
         }
         let mut deliver: Vec<_> = prep.requeue.into_iter().map(|m| (None, m)).collect();
         deliver.append(&mut self.deliver);
         self.deliver = deliver;
-        self.rewind = Some(Rewound {
-            base: prep.base,
-            prelude: prep.prelude,
-        });
+        self.rewind = Some(Rewound { base: prep.base, prelude: prep.prelude });
     }
 
     fn flush(&mut self, history: Option<&[HistoryEvent]>) {
@@ -377,8 +324,7 @@ impl Processing<'_> {
         if self.rs() == RuntimeStatus::Suspended && !self.start && self.rewind.is_none() {
             // Messages that came before the suspension wait too.
             let deliver = std::mem::take(&mut self.deliver);
-            self.deferred
-                .extend(deliver.into_iter().filter_map(|(id, m)| Some((id?, m))));
+            self.deferred.extend(deliver.into_iter().filter_map(|(id, m)| Some((id?, m))));
             return;
         }
         if !self.start && self.deliver.is_empty() && self.rewind.is_none() {
@@ -392,15 +338,11 @@ impl Processing<'_> {
             );
             if self.start {
                 self.events.push(EventKind::OrchestratorStarted);
-                self.events.push(EventKind::ExecutionFailed {
-                    message: message.clone(),
-                });
+                self.events.push(EventKind::ExecutionFailed { message: message.clone() });
                 self.ack_deliver();
                 self.finish(Err(message), &RuntimeState::default());
             } else {
-                self.block(format!(
-                    "{message}; deploy a worker that registers it: the instance waits until then"
-                ));
+                self.block(format!("{message}; deploy a worker that registers it: the instance waits until then"));
             }
             return;
         };
@@ -412,33 +354,20 @@ impl Processing<'_> {
                 &entry,
                 &instance_id,
                 self.now,
-                Base::Start {
-                    input: &input,
-                    runtime: RuntimeState::default(),
-                },
+                Base::Start { input: &input, runtime: RuntimeState::default() },
                 &messages,
                 Vec::new(),
             )
         } else if let Some(rw) = self.rewind.take() {
             match &rw.base {
-                Some(s) => run_step(
-                    &entry,
-                    &instance_id,
-                    self.now,
-                    Base::Resume(s),
-                    &messages,
-                    rw.prelude,
-                ),
+                Some(s) => run_step(&entry, &instance_id, self.now, Base::Resume(s), &messages, rw.prelude),
                 None => {
                     let input = self.status.input.clone();
                     run_step(
                         &entry,
                         &instance_id,
                         self.now,
-                        Base::Start {
-                            input: &input,
-                            runtime: RuntimeState::default(),
-                        },
+                        Base::Start { input: &input, runtime: RuntimeState::default() },
                         &messages,
                         rw.prelude,
                     )
@@ -448,9 +377,7 @@ impl Processing<'_> {
             let snapshot = match self.snapshot.clone() {
                 Some(s) => s,
                 None => match history.map(|h| replay(&entry, &instance_id, h)) {
-                    Some(Ok(Replayed {
-                        snapshot: Some(s), ..
-                    })) => s,
+                    Some(Ok(Replayed { snapshot: Some(s), .. })) => s,
                     Some(Ok(_)) => {
                         self.block(format!(
                             "instance {instance_id:?} is {} but has no snapshot, and its history does not end suspended",
@@ -459,15 +386,11 @@ impl Processing<'_> {
                         return;
                     }
                     Some(Err(e)) => {
-                        self.block(format!(
-                            "its snapshot is missing and its history does not replay: {e}"
-                        ));
+                        self.block(format!("its snapshot is missing and its history does not replay: {e}"));
                         return;
                     }
                     None => {
-                        self.block(
-                            "its snapshot is missing and its history was not loaded".to_string(),
-                        );
+                        self.block("its snapshot is missing and its history was not loaded".to_string());
                         return;
                     }
                 },
@@ -481,14 +404,7 @@ impl Processing<'_> {
                 ));
                 return;
             }
-            run_step(
-                &entry,
-                &instance_id,
-                self.now,
-                Base::Resume(&snapshot),
-                &messages,
-                Vec::new(),
-            )
+            run_step(&entry, &instance_id, self.now, Base::Resume(&snapshot), &messages, Vec::new())
         };
         let Some(run) = run else {
             // Every message was a duplicate or late: nothing to run.
@@ -505,8 +421,7 @@ impl Processing<'_> {
     }
 
     fn ack_deliver(&mut self) {
-        self.consumed
-            .extend(self.deliver.drain(..).filter_map(|(id, _)| id));
+        self.consumed.extend(self.deliver.drain(..).filter_map(|(id, _)| id));
     }
 
     /// The instance cannot run here: leave its messages, say why, look again later.
@@ -520,9 +435,7 @@ impl Processing<'_> {
         self.actions.push(Action::SetTimer(TimerRequest {
             instance_id: self.item.instance_id.clone(),
             key: WAKE_KEY.to_string(),
-            fire_at: self
-                .now
-                .saturating_add(self.config.blocked_retry.as_millis() as u64),
+            fire_at: self.now.saturating_add(self.config.blocked_retry.as_millis() as u64),
             message: InstanceMessage::Wake,
         }));
     }
@@ -544,12 +457,7 @@ impl Processing<'_> {
                 Command::ScheduleActivity { .. } | Command::CreateTimer { .. } if finished => {
                     continue;
                 }
-                Command::ScheduleActivity {
-                    id,
-                    name,
-                    input,
-                    attempt,
-                } => Action::ScheduleActivity(ActivityRequest {
+                Command::ScheduleActivity { id, name, input, attempt } => Action::ScheduleActivity(ActivityRequest {
                     instance_id: me.clone(),
                     execution_id: exec.clone(),
                     task_id: id,
@@ -566,34 +474,21 @@ impl Processing<'_> {
                         result: TaskMessage::TimerFired { id },
                     },
                 }),
-                Command::CancelTimer { id } => Action::CancelTimer {
-                    instance_id: me.clone(),
-                    key: timer_key(&exec, id),
-                },
-                Command::StartSubOrchestration {
-                    id,
-                    name,
-                    instance_id,
-                    input,
-                } => Action::CreateInstance(NewInstance {
-                    instance_id,
-                    execution_id: new_execution_id(),
-                    name,
-                    input,
-                    parent: Some(ParentRef {
-                        instance_id: me.clone(),
-                        execution_id: exec.clone(),
-                        task_id: id,
-                    }),
-                }),
-                Command::SendEvent {
-                    instance_id,
-                    name,
-                    data,
-                } => Action::SendMessage {
-                    instance_id,
-                    message: InstanceMessage::Event { name, data },
-                },
+                Command::CancelTimer { id } => {
+                    Action::CancelTimer { instance_id: me.clone(), key: timer_key(&exec, id) }
+                }
+                Command::StartSubOrchestration { id, name, instance_id, input } => {
+                    Action::CreateInstance(NewInstance {
+                        instance_id,
+                        execution_id: new_execution_id(),
+                        name,
+                        input,
+                        parent: Some(ParentRef { instance_id: me.clone(), execution_id: exec.clone(), task_id: id }),
+                    })
+                }
+                Command::SendEvent { instance_id, name, data } => {
+                    Action::SendMessage { instance_id, message: InstanceMessage::Event { name, data } }
+                }
             };
             self.actions.push(action);
         }
@@ -648,14 +543,7 @@ impl Processing<'_> {
 
     fn cancel_open_timers(&mut self, runtime: &RuntimeState) {
         for (id, task) in &runtime.open {
-            let timer = matches!(
-                task,
-                OpenTask::Timer { .. }
-                    | OpenTask::Activity {
-                        waiting_retry: true,
-                        ..
-                    }
-            );
+            let timer = matches!(task, OpenTask::Timer { .. } | OpenTask::Activity { waiting_retry: true, .. });
             if timer {
                 self.actions.push(Action::CancelTimer {
                     instance_id: self.item.instance_id.clone(),
@@ -670,21 +558,12 @@ impl Processing<'_> {
             return;
         };
         let result = match outcome {
-            Ok(result) => TaskMessage::SubOrchestrationCompleted {
-                id: parent.task_id,
-                result,
-            },
-            Err(message) => TaskMessage::SubOrchestrationFailed {
-                id: parent.task_id,
-                message,
-            },
+            Ok(result) => TaskMessage::SubOrchestrationCompleted { id: parent.task_id, result },
+            Err(message) => TaskMessage::SubOrchestrationFailed { id: parent.task_id, message },
         };
         self.actions.push(Action::SendMessage {
             instance_id: parent.instance_id,
-            message: InstanceMessage::TaskResult {
-                execution_id: parent.execution_id,
-                result,
-            },
+            message: InstanceMessage::TaskResult { execution_id: parent.execution_id, result },
         });
     }
 
@@ -694,20 +573,12 @@ impl Processing<'_> {
         if changed {
             status.updated_ms = self.now;
         }
-        let base_seq = if self.reset_history {
-            0
-        } else {
-            self.item.history_len
-        };
+        let base_seq = if self.reset_history { 0 } else { self.item.history_len };
         let new_events = self
             .events
             .into_iter()
             .enumerate()
-            .map(|(i, kind)| HistoryEvent {
-                seq: base_seq + i as u64,
-                timestamp_ms: self.now,
-                kind,
-            })
+            .map(|(i, kind)| HistoryEvent { seq: base_seq + i as u64, timestamp_ms: self.now, kind })
             .collect();
         StepCommit {
             instance_id: self.item.instance_id.clone(),

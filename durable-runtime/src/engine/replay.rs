@@ -25,10 +25,7 @@ pub struct Replayed {
 
 /// Replay a history through orchestrator `O` (see [`replay`]). Useful in tests: a history taken
 /// from `Client::history` must replay without error through the current code.
-pub fn replay_orchestrator<O: Orchestrator>(
-    instance_id: &str,
-    history: &[HistoryEvent],
-) -> Result<Replayed, Error> {
+pub fn replay_orchestrator<O: Orchestrator>(instance_id: &str, history: &[HistoryEvent]) -> Result<Replayed, Error> {
     replay(&OrchestratorEntry::of::<O>(), instance_id, history)
 }
 
@@ -36,11 +33,7 @@ pub fn replay_orchestrator<O: Orchestrator>(
 /// step, through the orchestrator, and compare what each step asks for (activities, timers,
 /// events, sub-orchestrations, outcome) with what the history recorded. A difference is an
 /// [`Error::Nondeterminism`] that names the first differing event.
-pub fn replay(
-    entry: &OrchestratorEntry,
-    instance_id: &str,
-    history: &[HistoryEvent],
-) -> Result<Replayed, Error> {
+pub fn replay(entry: &OrchestratorEntry, instance_id: &str, history: &[HistoryEvent]) -> Result<Replayed, Error> {
     let fail = |seq: u64, what: String| {
         Error::Nondeterminism(format!(
             "replaying instance {instance_id:?} through orchestrator `{}` failed at history event #{seq}: {what}; \
@@ -53,28 +46,13 @@ pub fn replay(
         return Err(fail(0, "the history is empty".into()));
     };
     let EventKind::ExecutionStarted { name, input, .. } = &first.kind else {
-        return Err(fail(
-            first.seq,
-            format!(
-                "the history starts with {:?}, not ExecutionStarted",
-                first.kind
-            ),
-        ));
+        return Err(fail(first.seq, format!("the history starts with {:?}, not ExecutionStarted", first.kind)));
     };
     if name != entry.name {
-        return Err(fail(
-            first.seq,
-            format!("the history is of orchestrator `{name}`"),
-        ));
+        return Err(fail(first.seq, format!("the history is of orchestrator `{name}`")));
     }
     let mut state: Option<Snapshot> = None;
-    let mut out = Replayed {
-        snapshot: None,
-        finished: None,
-        steps: 0,
-        before_last_step: None,
-        last_step: Vec::new(),
-    };
+    let mut out = Replayed { snapshot: None, finished: None, steps: 0, before_last_step: None, last_step: Vec::new() };
     let mut prelude_base: Option<(Option<Snapshot>, Vec<Command>)> = None;
     let mut i = 1;
     while i < history.len() {
@@ -87,34 +65,18 @@ pub fn replay(
                 }
                 let group = &history[i + 1..j];
                 if out.finished.is_some() {
-                    return Err(fail(
-                        ev.seq,
-                        "a step is recorded after the execution ended".into(),
-                    ));
+                    return Err(fail(ev.seq, "a step is recorded after the execution ended".into()));
                 }
-                let messages: Vec<TaskMessage> = group
-                    .iter()
-                    .filter_map(|e| event_message(&e.kind))
-                    .collect();
+                let messages: Vec<TaskMessage> = group.iter().filter_map(|e| event_message(&e.kind)).collect();
                 let (from, prelude) = match prelude_base.take() {
                     Some((s, p)) => (s, p),
                     None => (state.clone(), Vec::new()),
                 };
                 let base = match &from {
                     Some(s) => Base::Resume(s),
-                    None => Base::Start {
-                        input,
-                        runtime: RuntimeState::default(),
-                    },
+                    None => Base::Start { input, runtime: RuntimeState::default() },
                 };
-                let run = run_step(
-                    entry,
-                    instance_id,
-                    ev.timestamp_ms,
-                    base,
-                    &messages,
-                    prelude,
-                );
+                let run = run_step(entry, instance_id, ev.timestamp_ms, base, &messages, prelude);
                 let produced = run.as_ref().map(|r| r.events.clone()).unwrap_or_default();
                 for (k, recorded) in group.iter().enumerate() {
                     match produced.get(k) {
@@ -142,13 +104,7 @@ pub fn replay(
                 }
                 if let Some(extra) = produced.get(group.len()) {
                     let seq = group.last().map_or(ev.seq, |e| e.seq);
-                    return Err(fail(
-                        seq,
-                        format!(
-                            "after this event the code now also produces {}",
-                            show(extra)
-                        ),
-                    ));
+                    return Err(fail(seq, format!("after this event the code now also produces {}", show(extra))));
                 }
                 out.before_last_step = from.clone();
                 out.last_step = group.iter().map(|e| e.kind.clone()).collect();
@@ -159,10 +115,7 @@ pub fn replay(
                     Some(Outcome::Blocked(msg)) => return Err(fail(ev.seq, msg)),
                     Some(_) => {
                         state = None;
-                        out.finished = group
-                            .last()
-                            .map(|e| e.kind.clone())
-                            .filter(|k| k.is_terminal());
+                        out.finished = group.last().map(|e| e.kind.clone()).filter(|k| k.is_terminal());
                     }
                 }
                 i = j;
@@ -170,10 +123,7 @@ pub fn replay(
             }
             EventKind::ExecutionRewound { .. } => {
                 if !matches!(out.finished, Some(EventKind::ExecutionFailed { .. })) {
-                    return Err(fail(
-                        ev.seq,
-                        "a rewind is recorded but the execution had not failed".into(),
-                    ));
+                    return Err(fail(ev.seq, "a rewind is recorded but the execution had not failed".into()));
                 }
                 let prep = rewind_prepare(out.before_last_step.as_ref(), &out.last_step);
                 prelude_base = Some((prep.base, prep.prelude));
@@ -185,10 +135,7 @@ pub fn replay(
             }
             EventKind::ExecutionSuspended { .. } | EventKind::ExecutionResumed { .. } => {}
             other => {
-                return Err(fail(
-                    ev.seq,
-                    format!("{} is recorded outside of a step", show(other)),
-                ));
+                return Err(fail(ev.seq, format!("{} is recorded outside of a step", show(other))));
             }
         }
         i += 1;
@@ -228,11 +175,8 @@ pub(crate) struct RewindPrep {
 /// final failure it delivered open again (activities scheduled again with the next attempt
 /// number; sub-orchestrations rewound).
 pub(crate) fn rewind_prepare(before: Option<&Snapshot>, failed_step: &[EventKind]) -> RewindPrep {
-    let retried = |id: u64| {
-        failed_step
-            .iter()
-            .any(|e| matches!(e, EventKind::TaskRetryScheduled { id: r, .. } if *r == id))
-    };
+    let retried =
+        |id: u64| failed_step.iter().any(|e| matches!(e, EventKind::TaskRetryScheduled { id: r, .. } if *r == id));
     let mut failed = Vec::new();
     let mut requeue = Vec::new();
     for e in failed_step {
@@ -252,13 +196,7 @@ pub(crate) fn rewind_prepare(before: Option<&Snapshot>, failed_step: &[EventKind
     if let Some(s) = base.as_mut() {
         for id in failed {
             match s.runtime.open.get_mut(&id) {
-                Some(OpenTask::Activity {
-                    name,
-                    input,
-                    attempt,
-                    waiting_retry,
-                    ..
-                }) => {
+                Some(OpenTask::Activity { name, input, attempt, waiting_retry, .. }) => {
                     *attempt += 1;
                     *waiting_retry = false;
                     prelude.push(Command::ScheduleActivity {
@@ -268,17 +206,10 @@ pub(crate) fn rewind_prepare(before: Option<&Snapshot>, failed_step: &[EventKind
                         attempt: *attempt,
                     });
                 }
-                Some(OpenTask::SubOrchestration { instance_id, .. }) => {
-                    child_rewinds.push(instance_id.clone())
-                }
+                Some(OpenTask::SubOrchestration { instance_id, .. }) => child_rewinds.push(instance_id.clone()),
                 _ => {}
             }
         }
     }
-    RewindPrep {
-        base,
-        prelude,
-        requeue,
-        child_rewinds,
-    }
+    RewindPrep { base, prelude, requeue, child_rewinds }
 }

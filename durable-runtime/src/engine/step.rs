@@ -14,10 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// Where a step starts.
 pub(crate) enum Base<'a> {
     /// The first step of an execution.
-    Start {
-        input: &'a str,
-        runtime: RuntimeState,
-    },
+    Start { input: &'a str, runtime: RuntimeState },
     /// A later step, from a snapshot.
     Resume(&'a Snapshot),
 }
@@ -51,23 +48,11 @@ pub(crate) struct StepRun {
 pub(crate) fn message_event(msg: &TaskMessage) -> EventKind {
     match msg.clone() {
         TaskMessage::ActivityCompleted { id, result } => EventKind::TaskCompleted { id, result },
-        TaskMessage::ActivityFailed {
-            id,
-            attempt,
-            message,
-        } => EventKind::TaskFailed {
-            id,
-            attempt,
-            message,
-        },
+        TaskMessage::ActivityFailed { id, attempt, message } => EventKind::TaskFailed { id, attempt, message },
         TaskMessage::TimerFired { id } => EventKind::TimerFired { id },
         TaskMessage::EventRaised { name, data } => EventKind::EventRaised { name, data },
-        TaskMessage::SubOrchestrationCompleted { id, result } => {
-            EventKind::SubOrchestrationCompleted { id, result }
-        }
-        TaskMessage::SubOrchestrationFailed { id, message } => {
-            EventKind::SubOrchestrationFailed { id, message }
-        }
+        TaskMessage::SubOrchestrationCompleted { id, result } => EventKind::SubOrchestrationCompleted { id, result },
+        TaskMessage::SubOrchestrationFailed { id, message } => EventKind::SubOrchestrationFailed { id, message },
     }
 }
 
@@ -75,64 +60,26 @@ pub(crate) fn message_event(msg: &TaskMessage) -> EventKind {
 pub(crate) fn event_message(ev: &EventKind) -> Option<TaskMessage> {
     Some(match ev.clone() {
         EventKind::TaskCompleted { id, result } => TaskMessage::ActivityCompleted { id, result },
-        EventKind::TaskFailed {
-            id,
-            attempt,
-            message,
-        } => TaskMessage::ActivityFailed {
-            id,
-            attempt,
-            message,
-        },
+        EventKind::TaskFailed { id, attempt, message } => TaskMessage::ActivityFailed { id, attempt, message },
         EventKind::TimerFired { id } => TaskMessage::TimerFired { id },
         EventKind::EventRaised { name, data } => TaskMessage::EventRaised { name, data },
-        EventKind::SubOrchestrationCompleted { id, result } => {
-            TaskMessage::SubOrchestrationCompleted { id, result }
-        }
-        EventKind::SubOrchestrationFailed { id, message } => {
-            TaskMessage::SubOrchestrationFailed { id, message }
-        }
+        EventKind::SubOrchestrationCompleted { id, result } => TaskMessage::SubOrchestrationCompleted { id, result },
+        EventKind::SubOrchestrationFailed { id, message } => TaskMessage::SubOrchestrationFailed { id, message },
         _ => return None,
     })
 }
 
 fn command_event(cmd: &Command, retry_ids: &BTreeSet<u64>) -> Option<EventKind> {
     Some(match cmd.clone() {
-        Command::ScheduleActivity {
-            id,
-            name,
-            input,
-            attempt,
-        } => EventKind::TaskScheduled {
-            id,
-            name,
-            input,
-            attempt,
-        },
+        Command::ScheduleActivity { id, name, input, attempt } => EventKind::TaskScheduled { id, name, input, attempt },
         // The backoff timer of a retried activity is recorded as `TaskRetryScheduled`.
         Command::CreateTimer { id, .. } if retry_ids.contains(&id) => return None,
         Command::CreateTimer { id, fire_at } => EventKind::TimerCreated { id, fire_at },
         Command::CancelTimer { id } => EventKind::TimerCancelled { id },
-        Command::StartSubOrchestration {
-            id,
-            name,
-            instance_id,
-            input,
-        } => EventKind::SubOrchestrationCreated {
-            id,
-            name,
-            instance_id,
-            input,
-        },
-        Command::SendEvent {
-            instance_id,
-            name,
-            data,
-        } => EventKind::EventSent {
-            instance_id,
-            name,
-            data,
-        },
+        Command::StartSubOrchestration { id, name, instance_id, input } => {
+            EventKind::SubOrchestrationCreated { id, name, instance_id, input }
+        }
+        Command::SendEvent { instance_id, name, data } => EventKind::EventSent { instance_id, name, data },
     })
 }
 
@@ -173,17 +120,9 @@ pub(crate) fn run_step(
                 events.push(message_event(msg));
                 any = true;
             }
-            Applied::RetryScheduled {
-                id,
-                next_attempt,
-                fire_at,
-            } => {
+            Applied::RetryScheduled { id, next_attempt, fire_at } => {
                 events.push(message_event(msg));
-                events.push(EventKind::TaskRetryScheduled {
-                    id,
-                    next_attempt,
-                    fire_at,
-                });
+                events.push(EventKind::TaskRetryScheduled { id, next_attempt, fire_at });
                 retry_ids.insert(id);
                 any = true;
             }
@@ -206,14 +145,8 @@ pub(crate) fn run_step(
     let result = match result {
         Ok(r) => r,
         Err(payload) => {
-            let message = format!(
-                "orchestrator `{}` panicked: {}",
-                entry.name,
-                panic_message(payload.as_ref())
-            );
-            events.push(EventKind::ExecutionFailed {
-                message: message.clone(),
-            });
+            let message = format!("orchestrator `{}` panicked: {}", entry.name, panic_message(payload.as_ref()));
+            events.push(EventKind::ExecutionFailed { message: message.clone() });
             return Some(StepRun {
                 events,
                 commands: Vec::new(),
@@ -240,31 +173,19 @@ pub(crate) fn run_step(
         }),
         StepResult::Completed(output) => match can {
             Some(input) => {
-                events.push(EventKind::ContinuedAsNew {
-                    input: input.clone(),
-                });
+                events.push(EventKind::ContinuedAsNew { input: input.clone() });
                 Outcome::ContinueAsNew(input)
             }
             None => {
-                events.push(EventKind::ExecutionCompleted {
-                    output: output.clone(),
-                });
+                events.push(EventKind::ExecutionCompleted { output: output.clone() });
                 Outcome::Completed(output)
             }
         },
         StepResult::Failed(message) | StepResult::BadInput(message) => {
-            events.push(EventKind::ExecutionFailed {
-                message: message.clone(),
-            });
+            events.push(EventKind::ExecutionFailed { message: message.clone() });
             Outcome::Failed(message)
         }
         StepResult::BadState(message) => Outcome::Blocked(message),
     };
-    Some(StepRun {
-        events,
-        commands,
-        custom_status,
-        runtime,
-        outcome,
-    })
+    Some(StepRun { events, commands, custom_status, runtime, outcome })
 }

@@ -8,8 +8,8 @@ use durable_runtime::engine::{self, EngineConfig, Registry};
 use durable_runtime::orchestrator::{BoxFuture, StepInput, StepResult};
 use durable_runtime::task::poll_task;
 use durable_runtime::{
-    Activity, ActivityContext, ActivityError, Client, InstanceStatus, OrchestrationContext,
-    Orchestrator, RetryPolicy, RuntimeStatus, Task, TaskError, payload,
+    Activity, ActivityContext, ActivityError, Client, InstanceStatus, OrchestrationContext, Orchestrator, RetryPolicy,
+    RuntimeStatus, Task, TaskError, payload,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -41,12 +41,10 @@ pub fn drive<I: DeserializeOwned, S: Serialize + DeserializeOwned>(
     body: Body<S>,
 ) -> StepResult {
     let (mut s, mut pc, mut result) = match input {
-        StepInput::Start(json) => {
-            match payload::from_json::<I>(json, &format!("the input of orchestrator `{name}`")) {
-                Ok(i) => (init(i), 0, None),
-                Err(e) => return StepResult::BadInput(e),
-            }
-        }
+        StepInput::Start(json) => match payload::from_json::<I>(json, &format!("the input of orchestrator `{name}`")) {
+            Ok(i) => (init(i), 0, None),
+            Err(e) => return StepResult::BadInput(e),
+        },
         StepInput::Resume(bytes) => {
             let (pc, s, task): (u32, S, Task<Value>) = match payload::from_state(bytes) {
                 Ok(x) => x,
@@ -68,9 +66,7 @@ pub fn drive<I: DeserializeOwned, S: Serialize + DeserializeOwned>(
                     result = Some(r);
                 }
                 None => {
-                    return StepResult::Suspended(
-                        payload::to_state(&(next_pc, &s, &task)).unwrap(),
-                    );
+                    return StepResult::Suspended(payload::to_state(&(next_pc, &s, &task)).unwrap());
                 }
             },
         }
@@ -85,10 +81,7 @@ impl Activity for SayHello {
     type Input = String;
     type Output = String;
     const NAME: &'static str = "say_hello";
-    fn __run(
-        _ctx: ActivityContext,
-        name: String,
-    ) -> BoxFuture<'static, Result<String, ActivityError>> {
+    fn __run(_ctx: ActivityContext, name: String) -> BoxFuture<'static, Result<String, ActivityError>> {
         Box::pin(async move { Ok(format!("Hello {name}!")) })
     }
 }
@@ -103,10 +96,7 @@ impl Activity for Flaky {
     fn __run(ctx: ActivityContext, n: u32) -> BoxFuture<'static, Result<String, ActivityError>> {
         Box::pin(async move {
             if ctx.attempt() <= n {
-                Err(ActivityError::new(format!(
-                    "attempt {} failed",
-                    ctx.attempt()
-                )))
+                Err(ActivityError::new(format!("attempt {} failed", ctx.attempt())))
             } else {
                 Ok(format!("ok after {}", ctx.attempt()))
             }
@@ -121,10 +111,7 @@ impl Activity for Panicky {
     type Input = String;
     type Output = String;
     const NAME: &'static str = "panicky";
-    fn __run(
-        _ctx: ActivityContext,
-        msg: String,
-    ) -> BoxFuture<'static, Result<String, ActivityError>> {
+    fn __run(_ctx: ActivityContext, msg: String) -> BoxFuture<'static, Result<String, ActivityError>> {
         Box::pin(async move { panic!("{msg}") })
     }
 }
@@ -180,9 +167,7 @@ impl Orchestrator for HelloDrifted {
                     out.push(serde_json::from_value(r.unwrap().unwrap()).unwrap());
                 }
                 match todo.pop_front() {
-                    Some(city) => {
-                        Next::Await(1, erase(ctx.call_activity(SayHello, city.to_uppercase())))
-                    }
+                    Some(city) => Next::Await(1, erase(ctx.call_activity(SayHello, city.to_uppercase()))),
                     None => Next::Done(Ok(json!(out))),
                 }
             },
@@ -207,11 +192,7 @@ impl Orchestrator for Sleeper {
             |ctx, hours, pc, _| match pc {
                 0 => Next::Await(1, erase(ctx.timer(Duration::from_secs(*hours * 3600)))),
                 _ => {
-                    let now = ctx
-                        .now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_millis() as u64;
+                    let now = ctx.now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
                     Next::Done(Ok(json!(now)))
                 }
             },
@@ -335,10 +316,7 @@ impl Orchestrator for CallsUnknown {
             Self::NAME,
             |(): ()| (),
             |ctx, _, pc, r| match pc {
-                0 => Next::Await(
-                    1,
-                    erase(ctx.call_activity_by_name::<_, Value>("no_such_activity", 1)),
-                ),
+                0 => Next::Await(1, erase(ctx.call_activity_by_name::<_, Value>("no_such_activity", 1))),
                 _ => Next::Done(r.unwrap().map_err(|e| e.to_string())),
             },
         )
@@ -354,13 +332,7 @@ impl Orchestrator for Panics {
     const NAME: &'static str = "panics";
     const FINGERPRINT: u64 = 1;
     fn __step(ctx: &OrchestrationContext, input: StepInput<'_>) -> StepResult {
-        drive(
-            ctx,
-            input,
-            Self::NAME,
-            |(): ()| (),
-            |_, _, _, _| panic!("boom in the orchestrator"),
-        )
+        drive(ctx, input, Self::NAME, |(): ()| (), |_, _, _, _| panic!("boom in the orchestrator"))
     }
 }
 
@@ -421,11 +393,7 @@ impl Orchestrator for Parent {
 // ---------------------------------------------------------------- helpers
 
 /// Wait (real time, up to 5 s) until the instance's status satisfies `pred`.
-pub async fn wait_until(
-    client: &Client,
-    id: &str,
-    pred: impl Fn(&InstanceStatus) -> bool,
-) -> InstanceStatus {
+pub async fn wait_until(client: &Client, id: &str, pred: impl Fn(&InstanceStatus) -> bool) -> InstanceStatus {
     for _ in 0..1000 {
         if let Some(s) = client.status(id).await.unwrap()
             && pred(&s)
@@ -434,10 +402,7 @@ pub async fn wait_until(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!(
-        "instance {id} never reached the expected state: {:?}",
-        client.status(id).await.unwrap()
-    );
+    panic!("instance {id} never reached the expected state: {:?}", client.status(id).await.unwrap());
 }
 
 /// Wait until `f` holds (real time, up to 5 s).
@@ -462,25 +427,11 @@ pub fn running(s: &InstanceStatus) -> bool {
 
 /// Step one instance by hand (no worker): fetch, process, commit. `false` if there was no work.
 pub async fn step_once(backend: &Memory, registry: &Registry) -> bool {
-    let Some(item) = backend
-        .fetch_orchestration_work(Duration::ZERO)
-        .await
-        .unwrap()
-    else {
+    let Some(item) = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap() else {
         return false;
     };
-    let history = if engine::needs_history(&item) {
-        backend.history(&item.instance_id).await.unwrap()
-    } else {
-        None
-    };
-    let commit = engine::process(
-        registry,
-        &item,
-        history.as_deref(),
-        backend.now(),
-        &EngineConfig::default(),
-    );
+    let history = if engine::needs_history(&item) { backend.history(&item.instance_id).await.unwrap() } else { None };
+    let commit = engine::process(registry, &item, history.as_deref(), backend.now(), &EngineConfig::default());
     backend.commit(commit).await.unwrap();
     true
 }
@@ -537,13 +488,7 @@ impl Orchestrator for FixedChild {
             Self::NAME,
             |(): ()| (),
             |ctx, _, pc, r| match pc {
-                0 => Next::Await(
-                    1,
-                    erase(
-                        ctx.call_orchestrator(WaitEvent, 0)
-                            .with_instance_id("child"),
-                    ),
-                ),
+                0 => Next::Await(1, erase(ctx.call_orchestrator(WaitEvent, 0).with_instance_id("child"))),
                 _ => Next::Done(r.unwrap().map_err(|e| e.to_string())),
             },
         )

@@ -24,15 +24,15 @@
 //!
 //! See the README for the programming model, the guarantees and the determinism rules.
 
-pub use durable_macros::{activity, orchestrator};
+pub use durable_macros::{activity, entity, orchestrator};
 pub use durable_runtime::*;
 
 /// What orchestrator, activity and worker code needs: `use durable::prelude::*;`.
 pub mod prelude {
-    pub use durable_macros::{activity, orchestrator};
+    pub use durable_macros::{activity, entity, orchestrator};
     pub use durable_runtime::{
-        ActivityContext, ActivityError, Client, Either, OrchestrationContext, OrchestrationError, RetryPolicy,
-        TaskError, Worker,
+        ActivityContext, ActivityError, Client, Either, EntityContext, EntityId, OrchestrationContext,
+        OrchestrationError, RetryPolicy, TaskError, Worker,
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::time::Duration;

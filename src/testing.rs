@@ -70,7 +70,8 @@ pub struct Mock<'a> {
 }
 
 impl<'a> Mock<'a> {
-    /// A mock answering `respond(name, json_input)` for every activity and sub-orchestration.
+    /// A mock answering `respond(name, json_input)` for every activity, sub-orchestration and
+    /// entity call (named `entity.operation`); entity locks are granted at once.
     pub fn new(respond: impl FnMut(&str, &str) -> Reply + 'a) -> Self {
         Mock { respond: Box::new(respond), events: VecDeque::new(), max_steps: 100_000 }
     }
@@ -95,7 +96,7 @@ impl Driver<'_, '_> {
             self.trace.push(c.clone());
             match &c {
                 Command::CancelTimer { id } => self.pending.retain(|p| p.task_id() != Some(*id)),
-                Command::SendEvent { .. } => {}
+                Command::SendEvent { .. } | Command::SignalEntity { .. } | Command::UnlockEntities { .. } => {}
                 _ => self.pending.push_back(c),
             }
         }
@@ -123,7 +124,17 @@ impl Driver<'_, '_> {
                 Reply::Err(message) => TaskMessage::SubOrchestrationFailed { id, message },
             },
             Command::CreateTimer { id, .. } => TaskMessage::TimerFired { id },
-            Command::CancelTimer { .. } | Command::SendEvent { .. } => unreachable!("not kept pending"),
+            Command::CallEntity { id, entity, op, input } => {
+                match (self.mock.respond)(&format!("{}.{op}", entity.name), &input) {
+                    Reply::Ok(result) => TaskMessage::EntityCompleted { id, result },
+                    Reply::Err(message) => TaskMessage::EntityFailed { id, message },
+                }
+            }
+            Command::LockEntities { id, .. } => TaskMessage::LockAcquired { id },
+            Command::CancelTimer { .. }
+            | Command::SendEvent { .. }
+            | Command::SignalEntity { .. }
+            | Command::UnlockEntities { .. } => unreachable!("not kept pending"),
         })
     }
 }

@@ -10,6 +10,7 @@
 mod activity;
 mod check;
 mod ctxt;
+mod entity;
 mod lower;
 mod orchestrator;
 mod syntax;
@@ -28,4 +29,12 @@ pub fn orchestrator(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn activity(attr: TokenStream, item: TokenStream) -> TokenStream {
     activity::expand(attr.into(), item.into()).into()
+}
+
+/// Make the methods of an `impl` block the operations of a durable entity: `&self` methods
+/// read, `&mut self` methods update, an optional `ctx: &mut EntityContext` parameter comes
+/// right after `self`. See the `durable` crate's documentation.
+#[proc_macro_attribute]
+pub fn entity(attr: TokenStream, item: TokenStream) -> TokenStream {
+    entity::expand(attr.into(), item.into()).into()
 }

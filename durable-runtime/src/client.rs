@@ -1,9 +1,11 @@
 //! The client: starts, queries, signals and manages instances, from any process.
 
 use crate::backend::{Backend, InstanceMessage, NewInstance};
+use crate::entity::{Entity, EntityId, EntitySink};
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
+use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
 use serde::Serialize;
@@ -187,6 +189,137 @@ impl Client {
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
     pub async fn purge(&self, id: &str) -> Result<bool, Error> {
         self.backend.purge(id).await
+    }
+}
+
+impl Client {
+    /// A typed proxy to signal operations of entity `E` with `key`: each operation returns a
+    /// future that completes once the signal is stored (not when it has run), e.g.
+    /// `client.signal_entity::<Counter>("k").add(10).await?`. The entity is created by its
+    /// first operation.
+    pub fn signal_entity<E: Entity>(&self, key: impl Into<String>) -> E::Proxy<ClientSignal<'_>> {
+        E::__proxy(ClientSignal { client: self, entity: EntityId::of::<E>(key) })
+    }
+
+    /// Signal operation `op` of entity `name`/`key` with a JSON input, for callers without
+    /// the entity's type. An unknown operation or an input of the wrong shape fails that
+    /// operation only: the state stays as it was and [`entity`](Self::entity) reports the
+    /// error.
+    pub async fn signal_entity_by_name(
+        &self,
+        name: &str,
+        key: &str,
+        op: &str,
+        input: serde_json::Value,
+    ) -> Result<(), Error> {
+        let id = EntityId::new(name, key);
+        validate_entity_id(&id)?;
+        let input = input.to_string();
+        self.check_size(|| format!("the input of operation `{op}` on entity `{id}`"), &input)?;
+        let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
+        self.backend.send_message(&id.instance_id(), message).await
+    }
+
+    /// The state of entity `E` with `key`; `None` if it was never created (or was deleted).
+    pub async fn entity_state<E: Entity>(&self, key: impl Into<String>) -> Result<Option<E>, Error> {
+        let id = EntityId::of::<E>(key);
+        match self.entity(&id.name, &id.key).await? {
+            Some(EntityStatus { state: Some(json), .. }) => {
+                payload::from_json(&json, &format!("the state of entity `{id}`")).map(Some).map_err(Error::Payload)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// An entity's record by name and key: its state as JSON (`None` if it does not exist), the
+    /// last failed operation, and when it last changed. `None` if it never received anything.
+    pub async fn entity(&self, name: &str, key: &str) -> Result<Option<EntityStatus>, Error> {
+        let id = EntityId::new(name, key);
+        Ok(self.backend.status(&id.instance_id()).await?.map(|s| EntityStatus::from_status(id, s)))
+    }
+
+    /// Entities, optionally of one name, in creation order (one page; see [`InstanceQuery`]).
+    pub async fn list_entities(&self, name: Option<&str>, limit: usize) -> Result<Vec<EntityStatus>, Error> {
+        let mut out = Vec::new();
+        let mut query = InstanceQuery::new().with_limit(1000);
+        if let Some(n) = name {
+            query = query.with_name(n);
+        }
+        loop {
+            let page = self.backend.list(query.clone()).await?;
+            for s in page.instances {
+                if let Some(id) = EntityId::from_instance_id(&s.instance_id) {
+                    if s.output.is_some() {
+                        out.push(EntityStatus::from_status(id, s));
+                    }
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match page.continuation {
+                Some(c) => query = query.with_continuation(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Delete an entity and its state; `Ok(false)` if there was none.
+    pub async fn purge_entity(&self, name: &str, key: &str) -> Result<bool, Error> {
+        self.backend.purge(&EntityId::new(name, key).instance_id()).await
+    }
+}
+
+/// What [`Client::entity`] reports about an entity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityStatus {
+    /// The entity.
+    pub id: EntityId,
+    /// Its state as JSON; `None` if it does not exist (never created, or deleted).
+    pub state: Option<String>,
+    /// The error of the last operation that failed, if any.
+    pub last_error: Option<String>,
+    /// When it last changed (ms since the Unix epoch).
+    pub updated_ms: crate::context::Millis,
+}
+
+impl EntityStatus {
+    fn from_status(id: EntityId, s: InstanceStatus) -> Self {
+        Self { id, state: s.output, last_error: s.error, updated_ms: s.updated_ms }
+    }
+}
+
+fn validate_entity_id(id: &EntityId) -> Result<(), Error> {
+    if id.name.is_empty() || id.name.contains('@') {
+        return Err(Error::InvalidInstanceId {
+            id: id.instance_id(),
+            reason: "an entity name must be non-empty and must not contain `@`".to_string(),
+        });
+    }
+    crate::instance::validate_instance_id(&id.instance_id())
+}
+
+/// Sink of [`Client::signal_entity`]: a one-way operation sent from outside.
+pub struct ClientSignal<'a> {
+    client: &'a Client,
+    entity: EntityId,
+}
+
+impl<'a> EntitySink for ClientSignal<'a> {
+    type Output<R: serde::de::DeserializeOwned + 'static> = BoxFuture<'a, Result<(), Error>>;
+    fn __send<R: serde::de::DeserializeOwned + 'static, I: Serialize>(
+        self,
+        op: &'static str,
+        input: &I,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let input = payload::to_json(input, &format!("the input of operation `{op}` on entity `{}`", self.entity));
+        Box::pin(async move {
+            let input = input.map_err(Error::Payload)?;
+            validate_entity_id(&self.entity)?;
+            self.client.check_size(|| format!("the input of operation `{op}` on entity `{}`", self.entity), &input)?;
+            let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
+            self.client.backend.send_message(&self.entity.instance_id(), message).await
+        })
     }
 }
 

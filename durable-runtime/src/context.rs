@@ -5,6 +5,7 @@
 //! runtime part of an instance's state ([`RuntimeState`]), which is persisted beside the
 //! generated state machine's snapshot.
 
+use crate::entity::{Entity, EntityId, EntitySink};
 use crate::error::{TaskError, TaskErrorKind};
 use crate::payload;
 use crate::retry::RetryPolicy;
@@ -68,6 +69,18 @@ pub enum OpenTask {
         /// The child's instance id.
         instance_id: String,
     },
+    /// An entity operation called with a result.
+    Entity {
+        /// The entity.
+        entity: EntityId,
+        /// The operation.
+        op: String,
+    },
+    /// A request to lock entities.
+    Lock {
+        /// The entities, sorted.
+        entities: Vec<EntityId>,
+    },
 }
 
 /// The runtime part of an orchestration's persisted state: task bookkeeping and buffered events.
@@ -88,6 +101,10 @@ pub struct RuntimeState {
     pub buffered_events: VecDeque<(String, String)>,
     /// Counter behind `new_uuid()`.
     pub uuid_counter: u64,
+    /// Entity locks requested or held (by lock task id): released when the orchestration
+    /// unlocks them or ends.
+    #[serde(default)]
+    pub locks: BTreeMap<u64, Vec<EntityId>>,
 }
 
 /// What an orchestration step asks the outside world to do.
@@ -127,6 +144,40 @@ pub enum Command {
         /// JSON input.
         input: String,
     },
+    /// Call an entity operation; its result completes task `id`.
+    CallEntity {
+        /// Task id.
+        id: u64,
+        /// The entity.
+        entity: EntityId,
+        /// The operation.
+        op: String,
+        /// JSON input.
+        input: String,
+    },
+    /// Signal an entity operation (one-way).
+    SignalEntity {
+        /// The entity.
+        entity: EntityId,
+        /// The operation.
+        op: String,
+        /// JSON input.
+        input: String,
+    },
+    /// Lock entities (sorted); task `id` completes once all are held.
+    LockEntities {
+        /// Task id.
+        id: u64,
+        /// The entities, sorted.
+        entities: Vec<EntityId>,
+    },
+    /// Release the locks taken by lock task `id`.
+    UnlockEntities {
+        /// The lock task's id.
+        id: u64,
+        /// The entities.
+        entities: Vec<EntityId>,
+    },
     /// Raise an event on another instance.
     SendEvent {
         /// Target instance.
@@ -145,8 +196,11 @@ impl Command {
             Command::ScheduleActivity { id, .. }
             | Command::CreateTimer { id, .. }
             | Command::CancelTimer { id }
-            | Command::StartSubOrchestration { id, .. } => Some(*id),
-            Command::SendEvent { .. } => None,
+            | Command::StartSubOrchestration { id, .. }
+            | Command::CallEntity { id, .. }
+            | Command::LockEntities { id, .. }
+            | Command::UnlockEntities { id, .. } => Some(*id),
+            Command::SendEvent { .. } | Command::SignalEntity { .. } => None,
         }
     }
 }
@@ -195,6 +249,25 @@ pub enum TaskMessage {
         id: u64,
         /// Failure message.
         message: String,
+    },
+    /// An entity operation returned.
+    EntityCompleted {
+        /// Task id.
+        id: u64,
+        /// JSON result.
+        result: String,
+    },
+    /// An entity operation failed (error, panic, unknown operation, bad input).
+    EntityFailed {
+        /// Task id.
+        id: u64,
+        /// Failure message.
+        message: String,
+    },
+    /// All entities of a lock request are held.
+    LockAcquired {
+        /// The lock task's id.
+        id: u64,
     },
 }
 
@@ -334,6 +407,31 @@ impl CtxState {
                 Some(OpenTask::SubOrchestration { .. }) => {
                     self.rt.open.remove(&id);
                     self.complete(id, Ok(result));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::EntityCompleted { id, result } => match self.rt.open.get(&id) {
+                Some(OpenTask::Entity { .. }) => {
+                    self.rt.open.remove(&id);
+                    self.complete(id, Ok(result));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::EntityFailed { id, message } => match self.rt.open.get(&id) {
+                Some(OpenTask::Entity { entity, op }) => {
+                    let err = TaskError::new(TaskErrorKind::EntityFailed, format!("{entity}.{op}"), message);
+                    self.rt.open.remove(&id);
+                    self.complete(id, Err(err));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::LockAcquired { id } => match self.rt.open.get(&id) {
+                Some(OpenTask::Lock { .. }) => {
+                    self.rt.open.remove(&id);
+                    self.complete(id, Ok(serde_json::json!({ "lock": id }).to_string()));
                     Applied::Delivered
                 }
                 _ => self.drop_late(id),
@@ -568,6 +666,48 @@ impl OrchestrationContext {
         self.inner.borrow_mut().continue_as_new = Some(json);
     }
 
+    /// A typed proxy to call operations of entity `E` with `key`: each call is a durable task
+    /// whose `.await` gives the operation's result, e.g.
+    /// `ctx.entity::<Counter>("k").get().await?`.
+    pub fn entity<E: Entity>(&self, key: impl Into<String>) -> E::Proxy<EntityCall> {
+        E::__proxy(EntityCall { ctx: self.clone(), entity: EntityId::of::<E>(key) })
+    }
+
+    /// A typed proxy to signal operations of entity `E` with `key` (one-way, no result), e.g.
+    /// `ctx.signal::<Counter>("k").add(1)`.
+    pub fn signal<E: Entity>(&self, key: impl Into<String>) -> E::Proxy<EntitySignalFromOrchestration> {
+        E::__proxy(EntitySignalFromOrchestration { ctx: self.clone(), entity: EntityId::of::<E>(key) })
+    }
+
+    /// Lock `entities` for a critical section: the task completes once all are held; until
+    /// they are released only this orchestration's operations run on them. Entities are
+    /// acquired in one global order, so orchestrations locking overlapping sets never
+    /// deadlock. Locks are released by [`unlock`](Self::unlock), or when the orchestration
+    /// completes, fails, is terminated or continues as new.
+    pub fn lock(&self, entities: impl IntoIterator<Item = EntityId>) -> Task<LockGuard> {
+        let mut entities: Vec<EntityId> = entities.into_iter().collect();
+        entities.sort();
+        entities.dedup();
+        let mut st = self.inner.borrow_mut();
+        let id = st.alloc();
+        if entities.is_empty() {
+            st.complete(id, Ok(serde_json::json!({ "lock": id }).to_string()));
+        } else {
+            st.rt.open.insert(id, OpenTask::Lock { entities: entities.clone() });
+            st.rt.locks.insert(id, entities.clone());
+            st.commands.push(Command::LockEntities { id, entities });
+        }
+        Task::new(id, TaskKind::Lock, self.clone())
+    }
+
+    /// Release the locks of a critical section.
+    pub fn unlock(&self, guard: LockGuard) {
+        let mut st = self.inner.borrow_mut();
+        if let Some(entities) = st.rt.locks.remove(&guard.lock) {
+            st.commands.push(Command::UnlockEntities { id: guard.lock, entities });
+        }
+    }
+
     /// Take the commands produced so far (engine use).
     #[doc(hidden)]
     pub fn take_commands(&self) -> Vec<Command> {
@@ -653,4 +793,55 @@ fn deterministic_uuid(seed: &str, n: u64) -> uuid::Uuid {
     bytes[..8].copy_from_slice(&a.to_be_bytes());
     bytes[8..].copy_from_slice(&b.to_be_bytes());
     uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// What `ctx.lock(..).await` gives: pass it to `ctx.unlock` to end the critical section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockGuard {
+    lock: u64,
+}
+
+/// Sink of [`OrchestrationContext::entity`]: an operation call whose result is a task.
+pub struct EntityCall {
+    ctx: OrchestrationContext,
+    entity: EntityId,
+}
+
+impl EntitySink for EntityCall {
+    type Output<R: DeserializeOwned + 'static> = Task<R>;
+    fn __send<R: DeserializeOwned + 'static, I: Serialize>(self, op: &'static str, input: &I) -> Task<R> {
+        let mut st = self.ctx.inner.borrow_mut();
+        let name = format!("{}.{op}", self.entity);
+        let id =
+            match payload::to_json(input, &format!("the input of operation `{name}`")) {
+                Ok(input) => {
+                    let entity = self.entity.clone();
+                    st.schedule(OpenTask::Entity { entity: entity.clone(), op: op.to_string() }, |id| {
+                        Command::CallEntity { id, entity, op: op.to_string(), input }
+                    })
+                }
+                Err(e) => st.fail_now(TaskErrorKind::ScheduleFailed, &name, e),
+            };
+        drop(st);
+        Task::new(id, TaskKind::Entity, self.ctx.clone())
+    }
+}
+
+/// Sink of [`OrchestrationContext::signal`]: a one-way operation.
+pub struct EntitySignalFromOrchestration {
+    ctx: OrchestrationContext,
+    entity: EntityId,
+}
+
+impl EntitySink for EntitySignalFromOrchestration {
+    type Output<R: DeserializeOwned + 'static> = ();
+    fn __send<R: DeserializeOwned + 'static, I: Serialize>(self, op: &'static str, input: &I) {
+        let input = payload::to_json(input, &format!("the input of operation `{}.{op}`", self.entity))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.ctx.inner.borrow_mut().commands.push(Command::SignalEntity {
+            entity: self.entity,
+            op: op.to_string(),
+            input,
+        });
+    }
 }

@@ -188,6 +188,57 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// An entity operation was called (task `id` waits for its result).
+    EntityCalled {
+        /// Task id.
+        id: u64,
+        /// The entity.
+        entity: crate::entity::EntityId,
+        /// The operation.
+        op: String,
+        /// JSON input.
+        input: String,
+    },
+    /// An entity operation was signaled (no result).
+    EntitySignaled {
+        /// The entity.
+        entity: crate::entity::EntityId,
+        /// The operation.
+        op: String,
+        /// JSON input.
+        input: String,
+    },
+    /// Locks on entities were requested (task `id` completes once all are held).
+    EntityLockRequested {
+        /// Task id.
+        id: u64,
+        /// The entities, sorted.
+        entities: Vec<crate::entity::EntityId>,
+    },
+    /// The locks of lock task `id` were released.
+    EntityUnlocked {
+        /// The lock task's id.
+        id: u64,
+    },
+    /// An entity operation returned.
+    EntityCompleted {
+        /// Task id.
+        id: u64,
+        /// JSON result.
+        result: String,
+    },
+    /// An entity operation failed.
+    EntityFailed {
+        /// Task id.
+        id: u64,
+        /// Failure message.
+        message: String,
+    },
+    /// All entities of lock task `id` are held.
+    EntityLockAcquired {
+        /// The lock task's id.
+        id: u64,
+    },
 }
 
 impl EventKind {

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod client;
 pub mod context;
 pub mod engine;
+pub mod entity;
 pub mod error;
 pub mod history;
 pub mod instance;
@@ -20,6 +21,7 @@ pub mod worker;
 
 pub use client::Client;
 pub use context::{ActivityContext, OrchestrationContext};
+pub use entity::{Entity, EntityContext, EntityId};
 pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};
 pub use history::{EventKind, HistoryEvent};
 pub use instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};

@@ -91,7 +91,8 @@ pub fn state_to_json(bytes: &[u8]) -> serde_json::Value {
     serde_json::json!({ "at": st.at, "pc": st.pc, "locals": locals })
 }
 
-pub(crate) fn abbreviate(s: &str) -> String {
+/// Shorten a payload for an error message.
+pub fn abbreviate(s: &str) -> String {
     const MAX: usize = 200;
     if s.len() <= MAX {
         s.to_string()

@@ -3,6 +3,7 @@
 #![allow(missing_docs)]
 
 pub use crate::context::OrchestrationContext;
+pub use crate::entity::{Entity, EntitySink};
 pub use crate::orchestrator::{Activity, BoxFuture, Orchestrator, StepInput, StepResult};
 pub use crate::task::{DurableTask, poll_task};
 pub use serde;
@@ -345,4 +346,32 @@ pub const fn fnv1a(bytes: &[u8]) -> u64 {
         i += 1;
     }
     h
+}
+
+// ---- entities ----
+
+/// Decode an operation's input.
+pub fn entity_input<T: DeserializeOwned>(input: &str, entity: &str, op: &str) -> Result<T, String> {
+    crate::payload::from_json(input, &format!("the input of operation `{op}` of entity `{entity}`"))
+}
+
+/// Check that an operation without input got none (`null`).
+pub fn entity_no_input(input: &str, entity: &str, op: &str) -> Result<(), String> {
+    let t = input.trim();
+    if t.is_empty() || t == "null" || t == "[]" || t == "{}" {
+        Ok(())
+    } else {
+        Err(format!("operation `{op}` of entity `{entity}` takes no input, but got {}", crate::payload::abbreviate(t)))
+    }
+}
+
+/// Encode an operation's result.
+pub fn entity_output<T: Serialize + ?Sized>(v: &T, entity: &str, op: &str) -> Result<String, String> {
+    crate::payload::to_json(v, &format!("the result of operation `{op}` of entity `{entity}`"))
+}
+
+/// The error for an unknown operation name.
+pub fn unknown_operation(entity: &str, op: &str, known: &[&str]) -> String {
+    let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+    format!("entity `{entity}` has no operation `{op}`; its operations are {}", known.join(", "))
 }

@@ -57,6 +57,8 @@ pub(crate) enum TaskKind {
     SubOrchestration,
     Timer,
     Event(String),
+    Entity,
+    Lock,
 }
 
 /// One durable task: an activity call, a sub-orchestration, a timer, or an event wait.
@@ -172,6 +174,8 @@ impl<T> Task<T> {
             TaskKind::SubOrchestration => format!("the output of sub-orchestration task {}", self.id),
             TaskKind::Timer => format!("timer {}", self.id),
             TaskKind::Event(name) => format!("the data of event `{name}`"),
+            TaskKind::Entity => format!("the result of entity task {}", self.id),
+            TaskKind::Lock => format!("lock {}", self.id),
         }
     }
 }

@@ -100,6 +100,12 @@ impl WorkerBuilder {
         self
     }
 
+    /// Run the operations of entity type `E` (a type with an `#[entity]` impl).
+    pub fn entity<E: crate::entity::Entity>(mut self) -> Self {
+        self.registry.register_entity::<E>();
+        self
+    }
+
     /// Run activity `a` (the name of an `#[activity]` function).
     pub fn activity<A: Activity>(mut self, a: A) -> Self {
         let _ = a;

@@ -70,6 +70,8 @@ struct State {
     activity_queue: VecDeque<ActivityWorkItem>,
     activities_in_flight: HashMap<u64, ActivityWorkItem>,
     next_id: u64,
+    /// The clock when the lock was taken (for records created while it is held).
+    now_hint: Millis,
 }
 
 struct Instance {
@@ -89,9 +91,26 @@ impl State {
         self.next_id
     }
 
-    /// Put a message in an inbox; `false` if there is no such instance.
+    /// Put a message in an inbox; `false` if there is no such instance. An entity instance
+    /// (`@name@key`) is created by its first message.
     fn deliver(&mut self, instance_id: &str, message: InstanceMessage) -> bool {
         let id = self.next();
+        if !self.instances.contains_key(instance_id) {
+            let Some(status) = crate::entity::implicit_entity_status(instance_id, self.now_hint) else {
+                return false;
+            };
+            self.instances.insert(
+                instance_id.to_string(),
+                Instance {
+                    status,
+                    history: Vec::new(),
+                    snapshot: None,
+                    inbox: Vec::new(),
+                    has_new: false,
+                    locked: None,
+                },
+            );
+        }
         let Some(inst) = self.instances.get_mut(instance_id) else {
             return false;
         };
@@ -243,7 +262,9 @@ impl Memory {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent data (every update is one step).
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.now_hint = self.now_locked(&st);
+        st
     }
 
     fn now_locked(&self, st: &State) -> Millis {
@@ -332,11 +353,20 @@ impl Backend for Memory {
             let mut st = self.inner.lock();
             match st.instances.get(instance_id) {
                 None => Ok(false),
-                Some(i) if !i.status.is_finished() => Err(Error::InvalidState {
-                    id: instance_id.to_string(),
-                    status: i.status.runtime_status.to_string(),
-                    what: "only a finished instance can be purged; terminate it first".to_string(),
-                }),
+                Some(i) if crate::entity::is_entity_instance(instance_id) && i.locked.is_some() => {
+                    Err(Error::InvalidState {
+                        id: instance_id.to_string(),
+                        status: i.status.runtime_status.to_string(),
+                        what: "the entity is being stepped right now; try again".to_string(),
+                    })
+                }
+                Some(i) if !i.status.is_finished() && !crate::entity::is_entity_instance(instance_id) => {
+                    Err(Error::InvalidState {
+                        id: instance_id.to_string(),
+                        status: i.status.runtime_status.to_string(),
+                        what: "only a finished instance can be purged; terminate it first".to_string(),
+                    })
+                }
                 Some(_) => {
                     st.instances.remove(instance_id);
                     st.drop_timers_of(instance_id);

@@ -88,6 +88,27 @@ pub enum InstanceMessage {
     /// Nothing: makes the instance take a look at its inbox again (used to retry an instance
     /// waiting for matching code).
     Wake,
+    /// An operation on an entity (the target is an entity instance, `@name@key`).
+    EntityOperation {
+        /// The operation name.
+        op: String,
+        /// JSON input.
+        input: String,
+        /// The sending orchestration or entity instance, if any (lets a lock owner through).
+        sender: Option<String>,
+        /// Where to send the result, for a call; `None` for a signal.
+        reply: Option<crate::entity::EntityReply>,
+    },
+    /// Lock this entity for an orchestration, then pass the request on.
+    EntityLock {
+        /// The request.
+        request: crate::entity::LockRequest,
+    },
+    /// Release this entity's lock held by `owner`.
+    EntityRelease {
+        /// The lock owner (the orchestration and its lock task).
+        owner: crate::entity::EntityReply,
+    },
 }
 
 /// A backend's id of an inbox message, used to acknowledge it.

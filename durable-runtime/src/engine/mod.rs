@@ -15,8 +15,11 @@
 //! - `continue_as_new` restarts the history with the new input, carrying unconsumed events over;
 //! - a missing snapshot is rebuilt by replaying the history ([`replay()`]).
 
+mod entity;
 mod replay;
 mod step;
+
+pub use entity::{EntityApplyFn, EntityEntry};
 
 pub use replay::{Replayed, replay, replay_orchestrator};
 
@@ -26,6 +29,7 @@ use crate::backend::{
 };
 use crate::context::OrchestrationContext;
 use crate::context::{Command, Millis, OpenTask, RuntimeState, TaskMessage};
+use crate::entity::{EntityReply, LockRequest};
 use crate::history::{EventKind, HistoryEvent, ParentRef};
 use crate::instance::{InstanceStatus, RuntimeStatus};
 use crate::orchestrator::{Orchestrator, StepInput, StepResult};
@@ -58,6 +62,7 @@ impl OrchestratorEntry {
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     orchestrators: HashMap<&'static str, OrchestratorEntry>,
+    entities: HashMap<&'static str, EntityEntry>,
 }
 
 impl Registry {
@@ -83,6 +88,26 @@ impl Registry {
         let mut v: Vec<_> = self.orchestrators.keys().copied().collect();
         v.sort_unstable();
         v
+    }
+    /// Register entity type `E`.
+    pub fn register_entity<E: crate::entity::Entity>(&mut self) -> &mut Self {
+        let e = EntityEntry::of::<E>();
+        self.entities.insert(e.name, e);
+        self
+    }
+    /// The entity type named `name`.
+    pub fn entity(&self, name: &str) -> Option<&EntityEntry> {
+        self.entities.get(name)
+    }
+    /// The registered entity names for a message.
+    fn known_entities(&self) -> String {
+        let mut names: Vec<_> = self.entities.keys().copied().collect();
+        names.sort_unstable();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        }
     }
     /// The registered names for a message: "`a`, `b`" or "none".
     fn known(&self) -> String {
@@ -137,6 +162,9 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
+    if crate::entity::is_entity_instance(&item.instance_id) {
+        return entity::process_entity(registry, item, now, config);
+    }
     let Some(status) = &item.status else {
         // The instance is gone (purged): drop its messages.
         return StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect());
@@ -224,6 +252,9 @@ impl Processing<'_> {
                 }
             }
             InstanceMessage::Wake => self.consumed.push(id),
+            InstanceMessage::EntityOperation { .. }
+            | InstanceMessage::EntityLock { .. }
+            | InstanceMessage::EntityRelease { .. } => self.consumed.push(id),
             InstanceMessage::Suspend { reason } => {
                 self.consumed.push(id);
                 if matches!(self.rs(), RuntimeStatus::Running | RuntimeStatus::Pending) {
@@ -454,7 +485,45 @@ impl Processing<'_> {
         let me = self.item.instance_id.clone();
         for cmd in run.commands {
             let action = match cmd {
-                Command::ScheduleActivity { .. } | Command::CreateTimer { .. } if finished => {
+                Command::ScheduleActivity { .. }
+                | Command::CreateTimer { .. }
+                | Command::CallEntity { .. }
+                | Command::LockEntities { .. }
+                    if finished =>
+                {
+                    continue;
+                }
+                Command::CallEntity { id, entity, op, input } => Action::SendMessage {
+                    instance_id: entity.instance_id(),
+                    message: InstanceMessage::EntityOperation {
+                        op,
+                        input,
+                        sender: Some(me.clone()),
+                        reply: Some(EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id }),
+                    },
+                },
+                Command::SignalEntity { entity, op, input } => Action::SendMessage {
+                    instance_id: entity.instance_id(),
+                    message: InstanceMessage::EntityOperation { op, input, sender: Some(me.clone()), reply: None },
+                },
+                Command::LockEntities { id, entities } => Action::SendMessage {
+                    instance_id: entities[0].instance_id(),
+                    message: InstanceMessage::EntityLock {
+                        request: LockRequest {
+                            owner: EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id },
+                            entities,
+                            position: 0,
+                        },
+                    },
+                },
+                Command::UnlockEntities { id, entities } => {
+                    let owner = EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id };
+                    for e in entities {
+                        self.actions.push(Action::SendMessage {
+                            instance_id: e.instance_id(),
+                            message: InstanceMessage::EntityRelease { owner: owner.clone() },
+                        });
+                    }
                     continue;
                 }
                 Command::ScheduleActivity { id, name, input, attempt } => Action::ScheduleActivity(ActivityRequest {
@@ -541,7 +610,23 @@ impl Processing<'_> {
         self.report_to_parent(outcome);
     }
 
+    /// Release every entity lock the execution requested or holds.
+    fn release_locks(&mut self, runtime: &RuntimeState) {
+        let me = self.item.instance_id.clone();
+        let exec = self.status.execution_id.clone();
+        for (id, entities) in &runtime.locks {
+            let owner = EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: *id };
+            for e in entities {
+                self.actions.push(Action::SendMessage {
+                    instance_id: e.instance_id(),
+                    message: InstanceMessage::EntityRelease { owner: owner.clone() },
+                });
+            }
+        }
+    }
+
     fn cancel_open_timers(&mut self, runtime: &RuntimeState) {
+        self.release_locks(runtime);
         for (id, task) in &runtime.open {
             let timer = matches!(task, OpenTask::Timer { .. } | OpenTask::Activity { waiting_retry: true, .. });
             if timer {

@@ -53,6 +53,9 @@ pub(crate) fn message_event(msg: &TaskMessage) -> EventKind {
         TaskMessage::EventRaised { name, data } => EventKind::EventRaised { name, data },
         TaskMessage::SubOrchestrationCompleted { id, result } => EventKind::SubOrchestrationCompleted { id, result },
         TaskMessage::SubOrchestrationFailed { id, message } => EventKind::SubOrchestrationFailed { id, message },
+        TaskMessage::EntityCompleted { id, result } => EventKind::EntityCompleted { id, result },
+        TaskMessage::EntityFailed { id, message } => EventKind::EntityFailed { id, message },
+        TaskMessage::LockAcquired { id } => EventKind::EntityLockAcquired { id },
     }
 }
 
@@ -65,6 +68,9 @@ pub(crate) fn event_message(ev: &EventKind) -> Option<TaskMessage> {
         EventKind::EventRaised { name, data } => TaskMessage::EventRaised { name, data },
         EventKind::SubOrchestrationCompleted { id, result } => TaskMessage::SubOrchestrationCompleted { id, result },
         EventKind::SubOrchestrationFailed { id, message } => TaskMessage::SubOrchestrationFailed { id, message },
+        EventKind::EntityCompleted { id, result } => TaskMessage::EntityCompleted { id, result },
+        EventKind::EntityFailed { id, message } => TaskMessage::EntityFailed { id, message },
+        EventKind::EntityLockAcquired { id } => TaskMessage::LockAcquired { id },
         _ => return None,
     })
 }
@@ -80,6 +86,10 @@ fn command_event(cmd: &Command, retry_ids: &BTreeSet<u64>) -> Option<EventKind> 
             EventKind::SubOrchestrationCreated { id, name, instance_id, input }
         }
         Command::SendEvent { instance_id, name, data } => EventKind::EventSent { instance_id, name, data },
+        Command::CallEntity { id, entity, op, input } => EventKind::EntityCalled { id, entity, op, input },
+        Command::SignalEntity { entity, op, input } => EventKind::EntitySignaled { entity, op, input },
+        Command::LockEntities { id, entities } => EventKind::EntityLockRequested { id, entities },
+        Command::UnlockEntities { id, .. } => EventKind::EntityUnlocked { id },
     })
 }
 

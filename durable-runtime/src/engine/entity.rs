@@ -1,0 +1,226 @@
+//! Stepping an entity: apply its pending operations in order, one at a time, in one commit.
+//!
+//! Locks: a lock request is granted when the entity is free and passed on to the next entity
+//! in the (sorted) request; the last one tells the orchestration. While locked, operations
+//! from anyone but the owner wait in the entity's record, in order, until the owner releases.
+
+use super::step::panic_message;
+use super::{EngineConfig, Registry, WAKE_KEY};
+use crate::backend::{
+    Action, InstanceMessage, OrchestrationWorkItem, Snapshot, SnapshotChange, StepCommit, TimerRequest,
+};
+use crate::context::{Millis, RuntimeState, TaskMessage};
+use crate::entity::{Entity, EntityContext, EntityId, EntityRecord, EntityReply};
+use crate::instance::RuntimeStatus;
+use crate::payload;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Applies one operation to an entity's JSON state (type-erased [`Entity::__dispatch`]).
+pub type EntityApplyFn = fn(&mut Option<String>, &mut EntityContext, &str, &str) -> Result<String, String>;
+
+/// A registered entity type: its name, operations and dispatch.
+#[derive(Clone, Copy, Debug)]
+pub struct EntityEntry {
+    /// The entity name.
+    pub name: &'static str,
+    /// Its operations.
+    pub operations: &'static [&'static str],
+    /// Apply an operation.
+    pub apply: EntityApplyFn,
+}
+
+impl EntityEntry {
+    /// The entry of entity type `E`.
+    pub fn of<E: Entity>() -> Self {
+        Self { name: E::NAME, operations: E::OPERATIONS, apply: apply::<E> }
+    }
+}
+
+/// Run one operation; on error or panic the state is left as it was.
+fn apply<E: Entity>(
+    state: &mut Option<String>,
+    ctx: &mut EntityContext,
+    op: &str,
+    input: &str,
+) -> Result<String, String> {
+    let mut value: E = match state {
+        Some(s) => payload::from_json(s, &format!("the state of entity `{}`", ctx.id))?,
+        None => E::default(),
+    };
+    ctx.deleted = false;
+    let out = catch_unwind(AssertUnwindSafe(|| value.__dispatch(ctx, op, input)))
+        .map_err(|p| format!("operation `{op}` on entity `{}` panicked: {}", ctx.id, panic_message(&*p)))??;
+    if ctx.deleted {
+        *state = None;
+    } else {
+        *state = Some(payload::to_json(&value, &format!("the state of entity `{}`", ctx.id))?);
+    }
+    Ok(out)
+}
+
+const MAX_CANCELLED: usize = 64;
+
+struct EntityStep<'a> {
+    entry: EntityEntry,
+    record: EntityRecord,
+    ctx: EntityContext,
+    replies: Vec<Action>,
+    last_error: Option<String>,
+    _item: &'a OrchestrationWorkItem,
+}
+
+impl EntityStep<'_> {
+    fn reply(&mut self, to: &EntityReply, result: TaskMessage) {
+        self.replies.push(Action::SendMessage {
+            instance_id: to.instance_id.clone(),
+            message: InstanceMessage::TaskResult { execution_id: to.execution_id.clone(), result },
+        });
+    }
+
+    fn handle(&mut self, msg: InstanceMessage) {
+        match msg {
+            InstanceMessage::EntityOperation { op, input, sender, reply } => {
+                if let Some(owner) = &self.record.locked_by
+                    && sender.as_deref() != Some(owner.instance_id.as_str())
+                {
+                    self.record.deferred.push(InstanceMessage::EntityOperation { op, input, sender, reply });
+                    return;
+                }
+                let before = self.ctx.actions.len();
+                let result = (self.entry.apply)(&mut self.record.state, &mut self.ctx, &op, &input);
+                if let Err(e) = &result {
+                    self.ctx.actions.truncate(before);
+                    self.last_error = Some(e.clone());
+                }
+                if let Some(to) = reply {
+                    let msg = match result {
+                        Ok(result) => TaskMessage::EntityCompleted { id: to.task_id, result },
+                        Err(message) => TaskMessage::EntityFailed { id: to.task_id, message },
+                    };
+                    self.reply(&to, msg);
+                }
+            }
+            InstanceMessage::EntityLock { request } => {
+                if let Some(pos) = self.record.cancelled_locks.iter().position(|c| *c == request.owner) {
+                    self.record.cancelled_locks.remove(pos);
+                    return;
+                }
+                if self.record.locked_by.is_some() {
+                    self.record.deferred.push(InstanceMessage::EntityLock { request });
+                    return;
+                }
+                self.record.locked_by = Some(request.owner.clone());
+                let next = request.position + 1;
+                if let Some(target) = request.entities.get(next) {
+                    let target = target.instance_id();
+                    self.replies.push(Action::SendMessage {
+                        instance_id: target,
+                        message: InstanceMessage::EntityLock {
+                            request: crate::entity::LockRequest { position: next, ..request },
+                        },
+                    });
+                } else {
+                    let owner = request.owner.clone();
+                    self.reply(&owner, TaskMessage::LockAcquired { id: owner.task_id });
+                }
+            }
+            InstanceMessage::EntityRelease { owner } => {
+                if self.record.locked_by.as_ref() == Some(&owner) {
+                    self.record.locked_by = None;
+                    let deferred = std::mem::take(&mut self.record.deferred);
+                    for m in deferred {
+                        self.handle(m);
+                    }
+                } else {
+                    // The owner finished before its request got here: drop the request if it
+                    // waits here, or ignore it when it arrives.
+                    let before = self.record.deferred.len();
+                    self.record
+                        .deferred
+                        .retain(|m| !matches!(m, InstanceMessage::EntityLock { request } if request.owner == owner));
+                    if self.record.deferred.len() == before {
+                        self.record.cancelled_locks.push(owner);
+                        if self.record.cancelled_locks.len() > MAX_CANCELLED {
+                            self.record.cancelled_locks.remove(0);
+                        }
+                    }
+                }
+            }
+            // Orchestration control messages do not apply to entities.
+            _ => {}
+        }
+    }
+}
+
+/// Step entity instance `item`.
+pub(crate) fn process_entity(
+    registry: &Registry,
+    item: &OrchestrationWorkItem,
+    now: Millis,
+    config: &EngineConfig,
+) -> StepCommit {
+    let Some(status) = &item.status else {
+        return StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect());
+    };
+    let id = EntityId::from_instance_id(&item.instance_id).expect("an entity instance id");
+    let Some(entry) = registry.entity(&id.name).copied() else {
+        // Not registered here: leave the messages, say why, look again later.
+        let mut status = status.clone();
+        let reason = format!(
+            "entity `{}` is not registered on this worker (it registers {}); register it with `.entity::<T>()`: its operations wait until then",
+            id.name,
+            registry.known_entities()
+        );
+        let mut commit = StepCommit::ack(item, Vec::new());
+        if status.reason.as_deref() != Some(reason.as_str()) {
+            status.reason = Some(reason);
+            status.updated_ms = now;
+            commit.status = Some(status);
+        }
+        commit.actions.push(Action::SetTimer(TimerRequest {
+            instance_id: item.instance_id.clone(),
+            key: WAKE_KEY.to_string(),
+            fire_at: now.saturating_add(config.blocked_retry.as_millis() as u64),
+            message: InstanceMessage::Wake,
+        }));
+        return commit;
+    };
+    let record = match &item.snapshot {
+        Some(s) => payload::from_state::<EntityRecord>(&s.state).unwrap_or_default(),
+        None => EntityRecord::default(),
+    };
+    let mut ctx = EntityContext::new(id);
+    ctx.now = now;
+    let mut step = EntityStep { entry, record, ctx, replies: Vec::new(), last_error: None, _item: item };
+    for m in &item.messages {
+        step.handle(m.message.clone());
+    }
+    let mut status = status.clone();
+    status.output = step.record.state.clone();
+    status.runtime_status = RuntimeStatus::Running;
+    status.reason = None;
+    if let Some(e) = step.last_error.take() {
+        status.error = Some(e);
+    }
+    status.updated_ms = now;
+    let state = payload::to_state(&step.record).unwrap_or_default();
+    let snapshot = Snapshot {
+        orchestrator: format!("@{}", entry.name),
+        fingerprint: 0,
+        state,
+        runtime: RuntimeState::default(),
+        pending_continue_as_new: None,
+    };
+    let mut actions = step.ctx.actions;
+    actions.extend(step.replies);
+    StepCommit {
+        instance_id: item.instance_id.clone(),
+        lock: item.lock,
+        consumed: item.messages.iter().map(|m| m.id).collect(),
+        reset_history: false,
+        new_events: Vec::new(),
+        snapshot: SnapshotChange::Set(Box::new(snapshot)),
+        status: Some(status),
+        actions,
+    }
+}

@@ -8,4 +8,6 @@ fn ui() {
     t.compile_fail("tests/ui/orchestrator/fail/*.rs");
     t.pass("tests/ui/activity/pass/*.rs");
     t.compile_fail("tests/ui/activity/fail/*.rs");
+    t.pass("tests/ui/entity/pass/*.rs");
+    t.compile_fail("tests/ui/entity/fail/*.rs");
 }

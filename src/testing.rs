@@ -135,6 +135,7 @@ impl Driver<'_, '_> {
             | Command::SendEvent { .. }
             | Command::SignalEntity { .. }
             | Command::UnlockEntities { .. } => unreachable!("not kept pending"),
+            other => unreachable!("a command the test driver does not know: {other:?}"),
         })
     }
 }

@@ -57,6 +57,11 @@ fn calls(t: &Trace) -> Vec<String> {
             Command::CancelTimer { .. } => "cancel".to_string(),
             Command::StartSubOrchestration { name, input, .. } => format!("sub {name}({input})"),
             Command::SendEvent { name, .. } => format!("send {name}"),
+            Command::CallEntity { entity, op, input, .. } => format!("call {entity}.{op}({input})"),
+            Command::SignalEntity { entity, op, input } => format!("signal {entity}.{op}({input})"),
+            Command::LockEntities { entities, .. } => format!("lock {}", entities.len()),
+            Command::UnlockEntities { .. } => "unlock".to_string(),
+            other => format!("{other:?}"),
         })
         .collect()
 }
@@ -1918,4 +1923,103 @@ async fn format_captures_next_to_awaits(ctx: OrchestrationContext, n: i64) -> Re
 fn inline_format_captures_beside_awaited_arguments() {
     let t = diff!(format_captures_next_to_awaits, 7);
     assert_eq!(t.output::<Vec<String>>(), ["14-7", "0:7:  7", "1:8:  7"]);
+}
+
+// ---------------------------------------------------------------- more shapes users write
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+struct Totals {
+    sum: i64,
+    count: usize,
+    label: String,
+}
+
+#[orchestrator(differential)]
+async fn expression_shapes(ctx: OrchestrationContext, xs: Vec<i64>) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = Vec::new();
+    // Method chain on an awaited value, casts, negation, indexing by an awaited value.
+    let g = ctx.call_activity(greet, "ada".to_string()).await?.to_uppercase();
+    out.push(g);
+    let n = ctx.call_activity(double, 2).await? as usize;
+    out.push(format!("{}", xs[n % xs.len()]));
+    out.push(format!("{}", -ctx.call_activity(double, 3).await?));
+    let flag = !(ctx.call_activity(double, 0).await? == 0);
+    out.push(flag.to_string());
+    // A tuple of awaits, destructured.
+    let (a, b) = (ctx.call_activity(double, 5).await?, ctx.call_activity(add, (1, 2)).await?);
+    out.push(format!("{a}/{b}"));
+    // Struct literal with update syntax and an awaited field.
+    let base = Totals { label: "base".into(), ..Default::default() };
+    let t = Totals { sum: ctx.call_activity(add, (a, b)).await?, ..base.clone() };
+    out.push(format!("{}:{}:{}", t.label, t.sum, t.count));
+    // Closures that capture ctx and locals, without awaits, next to awaits.
+    let offset = 100;
+    let tasks: Vec<_> = xs.iter().map(|x| ctx.call_activity(double, x + offset)).collect();
+    let doubled = ctx.when_all(tasks).await?;
+    out.push(format!("{doubled:?}"));
+    // Typed locals with generics across awaits.
+    let mut by_parity: std::collections::BTreeMap<bool, Vec<i64>> = std::collections::BTreeMap::new();
+    for (k, v) in xs.iter().map(|x| (x % 2 == 0, *x)) {
+        let d = ctx.call_activity(double, v).await?;
+        by_parity.entry(k).or_default().push(d);
+    }
+    for (k, v) in by_parity {
+        out.push(format!("{k}={v:?}"));
+    }
+    Ok(out)
+}
+
+#[test]
+fn expressions_users_write() {
+    let t = diff!(expression_shapes, vec![1, 2, 3]);
+    assert_eq!(
+        t.output::<Vec<String>>(),
+        [
+            "HELLO ADA!",
+            "2",
+            "-6",
+            "false",
+            "10/3",
+            "base:13:0",
+            "[202, 204, 206]",
+            "false=[2, 6]",
+            "true=[4]",
+        ]
+    );
+}
+
+#[orchestrator(differential)]
+async fn command_loop(ctx: OrchestrationContext, start: i64) -> Result<i64, OrchestrationError> {
+    let mut value = start;
+    let mut history: Vec<String> = Vec::new();
+    loop {
+        let cmd: String = ctx.wait_for_event("cmd").await?;
+        match cmd.as_str() {
+            "double" => value = ctx.call_activity(double, value).await?,
+            "inc" => value += 1,
+            "stop" => break,
+            other => {
+                if other.starts_with("fail") {
+                    return Err(format!("bad command after {} steps: {}", history.len(), ctx.call_activity(greet, other.to_string()).await?).into());
+                }
+                continue;
+            }
+        }
+        history.push(cmd);
+    }
+    Ok(value * 1000 + history.len() as i64)
+}
+
+#[test]
+fn an_event_driven_command_loop() {
+    let script = || {
+        mock().event("cmd", "inc").event("cmd", "double").event("cmd", "noop").event("cmd", "double").event("cmd", "stop")
+    };
+    let sm = run_state_machine::<command_loop>(1, script());
+    let direct = run_direct(command_loop::__durable_direct, 1, script());
+    let t = same(sm, direct);
+    assert_eq!(t.output::<i64>(), 8003);
+    let failing = || mock().event("cmd", "inc").event("cmd", "fail-now");
+    let t = same(run_state_machine::<command_loop>(1, failing()), run_direct(command_loop::__durable_direct, 1, failing()));
+    assert_eq!(t.outcome, Err("bad command after 1 steps: Hello fail-now!".to_string()));
 }

@@ -109,6 +109,7 @@ pub struct RuntimeState {
 
 /// What an orchestration step asks the outside world to do.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
 pub enum Command {
     /// Run an activity (attempt `attempt`).
     ScheduleActivity {

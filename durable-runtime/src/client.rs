@@ -186,6 +186,14 @@ impl Client {
         self.backend.send_message(id, InstanceMessage::Rewind { reason: reason.to_string() }).await
     }
 
+    /// The live state of a suspended orchestration, for people and tools: its suspension
+    /// point, program counter and live locals as JSON (`{"at": "Await3", "pc": 7, "locals":
+    /// {...}}`, see [`payload::state_to_json`]). `None` if it has no snapshot (not started yet,
+    /// finished, or a backend that cannot show it).
+    pub async fn state(&self, id: &str) -> Result<Option<serde_json::Value>, Error> {
+        Ok(self.backend.snapshot(id).await?.map(|s| payload::state_to_json(&s.state)))
+    }
+
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
     pub async fn purge(&self, id: &str) -> Result<bool, Error> {
         self.backend.purge(id).await

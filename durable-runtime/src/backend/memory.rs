@@ -315,6 +315,11 @@ impl Backend for Memory {
         Box::pin(std::future::ready(Ok(h)))
     }
 
+    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
+        let s = self.inner.lock().instances.get(instance_id).and_then(|i| i.snapshot.clone());
+        Box::pin(std::future::ready(Ok(s)))
+    }
+
     fn list(&self, query: InstanceQuery) -> BoxFuture<'_, Result<InstancePage, Error>> {
         let r = (|| {
             let after = match &query.continuation {

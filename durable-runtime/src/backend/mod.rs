@@ -407,6 +407,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Hand a fetched work item back, for another worker to run.
     fn abandon_activity_work(&self, item: ActivityWorkItem) -> BoxFuture<'_, Result<(), Error>>;
 
+    /// An instance's snapshot (the suspended state machine and the runtime's bookkeeping), for
+    /// tools that show it ([`crate::client::Client::state`]); `None` if it has none (finished,
+    /// not started, an entity) or if the backend cannot show it (the default).
+    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
+        let _ = instance_id;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
     /// Wait until the instance has finished (Completed, Failed, Terminated) or `timeout` has
     /// passed (real time); then its status. The default polls [`status`](Backend::status).
     fn wait_for_finished<'a>(

@@ -211,16 +211,16 @@ impl<'l, 'a> Emitter<'l, 'a> {
 
     /// Field names in a variant: the source name, made unique when two saved locals share it.
     fn field_names(&self, fields: &[Bid]) -> Vec<syn::Ident> {
+        let plain = |f: Bid| self.ident(f).to_string().trim_start_matches("r#").to_string();
         let mut count: HashMap<String, usize> = HashMap::new();
         for &f in fields {
-            *count.entry(self.ident(f).to_string()).or_default() += 1;
+            *count.entry(plain(f)).or_default() += 1;
         }
         fields
             .iter()
             .map(|&f| {
-                let n = self.ident(f).to_string();
-                let n = n.trim_start_matches("r#");
-                if count[n] > 1 { format_ident!("{}_{}", n, f) } else { format_ident!("{}", n) }
+                let n = plain(f);
+                if count.get(&n).copied().unwrap_or(0) > 1 { format_ident!("{}_{}", n, f) } else { format_ident!("{}", n) }
             })
             .collect()
     }
@@ -289,7 +289,9 @@ impl<'l, 'a> Emitter<'l, 'a> {
             Some(p) => quote!(let #p: ::durable::OrchestrationContext = ::core::clone::Clone::clone(__durable_ctx);),
             None => quote!(),
         };
+        let items = &self.lw.items;
         let body = quote! {
+            #(#items)*
             #(#slot_decls)*
             let mut __durable_pc: u32 = match __durable_input {
                 ::durable::__private::StepInput::Start(__durable_json) => {

@@ -126,6 +126,9 @@ pub struct Lowerer<'a> {
     marker_counter: usize,
     /// When each block was first entered: arms are emitted in this (source) order.
     pub order: std::collections::HashMap<BlockId, usize>,
+    /// Items declared in the body (`fn`, `struct`, `const`, `use`, …): emitted once, before the
+    /// state machine, so every arm sees them.
+    pub items: Vec<TokenStream>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -141,6 +144,7 @@ impl<'a> Lowerer<'a> {
             temp_counter: 0,
             marker_counter: 0,
             order: std::collections::HashMap::new(),
+            items: Vec::new(),
         };
         l.new_block();
         l.order.insert(0, 0);
@@ -264,6 +268,10 @@ impl<'a> Lowerer<'a> {
         // Statements that always leave the block end it, so nothing after them is typed in.
         if let Stmt::Expr(e @ (Expr::Return(_) | Expr::Break(_) | Expr::Continue(_)), _) = stmt {
             self.lower_jump_stmt(e);
+            return;
+        }
+        if let Stmt::Item(item) = stmt {
+            self.items.push(quote!(#item));
             return;
         }
         // `x = value;` on a plain local defines it (it may have been declared with `let x;`).

@@ -21,6 +21,7 @@ pub(crate) enum Base<'a> {
 
 /// How a step ended.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outcome {
     Suspended(Snapshot),
     Completed(String),

@@ -1,0 +1,458 @@
+//! The OpenAPI 3 document of the API (`GET /openapi.json`), built from the table of routes
+//! below, which a test checks against the router.
+
+use serde_json::{Map, Value, json};
+
+/// Every route of [`crate::router`]: (method, path). A test checks that each is in
+/// [`document`] and answered by the router, and that the document has no other.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/orchestrations/{name}"),
+    ("get", "/instances"),
+    ("delete", "/instances"),
+    ("get", "/instances/{id}"),
+    ("delete", "/instances/{id}"),
+    ("post", "/instances/{id}/raiseEvent/{event}"),
+    ("post", "/instances/{id}/terminate"),
+    ("post", "/instances/{id}/suspend"),
+    ("post", "/instances/{id}/resume"),
+    ("post", "/instances/{id}/rewind"),
+    ("get", "/entities"),
+    ("get", "/entities/{name}/{key}"),
+    ("post", "/entities/{name}/{key}"),
+    ("delete", "/entities/{name}/{key}"),
+    ("get", "/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+];
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn flag(name: &str, description: &str) -> Value {
+    query(name, description, json!({ "type": "boolean" }))
+}
+
+fn reason() -> Value {
+    query("reason", "Why (recorded in the history).", json!({ "type": "string" }))
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn error(description: &str) -> Value {
+    body(description, schema_ref("Error"))
+}
+
+fn empty(description: &str) -> Value {
+    json!({ "description": description })
+}
+
+fn with_location(mut response: Value) -> Value {
+    response["headers"] = json!({ "Location": { "description": "The status URL.", "schema": { "type": "string" } } });
+    response
+}
+
+fn json_request(description: &str) -> Value {
+    json!({
+        "required": false,
+        "description": description,
+        "content": { "application/json": { "schema": {} } }
+    })
+}
+
+/// The error responses every route can give besides its own.
+fn common_errors(responses: &mut Map<String, Value>) {
+    responses
+        .insert("401".into(), error("A token is configured and the request lacks `Authorization: Bearer <token>`."));
+    responses.insert("503".into(), error("The backend is unavailable."));
+}
+
+fn operation(
+    id: &str,
+    summary: &str,
+    params: Vec<Value>,
+    request: Option<Value>,
+    responses: Vec<(&str, Value)>,
+) -> Value {
+    let mut r: Map<String, Value> = responses.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    common_errors(&mut r);
+    let mut op = json!({ "operationId": id, "summary": summary, "parameters": params, "responses": r });
+    if let Some(b) = request {
+        op["requestBody"] = b;
+    }
+    op
+}
+
+fn operation_for(method: &str, path: &str) -> Value {
+    let id_param = || path_param("id", "The instance id.");
+    let list_filters = || {
+        vec![
+            query(
+                "runtimeStatus",
+                "Comma-separated statuses: Pending, Running, Suspended, Completed, Failed, Terminated, ContinuedAsNew.",
+                json!({ "type": "string" }),
+            ),
+            query(
+                "createdTimeFrom",
+                "Created at or after (RFC 3339).",
+                json!({ "type": "string", "format": "date-time" }),
+            ),
+            query("createdTimeTo", "Created before (RFC 3339).", json!({ "type": "string", "format": "date-time" })),
+            query("name", "Only instances of this orchestrator.", json!({ "type": "string" })),
+        ]
+    };
+    let control = |id: &str, what: &str, conflict: &str| {
+        operation(
+            id,
+            what,
+            vec![id_param(), reason()],
+            None,
+            vec![
+                ("202", empty("Accepted: the instance will act on it.")),
+                ("400", error("Bad query string.")),
+                ("404", error("No such instance.")),
+                ("409", error(conflict)),
+            ],
+        )
+    };
+    match (method, path) {
+        ("post", "/orchestrations/{name}") => operation(
+            "startOrchestration",
+            "Start an orchestration. The body (JSON, empty = null) is its input.",
+            vec![
+                path_param("name", "The orchestrator's registered name."),
+                query("instanceId", "The instance id (default: a random one).", json!({ "type": "string" })),
+            ],
+            Some(json_request("The orchestrator's input.")),
+            vec![
+                ("202", with_location(body("Started.", schema_ref("ManagementUrls")))),
+                ("400", error("Bad JSON, bad instance id, or an input that does not serialize.")),
+                ("404", error("An orchestrator name not among the configured ones.")),
+                ("409", error("A live instance already has this id.")),
+                ("413", error("The body is over the limit.")),
+            ],
+        ),
+        ("get", "/instances") => {
+            let mut params = list_filters();
+            params.push(query(
+                "top",
+                "Page size, 1 to 1000 (default 100).",
+                json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+            ));
+            params.push(query("continuationToken", "The token of the previous page.", json!({ "type": "string" })));
+            params.push(flag("showInput", "Include each instance's input."));
+            let mut ok = body("One page of instances (entities are not listed here).", schema_ref("InstanceList"));
+            ok["headers"] = json!({ "x-ms-continuation-token": { "description": "The next page's token, if any.", "schema": { "type": "string" } } });
+            operation(
+                "listInstances",
+                "List orchestration instances.",
+                params,
+                None,
+                vec![("200", ok), ("400", error("Bad query string or continuation token."))],
+            )
+        }
+        ("delete", "/instances") => operation(
+            "purgeInstances",
+            "Purge the finished instances that match the filter.",
+            list_filters(),
+            None,
+            vec![
+                ("200", body("How many were deleted.", schema_ref("PurgeResult"))),
+                ("400", error("Bad query string.")),
+            ],
+        ),
+        ("get", "/instances/{id}") => {
+            let status = || schema_ref("InstanceStatus");
+            operation(
+                "getInstance",
+                "An instance's status.",
+                vec![
+                    id_param(),
+                    flag("showHistory", "Include the history."),
+                    flag("showInput", "Include the input."),
+                    flag(
+                        "showState",
+                        "Include the live state of a suspended orchestration (program counter and locals).",
+                    ),
+                ],
+                None,
+                vec![
+                    ("200", body("Completed.", status())),
+                    ("202", with_location(body("Pending, Running, Suspended or ContinuedAsNew.", status()))),
+                    (
+                        "400",
+                        body(
+                            "Failed or Terminated (the body is the status), or a bad query string (an error).",
+                            json!({ "oneOf": [status(), schema_ref("Error")] }),
+                        ),
+                    ),
+                    ("404", error("No such instance.")),
+                ],
+            )
+        }
+        ("delete", "/instances/{id}") => operation(
+            "purgeInstance",
+            "Delete a finished instance and its history.",
+            vec![id_param()],
+            None,
+            vec![
+                ("200", body("Deleted.", schema_ref("PurgeResult"))),
+                ("404", error("No such instance.")),
+                ("409", error("The instance has not finished.")),
+            ],
+        ),
+        ("post", "/instances/{id}/raiseEvent/{event}") => operation(
+            "raiseEvent",
+            "Raise an external event on an instance; the body (JSON, empty = null) is its data.",
+            vec![id_param(), path_param("event", "The event name.")],
+            Some(json_request("The event data.")),
+            vec![
+                ("202", empty("Accepted.")),
+                ("400", error("Bad JSON.")),
+                ("404", error("No such instance.")),
+                ("409", error("The instance has finished.")),
+                ("413", error("The body is over the limit.")),
+            ],
+        ),
+        ("post", "/instances/{id}/terminate") => {
+            control("terminateInstance", "Terminate an instance.", "The instance has finished.")
+        }
+        ("post", "/instances/{id}/suspend") => {
+            control("suspendInstance", "Suspend an instance.", "The instance has finished.")
+        }
+        ("post", "/instances/{id}/resume") => {
+            control("resumeInstance", "Resume a suspended instance.", "The instance has finished.")
+        }
+        ("post", "/instances/{id}/rewind") => control(
+            "rewindInstance",
+            "Rewind a failed instance: its failed tasks run again.",
+            "The instance has not failed.",
+        ),
+        ("get", "/entities") => operation(
+            "listEntities",
+            "List entities that have state.",
+            vec![
+                query("name", "Only entities of this name.", json!({ "type": "string" })),
+                query(
+                    "top",
+                    "At most this many, 1 to 1000 (default 100).",
+                    json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                ),
+            ],
+            None,
+            vec![("200", body("The entities.", schema_ref("EntityList"))), ("400", error("Bad query string."))],
+        ),
+        ("get", "/entities/{name}/{key}") => operation(
+            "getEntity",
+            "An entity's state (JSON), or with showMetadata=true its record.",
+            vec![
+                path_param("name", "The entity name."),
+                path_param("key", "The entity key."),
+                flag("showMetadata", "Answer the whole record instead of the state."),
+            ],
+            None,
+            vec![
+                ("200", body("The state (any JSON), or the record.", json!({}))),
+                ("400", error("Bad entity name or query string.")),
+                ("404", error("The entity does not exist.")),
+            ],
+        ),
+        ("post", "/entities/{name}/{key}") => operation(
+            "signalEntity",
+            "Signal an entity operation (one-way); the body (JSON, empty = null) is its input.",
+            vec![
+                path_param("name", "The entity name."),
+                path_param("key", "The entity key."),
+                json!({ "name": "op", "in": "query", "required": true, "description": "The operation.", "schema": { "type": "string", "minLength": 1 } }),
+            ],
+            Some(json_request("The operation's input.")),
+            vec![
+                ("202", with_location(empty("Accepted: the operation will run."))),
+                ("400", error("Bad JSON, missing op, or a bad entity name or key.")),
+                ("404", error("An entity name not among the configured ones.")),
+                ("413", error("The body is over the limit.")),
+            ],
+        ),
+        ("delete", "/entities/{name}/{key}") => operation(
+            "purgeEntity",
+            "Delete an entity and its state.",
+            vec![path_param("name", "The entity name."), path_param("key", "The entity key.")],
+            None,
+            vec![
+                (
+                    "200",
+                    body(
+                        "Deleted.",
+                        json!({ "type": "object", "properties": { "entitiesDeleted": { "type": "integer" } } }),
+                    ),
+                ),
+                ("400", error("Bad entity name.")),
+                ("404", error("The entity does not exist.")),
+                ("409", error("The entity is busy; try again.")),
+            ],
+        ),
+        ("get", "/openapi.json") => operation(
+            "openapi",
+            "This document.",
+            vec![],
+            None,
+            vec![("200", body("The OpenAPI document.", json!({ "type": "object" })))],
+        ),
+        ("get", "/healthz") => operation(
+            "healthz",
+            "Liveness: 200 when the backend answers.",
+            vec![],
+            None,
+            vec![(
+                "200",
+                body("Healthy.", json!({ "type": "object", "properties": { "status": { "type": "string" } } })),
+            )],
+        ),
+        ("get", "/metrics") => operation(
+            "metrics",
+            "Prometheus metrics: HTTP requests and latencies by route, instances by status.",
+            vec![],
+            None,
+            vec![(
+                "200",
+                json!({ "description": "Prometheus text format.", "content": { "text/plain": { "schema": { "type": "string" } } } }),
+            )],
+        ),
+        _ => json!({}),
+    }
+}
+
+fn schemas() -> Value {
+    let nullable_string = json!({ "type": "string", "nullable": true });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error", "code"],
+            "properties": { "error": { "type": "string" }, "code": { "type": "string" } }
+        },
+        "ManagementUrls": {
+            "type": "object",
+            "required": ["id", "statusQueryGetUri", "sendEventPostUri", "terminatePostUri", "suspendPostUri", "resumePostUri", "rewindPostUri", "purgeHistoryDeleteUri"],
+            "properties": {
+                "id": { "type": "string" },
+                "statusQueryGetUri": { "type": "string" },
+                "sendEventPostUri": { "type": "string" },
+                "terminatePostUri": { "type": "string" },
+                "suspendPostUri": { "type": "string" },
+                "resumePostUri": { "type": "string" },
+                "rewindPostUri": { "type": "string" },
+                "purgeHistoryDeleteUri": { "type": "string" }
+            }
+        },
+        "RuntimeStatus": {
+            "type": "string",
+            "enum": ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew"]
+        },
+        "InstanceStatus": {
+            "type": "object",
+            "required": ["name", "instanceId", "runtimeStatus", "createdTime", "lastUpdatedTime"],
+            "properties": {
+                "name": { "type": "string" },
+                "instanceId": { "type": "string" },
+                "runtimeStatus": schema_ref("RuntimeStatus"),
+                "input": { "description": "The input (with showInput=true)." },
+                "output": { "description": "The output, once completed." },
+                "customStatus": { "description": "Set by the orchestrator." },
+                "createdTime": { "type": "string", "format": "date-time" },
+                "lastUpdatedTime": { "type": "string", "format": "date-time" },
+                "error": nullable_string,
+                "reason": nullable_string,
+                "parentInstanceId": nullable_string,
+                "history": { "type": "array", "items": schema_ref("HistoryEvent"), "description": "With showHistory=true." },
+                "state": { "description": "With showState=true: `{at, pc, locals}` of a suspended orchestration, or null." }
+            }
+        },
+        "HistoryEvent": {
+            "type": "object",
+            "required": ["seq", "timestamp", "eventType"],
+            "properties": {
+                "seq": { "type": "integer" },
+                "timestamp": { "type": "string", "format": "date-time" },
+                "eventType": { "type": "string" }
+            }
+        },
+        "InstanceList": {
+            "type": "object",
+            "required": ["instances", "continuationToken"],
+            "properties": {
+                "instances": { "type": "array", "items": schema_ref("InstanceStatus") },
+                "continuationToken": nullable_string
+            }
+        },
+        "PurgeResult": {
+            "type": "object",
+            "required": ["instancesDeleted"],
+            "properties": { "instancesDeleted": { "type": "integer" } }
+        },
+        "Entity": {
+            "type": "object",
+            "required": ["name", "key", "lastModifiedTime"],
+            "properties": {
+                "name": { "type": "string" },
+                "key": { "type": "string" },
+                "state": {},
+                "lastError": nullable_string,
+                "lastModifiedTime": { "type": "string", "format": "date-time" }
+            }
+        },
+        "EntityList": {
+            "type": "object",
+            "required": ["entities"],
+            "properties": { "entities": { "type": "array", "items": schema_ref("Entity") } }
+        }
+    })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (method, path) in ROUTES {
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = operation_for(method, path);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "durable HTTP API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Start, query and manage durable orchestrations and entities (Durable Functions style). Every error is `{\"error\": ..., \"code\": ...}`."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
+        },
+        "security": [{ "bearer": [] }, {}]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_an_operation() {
+        for (method, path) in ROUTES {
+            let op = &document()["paths"][path][method];
+            assert!(op["operationId"].is_string(), "{method} {path} is not in the document");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
+        }
+        let n: usize = document()["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(n, ROUTES.len());
+    }
+}

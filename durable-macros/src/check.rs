@@ -50,12 +50,11 @@ fn forbidden_path(segs: &[String]) -> Option<String> {
             "`{shown}` is random, so not deterministic in an orchestrator: use `ctx.new_uuid()`, which is the same on every replay"
         ));
     }
-    if segs.first().is_some_and(|s| s == "rand" || s == "fastrand" || s == "getrandom")
+    let multi = segs.len() >= 2;
+    if (multi && segs.first().is_some_and(|s| s == "rand" || s == "fastrand" || s == "getrandom"))
         || has("thread_rng")
         || has("ThreadRng")
         || has("OsRng")
-        || (last == "random" && segs.len() <= 2 && segs.first().is_some_and(|s| s == "rand" || s == "random"))
-        || last == "rng"
     {
         return Some(format!(
             "`{shown}` is random, so not deterministic in an orchestrator: draw random values in an `#[activity]` (its result is recorded), or use `ctx.new_uuid()`"
@@ -70,13 +69,15 @@ fn forbidden_path(segs: &[String]) -> Option<String> {
             "`{shown}` starts a thread or task, which an orchestrator cannot suspend or replay: call an `#[activity]` with `ctx.call_activity`, and run tasks in parallel with `ctx.when_all`"
         ));
     }
-    if last == "sleep" || last == "sleep_until" || last == "interval" || (has("time") && last == "timeout") {
+    if (multi && (last == "sleep" || last == "sleep_until")) || (has("time") && (last == "interval" || last == "timeout"))
+    {
         return Some(format!(
             "`{shown}` waits on the process clock, which does not survive a restart: use a durable timer, `ctx.timer(duration).await`"
         ));
     }
-    let io_root =
-        |m: &str| segs.iter().any(|s| s == m) && (has("std") || has("tokio") || segs.first().is_some_and(|s| s == m));
+    let io_root = |m: &str| {
+        multi && segs.iter().any(|s| s == m) && (has("std") || has("tokio") || segs.first().is_some_and(|s| s == m))
+    };
     if io_root("fs")
         || io_root("net")
         || io_root("env")
@@ -148,7 +149,34 @@ impl Checker<'_> {
     }
 }
 
+/// A bare function name that is not deterministic when called (imported with `use`).
+fn forbidden_call(name: &str) -> Option<String> {
+    Some(match name {
+        "sleep" | "sleep_until" => format!(
+            "`{name}` waits on the process clock, which does not survive a restart: use a durable timer, `ctx.timer(duration).await`"
+        ),
+        "spawn" | "spawn_blocking" | "spawn_local" => format!(
+            "`{name}` starts a thread or task, which an orchestrator cannot suspend or replay: call an `#[activity]` with `ctx.call_activity`, and run tasks in parallel with `ctx.when_all`"
+        ),
+        "random" | "rng" | "thread_rng" => format!(
+            "`{name}()` is random, so not deterministic in an orchestrator: draw random values in an `#[activity]` (its result is recorded), or use `ctx.new_uuid()`"
+        ),
+        _ => return None,
+    })
+}
+
 impl<'ast> Visit<'ast> for Checker<'_> {
+    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*call.func
+            && p.qself.is_none()
+            && p.path.segments.len() == 1
+            && let Some(msg) = forbidden_call(&p.path.segments[0].ident.to_string())
+        {
+            self.cx.error_spanned_by(&p.path, msg);
+        }
+        syn::visit::visit_expr_call(self, call);
+    }
+
     fn visit_path(&mut self, path: &'ast syn::Path) {
         self.check_path(path);
         syn::visit::visit_path(self, path);

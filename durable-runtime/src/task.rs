@@ -25,6 +25,9 @@ use std::task::{Context, Poll};
 pub trait DurableTask: sealed::Sealed {
     /// What `.await` gives.
     type Output;
+    /// Whether it is ready (cheap: no result is decoded).
+    #[doc(hidden)]
+    fn __ready(&self, st: &CtxState) -> bool;
     /// When ready: the arrival number of the completion that made it ready, and the output.
     #[doc(hidden)]
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)>;
@@ -45,6 +48,9 @@ mod sealed {
 #[doc(hidden)]
 pub fn poll_task<D: DurableTask>(ctx: &OrchestrationContext, task: &D) -> Option<D::Output> {
     ctx.with(|st| {
+        if !task.__ready(st) {
+            return None;
+        }
         let (_, out) = task.__poll(st)?;
         task.__release(st);
         Some(out)
@@ -149,6 +155,10 @@ impl<T> Task<T> {
 impl<T: DeserializeOwned> DurableTask for Task<T> {
     type Output = Result<T, TaskError>;
 
+    fn __ready(&self, st: &CtxState) -> bool {
+        st.completion(self.id).is_some()
+    }
+
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         let c = st.completion(self.id)?;
         let out = match &c.outcome {
@@ -208,6 +218,10 @@ where
 {
     type Output = Result<Vec<T>, TaskError>;
 
+    fn __ready(&self, st: &CtxState) -> bool {
+        self.tasks.iter().all(|t| t.__ready(st))
+    }
+
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         let mut seq = 0;
         let mut out = Vec::with_capacity(self.tasks.len());
@@ -258,6 +272,10 @@ impl<D> WhenAny<D> {
 impl<D: DurableTask> DurableTask for WhenAny<D> {
     type Output = (usize, D::Output);
 
+    fn __ready(&self, st: &CtxState) -> bool {
+        self.tasks.iter().any(|t| t.__ready(st))
+    }
+
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         let mut best: Option<(u64, usize, D::Output)> = None;
         for (i, t) in self.tasks.iter().enumerate() {
@@ -303,6 +321,10 @@ impl<A, B> Select<A, B> {
 
 impl<A: DurableTask, B: DurableTask> DurableTask for Select<A, B> {
     type Output = Either<A::Output, B::Output>;
+
+    fn __ready(&self, st: &CtxState) -> bool {
+        self.a.__ready(st) || self.b.__ready(st)
+    }
 
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         match (self.a.__poll(st), self.b.__poll(st)) {

@@ -1,18 +1,19 @@
-//! The runtime end to end on the memory backend: worker, client, engine, with hand-lowered
-//! orchestrators (see `common/mod.rs`).
+//! The backend conformance suite: the runtime end to end (worker, client, engine, with
+//! hand-lowered orchestrators, see `common/mod.rs`), every test run on the memory backend and
+//! on the Redis backend (each Redis test on a `redis-server` of its own).
 
 mod common;
 
 use common::*;
-use durable_runtime::backend::{Backend, InstanceMessage, Memory};
+use durable_runtime::backend::InstanceMessage;
 use durable_runtime::context::TaskMessage;
 use durable_runtime::engine::{self, Registry, replay_orchestrator};
 use durable_runtime::{Client, Error, EventKind, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(5);
+const WAIT: Duration = Duration::from_secs(20);
 
-async fn worker(backend: &Memory) -> WorkerHandle {
+async fn worker<B: TestBackend>(backend: &B) -> WorkerHandle {
     Worker::builder(backend.clone())
         .orchestrator(Hello)
         .orchestrator(Sleeper)
@@ -35,9 +36,7 @@ fn cities() -> Vec<String> {
     vec!["Tokyo".into(), "Seattle".into(), "London".into()]
 }
 
-#[tokio::test]
-async fn start_activity_complete() {
-    let backend = Memory::new();
+async fn start_activity_complete<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(Hello, cities()).await.unwrap();
@@ -92,20 +91,18 @@ async fn start_activity_complete() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn timer_of_72_hours_fires_on_advance_never_early() {
-    let backend = Memory::with_virtual_clock();
+async fn timer_of_72_hours_fires_on_advance_never_early<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let t0 = backend.now();
     let id = client.start(Sleeper, 72).await.unwrap();
     wait_until(&client, &id, running).await;
-    eventually(|| backend.pending_timers() == 1).await;
+    eventually(|| async { backend.pending_timers().await == 1 }).await;
 
     backend.advance(Duration::from_secs(72 * 3600) - Duration::from_millis(1));
     settle().await;
     assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
-    assert_eq!(backend.pending_timers(), 1);
+    assert_eq!(backend.pending_timers().await, 1);
 
     backend.advance(Duration::from_millis(1));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
@@ -118,9 +115,7 @@ async fn timer_of_72_hours_fires_on_advance_never_early() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn real_time_timer_fires() {
-    let backend = Memory::new();
+async fn real_time_timer_fires<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(WaitEvent, 1).await.unwrap();
@@ -130,9 +125,7 @@ async fn real_time_timer_fires() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn events_raised_before_the_wait_are_kept() {
-    let backend = Memory::with_virtual_clock();
+async fn events_raised_before_the_wait_are_kept<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     // Raised right after start, before the first step even ran.
@@ -157,21 +150,19 @@ async fn events_raised_before_the_wait_are_kept() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn retries_follow_the_policy_with_backoff_timers() {
-    let backend = Memory::with_virtual_clock();
+async fn retries_follow_the_policy_with_backoff_timers<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     // Fails twice, 3 attempts allowed: succeeds on the third, after 10 s and 20 s.
     let id = client.start(Retrying, (2, 3)).await.unwrap();
-    eventually(|| backend.pending_timers() == 1).await;
-    let first_retry = backend.next_timer().unwrap();
+    eventually(|| async { backend.pending_timers().await == 1 }).await;
+    let first_retry = backend.next_timer().await.unwrap();
     backend.advance(Duration::from_secs(9));
     settle().await;
-    assert_eq!(backend.pending_timers(), 1, "backoff not over yet");
+    assert_eq!(backend.pending_timers().await, 1, "backoff not over yet");
     backend.advance(Duration::from_secs(1));
-    eventually(|| backend.next_timer().is_some_and(|t| t > first_retry)).await;
-    let second = backend.next_timer().unwrap().duration_since(backend.time()).unwrap();
+    eventually(|| async { backend.next_timer().await.is_some_and(|t| t > first_retry) }).await;
+    let second = backend.next_timer().await.unwrap().duration_since(backend.time()).unwrap();
     assert_eq!(second, Duration::from_secs(20));
     backend.advance(Duration::from_secs(20));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
@@ -190,7 +181,7 @@ async fn retries_follow_the_policy_with_backoff_timers() {
 
     // Out of attempts: the task fails with the activity's message.
     let id = client.start(Retrying, (5, 2)).await.unwrap();
-    eventually(|| backend.pending_timers() == 1).await;
+    eventually(|| async { backend.pending_timers().await == 1 }).await;
     backend.advance(Duration::from_secs(10));
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
@@ -199,9 +190,7 @@ async fn retries_follow_the_policy_with_backoff_timers() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn activity_panic_fails_the_task_and_the_worker_goes_on() {
-    let backend = Memory::new();
+async fn activity_panic_fails_the_task_and_the_worker_goes_on<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(CallPanicky, "kaboom".to_string()).await.unwrap();
@@ -221,9 +210,7 @@ async fn activity_panic_fails_the_task_and_the_worker_goes_on() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn orchestrator_panic_fails_the_instance_only() {
-    let backend = Memory::new();
+async fn orchestrator_panic_fails_the_instance_only<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let bad = client.start(Panics, ()).await.unwrap();
@@ -236,9 +223,7 @@ async fn orchestrator_panic_fails_the_instance_only() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn terminate_and_purge() {
-    let backend = Memory::new();
+async fn terminate_and_purge<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(WaitEvent, 0).await.unwrap();
@@ -262,9 +247,7 @@ async fn terminate_and_purge() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn suspend_holds_messages_until_resume() {
-    let backend = Memory::new();
+async fn suspend_holds_messages_until_resume<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(WaitEvent, 0).await.unwrap();
@@ -285,9 +268,7 @@ async fn suspend_holds_messages_until_resume() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn duplicate_activity_completion_is_ignored() {
-    let backend = Memory::new();
+async fn duplicate_activity_completion_is_ignored<B: TestBackend>(backend: B) {
     let mut registry = Registry::new();
     registry.register::<Hello>();
     let client = Client::new(backend.clone());
@@ -313,9 +294,7 @@ async fn duplicate_activity_completion_is_ignored() {
     assert_eq!(completions, 2);
 }
 
-#[tokio::test]
-async fn bad_input_and_bad_ids_give_clear_errors() {
-    let backend = Memory::new();
+async fn bad_input_and_bad_ids_give_clear_errors<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone()).with_max_payload_bytes(1000);
 
@@ -354,14 +333,12 @@ async fn bad_input_and_bad_ids_give_clear_errors() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn other_code_version_leaves_the_instance_waiting_until_matching_code_returns() {
-    let backend = Memory::with_virtual_clock();
+async fn other_code_version_leaves_the_instance_waiting_until_matching_code_returns<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone());
     let v1 = Worker::builder(backend.clone()).orchestrator(WaitEvent).start().await.unwrap();
     let id = client.start(WaitEvent, 0).await.unwrap();
     wait_until(&client, &id, running).await;
-    eventually(|| backend.pending_activities() == 0).await;
+    eventually(|| async { backend.pending_activities().await == 0 }).await;
     v1.shutdown().await.unwrap();
 
     let v2 = Worker::builder(backend.clone())
@@ -386,9 +363,7 @@ async fn other_code_version_leaves_the_instance_waiting_until_matching_code_retu
     v1.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn continue_as_new_restarts_history_and_carries_events() {
-    let backend = Memory::new();
+async fn continue_as_new_restarts_history_and_carries_events<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(Counter, 0).await.unwrap();
@@ -405,9 +380,7 @@ async fn continue_as_new_restarts_history_and_carries_events() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn sub_orchestration_reports_to_its_parent() {
-    let backend = Memory::new();
+async fn sub_orchestration_reports_to_its_parent<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let id = client.start(Parent, vec!["Paris".into(), "Lima".into()]).await.unwrap();
@@ -420,9 +393,7 @@ async fn sub_orchestration_reports_to_its_parent() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn rewind_runs_the_failed_activity_again() {
-    let backend = Memory::new();
+async fn rewind_runs_the_failed_activity_again<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     // Fails attempt 1, no retries: the instance fails. Rewound, attempt 2 succeeds.
@@ -443,9 +414,7 @@ async fn rewind_runs_the_failed_activity_again() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn lost_snapshot_is_rebuilt_from_history() {
-    let backend = Memory::new();
+async fn lost_snapshot_is_rebuilt_from_history<B: TestBackend>(backend: B) {
     let mut registry = Registry::new();
     registry.register::<Hello>();
     let client = Client::new(backend.clone());
@@ -468,9 +437,7 @@ async fn lost_snapshot_is_rebuilt_from_history() {
     backend.commit(commit).await.unwrap();
 }
 
-#[tokio::test]
-async fn messages_for_an_old_execution_are_dropped() {
-    let backend = Memory::new();
+async fn messages_for_an_old_execution_are_dropped<B: TestBackend>(backend: B) {
     let mut registry = Registry::new();
     registry.register::<WaitEvent>();
     let client = Client::new(backend.clone());
@@ -485,9 +452,7 @@ async fn messages_for_an_old_execution_are_dropped() {
     assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
 }
 
-#[tokio::test]
-async fn list_filters_and_pages() {
-    let backend = Memory::with_virtual_clock();
+async fn list_filters_and_pages<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let mut ids = Vec::new();
@@ -518,9 +483,7 @@ async fn list_filters_and_pages() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn sub_orchestration_with_a_live_id_fails_the_parent_task() {
-    let backend = Memory::new();
+async fn sub_orchestration_with_a_live_id_fails_the_parent_task<B: TestBackend>(backend: B) {
     let w = Worker::builder(backend.clone()).orchestrator(WaitEvent).orchestrator(FixedChild).start().await.unwrap();
     let client = Client::new(backend.clone());
     client.start_with_id(WaitEvent, "child", 0).await.unwrap();
@@ -541,9 +504,7 @@ async fn sub_orchestration_with_a_live_id_fails_the_parent_task() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn shutdown_hands_back_activities_that_do_not_finish() {
-    let backend = Memory::new();
+async fn shutdown_hands_back_activities_that_do_not_finish<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone());
     let w = Worker::builder(backend.clone())
         .orchestrator(CallSlow)
@@ -553,7 +514,7 @@ async fn shutdown_hands_back_activities_that_do_not_finish() {
         .await
         .unwrap();
     let id = client.start(CallSlow, 60_000).await.unwrap();
-    eventually(|| backend.pending_activities() == 1).await;
+    eventually(|| async { backend.pending_activities().await == 1 }).await;
     settle().await;
     w.shutdown().await.unwrap();
     let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().expect("handed back");
@@ -575,9 +536,7 @@ async fn shutdown_hands_back_activities_that_do_not_finish() {
     w.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn many_instances_in_parallel() {
-    let backend = Memory::new();
+async fn many_instances_in_parallel<B: TestBackend>(backend: B) {
     let w = Worker::builder(backend.clone())
         .orchestrator(Hello)
         .activity(SayHello)
@@ -596,4 +555,51 @@ async fn many_instances_in_parallel() {
         assert_eq!(done.output::<Vec<String>>().unwrap(), [format!("Hello a{i}!"), format!("Hello b{i}!")]);
     }
     w.shutdown().await.unwrap();
+}
+
+/// Instantiate each test on both backends: `memory::NAME` and `redis::NAME`.
+macro_rules! conformance {
+    ($($clock:ident $name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::common::memory(super::common::Clock::$clock)).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (backend, _server) = super::common::redis(super::common::Clock::$clock).await;
+                    super::$name(backend).await
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    Real start_activity_complete,
+    Virtual timer_of_72_hours_fires_on_advance_never_early,
+    Real real_time_timer_fires,
+    Virtual events_raised_before_the_wait_are_kept,
+    Virtual retries_follow_the_policy_with_backoff_timers,
+    Real activity_panic_fails_the_task_and_the_worker_goes_on,
+    Real orchestrator_panic_fails_the_instance_only,
+    Real terminate_and_purge,
+    Real suspend_holds_messages_until_resume,
+    Real duplicate_activity_completion_is_ignored,
+    Real bad_input_and_bad_ids_give_clear_errors,
+    Virtual other_code_version_leaves_the_instance_waiting_until_matching_code_returns,
+    Real continue_as_new_restarts_history_and_carries_events,
+    Real sub_orchestration_reports_to_its_parent,
+    Real rewind_runs_the_failed_activity_again,
+    Real lost_snapshot_is_rebuilt_from_history,
+    Real messages_for_an_old_execution_are_dropped,
+    Virtual list_filters_and_pages,
+    Real sub_orchestration_with_a_live_id_fails_the_parent_task,
+    Real shutdown_hands_back_activities_that_do_not_finish,
+    Real many_instances_in_parallel,
 }

@@ -30,7 +30,9 @@
 //! sorted set for timers, and one Lua script per commit.
 
 pub mod memory;
+pub mod redis;
 
+pub use self::redis::{Redis, RedisBuilder};
 pub use memory::Memory;
 
 use crate::context::{Millis, RuntimeState, TaskMessage};

@@ -1,9 +1,11 @@
 //! Hand-lowered orchestrators and activities for the runtime tests (the macros are tested
 //! elsewhere): each orchestrator is a small state machine over one awaited task at a time.
 
-#![allow(dead_code)]
+#![allow(dead_code, async_fn_in_trait)]
 
-use durable_runtime::backend::{Backend, Memory};
+pub mod redis_server;
+
+use durable_runtime::backend::{Backend, Memory, Redis};
 use durable_runtime::engine::{self, EngineConfig, Registry};
 use durable_runtime::orchestrator::{BoxFuture, StepInput, StepResult};
 use durable_runtime::task::poll_task;
@@ -14,7 +16,8 @@ use durable_runtime::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 /// What a hand-lowered body does next.
 pub enum Next {
@@ -392,9 +395,13 @@ impl Orchestrator for Parent {
 
 // ---------------------------------------------------------------- helpers
 
-/// Wait (real time, up to 5 s) until the instance's status satisfies `pred`.
+/// How long the helpers below wait for something to happen (real time).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Wait (real time) until the instance's status satisfies `pred`.
 pub async fn wait_until(client: &Client, id: &str, pred: impl Fn(&InstanceStatus) -> bool) -> InstanceStatus {
-    for _ in 0..1000 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         if let Some(s) = client.status(id).await.unwrap()
             && pred(&s)
         {
@@ -405,10 +412,11 @@ pub async fn wait_until(client: &Client, id: &str, pred: impl Fn(&InstanceStatus
     panic!("instance {id} never reached the expected state: {:?}", client.status(id).await.unwrap());
 }
 
-/// Wait until `f` holds (real time, up to 5 s).
-pub async fn eventually(f: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if f() {
+/// Wait (real time) until `f` holds.
+pub async fn eventually<F: FnMut() -> Fut, Fut: Future<Output = bool>>(mut f: F) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if f().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -416,9 +424,10 @@ pub async fn eventually(f: impl Fn() -> bool) {
     panic!("condition never held");
 }
 
-/// Let background tasks run for a moment (real time).
+/// Let background tasks run for a moment (real time): for checking that something does *not*
+/// happen.
 pub async fn settle() {
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 pub fn running(s: &InstanceStatus) -> bool {
@@ -426,7 +435,7 @@ pub fn running(s: &InstanceStatus) -> bool {
 }
 
 /// Step one instance by hand (no worker): fetch, process, commit. `false` if there was no work.
-pub async fn step_once(backend: &Memory, registry: &Registry) -> bool {
+pub async fn step_once<B: Backend>(backend: &B, registry: &Registry) -> bool {
     let Some(item) = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap() else {
         return false;
     };
@@ -434,6 +443,80 @@ pub async fn step_once(backend: &Memory, registry: &Registry) -> bool {
     let commit = engine::process(registry, &item, history.as_deref(), backend.now(), &EngineConfig::default());
     backend.commit(commit).await.unwrap();
     true
+}
+
+// ---------------------------------------------------------------- backends under test
+
+/// What the conformance tests need beyond [`Backend`]: a clock to move and a look at timers
+/// and queued activities.
+pub trait TestBackend: Backend + Clone {
+    /// Move the clock forward (a virtual clock: the only way it moves).
+    fn advance(&self, d: Duration);
+    /// The backend's clock.
+    fn time(&self) -> SystemTime;
+    async fn pending_timers(&self) -> usize;
+    async fn next_timer(&self) -> Option<SystemTime>;
+    async fn pending_activities(&self) -> usize;
+}
+
+impl TestBackend for Memory {
+    fn advance(&self, d: Duration) {
+        Memory::advance(self, d)
+    }
+    fn time(&self) -> SystemTime {
+        Memory::time(self)
+    }
+    async fn pending_timers(&self) -> usize {
+        Memory::pending_timers(self)
+    }
+    async fn next_timer(&self) -> Option<SystemTime> {
+        Memory::next_timer(self)
+    }
+    async fn pending_activities(&self) -> usize {
+        Memory::pending_activities(self)
+    }
+}
+
+impl TestBackend for Redis {
+    fn advance(&self, d: Duration) {
+        Redis::advance(self, d)
+    }
+    fn time(&self) -> SystemTime {
+        Redis::time(self)
+    }
+    async fn pending_timers(&self) -> usize {
+        Redis::pending_timers(self).await.unwrap()
+    }
+    async fn next_timer(&self) -> Option<SystemTime> {
+        Redis::next_timer(self).await.unwrap()
+    }
+    async fn pending_activities(&self) -> usize {
+        Redis::pending_activities(self).await.unwrap()
+    }
+}
+
+/// Which clock a test wants.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    Real,
+    Virtual,
+}
+
+pub fn memory(clock: Clock) -> Memory {
+    match clock {
+        Clock::Real => Memory::new(),
+        Clock::Virtual => Memory::with_virtual_clock(),
+    }
+}
+
+/// A Redis backend on a server of its own (kept alive by the returned guard).
+pub async fn redis(clock: Clock) -> (Redis, redis_server::RedisServer) {
+    let server = redis_server::RedisServer::start();
+    let mut b = Redis::builder(server.url()).lease_duration(Duration::from_secs(2));
+    if let Clock::Virtual = clock {
+        b = b.virtual_clock();
+    }
+    (b.connect().await.unwrap(), server)
 }
 
 /// Sleeps its input in real milliseconds, then returns it.

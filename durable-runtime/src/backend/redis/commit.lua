@@ -1,0 +1,56 @@
+-- One orchestration step, atomically. KEYS[1]: the partition's lease key (for routing).
+-- ARGV: tag, partition, worker, epoch, instance generation ('' if none), instance,
+--   n, n stream ids to acknowledge,
+--   reset history (0/1), n, n history events,
+--   snapshot op (k/s/d), snapshot bytes,
+--   status JSON ('' if unchanged), runtime status,
+--   n operations, each: kind, target partition, argument count, arguments.
+-- Returns 'OK', 'LOCK' (the lease is not held at this epoch) or 'GONE' (the instance was
+-- replaced or purged since it was fetched).
+local tag, part, inst = ARGV[1], ARGV[2], ARGV[6]
+if not holds(tag, ARGV[3], ARGV[4]) then
+  return 'LOCK'
+end
+local ik = tag .. ':i:' .. inst
+local gen = redis.call('HGET', ik, 'g') or ''
+if gen ~= ARGV[5] then
+  return 'GONE'
+end
+local exists = gen ~= ''
+local i = 7
+local n = tonumber(ARGV[i]); i = i + 1
+chunked(i, n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
+i = i + n
+local reset = ARGV[i]; i = i + 1
+n = tonumber(ARGV[i]); i = i + 1
+if exists then
+  local hk = tag .. ':h:' .. inst
+  if reset == '1' then
+    redis.call('DEL', hk)
+  end
+  chunked(i, n, function(...) redis.call('RPUSH', hk, ...) end)
+end
+i = i + n
+local sop, sbytes = ARGV[i], ARGV[i + 1]; i = i + 2
+if exists then
+  if sop == 's' then
+    redis.call('HSET', ik, 'snap', sbytes)
+  elseif sop == 'd' then
+    redis.call('HDEL', ik, 'snap')
+  end
+end
+local st, rs = ARGV[i], ARGV[i + 1]; i = i + 2
+if exists and st ~= '' then
+  redis.call('HSET', ik, 'st', st, 'rs', rs)
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local kind, target, c = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]); i = i + 3
+  local a = {}
+  for j = 1, c do
+    a[j] = ARGV[i + j - 1]
+  end
+  i = i + c
+  route(tag, part, target, kind, a)
+end
+return 'OK'

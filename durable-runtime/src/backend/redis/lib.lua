@@ -1,0 +1,117 @@
+-- Shared by every script of the Redis backend. All keys of one partition start with its hash
+-- tag `{prefix:pN}` (ARGV[1]), so a script only ever touches keys of one cluster slot.
+
+local FINISHED = { Completed = true, Failed = true, Terminated = true }
+
+-- The next stream entry id of the partition: `<n>-0`, n from one counter per partition.
+local function next_id(tag)
+  return redis.call('INCR', tag .. ':seq') .. '-0'
+end
+
+-- Put a message in an instance's inbox (the partition's control stream); false if there is no
+-- such instance.
+local function deliver(tag, inst, msg)
+  if redis.call('EXISTS', tag .. ':i:' .. inst) == 0 then
+    return false
+  end
+  redis.call('XADD', tag .. ':ctl', next_id(tag), 'i', inst, 'm', msg)
+  return true
+end
+
+local function drop_timers(tag, inst)
+  local ti = tag .. ':ti:' .. inst
+  local members = redis.call('SMEMBERS', ti)
+  for _, m in ipairs(members) do
+    redis.call('ZREM', tag .. ':tm', m)
+    redis.call('HDEL', tag .. ':tp', m)
+  end
+  redis.call('DEL', ti)
+end
+
+-- An operation for another partition goes to this partition's outbox, numbered per target, and
+-- the owner moves it over (exactly once: the target keeps the last number it applied).
+local function outbox(tag, target, kind, args)
+  local q = redis.call('HINCRBY', tag .. ':oseq', target, 1)
+  local fields = { 't', target, 'q', q, 'k', kind, 'n', #args }
+  for i, a in ipairs(args) do
+    fields[#fields + 1] = 'a' .. i
+    fields[#fields + 1] = a
+  end
+  redis.call('XADD', tag .. ':ob', next_id(tag), unpack(fields))
+end
+
+local apply_local
+
+-- Apply an operation here if it targets this partition, else queue it in the outbox.
+local function route(tag, part, target, kind, args)
+  if tonumber(target) == tonumber(part) then
+    apply_local(tag, part, kind, args)
+  else
+    outbox(tag, target, kind, args)
+  end
+end
+
+-- Create an instance: args = instance, status JSON, created ms, start message, parent partition,
+-- parent instance ('' if none), message for the parent if the id is taken by a live instance.
+local function create(tag, part, a)
+  local ik = tag .. ':i:' .. a[1]
+  local rs = redis.call('HGET', ik, 'rs')
+  if rs and not FINISHED[rs] then
+    if a[6] ~= '' then
+      route(tag, part, a[5], 'snd', { a[6], a[7] })
+    end
+    return false
+  end
+  if rs then
+    drop_timers(tag, a[1])
+    redis.call('DEL', tag .. ':h:' .. a[1])
+    redis.call('HDEL', ik, 'snap')
+  end
+  local gen = redis.call('INCR', tag .. ':gen')
+  local m0 = redis.call('GET', tag .. ':seq') or '0'
+  redis.call('HSET', ik, 'st', a[2], 'rs', 'Pending', 'g', gen, 'm0', m0)
+  redis.call('ZADD', tag .. ':idx', a[3], a[1])
+  deliver(tag, a[1], a[4])
+  return true
+end
+
+apply_local = function(tag, part, kind, a)
+  if kind == 'act' then
+    -- instance, request JSON
+    redis.call('XADD', tag .. ':act', next_id(tag), 'i', a[1], 'r', a[2])
+  elseif kind == 'tmr' then
+    -- instance, key, fire at (ms), message
+    local m = a[1] .. '\n' .. a[2]
+    redis.call('ZADD', tag .. ':tm', a[3], m)
+    redis.call('HSET', tag .. ':tp', m, a[4])
+    redis.call('SADD', tag .. ':ti:' .. a[1], m)
+  elseif kind == 'cnl' then
+    -- instance, key
+    local m = a[1] .. '\n' .. a[2]
+    redis.call('ZREM', tag .. ':tm', m)
+    redis.call('HDEL', tag .. ':tp', m)
+    redis.call('SREM', tag .. ':ti:' .. a[1], m)
+  elseif kind == 'snd' then
+    -- instance, message
+    deliver(tag, a[1], a[2])
+  elseif kind == 'new' then
+    create(tag, part, a)
+  else
+    error('durable: unknown operation ' .. tostring(kind))
+  end
+end
+
+-- The lease of the partition is held by `worker` at `epoch`.
+local function holds(tag, worker, epoch)
+  return redis.call('GET', tag .. ':lease') == worker and redis.call('GET', tag .. ':epoch') == epoch
+end
+
+-- Call `f` on ARGV[i .. i+n-1] in chunks (Lua's unpack has a stack limit).
+local function chunked(i, n, f)
+  local j = 0
+  while j < n do
+    local m = math.min(1000, n - j)
+    f(unpack(ARGV, i + j, i + j + m - 1))
+    j = j + m
+  end
+end

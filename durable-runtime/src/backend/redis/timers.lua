@@ -1,0 +1,24 @@
+-- Move due timers into the control stream (the partition's owner). KEYS[1]: the lease key.
+-- ARGV: tag, worker, epoch, now ms, limit.
+-- Returns {moved, next due ms or -1}, or 'LOCK' if the lease is not held at this epoch.
+local tag = ARGV[1]
+if not holds(tag, ARGV[2], ARGV[3]) then
+  return 'LOCK'
+end
+local due = redis.call('ZRANGEBYSCORE', tag .. ':tm', '-inf', ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
+for _, m in ipairs(due) do
+  local inst = string.match(m, '^(.-)\n')
+  local msg = redis.call('HGET', tag .. ':tp', m)
+  if msg then
+    deliver(tag, inst, msg)
+  end
+  redis.call('ZREM', tag .. ':tm', m)
+  redis.call('HDEL', tag .. ':tp', m)
+  redis.call('SREM', tag .. ':ti:' .. inst, m)
+end
+local nxt = redis.call('ZRANGE', tag .. ':tm', 0, 0, 'WITHSCORES')
+local at = -1
+if nxt[2] then
+  at = tonumber(nxt[2])
+end
+return { #due, at }

@@ -1,0 +1,503 @@
+//! Every endpoint and every error status of the HTTP API, through the router (tower
+//! `oneshot`) on the embedded backend.
+
+#![allow(missing_docs)]
+
+mod common;
+
+use axum::Router;
+use common::{Env, call};
+use durable_http::HttpConfig;
+use serde_json::json;
+
+#[tokio::test]
+async fn start_then_status_until_completed() {
+    let env = Env::new(HttpConfig::new()).await;
+    let r = env.call("POST", "/orchestrations/hello_cities", Some(r#"["Paris","Rome"]"#)).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let loc = r.header("location").unwrap().to_string();
+    assert_eq!(loc, format!("/instances/{id}"), "no Host header: relative URLs");
+    for (k, suffix) in [
+        ("statusQueryGetUri", "".to_string()),
+        ("sendEventPostUri", "/raiseEvent/{eventName}".to_string()),
+        ("terminatePostUri", "/terminate?reason={text}".to_string()),
+        ("suspendPostUri", "/suspend?reason={text}".to_string()),
+        ("resumePostUri", "/resume?reason={text}".to_string()),
+        ("rewindPostUri", "/rewind?reason={text}".to_string()),
+        ("purgeHistoryDeleteUri", "".to_string()),
+    ] {
+        assert_eq!(r.json[k], format!("{loc}{suffix}"), "{k}");
+    }
+    env.finish(&id).await;
+    let r = env.call("GET", &loc, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["runtimeStatus"], "Completed");
+    assert_eq!(r.json["name"], "hello_cities");
+    assert_eq!(r.json["instanceId"], id);
+    assert_eq!(r.json["output"], json!(["Hello Paris!", "Hello Rome!"]));
+    assert!(r.json.get("input").is_none(), "input only when asked");
+    assert!(r.json.get("history").is_none(), "history only when asked");
+    assert!(r.json["createdTime"].as_str().unwrap().ends_with('Z'));
+    assert!(r.json["lastUpdatedTime"].as_str().unwrap().contains('T'));
+    assert!(r.json["error"].is_null());
+
+    let r = env.call("GET", &format!("{loc}?showHistory=true&showInput=true&showState=true"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["input"], json!(["Paris", "Rome"]));
+    assert!(r.json["state"].is_null(), "a finished instance has no live state");
+    let history = r.json["history"].as_array().unwrap();
+    assert_eq!(history[0]["eventType"], "ExecutionStarted");
+    assert_eq!(history[0]["input"], json!(["Paris", "Rome"]));
+    let last = history.last().unwrap();
+    assert_eq!(last["eventType"], "ExecutionCompleted");
+    assert_eq!(last["output"], json!(["Hello Paris!", "Hello Rome!"]));
+    assert!(history.iter().any(|e| e["eventType"] == "TaskCompleted" && e["result"] == "Hello Rome!"));
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn empty_body_is_null_input() {
+    let env = Env::new(HttpConfig::new()).await;
+    for body in [None, Some(""), Some("  \n"), Some("null")] {
+        let r = env.call("POST", "/orchestrations/hello_cities", body).await;
+        assert_eq!(r.status, 202, "{body:?}: {r:?}");
+        let id = r.json["id"].as_str().unwrap().to_string();
+        env.finish(&id).await;
+        let r = env.call("GET", &format!("/instances/{id}"), None).await;
+        assert_eq!(r.json["output"], json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]));
+    }
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn urls_use_host_prefix_and_base_url() {
+    let env = Env::new(HttpConfig::new()).await;
+    let nested = Router::new().nest("/api/durable", env.app.clone());
+    let r = call(
+        &nested,
+        "POST",
+        "/api/durable/orchestrations/approval?instanceId=a%2Fb%20c",
+        Some("\"x\""),
+        &[("host", "example.com:8080")],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json["id"], "a/b c");
+    let loc = r.header("location").unwrap();
+    assert_eq!(loc, "http://example.com:8080/api/durable/instances/a%2Fb%20c");
+    let r = call(&nested, "GET", "/api/durable/instances/a%2Fb%20c", None, &[]).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json["instanceId"], "a/b c");
+    // A host header with odd characters is not echoed: relative URLs instead.
+    let r =
+        call(&nested, "POST", "/api/durable/orchestrations/approval", Some("\"x\""), &[("host", "evil.com/x?y")]).await;
+    assert!(r.header("location").unwrap().starts_with("/api/durable/instances/"), "{r:?}");
+
+    let env2 = Env::new(HttpConfig::new().with_base_url("https://durable.example.com/v1/")).await;
+    let r = env2.call("POST", "/orchestrations/approval?instanceId=x", Some("\"x\"")).await;
+    assert_eq!(r.header("location"), Some("https://durable.example.com/v1/instances/x"));
+    assert_eq!(r.json["sendEventPostUri"], "https://durable.example.com/v1/instances/x/raiseEvent/{eventName}");
+    env.shutdown().await;
+    env2.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_errors() {
+    let env = Env::with_client(HttpConfig::new().with_max_body_bytes(200), |c| c.with_max_payload_bytes(100)).await;
+    let r = env.call("POST", "/orchestrations/approval?instanceId=dup", Some("\"a\"")).await;
+    assert_eq!(r.status, 202);
+    let msg = env
+        .call("POST", "/orchestrations/approval?instanceId=dup", Some("\"a\""))
+        .await
+        .expect_error(409, "InstanceAlreadyExists")
+        .to_string();
+    assert!(msg.contains("dup"), "{msg}");
+
+    let msg = env
+        .call("POST", "/orchestrations/hello_cities", Some("[\"Paris\","))
+        .await
+        .expect_error(400, "BadJson")
+        .to_string();
+    assert!(msg.contains("not valid JSON"), "{msg}");
+    env.call("POST", "/orchestrations/hello_cities", Some("nope")).await.expect_error(400, "BadJson");
+    let long = "x".repeat(300);
+    let msg = env
+        .call("POST", &format!("/orchestrations/hello_cities?instanceId={long}"), None)
+        .await
+        .expect_error(400, "InvalidInstanceId")
+        .to_string();
+    assert!(msg.contains("256"), "{msg}");
+    env.call("POST", "/orchestrations/hello_cities?instanceId=", None).await.expect_error(400, "InvalidInstanceId");
+    env.call("POST", "/orchestrations/hello_cities?instanceId=%01", None).await.expect_error(400, "InvalidInstanceId");
+    env.call("POST", "/orchestrations/hello_cities?instanceId=@counter@k", None)
+        .await
+        .expect_error(400, "InvalidInstanceId");
+    // Over the HTTP body limit, then over the client's payload limit.
+    let big = format!("\"{}\"", "y".repeat(300));
+    env.call("POST", "/orchestrations/approval", Some(&big)).await.expect_error(413, "PayloadTooLarge");
+    let medium = format!("\"{}\"", "y".repeat(150));
+    let msg = env
+        .call("POST", "/orchestrations/approval", Some(&medium))
+        .await
+        .expect_error(413, "PayloadTooLarge")
+        .to_string();
+    assert!(msg.contains("100 bytes"), "{msg}");
+    // Wrong-shaped query.
+    env.call("POST", "/orchestrations/approval?instanceId=a&instanceId=b", Some("\"x\""))
+        .await
+        .expect_error(400, "BadQuery");
+    assert_eq!(
+        env.client.list(Default::default()).await.unwrap().instances.len(),
+        1,
+        "no instance was created by a refused request"
+    );
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_orchestrator_names() {
+    // Without a list of names: accepted, and the instance fails saying why.
+    let env = Env::new(HttpConfig::new()).await;
+    let r = env.call("POST", "/orchestrations/nope", None).await;
+    assert_eq!(r.status, 202);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    env.finish(&id).await;
+    let r = env.call("GET", &format!("/instances/{id}"), None).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json["runtimeStatus"], "Failed");
+    assert!(r.json["error"].as_str().unwrap().contains("nope"), "{r:?}");
+    env.shutdown().await;
+
+    // With one: 404 listing the known names.
+    let env = Env::new(HttpConfig::new().with_orchestrators(["hello_cities", "approval"])).await;
+    let r = env.call("POST", "/orchestrations/nope", None).await;
+    r.expect_error(404, "UnknownOrchestrator");
+    assert_eq!(r.json["known"], json!(["hello_cities", "approval"]));
+    assert_eq!(env.call("POST", "/orchestrations/hello_cities", None).await.status, 202);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn running_instance_status_state_and_events() {
+    let env = Env::new(HttpConfig::new()).await;
+    let r = env.call("POST", "/orchestrations/approval?instanceId=ap1", Some("\"a raise\"")).await;
+    assert_eq!(r.status, 202);
+    let r = env.poll("/instances/ap1?showState=true", |r| r.json["state"].is_object()).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.header("location"), Some("/instances/ap1"));
+    assert_eq!(r.json["runtimeStatus"], "Running");
+    assert_eq!(r.json["customStatus"], "waiting");
+    let state = &r.json["state"];
+    assert!(state["at"].is_string() && state["pc"].is_u64(), "{state}");
+    assert_eq!(state["locals"]["asked"], "asked: a raise", "{state}");
+
+    // Event errors first.
+    env.call("POST", "/instances/ap1/raiseEvent/approve", Some("{bad")).await.expect_error(400, "BadJson");
+    env.call("POST", "/instances/nope/raiseEvent/approve", Some("1")).await.expect_error(404, "InstanceNotFound");
+    env.call("POST", "/instances/@counter@x/raiseEvent/approve", Some("1")).await.expect_error(404, "InstanceNotFound");
+    let r = env.call("POST", "/instances/ap1/raiseEvent/approve", Some(r#"{"ok":true}"#)).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    env.finish("ap1").await;
+    let r = env.call("GET", "/instances/ap1", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["output"], json!({ "asked": "asked: a raise", "answer": { "ok": true } }));
+    let msg =
+        env.call("POST", "/instances/ap1/raiseEvent/approve", None).await.expect_error(409, "InvalidState").to_string();
+    assert!(msg.contains("finished"), "{msg}");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_errors() {
+    let env = Env::new(HttpConfig::new()).await;
+    env.call("GET", "/instances/nope", None).await.expect_error(404, "InstanceNotFound");
+    env.call("GET", &format!("/instances/{}", "z".repeat(400)), None).await.expect_error(404, "InstanceNotFound");
+    env.call("GET", "/instances/@counter@k", None).await.expect_error(404, "InstanceNotFound");
+    env.call("GET", "/instances/x?showHistory=maybe", None).await.expect_error(400, "BadQuery");
+    env.call("GET", "/instances/%FF", None).await.expect_error(400, "BadPath");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn suspend_resume_terminate() {
+    let env = Env::new(HttpConfig::new()).await;
+    env.call("POST", "/orchestrations/approval?instanceId=s1", Some("\"x\"")).await;
+    assert_eq!(env.call("POST", "/instances/s1/suspend?reason=maintenance", None).await.status, 202);
+    let r = env.poll("/instances/s1", |r| r.json["runtimeStatus"] == "Suspended").await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json["reason"], "maintenance");
+    assert_eq!(env.call("POST", "/instances/s1/resume?reason=done", None).await.status, 202);
+    env.poll("/instances/s1", |r| r.json["runtimeStatus"] == "Running").await;
+    assert_eq!(env.call("POST", "/instances/s1/terminate?reason=enough", None).await.status, 202);
+    env.finish("s1").await;
+    let r = env.call("GET", "/instances/s1?showHistory=true", None).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json["runtimeStatus"], "Terminated");
+    let kinds: Vec<&str> =
+        r.json["history"].as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    for k in ["ExecutionSuspended", "ExecutionResumed", "ExecutionTerminated"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    for op in ["terminate", "suspend", "resume"] {
+        env.call("POST", &format!("/instances/s1/{op}"), None).await.expect_error(409, "InvalidState");
+        env.call("POST", &format!("/instances/nope/{op}?reason=x"), None).await.expect_error(404, "InstanceNotFound");
+        env.call("POST", &format!("/instances/s1/{op}?reason=a&reason=b"), None).await.expect_error(400, "BadQuery");
+    }
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn rewind_a_failed_instance() {
+    let env = Env::new(HttpConfig::new()).await;
+    env.call("POST", "/orchestrations/uses_flaky?instanceId=rw1", Some("\"rw1\"")).await;
+    env.finish("rw1").await;
+    let r = env.call("GET", "/instances/rw1", None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json["runtimeStatus"], "Failed");
+    assert!(r.json["error"].as_str().unwrap().contains("the first attempt fails"), "{r:?}");
+    assert_eq!(env.call("POST", "/instances/rw1/rewind?reason=fixed", None).await.status, 202);
+    let r = env.poll("/instances/rw1", |r| r.status == 200).await;
+    assert_eq!(r.json["output"], "ok rw1");
+    env.call("POST", "/instances/rw1/rewind", None).await.expect_error(409, "InvalidState");
+    env.call("POST", "/instances/nope/rewind", None).await.expect_error(404, "InstanceNotFound");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_with_filters_and_continuation() {
+    let env = Env::new(HttpConfig::new()).await;
+    for i in 0..5 {
+        env.call("POST", &format!("/orchestrations/hello_cities?instanceId=done{i}"), Some("[]")).await;
+        env.finish(&format!("done{i}")).await;
+    }
+    env.call("POST", "/orchestrations/approval?instanceId=live", Some("\"x\"")).await;
+    // An entity exists too: it is not listed as an instance.
+    env.call("POST", "/entities/counter/k?op=add", Some("1")).await;
+    env.poll("/entities/counter/k", |r| r.status == 200).await;
+
+    let r = env.call("GET", "/instances", None).await;
+    assert_eq!(r.status, 200);
+    let ids: Vec<&str> =
+        r.json["instances"].as_array().unwrap().iter().map(|s| s["instanceId"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    assert!(r.json["continuationToken"].is_null());
+    assert!(r.header("x-ms-continuation-token").is_none());
+
+    // Pages of 2 via the header.
+    let mut seen = Vec::new();
+    let mut uri = "/instances?runtimeStatus=Completed&top=2".to_string();
+    loop {
+        let r = env.call("GET", &uri, None).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let page = r.json["instances"].as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|s| s["instanceId"].as_str().unwrap().to_string()));
+        match r.header("x-ms-continuation-token") {
+            Some(t) => {
+                assert_eq!(r.json["continuationToken"], t);
+                uri = format!("/instances?runtimeStatus=Completed&top=2&continuationToken={t}");
+            }
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["done0", "done1", "done2", "done3", "done4"]);
+
+    let r = env.call("GET", "/instances?runtimeStatus=running,Pending&showInput=true", None).await;
+    let page = r.json["instances"].as_array().unwrap();
+    assert_eq!(page.len(), 1, "{r:?}");
+    assert_eq!(page[0]["input"], "x");
+    let r = env.call("GET", "/instances?name=approval", None).await;
+    assert_eq!(r.json["instances"].as_array().unwrap().len(), 1);
+    let r = env.call("GET", "/instances?createdTimeFrom=2999-01-01T00:00:00Z", None).await;
+    assert_eq!(r.json["instances"].as_array().unwrap().len(), 0);
+    let r = env
+        .call(
+            "GET",
+            "/instances?createdTimeFrom=2000-01-01T00:00:00%2B02:00&createdTimeTo=2999-01-01T00:00:00.5Z",
+            None,
+        )
+        .await;
+    assert_eq!(r.json["instances"].as_array().unwrap().len(), 6, "{r:?}");
+
+    env.call("GET", "/instances?runtimeStatus=Sleeping", None).await.expect_error(400, "BadQuery");
+    env.call("GET", "/instances?createdTimeFrom=yesterday", None).await.expect_error(400, "BadQuery");
+    env.call("GET", "/instances?top=0", None).await.expect_error(400, "BadQuery");
+    env.call("GET", "/instances?top=-1", None).await.expect_error(400, "BadQuery");
+    env.call("GET", "/instances?top=1001", None).await.expect_error(400, "BadQuery");
+    env.call("GET", "/instances?continuationToken=xyz", None).await.expect_error(400, "BadContinuationToken");
+    // Well-formed hex, but not a token the backend made.
+    env.call("GET", "/instances?continuationToken=6e6f7065", None).await.expect_error(400, "BadContinuationToken");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn purge_one_and_many() {
+    let env = Env::new(HttpConfig::new()).await;
+    for i in 0..3 {
+        env.call("POST", &format!("/orchestrations/hello_cities?instanceId=p{i}"), Some("[]")).await;
+        env.finish(&format!("p{i}")).await;
+    }
+    env.call("POST", "/orchestrations/approval?instanceId=live", Some("\"x\"")).await;
+    env.call("DELETE", "/instances/live", None).await.expect_error(409, "InvalidState");
+    let r = env.call("DELETE", "/instances/p0", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["instancesDeleted"], 1);
+    env.call("DELETE", "/instances/p0", None).await.expect_error(404, "InstanceNotFound");
+    env.call("GET", "/instances/p0", None).await.expect_error(404, "InstanceNotFound");
+    env.call("DELETE", "/instances/@counter@k", None).await.expect_error(404, "InstanceNotFound");
+
+    env.call("DELETE", "/instances?runtimeStatus=Bogus", None).await.expect_error(400, "BadQuery");
+    env.call("DELETE", "/instances?top=3", None).await.expect_error(400, "BadQuery");
+    let r = env.call("DELETE", "/instances?runtimeStatus=Running", None).await;
+    assert_eq!(r.json["instancesDeleted"], 0, "running instances are never purged");
+    let r = env.call("DELETE", "/instances?createdTimeFrom=2999-01-01T00:00:00Z", None).await;
+    assert_eq!(r.json["instancesDeleted"], 0);
+    let r = env.call("DELETE", "/instances", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["instancesDeleted"], 2);
+    let r = env.call("GET", "/instances", None).await;
+    assert_eq!(r.json["instances"].as_array().unwrap().len(), 1, "the running one stays");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn entities() {
+    let env = Env::new(HttpConfig::new()).await;
+    env.call("GET", "/entities/counter/QConSF2019", None).await.expect_error(404, "EntityNotFound");
+    let r = env.call("POST", "/entities/counter/QConSF2019?op=add", Some("10")).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.header("location"), Some("/entities/counter/QConSF2019"));
+    let r = env.poll("/entities/counter/QConSF2019", |r| r.status == 200).await;
+    assert_eq!(r.json, json!(10));
+    env.call("POST", "/entities/counter/QConSF2019?op=add", Some("10")).await;
+    env.poll("/entities/counter/QConSF2019", |r| r.json == json!(20)).await;
+
+    // A failing operation leaves the state and is reported.
+    env.call("POST", "/entities/counter/QConSF2019?op=add", Some("\"ten\"")).await;
+    let r = env.poll("/entities/counter/QConSF2019?showMetadata=true", |r| r.json["lastError"].is_string()).await;
+    assert_eq!(r.json["state"], 20);
+    assert_eq!(r.json["name"], "counter");
+    assert_eq!(r.json["key"], "QConSF2019");
+    assert!(r.json["lastModifiedTime"].is_string());
+    env.call("POST", "/entities/counter/QConSF2019?op=reset", None).await;
+    env.poll("/entities/counter/QConSF2019", |r| r.json == json!(0)).await;
+
+    env.call("POST", "/entities/counter/b?op=add", Some("1")).await;
+    env.poll("/entities/counter/b", |r| r.status == 200).await;
+    let r = env.call("GET", "/entities?name=counter", None).await;
+    assert_eq!(r.status, 200);
+    let keys: Vec<&str> = r.json["entities"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["QConSF2019", "b"]);
+    let r = env.call("GET", "/entities?top=1", None).await;
+    assert_eq!(r.json["entities"].as_array().unwrap().len(), 1);
+    let r = env.call("GET", "/entities?name=other", None).await;
+    assert_eq!(r.json["entities"], json!([]));
+
+    env.call("POST", "/entities/counter/k", Some("1")).await.expect_error(400, "BadQuery");
+    env.call("POST", "/entities/counter/k?op=", Some("1")).await.expect_error(400, "BadQuery");
+    env.call("POST", "/entities/counter/k?op=add", Some("{")).await.expect_error(400, "BadJson");
+    env.call("POST", "/entities/a@b/k?op=add", Some("1")).await.expect_error(400, "InvalidEntityId");
+    env.call("GET", "/entities/a@b/k", None).await.expect_error(400, "InvalidEntityId");
+    env.call("GET", "/entities?name=a@b", None).await.expect_error(400, "InvalidEntityId");
+    env.call("GET", "/entities?top=zero", None).await.expect_error(400, "BadQuery");
+    env.call("POST", &format!("/entities/counter/{}?op=add", "k".repeat(300)), Some("1"))
+        .await
+        .expect_error(400, "InvalidInstanceId");
+    env.call("POST", "/entities/counter/%01?op=add", Some("1")).await.expect_error(400, "InvalidInstanceId");
+
+    let r = env.call("DELETE", "/entities/counter/b", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    env.call("DELETE", "/entities/counter/b", None).await.expect_error(404, "EntityNotFound");
+    env.call("GET", "/entities/counter/b", None).await.expect_error(404, "EntityNotFound");
+    env.shutdown().await;
+
+    let env = Env::with_client(HttpConfig::new().with_entities(["counter"]).with_max_body_bytes(10), |c| c).await;
+    let r = env.call("POST", "/entities/other/k?op=add", Some("1")).await;
+    r.expect_error(404, "UnknownEntity");
+    assert_eq!(r.json["known"], json!(["counter"]));
+    env.call("POST", "/entities/counter/k?op=add", Some("12345678901234")).await.expect_error(413, "PayloadTooLarge");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn bearer_token() {
+    let env = Env::new(HttpConfig::new().with_token("s3cret")).await;
+    for uri in ["/healthz", "/instances", "/nowhere", "/openapi.json"] {
+        let r = env.call("GET", uri, None).await;
+        r.expect_error(401, "Unauthorized");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        call(&env.app, "GET", uri, None, &[("authorization", "Bearer wrong")]).await.expect_error(401, "Unauthorized");
+        call(&env.app, "GET", uri, None, &[("authorization", "Basic s3cret")]).await.expect_error(401, "Unauthorized");
+    }
+    let r = call(&env.app, "GET", "/healthz", None, &[("authorization", "Bearer s3cret")]).await;
+    assert_eq!(r.status, 200);
+    let r = call(&env.app, "POST", "/orchestrations/hello_cities", None, &[("authorization", "bearer s3cret")]).await;
+    assert_eq!(r.status, 202);
+    env.call("POST", "/orchestrations/hello_cities", None).await.expect_error(401, "Unauthorized");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let env = Env::new(HttpConfig::new()).await;
+    env.call("GET", "/nowhere", None).await.expect_error(404, "NoRoute");
+    env.call("GET", "/instances/a/b/c", None).await.expect_error(404, "NoRoute");
+    env.call("PUT", "/instances/x", None).await.expect_error(405, "MethodNotAllowed");
+    env.call("GET", "/orchestrations/x", None).await.expect_error(405, "MethodNotAllowed");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_the_router_answers_each() {
+    let env = Env::new(HttpConfig::new()).await;
+    let r = env.call("GET", "/openapi.json", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["openapi"], "3.0.3");
+    for (method, path) in durable_http::openapi::ROUTES {
+        assert!(r.json["paths"][path][method]["responses"].is_object(), "{method} {path} is not documented");
+        let concrete =
+            path.replace("{name}", "counter").replace("{key}", "k").replace("{id}", "x").replace("{event}", "e");
+        let resp = env.call(&method.to_uppercase(), &concrete, None).await;
+        assert_ne!(resp.json["code"], "NoRoute", "{method} {path} is documented but not routed");
+        assert_ne!(resp.status, 405, "{method} {path} is documented but not routed");
+        let code = resp.status.as_u16().to_string();
+        assert!(
+            r.json["paths"][path][method]["responses"].get(&code).is_some(),
+            "{method} {concrete} answered {code}, which the document does not list"
+        );
+    }
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let env = Env::new(HttpConfig::new()).await;
+    let r = env.call("GET", "/healthz", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["status"], "ok");
+    env.call("POST", "/orchestrations/hello_cities?instanceId=m1", None).await;
+    env.finish("m1").await;
+    env.call("POST", "/orchestrations/approval?instanceId=m2", Some("\"x\"")).await;
+    env.call("GET", "/instances/nope", None).await;
+    let r = env.call("GET", "/metrics", None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let t = &r.text;
+    assert!(
+        t.contains("durable_http_requests_total{method=\"POST\",route=\"/orchestrations/{name}\",status=\"202\"} 2"),
+        "{t}"
+    );
+    assert!(
+        t.contains("durable_http_requests_total{method=\"GET\",route=\"/instances/{id}\",status=\"404\"} 1"),
+        "{t}"
+    );
+    assert!(t.contains("durable_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 1"), "{t}");
+    assert!(t.contains("durable_instances{status=\"Completed\"} 1"), "{t}");
+    assert!(
+        t.contains("durable_instances{status=\"Running\"} 1") || t.contains("durable_instances{status=\"Pending\"} 1"),
+        "{t}"
+    );
+    env.shutdown().await;
+}

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Options: `--port N` (0 picks a free port), `--token T` (require `Authorization: Bearer T`),
-//! `--redis URL` (the Redis backend instead of the embedded one). The first line printed is
+//! `--redis URL` (the Redis backend, e.g. `redis://127.0.0.1:6379`, instead of the embedded
+//! one: several demo processes on one Redis share the work). The first line printed is
 //! `listening on http://ADDR`.
 
 use durable::prelude::*;
@@ -106,9 +107,7 @@ async fn main() {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let backend: std::sync::Arc<dyn durable::backend::Backend> = match &args.redis {
         None => std::sync::Arc::new(durable::backend::Memory::new()),
-        Some(_) => {
-            return Err("--redis: the Redis backend is not built yet; run without it (embedded backend)".into());
-        }
+        Some(url) => std::sync::Arc::new(durable::backend::Redis::connect(url).await?),
     };
     let worker = Worker::builder_arc(backend.clone())
         .orchestrator(hello_cities)

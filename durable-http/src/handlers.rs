@@ -237,7 +237,7 @@ impl ListQuery {
 fn parse_top(top: &Option<String>) -> Result<usize, ApiError> {
     match top.as_deref() {
         None => Ok(100),
-        Some(t) => match t.trim().parse::<usize>() {
+        Some(t) => match t.parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => Ok(n),
             _ => {
                 Err(ApiError::bad_request("BadQuery", format!("top must be a whole number from 1 to 1000, not {t:?}")))
@@ -258,8 +258,10 @@ pub(crate) async fn list(State(st): State<AppState>, Q(q): Q<ListQuery>) -> ApiR
     let top = parse_top(&q.top)?;
     let show_input = render::flag("showInput", &q.show_input)?;
     let mut query = q.filter()?;
-    let given = q.continuation_token.is_some();
-    if let Some(t) = &q.continuation_token {
+    // An empty token is no token: the first page.
+    let token = q.continuation_token.as_deref().filter(|t| !t.is_empty());
+    let given = token.is_some();
+    if let Some(t) = token {
         query = query.with_continuation(render::decode_token(t)?);
     }
     let mut out: Vec<InstanceStatus> = Vec::new();
@@ -467,8 +469,8 @@ pub(crate) async fn list_entities(State(st): State<AppState>, Q(q): Q<EntitiesQu
 }
 
 /// `GET /openapi.json`.
-pub(crate) async fn openapi_json() -> Response {
-    Json(crate::openapi::document()).into_response()
+pub(crate) async fn openapi_json(State(st): State<AppState>) -> Response {
+    Json(crate::openapi::document(&st.config)).into_response()
 }
 
 /// `GET /healthz`: 200 when the backend answers.

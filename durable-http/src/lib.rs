@@ -43,8 +43,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct HttpConfig {
     token: Option<String>,
     max_body_bytes: usize,
-    orchestrators: Option<Vec<String>>,
-    entities: Option<Vec<String>>,
+    pub(crate) orchestrators: Option<Vec<String>>,
+    pub(crate) entities: Option<Vec<String>>,
     base_url: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! The OpenAPI 3 document of the API (`GET /openapi.json`), built from the table of routes
 //! below, which a test checks against the router.
 
+use crate::HttpConfig;
 use serde_json::{Map, Value, json};
 
 /// Every route of [`crate::router`]: (method, path). A test checks that each is in
@@ -24,6 +25,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];
+
+/// Control characters (`char::is_control`), as a regex character-class body.
+const CONTROL: &str = "\\x00-\\x1f\\x7f-\\x9f";
+
+fn entity_name(known: Option<&[String]>) -> Value {
+    if let Some(names) = known {
+        return json!({ "name": "name", "in": "path", "required": true, "description": "The entity name.",
+            "schema": { "type": "string", "enum": names } });
+    }
+    json!({ "name": "name", "in": "path", "required": true, "description": "The entity name (no `@`, no control characters).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 24, "pattern": format!("^[^@{CONTROL}]+$") } })
+}
+
+fn entity_key() -> Value {
+    json!({ "name": "key", "in": "path", "required": true,
+        "description": "The entity key (no control characters; name and key together at most 254 bytes).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 38, "pattern": format!("^[^{CONTROL}]+$") } })
+}
 
 fn path_param(name: &str, description: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
@@ -62,6 +81,36 @@ fn with_location(mut response: Value) -> Value {
     response
 }
 
+/// The operations on an instance, which a started instance's id links to.
+const INSTANCE_LINKS: &[&str] = &[
+    "getInstance",
+    "purgeInstance",
+    "raiseEvent",
+    "terminateInstance",
+    "suspendInstance",
+    "resumeInstance",
+    "rewindInstance",
+];
+
+/// OpenAPI links from a response to the operations taking its instance id.
+fn links(mut response: Value, operations: &[&str], id: &str) -> Value {
+    let l: Map<String, Value> = operations
+        .iter()
+        .map(|op| (op.to_string(), json!({ "operationId": op, "parameters": { "id": id } })))
+        .collect();
+    response["links"] = Value::Object(l);
+    response
+}
+
+fn entity_links(mut response: Value) -> Value {
+    let params = json!({ "name": "$request.path.name", "key": "$request.path.key" });
+    response["links"] = json!({
+        "getEntity": { "operationId": "getEntity", "parameters": params },
+        "purgeEntity": { "operationId": "purgeEntity", "parameters": params },
+    });
+    response
+}
+
 fn json_request(description: &str) -> Value {
     json!({
         "required": false,
@@ -93,15 +142,19 @@ fn operation(
     op
 }
 
-fn operation_for(method: &str, path: &str) -> Value {
+fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
     let id_param = || path_param("id", "The instance id.");
     let list_filters = || {
         vec![
-            query(
-                "runtimeStatus",
-                "Comma-separated statuses: Pending, Running, Suspended, Completed, Failed, Terminated, ContinuedAsNew.",
-                json!({ "type": "string" }),
-            ),
+            json!({
+                "name": "runtimeStatus",
+                "in": "query",
+                "required": false,
+                "description": "Comma-separated statuses (any case): Pending, Running, Suspended, Completed, Failed, Terminated, ContinuedAsNew.",
+                "style": "form",
+                "explode": false,
+                "schema": { "type": "array", "items": schema_ref("RuntimeStatus") }
+            }),
             query(
                 "createdTimeFrom",
                 "Created at or after (RFC 3339).",
@@ -130,12 +183,27 @@ fn operation_for(method: &str, path: &str) -> Value {
             "startOrchestration",
             "Start an orchestration. The body (JSON, empty = null) is its input.",
             vec![
-                path_param("name", "The orchestrator's registered name."),
-                query("instanceId", "The instance id (default: a random one).", json!({ "type": "string" })),
+                match &cfg.orchestrators {
+                    Some(names) => json!({ "name": "name", "in": "path", "required": true,
+                        "description": "The orchestrator's registered name.", "schema": { "type": "string", "enum": names } }),
+                    None => path_param("name", "The orchestrator's registered name."),
+                },
+                query(
+                    "instanceId",
+                    "The instance id (default: a random one): 1 to 256 bytes, no control characters, not starting with `@` (entities).",
+                    json!({ "type": "string", "minLength": 1, "maxLength": 64, "pattern": format!("^[^@{CONTROL}][^{CONTROL}]*$") }),
+                ),
             ],
             Some(json_request("The orchestrator's input.")),
             vec![
-                ("202", with_location(body("Started.", schema_ref("ManagementUrls")))),
+                (
+                    "202",
+                    links(
+                        with_location(body("Started.", schema_ref("ManagementUrls"))),
+                        INSTANCE_LINKS,
+                        "$response.body#/id",
+                    ),
+                ),
                 ("400", error("Bad JSON, bad instance id, or an input that does not serialize.")),
                 ("404", error("An orchestrator name not among the configured ones.")),
                 ("409", error("A live instance already has this id.")),
@@ -242,7 +310,7 @@ fn operation_for(method: &str, path: &str) -> Value {
             "listEntities",
             "List entities that have state.",
             vec![
-                query("name", "Only entities of this name.", json!({ "type": "string" })),
+                query("name", "Only entities of this name.", json!({ "type": "string", "pattern": "^[^@]*$" })),
                 query(
                     "top",
                     "At most this many, 1 to 1000 (default 100).",
@@ -256,8 +324,8 @@ fn operation_for(method: &str, path: &str) -> Value {
             "getEntity",
             "An entity's state (JSON), or with showMetadata=true its record.",
             vec![
-                path_param("name", "The entity name."),
-                path_param("key", "The entity key."),
+                entity_name(cfg.entities.as_deref()),
+                entity_key(),
                 flag("showMetadata", "Answer the whole record instead of the state."),
             ],
             None,
@@ -271,13 +339,13 @@ fn operation_for(method: &str, path: &str) -> Value {
             "signalEntity",
             "Signal an entity operation (one-way); the body (JSON, empty = null) is its input.",
             vec![
-                path_param("name", "The entity name."),
-                path_param("key", "The entity key."),
+                entity_name(cfg.entities.as_deref()),
+                entity_key(),
                 json!({ "name": "op", "in": "query", "required": true, "description": "The operation.", "schema": { "type": "string", "minLength": 1 } }),
             ],
             Some(json_request("The operation's input.")),
             vec![
-                ("202", with_location(empty("Accepted: the operation will run."))),
+                ("202", entity_links(with_location(empty("Accepted: the operation will run.")))),
                 ("400", error("Bad JSON, missing op, or a bad entity name or key.")),
                 ("404", error("An entity name not among the configured ones.")),
                 ("413", error("The body is over the limit.")),
@@ -286,7 +354,7 @@ fn operation_for(method: &str, path: &str) -> Value {
         ("delete", "/entities/{name}/{key}") => operation(
             "purgeEntity",
             "Delete an entity and its state.",
-            vec![path_param("name", "The entity name."), path_param("key", "The entity key.")],
+            vec![entity_name(cfg.entities.as_deref()), entity_key()],
             None,
             vec![
                 (
@@ -418,12 +486,13 @@ fn schemas() -> Value {
     })
 }
 
-/// The OpenAPI document.
-pub fn document() -> Value {
+/// The OpenAPI document of a router with this configuration (the orchestrator and entity
+/// names, when configured, are enumerated).
+pub fn document(cfg: &HttpConfig) -> Value {
     let mut paths = Map::new();
     for (method, path) in ROUTES {
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[*method] = operation_for(method, path);
+        entry[*method] = operation_for(cfg, method, path);
     }
     json!({
         "openapi": "3.0.3",
@@ -448,11 +517,16 @@ mod tests {
     #[test]
     fn every_route_has_an_operation() {
         for (method, path) in ROUTES {
-            let op = &document()["paths"][path][method];
+            let op = &document(&HttpConfig::new())["paths"][path][method];
             assert!(op["operationId"].is_string(), "{method} {path} is not in the document");
             assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
         }
-        let n: usize = document()["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+        let n: usize = document(&HttpConfig::new())["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| p.as_object().unwrap().len())
+            .sum();
         assert_eq!(n, ROUTES.len());
     }
 }

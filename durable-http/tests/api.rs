@@ -169,8 +169,11 @@ async fn unknown_orchestrator_names() {
     assert!(r.json["error"].as_str().unwrap().contains("nope"), "{r:?}");
     env.shutdown().await;
 
-    // With one: 404 listing the known names.
+    // With one: 404 listing the known names, which the OpenAPI document enumerates.
     let env = Env::new(HttpConfig::new().with_orchestrators(["hello_cities", "approval"])).await;
+    let doc = env.call("GET", "/openapi.json", None).await.json;
+    let name = &doc["paths"]["/orchestrations/{name}"]["post"]["parameters"][0];
+    assert_eq!(name["schema"]["enum"], json!(["hello_cities", "approval"]), "{name}");
     let r = env.call("POST", "/orchestrations/nope", None).await;
     r.expect_error(404, "UnknownOrchestrator");
     assert_eq!(r.json["known"], json!(["hello_cities", "approval"]));
@@ -326,6 +329,8 @@ async fn list_with_filters_and_continuation() {
     env.call("GET", "/instances?top=0", None).await.expect_error(400, "BadQuery");
     env.call("GET", "/instances?top=-1", None).await.expect_error(400, "BadQuery");
     env.call("GET", "/instances?top=1001", None).await.expect_error(400, "BadQuery");
+    let r = env.call("GET", "/instances?top=1&continuationToken=", None).await;
+    assert_eq!(r.json["instances"][0]["instanceId"], ids[0], "an empty token is the first page");
     env.call("GET", "/instances?continuationToken=xyz", None).await.expect_error(400, "BadContinuationToken");
     // Well-formed hex, but not a token the backend made.
     env.call("GET", "/instances?continuationToken=6e6f7065", None).await.expect_error(400, "BadContinuationToken");

@@ -76,7 +76,8 @@ async fn http(addr: &str, method: &str, path: &str, body: &str) -> Resp {
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     Resp { status, headers, json: serde_json::from_str(body).unwrap_or(Value::Null) }
 }
 
@@ -108,7 +109,8 @@ async fn http_demo_process() {
     assert_eq!(r.json["runtimeStatus"], "Completed");
     assert_eq!(r.json["output"], json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]));
     let r = http(a, "GET", &format!("{path}?showHistory=true"), "").await;
-    let kinds: Vec<&str> = r.json["history"].as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        r.json["history"].as_array().unwrap().iter().map(|e| e["eventType"].as_str().unwrap()).collect();
     assert_eq!(kinds.first(), Some(&"ExecutionStarted"));
     assert_eq!(kinds.last(), Some(&"ExecutionCompleted"));
     assert_eq!(kinds.iter().filter(|k| **k == "TaskCompleted").count(), 3);

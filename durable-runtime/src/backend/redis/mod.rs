@@ -1345,6 +1345,9 @@ impl Redis {
     }
 
     async fn complete_one(&self, item: &ActivityWorkItem, outcome: Result<String, String>) -> Result<(), Error> {
+        // Whatever happens, this handle no longer keeps the item: if the completion did not get
+        // through, the item is claimed again after the visibility timeout and runs again.
+        lock(&self.inner.acts).in_flight.remove(&item.work_id);
         let (n, p) = keys::split_work_id(item.work_id);
         let msg = to_json(&item.request.result_message(outcome))?;
         let _: i64 = self
@@ -1359,11 +1362,11 @@ impl Redis {
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| backend_err("completing an activity", e))?;
-        lock(&self.inner.acts).in_flight.remove(&item.work_id);
         Ok(())
     }
 
     async fn abandon_one(&self, work_id: u64) -> Result<(), Error> {
+        lock(&self.inner.acts).in_flight.remove(&work_id);
         let (n, p) = keys::split_work_id(work_id);
         let _: i64 = self
             .inner
@@ -1375,7 +1378,6 @@ impl Redis {
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| backend_err("handing an activity back", e))?;
-        lock(&self.inner.acts).in_flight.remove(&work_id);
         Ok(())
     }
 

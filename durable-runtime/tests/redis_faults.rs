@@ -1,0 +1,347 @@
+//! Fault tests of the Redis backend with real processes: workers killed with `kill -9` while
+//! orchestrations run, a worker paused (SIGSTOP) past its lease, and Redis itself killed and
+//! restarted from its append-only file.
+//!
+//! Worker processes are this test binary run again with `--ignored --exact fault_worker_process`
+//! and the role in `DURABLE_FAULT_ROLE` (see [`fault_worker_process`]).
+
+mod common;
+
+use common::redis_server::RedisServer;
+use common::*;
+use durable_runtime::backend::{Backend, Redis};
+use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
+use durable_runtime::{Client, Error, EventKind, HistoryEvent, RuntimeStatus, Worker};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const LEASE: Duration = Duration::from_secs(1);
+const VISIBILITY: Duration = Duration::from_secs(2);
+
+async fn connect(url: &str, prefix: &str) -> Redis {
+    Redis::builder(url)
+        .prefix(prefix)
+        .lease_duration(LEASE)
+        .activity_visibility_timeout(VISIBILITY)
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn worker_builder(backend: Redis) -> durable_runtime::WorkerBuilder {
+    Worker::builder(backend).orchestrator(Hello).orchestrator(Parent).activity(SayHello)
+}
+
+/// Not a test by itself: the body of a worker process the tests below spawn.
+///
+/// - `worker`: run a worker until killed; prints `READY`.
+/// - `stepper`: fetch one orchestration step, print `FETCHED <instance> <epoch list>`, process
+///   it, then wait (the runtime does not run: nothing renews the lease) until a line arrives
+///   on stdin, commit, and print `COMMIT OK` or `COMMIT LOCKLOST` or `COMMIT ERR <e>`.
+#[test]
+#[ignore = "run by the fault tests as a worker process"]
+fn fault_worker_process() {
+    let Ok(role) = std::env::var("DURABLE_FAULT_ROLE") else { return };
+    let url = std::env::var("DURABLE_FAULT_URL").unwrap();
+    let prefix = std::env::var("DURABLE_FAULT_PREFIX").unwrap();
+    match role.as_str() {
+        "worker" => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async {
+                let backend = connect(&url, &prefix).await;
+                let _w = worker_builder(backend).start().await.unwrap();
+                println!("READY");
+                std::future::pending::<()>().await;
+            });
+        }
+        "stepper" => {
+            // One thread, and the runtime runs only inside `block_on`: while this process waits
+            // for stdin (or is stopped), nothing renews its lease — a paused process.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let mut registry = Registry::new();
+            registry.register::<Hello>();
+            let (backend, commit) = rt.block_on(async {
+                let backend = connect(&url, &prefix).await;
+                let item = backend.fetch_orchestration_work(Duration::from_secs(10)).await.unwrap().expect("work");
+                let epochs: Vec<String> = backend.owned_partitions().iter().map(|(p, e)| format!("{p}:{e}")).collect();
+                println!("FETCHED {} {}", item.instance_id, epochs.join(","));
+                let commit = engine::process(&registry, &item, None, backend.now(), &EngineConfig::default());
+                (backend, commit)
+            });
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            let r = rt.block_on(backend.commit(commit));
+            match r {
+                Ok(()) => println!("COMMIT OK"),
+                Err(Error::LockLost(_)) => println!("COMMIT LOCKLOST"),
+                Err(e) => println!("COMMIT ERR {e}"),
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// A spawned worker process, killed on drop.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stdin: Option<ChildStdin>,
+}
+
+impl Proc {
+    fn spawn(role: &str, url: &str, prefix: &str) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["fault_worker_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("DURABLE_FAULT_ROLE", role)
+            .env("DURABLE_FAULT_URL", url)
+            .env("DURABLE_FAULT_PREFIX", prefix)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout: ChildStdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self { child, lines, stdin }
+    }
+
+    /// The first output line starting with `prefix` (waits up to 30 s).
+    fn expect_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                // The test harness prints `test NAME ... ` before the first line, unterminated.
+                Ok(l) if l.contains(prefix) => return l[l.find(prefix).unwrap()..].to_string(),
+                Ok(_) => {}
+                Err(e) => panic!("worker process {} never printed {prefix:?}: {e}", self.child.id()),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(sig).arg(self.child.id().to_string()).status().unwrap().success();
+        assert!(ok, "kill {sig} {} failed", self.child.id());
+    }
+
+    fn kill9(mut self) {
+        self.signal("-9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small deterministic PRNG (xorshift), seeded from the clock and printed for reruns.
+struct Rng(u64);
+impl Rng {
+    fn new() -> Self {
+        let seed = std::env::var("DURABLE_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+        });
+        println!("fault test seed: DURABLE_FAULT_SEED={seed}");
+        Self(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// No event twice: contiguous sequence numbers, one start, each task scheduled and finished once.
+fn check_history(id: &str, history: &[HistoryEvent]) {
+    let mut started = 0;
+    let mut scheduled = HashSet::new();
+    let mut finished = HashSet::new();
+    for (i, e) in history.iter().enumerate() {
+        assert_eq!(e.seq, i as u64, "{id}: history sequence has a gap or a duplicate: {history:?}");
+        match &e.kind {
+            EventKind::ExecutionStarted { .. } => started += 1,
+            EventKind::TaskScheduled { id: t, .. } | EventKind::SubOrchestrationCreated { id: t, .. } => {
+                assert!(scheduled.insert(*t), "{id}: task {t} scheduled twice: {history:?}")
+            }
+            EventKind::TaskCompleted { id: t, .. }
+            | EventKind::TaskFailed { id: t, .. }
+            | EventKind::SubOrchestrationCompleted { id: t, .. }
+            | EventKind::SubOrchestrationFailed { id: t, .. } => {
+                assert!(finished.insert(*t), "{id}: task {t} finished twice: {history:?}")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(started, 1, "{id}: {history:?}");
+}
+
+async fn check_all(client: &Client, expected: &[(String, bool, Vec<String>)], timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for (id, parent, cities) in expected {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let done = client.wait_for_completion(id, left).await.unwrap();
+        assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{id}: {done:?}");
+        let greetings: Vec<String> = cities.iter().map(|c| format!("Hello {c}!")).collect();
+        let history = client.history(id).await.unwrap();
+        check_history(id, &history);
+        if *parent {
+            assert_eq!(done.output::<String>().unwrap(), greetings.join(" "));
+            replay_orchestrator::<Parent>(id, &history).unwrap();
+            let child = format!("{id}:0");
+            let child_history = client.history(&child).await.unwrap();
+            check_history(&child, &child_history);
+            replay_orchestrator::<Hello>(&child, &child_history).unwrap();
+        } else {
+            assert_eq!(done.output::<Vec<String>>().unwrap(), greetings);
+            replay_orchestrator::<Hello>(id, &history).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_workers_while_500_orchestrations_run() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let prefix = "kill9";
+    let mut rng = Rng::new();
+    let mut workers: Vec<Proc> = (0..3).map(|_| Proc::spawn("worker", &url, prefix)).collect();
+    for w in &workers {
+        w.expect_line("READY");
+    }
+    let client = Client::new(connect(&url, prefix).await);
+    let started = Instant::now();
+    let starter = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut expected = Vec::new();
+            for i in 0..500 {
+                let cities: Vec<String> = (0..3).map(|k| format!("c{i}-{k}")).collect();
+                let parent = i % 5 == 0;
+                let id = if parent {
+                    client.start(Parent, cities.clone()).await.unwrap()
+                } else {
+                    client.start(Hello, cities.clone()).await.unwrap()
+                };
+                expected.push((id.into_string(), parent, cities));
+            }
+            expected
+        })
+    };
+    // Rounds of kill -9 at random moments while the instances start and run, each victim
+    // replaced by a fresh process.
+    let rounds = 5;
+    for round in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(100 + rng.below(400))).await;
+        let victim = rng.below(workers.len() as u64) as usize;
+        workers.remove(victim).kill9();
+        let running = client
+            .list(durable_runtime::InstanceQuery::new().with_status(RuntimeStatus::Running).with_limit(1000))
+            .await
+            .unwrap()
+            .instances
+            .len();
+        println!("round {round}: killed worker {victim} at {:?}, {running} instances running", started.elapsed());
+        let fresh = Proc::spawn("worker", &url, prefix);
+        fresh.expect_line("READY");
+        workers.push(fresh);
+    }
+    let expected = starter.await.unwrap();
+    check_all(&client, &expected, Duration::from_secs(90)).await;
+    println!("500 orchestrations through {rounds} kill -9 rounds in {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_past_its_lease_cannot_commit() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let prefix = "pause";
+    let client_backend = connect(&url, prefix).await;
+    let client = Client::new(client_backend.clone());
+    let id = client.start_with_id(Hello, "paused-1", vec!["Oslo".into()]).await.unwrap();
+    let part = client_backend.partition_of(&id);
+
+    let mut stepper = Proc::spawn("stepper", &url, prefix);
+    let fetched = stepper.expect_line("FETCHED");
+    let mut words = fetched.split_whitespace().skip(1);
+    assert_eq!(words.next(), Some("paused-1"));
+    let old_epoch: u64 = words
+        .next()
+        .unwrap()
+        .split(',')
+        .find_map(|pe| pe.split_once(':').filter(|(p, _)| p.parse::<u32>().unwrap() == part))
+        .map(|(_, e)| e.parse().unwrap())
+        .expect("the stepper owns the instance's partition");
+    stepper.signal("-STOP");
+
+    // Another worker takes the partition over once the lease has run out, and runs the step.
+    let backend = connect(&url, prefix).await;
+    let w = worker_builder(backend.clone()).start().await.unwrap();
+    let done = client.wait_for_completion(&id, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(done.output::<Vec<String>>().unwrap(), ["Hello Oslo!"]);
+    let new_epoch = backend.owned_partitions().into_iter().find(|(p, _)| *p == part).map(|(_, e)| e);
+    assert!(new_epoch.is_some_and(|e| e > old_epoch), "taken over with a newer epoch: {new_epoch:?} > {old_epoch}");
+
+    // The paused worker wakes up and commits its step: refused by the epoch check.
+    stepper.signal("-CONT");
+    writeln!(stepper.stdin.as_mut().unwrap(), "commit").unwrap();
+    assert_eq!(stepper.expect_line("COMMIT"), "COMMIT LOCKLOST");
+    let history = client.history(&id).await.unwrap();
+    check_history(&id, &history);
+    replay_orchestrator::<Hello>(&id, &history).unwrap();
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_with_aof_loses_nothing_acknowledged() {
+    let mut server = RedisServer::start_durable();
+    let url = server.url();
+    let prefix = "restart";
+    let backend = connect(&url, prefix).await;
+    let w = worker_builder(backend.clone()).start().await.unwrap();
+    let client = Client::new(backend.clone());
+    let mut expected = Vec::new();
+    let mut refused = 0;
+    for i in 0..300 {
+        if i == 100 {
+            server.kill();
+            // Starts while Redis is down fail: they were not acknowledged.
+            let cities = vec!["down".to_string()];
+            assert!(client.start(Hello, cities).await.is_err());
+            refused += 1;
+            server.restart();
+        }
+        let cities: Vec<String> = (0..3).map(|k| format!("r{i}-{k}")).collect();
+        let parent = i % 10 == 0;
+        let r =
+            if parent { client.start(Parent, cities.clone()).await } else { client.start(Hello, cities.clone()).await };
+        match r {
+            Ok(id) => expected.push((id.into_string(), parent, cities)),
+            Err(e) => {
+                // Right after the restart the connection may still be coming back.
+                println!("start {i} refused: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(expected.len() >= 250, "most starts after the restart are acknowledged ({refused} refused)");
+    check_all(&client, &expected, Duration::from_secs(60)).await;
+    w.shutdown().await.unwrap();
+}

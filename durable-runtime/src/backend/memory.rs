@@ -53,8 +53,6 @@ struct Inner {
     orchestrations: Notify,
     /// Signalled when activity work may be available.
     activities: Notify,
-    /// Signalled when an instance's status changes.
-    statuses: Notify,
 }
 
 #[derive(Default)]
@@ -72,6 +70,8 @@ struct State {
     next_id: u64,
     /// The clock when the lock was taken (for records created while it is held).
     now_hint: Millis,
+    /// Waiters for an instance to finish, by instance (woken when it finishes or is purged).
+    finish_waiters: HashMap<String, std::sync::Arc<Notify>>,
 }
 
 struct Instance {
@@ -213,7 +213,6 @@ impl Memory {
                 virtual_start,
                 orchestrations: Notify::new(),
                 activities: Notify::new(),
-                statuses: Notify::new(),
             }),
         }
     }
@@ -289,7 +288,6 @@ impl Backend for Memory {
         };
         if r.is_ok() {
             self.inner.orchestrations.notify_waiters();
-            self.inner.statuses.notify_waiters();
         }
         Box::pin(std::future::ready(r))
     }
@@ -375,11 +373,13 @@ impl Backend for Memory {
                 Some(_) => {
                     st.instances.remove(instance_id);
                     st.drop_timers_of(instance_id);
+                    if let Some(w) = st.finish_waiters.remove(instance_id) {
+                        w.notify_waiters();
+                    }
                     Ok(true)
                 }
             }
         };
-        self.inner.statuses.notify_waiters();
         Box::pin(std::future::ready(r))
     }
 
@@ -443,7 +443,12 @@ impl Backend for Memory {
                 _ => return Err(Error::LockLost(commit.instance_id.clone())),
             };
             let mut activities = false;
-            inst.inbox.retain(|m| !commit.consumed.contains(&m.id));
+            if commit.consumed.len() <= 8 {
+                inst.inbox.retain(|m| !commit.consumed.contains(&m.id));
+            } else {
+                let consumed: std::collections::HashSet<u64> = commit.consumed.iter().copied().collect();
+                inst.inbox.retain(|m| !consumed.contains(&m.id));
+            }
             if commit.reset_history {
                 inst.history = commit.new_events;
             } else {
@@ -454,7 +459,7 @@ impl Backend for Memory {
                 SnapshotChange::Set(s) => inst.snapshot = Some(*s),
                 SnapshotChange::Delete => inst.snapshot = None,
             }
-            let status_changed = commit.status.is_some();
+            let finished = commit.status.as_ref().is_some_and(|s| s.is_finished());
             if let Some(s) = commit.status {
                 inst.status = s;
             }
@@ -489,15 +494,16 @@ impl Backend for Memory {
                 }
             }
             st.fire_due(now);
-            Ok((activities, status_changed))
+            let waiter = if finished { st.finish_waiters.remove(&commit.instance_id) } else { None };
+            Ok((activities, waiter))
         })();
-        if let Ok((activities, status_changed)) = &r {
+        if let Ok((activities, waiter)) = &r {
             self.inner.orchestrations.notify_waiters();
             if *activities {
                 self.inner.activities.notify_waiters();
             }
-            if *status_changed {
-                self.inner.statuses.notify_waiters();
+            if let Some(w) = waiter {
+                w.notify_waiters();
             }
         }
         Box::pin(std::future::ready(r.map(|_| ())))
@@ -592,13 +598,32 @@ impl Backend for Memory {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
-                let notified = self.inner.statuses.notified();
+                // One notifier per waited-for instance: a commit wakes only its own waiters.
+                let (status, waiter) = {
+                    let mut st = self.inner.lock();
+                    let status = st.instances.get(instance_id).map(|i| i.status.clone());
+                    let waiter = match &status {
+                        Some(s) if !s.is_finished() => Some(
+                            st.finish_waiters
+                                .entry(instance_id.to_string())
+                                .or_insert_with(|| std::sync::Arc::new(Notify::new()))
+                                .clone(),
+                        ),
+                        _ => None,
+                    };
+                    (status, waiter)
+                };
+                let now = tokio::time::Instant::now();
+                let Some(waiter) = waiter else { return Ok(status) };
+                if now >= deadline {
+                    return Ok(status);
+                }
+                let notified = waiter.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                let status = self.inner.lock().instances.get(instance_id).map(|i| i.status.clone());
-                let now = tokio::time::Instant::now();
-                if status.as_ref().is_none_or(|s| s.is_finished()) || now >= deadline {
-                    return Ok(status);
+                // Re-check: it may have finished between the look and `enable`.
+                if self.inner.lock().instances.get(instance_id).is_none_or(|i| i.status.is_finished()) {
+                    continue;
                 }
                 tokio::select! {
                     _ = &mut notified => {}

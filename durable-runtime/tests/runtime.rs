@@ -557,6 +557,52 @@ async fn many_instances_in_parallel<B: TestBackend>(backend: B) {
     w.shutdown().await.unwrap();
 }
 
+async fn batches_fetch_commit_and_fence<B: TestBackend>(backend: B) {
+    let mut registry = Registry::new();
+    registry.register::<Hello>();
+    let client = Client::new(backend.clone());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(client.start(Hello, vec![format!("b{i}")]).await.unwrap());
+    }
+    let items = backend.fetch_orchestration_work_batch(10, Duration::ZERO).await.unwrap();
+    assert_eq!(items.len(), 5);
+    let mut fetched: Vec<_> = items.iter().map(|i| i.instance_id.clone()).collect();
+    fetched.sort();
+    let mut expected: Vec<_> = ids.iter().map(|i| i.to_string()).collect();
+    expected.sort();
+    assert_eq!(fetched, expected);
+    let mut commits: Vec<_> =
+        items.iter().map(|item| engine::process(&registry, item, None, backend.now(), &Default::default())).collect();
+    // A commit with a lock token that was never handed out is refused; the others go through.
+    let mut forged = commits[0].clone();
+    forged.lock = forged.lock.wrapping_add(1_000_000);
+    commits.insert(0, forged);
+    let results = backend.commit_batch(commits).await.unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(matches!(results[0], Err(Error::LockLost(_))), "{:?}", results[0]);
+    assert!(results[1..].iter().all(|r| r.is_ok()), "{results:?}");
+
+    let acts = backend.fetch_activity_work_batch(10, Duration::ZERO).await.unwrap();
+    assert_eq!(acts.len(), 5);
+    for a in acts {
+        let out = format!("\"Hi {}\"", a.request.input.trim_matches('"'));
+        backend.complete_activity_work(a, Ok(out)).await.unwrap();
+    }
+    let items = backend.fetch_orchestration_work_batch(10, Duration::from_secs(5)).await.unwrap();
+    let mut all = items;
+    while all.len() < 5 {
+        all.extend(backend.fetch_orchestration_work_batch(10, Duration::from_secs(5)).await.unwrap());
+    }
+    let commits =
+        all.iter().map(|item| engine::process(&registry, item, None, backend.now(), &Default::default())).collect();
+    assert!(backend.commit_batch(commits).await.unwrap().iter().all(|r| r.is_ok()));
+    for (i, id) in ids.iter().enumerate() {
+        let s = client.status(id).await.unwrap().unwrap();
+        assert_eq!(s.output::<Vec<String>>().unwrap(), [format!("Hi b{i}")]);
+    }
+}
+
 /// Instantiate each test on both backends: `memory::NAME` and `redis::NAME`.
 macro_rules! conformance {
     ($($clock:ident $name:ident),* $(,)?) => {
@@ -602,4 +648,5 @@ conformance! {
     Real sub_orchestration_with_a_live_id_fails_the_parent_task,
     Real shutdown_hands_back_activities_that_do_not_finish,
     Real many_instances_in_parallel,
+    Real batches_fetch_commit_and_fence,
 }

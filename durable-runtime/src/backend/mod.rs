@@ -417,6 +417,63 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    /// Up to `max` instances with new messages, each locked for the caller; waits up to `wait`
+    /// for the first. A worker that steps many instances at once fetches them in one call (the
+    /// Redis backend loads them in one round trip). The default calls
+    /// [`fetch_orchestration_work`](Backend::fetch_orchestration_work): once with `wait`, then
+    /// without waiting until it has `max` or there is no more.
+    fn fetch_orchestration_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<OrchestrationWorkItem>, Error>> {
+        Box::pin(async move {
+            let mut items = Vec::new();
+            while items.len() < max.max(1) {
+                let w = if items.is_empty() { wait } else { Duration::ZERO };
+                match self.fetch_orchestration_work(w).await? {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+            Ok(items)
+        })
+    }
+
+    /// Commit several steps (of different instances); one result per commit, in order, each as
+    /// [`commit`](Backend::commit) would give it. The Redis backend sends them in one pipeline.
+    /// The default commits them one by one.
+    fn commit_batch(&self, commits: Vec<StepCommit>) -> BoxFuture<'_, Result<Vec<Result<(), Error>>, Error>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(commits.len());
+            for c in commits {
+                results.push(self.commit(c).await);
+            }
+            Ok(results)
+        })
+    }
+
+    /// Up to `max` activity work items; waits up to `wait` for the first. The default calls
+    /// [`fetch_activity_work`](Backend::fetch_activity_work): once with `wait`, then without
+    /// waiting until it has `max` or there is no more.
+    fn fetch_activity_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ActivityWorkItem>, Error>> {
+        Box::pin(async move {
+            let mut items = Vec::new();
+            while items.len() < max.max(1) {
+                let w = if items.is_empty() { wait } else { Duration::ZERO };
+                match self.fetch_activity_work(w).await? {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+            Ok(items)
+        })
+    }
+
     /// Wait until the instance has finished (Completed, Failed, Terminated) or `timeout` has
     /// passed (real time); then its status. The default polls [`status`](Backend::status).
     fn wait_for_finished<'a>(

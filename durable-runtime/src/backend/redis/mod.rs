@@ -964,8 +964,7 @@ impl Redis {
         true
     }
 
-    /// Fetch up to `max` orchestration work items; waits up to `wait` for the first.
-    pub async fn fetch_orchestration_batch(
+    async fn fetch_orchestration_batch(
         &self,
         max: usize,
         wait: Duration,
@@ -1190,7 +1189,7 @@ impl Redis {
     }
 
     /// Commit several steps in one pipeline; one result per commit, in order.
-    pub async fn commit_batch(&self, commits: Vec<StepCommit>) -> Vec<Result<(), Error>> {
+    async fn commit_pipelined(&self, commits: Vec<StepCommit>) -> Vec<Result<(), Error>> {
         let mut prepared = Vec::with_capacity(commits.len());
         let mut results: Vec<Option<Result<(), Error>>> = Vec::with_capacity(commits.len());
         for c in &commits {
@@ -1315,8 +1314,7 @@ impl Redis {
         }
     }
 
-    /// Fetch up to `max` activity work items; waits up to `wait` for the first.
-    pub async fn fetch_activity_batch(&self, max: usize, wait: Duration) -> Result<Vec<ActivityWorkItem>, Error> {
+    async fn fetch_activity_batch(&self, max: usize, wait: Duration) -> Result<Vec<ActivityWorkItem>, Error> {
         self.ensure_started().await;
         self.note_activity_fetch();
         let deadline = tokio::time::Instant::now() + wait;
@@ -1879,12 +1877,32 @@ impl Backend for Redis {
     }
 
     fn commit(&self, commit: StepCommit) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(async move { self.commit_batch(vec![commit]).await.pop().expect("one result per commit") })
+        Box::pin(async move { self.commit_pipelined(vec![commit]).await.pop().expect("one result per commit") })
     }
 
     fn abandon_orchestration_work<'a>(&'a self, instance_id: &'a str, lock: u64) -> BoxFuture<'a, Result<(), Error>> {
         self.abandon_local(instance_id, lock);
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn fetch_orchestration_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<OrchestrationWorkItem>, Error>> {
+        Box::pin(self.fetch_orchestration_batch(max, wait))
+    }
+
+    fn commit_batch(&self, commits: Vec<StepCommit>) -> BoxFuture<'_, Result<Vec<Result<(), Error>>, Error>> {
+        Box::pin(async move { Ok(self.commit_pipelined(commits).await) })
+    }
+
+    fn fetch_activity_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ActivityWorkItem>, Error>> {
+        Box::pin(self.fetch_activity_batch(max, wait))
     }
 
     fn fetch_activity_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>> {

@@ -35,13 +35,13 @@ fn entity_name(known: Option<&[String]>) -> Value {
             "schema": { "type": "string", "enum": names } });
     }
     json!({ "name": "name", "in": "path", "required": true, "description": "The entity name (no `@`, no control characters).",
-        "schema": { "type": "string", "minLength": 1, "maxLength": 24, "pattern": format!("^[^@{CONTROL}]+$") } })
+        "schema": { "type": "string", "minLength": 1, "pattern": format!("^[^@{CONTROL}]+$") } })
 }
 
 fn entity_key() -> Value {
     json!({ "name": "key", "in": "path", "required": true,
         "description": "The entity key (no control characters; name and key together at most 254 bytes).",
-        "schema": { "type": "string", "minLength": 1, "maxLength": 38, "pattern": format!("^[^{CONTROL}]+$") } })
+        "schema": { "type": "string", "minLength": 1, "pattern": format!("^[^{CONTROL}]+$") } })
 }
 
 fn path_param(name: &str, description: &str) -> Value {
@@ -191,7 +191,7 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
                 query(
                     "instanceId",
                     "The instance id (default: a random one): 1 to 256 bytes, no control characters, not starting with `@` (entities).",
-                    json!({ "type": "string", "minLength": 1, "maxLength": 64, "pattern": format!("^[^@{CONTROL}][^{CONTROL}]*$") }),
+                    json!({ "type": "string", "minLength": 1, "pattern": format!("^[^@{CONTROL}][^{CONTROL}]*$") }),
                 ),
             ],
             Some(json_request("The orchestrator's input.")),

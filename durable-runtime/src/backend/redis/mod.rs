@@ -225,6 +225,8 @@ struct Inner {
     /// Maintenance and reader tasks started.
     started: tokio::sync::OnceCell<()>,
     fetching: AtomicUsize,
+    /// One rebalance at a time (the first fetch and the upkeep task both run it).
+    rebalancing: tokio::sync::Mutex<()>,
     activity: Mutex<ActivityMode>,
     next_lock: AtomicU64,
 }
@@ -404,6 +406,7 @@ impl Redis {
             ready: Notify::new(),
             started: tokio::sync::OnceCell::new(),
             fetching: AtomicUsize::new(0),
+            rebalancing: tokio::sync::Mutex::new(()),
             activity: Mutex::new(ActivityMode::default()),
             next_lock: AtomicU64::new(1),
         };
@@ -600,6 +603,7 @@ impl Redis {
     /// Heartbeat, renew leases, and take or hand back partitions to reach this worker's share.
     async fn rebalance(&self) -> Result<(), Error> {
         let inner = &self.inner;
+        let _one_at_a_time = inner.rebalancing.lock().await;
         let now = self.real_now();
         let lease_ms = inner.cfg.lease.as_millis() as u64;
         let wkey = format!("{{{}}}:workers", inner.cfg.prefix);
@@ -729,6 +733,7 @@ impl Redis {
 
     /// Hand every partition back and leave the live-worker set.
     async fn stop_orchestrating(&self) {
+        let _one_at_a_time = self.inner.rebalancing.lock().await;
         let parts: Vec<(u32, u64)> = {
             let mut o = lock(&self.inner.owner);
             if o.parts.values().any(|p| p.locked() > 0) {
@@ -964,11 +969,7 @@ impl Redis {
         true
     }
 
-    async fn fetch_orchestration_batch(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<OrchestrationWorkItem>, Error> {
+    async fn fetch_orchestration_batch(&self, max: usize, wait: Duration) -> Result<Vec<OrchestrationWorkItem>, Error> {
         self.inner.fetching.fetch_add(1, Ordering::SeqCst);
         let _guard = FetchGuard(self);
         self.ensure_orchestrating().await?;

@@ -345,3 +345,28 @@ async fn redis_restart_with_aof_loses_nothing_acknowledged() {
     check_all(&client, &expected, Duration::from_secs(60)).await;
     w.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn configuration_errors_are_clear() {
+    let server = RedisServer::start();
+    let url = server.url();
+    Redis::builder(&url).prefix("cfg").partitions(4).connect().await.unwrap();
+    let err = Redis::builder(&url).prefix("cfg").partitions(8).connect().await.unwrap_err();
+    assert!(err.to_string().contains("has 4 partitions, this process was configured with 8"), "{err}");
+    let err = Redis::connect("http://127.0.0.1:1/").await.unwrap_err();
+    assert!(err.to_string().contains("is not a Redis URL"), "{err}");
+    if !cfg!(feature = "redis-tls") {
+        let err = Redis::connect("rediss://127.0.0.1:1/").await.unwrap_err();
+        assert!(err.to_string().contains("`redis-tls` feature"), "{err}");
+    }
+    let err = Redis::builder(&url).partitions(0).connect().await.unwrap_err();
+    assert!(err.to_string().contains("partitions must be between 1 and 1024"), "{err}");
+    // ACL user and password come from the URL.
+    server.cli(&["ACL", "SETUSER", "app", "on", ">s3cret", "~*", "&*", "+@all"]);
+    let with_user = format!("redis://app:s3cret@127.0.0.1:{}/", server.port);
+    let b = Redis::builder(&with_user).prefix("acl").connect().await.unwrap();
+    let client = Client::new(b);
+    client.start_with_id(Hello, "acl-1", vec![]).await.unwrap();
+    let bad = format!("redis://app:wrong@127.0.0.1:{}/", server.port);
+    assert!(Redis::builder(&bad).prefix("acl").connect().await.is_err());
+}

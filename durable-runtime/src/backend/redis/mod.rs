@@ -89,8 +89,10 @@ macro_rules! lua {
 /// ```
 ///
 /// URLs are `redis://[user[:password]@]host[:port][/db]` (AUTH and ACL users come from the URL)
-/// and `rediss://…` for TLS, which needs this crate's `redis-tls` feature (rustls; off by
-/// default because it brings a TLS stack and a crypto provider).
+/// and `rediss://…` for TLS, which needs this crate's `redis-tls` feature (rustls with the
+/// `ring` crypto provider and the webpki root certificates; off by default because it adds a
+/// TLS stack and a C/assembly crypto build). Without the feature a `rediss://` URL is refused
+/// with `Error::Config` saying so.
 ///
 /// Cloning gives another handle on the same connections and worker identity.
 #[derive(Clone)]
@@ -385,6 +387,11 @@ impl Redis {
             return Err(Error::Config(format!(
                 "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] or rediss://…"
             )));
+        }
+        #[cfg(feature = "redis-tls")]
+        if scheme == "rediss" {
+            // rustls needs a process-wide crypto provider; keep one the application installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let client = redis::Client::open(url.as_str()).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
         let conn = Self::manager(&client, Some(Duration::from_secs(10))).await?;

@@ -2,7 +2,11 @@
 //! orchestrations, failures that leave state unchanged, exact sums under concurrency, locks.
 
 use durable::RuntimeStatus;
-use durable::backend::Memory;
+#[path = "../durable-runtime/tests/common/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+use durable::backend::Backend;
 use durable::prelude::*;
 use std::time::Instant;
 
@@ -91,7 +95,7 @@ async fn lock_then_fail(ctx: OrchestrationContext, key: String) -> Result<(), Or
     Err("failing while holding the lock".into())
 }
 
-async fn setup(backend: &Memory) -> (durable::WorkerHandle, Client) {
+async fn setup<B: Backend + Clone>(backend: &B) -> (durable::WorkerHandle, Client) {
     let worker = Worker::builder(backend.clone())
         .entity::<Counter>()
         .orchestrator(use_counter)
@@ -108,9 +112,7 @@ async fn value(client: &Client, key: &str) -> Option<i64> {
     client.entity_state::<Counter>(key).await.unwrap().map(|c| c.value)
 }
 
-#[tokio::test]
-async fn counter_is_absent_until_used_and_signals_add_up() {
-    let backend = Memory::new();
+async fn counter_is_absent_until_used_and_signals_add_up<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     assert_eq!(client.entity_state::<Counter>("QConSF2019").await.unwrap(), None);
     client.signal_entity::<Counter>("QConSF2019").add(10).await.unwrap();
@@ -121,9 +123,7 @@ async fn counter_is_absent_until_used_and_signals_add_up() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged() {
-    let backend = Memory::new();
+async fn orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("c1").add(7).await.unwrap();
     let id = client.start(use_counter, "c1".to_string()).await.unwrap();
@@ -135,9 +135,7 @@ async fn orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_failing_operation_reports_the_error_and_keeps_the_state() {
-    let backend = Memory::new();
+async fn a_failing_operation_reports_the_error_and_keeps_the_state<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("lim").add_checked(900).await.unwrap();
     client.signal_entity::<Counter>("lim").add_checked(200).await.unwrap();
@@ -151,9 +149,7 @@ async fn a_failing_operation_reports_the_error_and_keeps_the_state() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged() {
-    let backend = Memory::new();
+async fn unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity_by_name("counter", "n", "add", serde_json::json!(3)).await.unwrap();
     client.signal_entity_by_name("counter", "n", "multiply", serde_json::json!(3)).await.unwrap();
@@ -174,9 +170,7 @@ async fn unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_signals_sum_exactly() {
-    let backend = Memory::new();
+async fn a_thousand_concurrent_signals_sum_exactly<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     let mut senders = Vec::new();
     for s in 0..10 {
@@ -195,9 +189,7 @@ async fn a_thousand_concurrent_signals_sum_exactly() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn entity_context_signals_deletes_and_starts_orchestrations() {
-    let backend = Memory::new();
+async fn entity_context_signals_deletes_and_starts_orchestrations<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("a").forward("b".to_string(), 4).await.unwrap();
     eventually("forwarded", async || value(&client, "b").await == Some(4)).await;
@@ -221,9 +213,7 @@ async fn entity_context_signals_deletes_and_starts_orchestrations() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn locks_in_opposite_orders_do_not_deadlock() {
-    let backend = Memory::new();
+async fn locks_in_opposite_orders_do_not_deadlock<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("x").add(10).await.unwrap();
     client.signal_entity::<Counter>("y").add(10).await.unwrap();
@@ -241,9 +231,7 @@ async fn locks_in_opposite_orders_do_not_deadlock() {
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_failing_orchestration_releases_its_locks() {
-    let backend = Memory::new();
+async fn a_failing_orchestration_releases_its_locks<B: Backend + Clone>(backend: B) {
     let (worker, client) = setup(&backend).await;
     let id = client.start(lock_then_fail, "held".to_string()).await.unwrap();
     let done = client.wait_for_completion(&id, WAIT).await.unwrap();
@@ -255,4 +243,42 @@ async fn a_failing_orchestration_releases_its_locks() {
     let id = client.start(transfer, ("held".to_string(), "other".to_string())).await.unwrap();
     assert_eq!(client.wait_for_completion(&id, WAIT).await.unwrap().output::<i64>().unwrap(), 101);
     worker.shutdown().await.unwrap();
+}
+
+// ---------------------------------------------------------------- on both backends
+macro_rules! on_both {
+    ($($name:ident $(, $flavor:tt)?;)*) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(durable::backend::Memory::new()).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = super::redis_server::RedisServer::start();
+                    let backend = durable::backend::Redis::connect(&format!("redis://127.0.0.1:{}", server.port))
+                        .await
+                        .expect("connects to the test's redis-server");
+                    super::$name(backend).await;
+                    drop(server);
+                }
+            )*
+        }
+    };
+}
+
+on_both! {
+    counter_is_absent_until_used_and_signals_add_up;
+    orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged;
+    a_failing_operation_reports_the_error_and_keeps_the_state;
+    unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged;
+    a_thousand_concurrent_signals_sum_exactly;
+    entity_context_signals_deletes_and_starts_orchestrations;
+    locks_in_opposite_orders_do_not_deadlock;
+    a_failing_orchestration_releases_its_locks;
 }

@@ -8,10 +8,31 @@ local function next_id(tag)
   return redis.call('INCR', tag .. ':seq') .. '-0'
 end
 
+-- An entity (`@name@key`) is created by its first message: its status record, Running, with
+-- no state yet. False if `inst` is not an entity id.
+local function create_entity(tag, inst)
+  local name = string.match(inst, '^@([^@]+)@')
+  if not name then
+    return false
+  end
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local st = cjson.encode({
+    name = name, instance_id = inst, execution_id = '', runtime_status = 'Running', input = 'null',
+    output = cjson.null, custom_status = cjson.null, error = cjson.null, reason = cjson.null,
+    created_ms = ms, updated_ms = ms, parent = cjson.null,
+  })
+  local gen = redis.call('INCR', tag .. ':gen')
+  local m0 = redis.call('GET', tag .. ':seq') or '0'
+  redis.call('HSET', tag .. ':i:' .. inst, 'st', st, 'rs', 'Running', 'g', gen, 'm0', m0)
+  redis.call('ZADD', tag .. ':idx', ms, inst)
+  return true
+end
+
 -- Put a message in an instance's inbox (the partition's control stream); false if there is no
--- such instance.
+-- such instance (an entity is created by its first message).
 local function deliver(tag, inst, msg)
-  if redis.call('EXISTS', tag .. ':i:' .. inst) == 0 then
+  if redis.call('EXISTS', tag .. ':i:' .. inst) == 0 and not create_entity(tag, inst) then
     return false
   end
   redis.call('XADD', tag .. ':ctl', next_id(tag), 'i', inst, 'm', msg)

@@ -1779,6 +1779,19 @@ impl Backend for Redis {
         })
     }
 
+    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
+        Box::pin(async move {
+            let p = self.part_of(instance_id);
+            let bytes: Option<Vec<u8>> = redis::cmd("HGET")
+                .arg(format!("{}:i:{instance_id}", self.tag(p)))
+                .arg("snap")
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| backend_err("HGET", e))?;
+            bytes.map(|b| Snapshot::from_bytes(&b)).transpose()
+        })
+    }
+
     fn history<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>> {
         Box::pin(async move {
             let t = self.tag(self.part_of(instance_id));

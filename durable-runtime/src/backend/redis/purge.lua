@@ -6,7 +6,8 @@ local rs = redis.call('HGET', ik, 'rs')
 if not rs then
   return 0
 end
-if not FINISHED[rs] then
+-- Entities never finish: they can be purged any time (with their pending operations).
+if not FINISHED[rs] and string.sub(inst, 1, 1) ~= '@' then
   return rs
 end
 drop_timers(tag, inst)

@@ -1,0 +1,61 @@
+//! A suspended orchestration's live locals are visible as JSON (what the HTTP API's
+//! `showState` and the dashboard show), on both backends.
+
+#[path = "../durable-runtime/tests/common/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+use durable::backend::Backend;
+use durable::prelude::*;
+use std::time::Instant;
+
+#[activity]
+async fn price(item: String) -> Result<u32, ActivityError> {
+    Ok(item.len() as u32 * 100)
+}
+
+#[orchestrator]
+async fn cart(ctx: OrchestrationContext, items: Vec<String>) -> Result<u32, OrchestrationError> {
+    let mut total = 0;
+    for item in items {
+        total += ctx.call_activity(price, item).await?;
+    }
+    let coupon: String = ctx.wait_for_event("coupon").await?;
+    Ok(if coupon == "HALF" { total / 2 } else { total })
+}
+
+async fn shows_live_locals<B: Backend + Clone>(backend: B) {
+    let worker = Worker::builder(backend.clone()).orchestrator(cart).activity(price).start().await.unwrap();
+    let client = Client::new(backend);
+    let id = client.start(cart, vec!["tea".into(), "honey".into()]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let state = loop {
+        if let Some(s) = client.state(&id).await.unwrap()
+            && s["locals"]["total"] == 800
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the orchestration never waited for the coupon");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // Waiting for the coupon: the loop is done, `total` is live, `items` is not.
+    assert!(state["at"].as_str().unwrap().starts_with("Await"), "{state}");
+    assert!(state["locals"].get("items").is_none(), "{state}");
+    client.raise_event(&id, "coupon", "HALF").await.unwrap();
+    let done = client.wait_for_completion(&id, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(done.output::<u32>().unwrap(), 400);
+    assert_eq!(client.state(&id).await.unwrap(), None, "a finished instance has no live state");
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_shows_live_locals() {
+    shows_live_locals(durable::backend::Memory::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_shows_live_locals() {
+    let server = redis_server::RedisServer::start();
+    let backend = durable::backend::Redis::connect(&format!("redis://127.0.0.1:{}", server.port)).await.unwrap();
+    shows_live_locals(backend).await;
+}

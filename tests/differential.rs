@@ -1974,17 +1974,7 @@ fn expressions_users_write() {
     let t = diff!(expression_shapes, vec![1, 2, 3]);
     assert_eq!(
         t.output::<Vec<String>>(),
-        [
-            "HELLO ADA!",
-            "2",
-            "-6",
-            "false",
-            "10/3",
-            "base:13:0",
-            "[202, 204, 206]",
-            "false=[2, 6]",
-            "true=[4]",
-        ]
+        ["HELLO ADA!", "2", "-6", "false", "10/3", "base:13:0", "[202, 204, 206]", "false=[2, 6]", "true=[4]",]
     );
 }
 
@@ -2000,7 +1990,12 @@ async fn command_loop(ctx: OrchestrationContext, start: i64) -> Result<i64, Orch
             "stop" => break,
             other => {
                 if other.starts_with("fail") {
-                    return Err(format!("bad command after {} steps: {}", history.len(), ctx.call_activity(greet, other.to_string()).await?).into());
+                    return Err(format!(
+                        "bad command after {} steps: {}",
+                        history.len(),
+                        ctx.call_activity(greet, other.to_string()).await?
+                    )
+                    .into());
                 }
                 continue;
             }
@@ -2013,13 +2008,19 @@ async fn command_loop(ctx: OrchestrationContext, start: i64) -> Result<i64, Orch
 #[test]
 fn an_event_driven_command_loop() {
     let script = || {
-        mock().event("cmd", "inc").event("cmd", "double").event("cmd", "noop").event("cmd", "double").event("cmd", "stop")
+        mock()
+            .event("cmd", "inc")
+            .event("cmd", "double")
+            .event("cmd", "noop")
+            .event("cmd", "double")
+            .event("cmd", "stop")
     };
     let sm = run_state_machine::<command_loop>(1, script());
     let direct = run_direct(command_loop::__durable_direct, 1, script());
     let t = same(sm, direct);
     assert_eq!(t.output::<i64>(), 8003);
     let failing = || mock().event("cmd", "inc").event("cmd", "fail-now");
-    let t = same(run_state_machine::<command_loop>(1, failing()), run_direct(command_loop::__durable_direct, 1, failing()));
+    let t =
+        same(run_state_machine::<command_loop>(1, failing()), run_direct(command_loop::__durable_direct, 1, failing()));
     assert_eq!(t.outcome, Err("bad command after 1 steps: Hello fail-now!".to_string()));
 }

@@ -69,7 +69,8 @@ fn forbidden_path(segs: &[String]) -> Option<String> {
             "`{shown}` starts a thread or task, which an orchestrator cannot suspend or replay: call an `#[activity]` with `ctx.call_activity`, and run tasks in parallel with `ctx.when_all`"
         ));
     }
-    if (multi && (last == "sleep" || last == "sleep_until")) || (has("time") && (last == "interval" || last == "timeout"))
+    if (multi && (last == "sleep" || last == "sleep_until"))
+        || (has("time") && (last == "interval" || last == "timeout"))
     {
         return Some(format!(
             "`{shown}` waits on the process clock, which does not survive a restart: use a durable timer, `ctx.timer(duration).await`"

@@ -37,7 +37,8 @@ fn guarded(
             let text = format!(
                 "internal error in `#[{which}]` ({msg}): this is a bug in durable, please report it with this item's code; as a workaround, simplify the expression around the `.await`"
             );
-            let span = item_copy.clone().into_iter().next().map(|t| t.span()).unwrap_or_else(proc_macro2::Span::call_site);
+            let span =
+                item_copy.clone().into_iter().next().map(|t| t.span()).unwrap_or_else(proc_macro2::Span::call_site);
             let err = syn::Error::new(span, text).to_compile_error();
             quote::quote!(#err).into()
         }

@@ -196,9 +196,10 @@ fn expand_fn(cx: &Ctxt, args: &Args, func: &ItemFn) -> Option<TokenStream> {
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("doc") || a.path().is_ident("allow") || a.path().is_ident("cfg"));
-    let lint_attrs = func.attrs.iter().filter(|a| {
-        ["allow", "expect", "warn", "deny", "forbid"].iter().any(|l| a.path().is_ident(l))
-    });
+    let lint_attrs = func
+        .attrs
+        .iter()
+        .filter(|a| ["allow", "expect", "warn", "deny", "forbid"].iter().any(|l| a.path().is_ident(l)));
     let ret_span = ret.span();
     let outcome = quote_spanned!(ret_span=> <#ret as ::durable::__private::OrchestrationOutcome>::Ok);
     let direct = if args.differential {

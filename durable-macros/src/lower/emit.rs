@@ -220,7 +220,11 @@ impl<'l, 'a> Emitter<'l, 'a> {
             .iter()
             .map(|&f| {
                 let n = plain(f);
-                if count.get(&n).copied().unwrap_or(0) > 1 { format_ident!("{}_{}", n, f) } else { format_ident!("{}", n) }
+                if count.get(&n).copied().unwrap_or(0) > 1 {
+                    format_ident!("{}_{}", n, f)
+                } else {
+                    format_ident!("{}", n)
+                }
             })
             .collect()
     }

@@ -106,11 +106,20 @@ enum Scenario {
     FanOut,
     Latency,
     HistoryLength,
+    EntityHot,
+    Entities,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] =
-        [Scenario::FiveActivity, Scenario::Sequential, Scenario::FanOut, Scenario::Latency, Scenario::HistoryLength];
+    const ALL: [Scenario; 7] = [
+        Scenario::FiveActivity,
+        Scenario::Sequential,
+        Scenario::FanOut,
+        Scenario::Latency,
+        Scenario::HistoryLength,
+        Scenario::EntityHot,
+        Scenario::Entities,
+    ];
 
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -119,6 +128,8 @@ impl Scenario {
             "fan-out" => Self::FanOut,
             "latency" => Self::Latency,
             "history-length" => Self::HistoryLength,
+            "entity-hot" => Self::EntityHot,
+            "entities" => Self::Entities,
             _ => return None,
         })
     }
@@ -130,6 +141,8 @@ impl Scenario {
             Self::FanOut => "fan-out",
             Self::Latency => "latency",
             Self::HistoryLength => "history-length",
+            Self::EntityHot => "entity-hot",
+            Self::Entities => "entities",
         }
     }
 
@@ -140,6 +153,8 @@ impl Scenario {
             Self::FanOut => 10_000,
             Self::Latency => 200,
             Self::HistoryLength => 4_000,
+            Self::EntityHot => 20_000,
+            Self::Entities => 100_000,
         }
     }
 }
@@ -231,7 +246,8 @@ async fn start(backend: &Arc<dyn Backend>, concurrency: Option<usize>) -> Result
         .orchestrator(timed_sequence)
         .orchestrator(fan_out)
         .activity(noop)
-        .activity(timed);
+        .activity(timed)
+        .entity::<Tally>();
     if let Some(c) = concurrency {
         builder = builder.max_concurrent_orchestrations(c).max_concurrent_activities(c);
     }
@@ -268,12 +284,86 @@ fn quantile(v: &[Duration], q: f64) -> Duration {
 
 // ------------------------------------------------------------------ scenarios
 
+/// The entity of the entity scenarios.
+#[derive(Default, Serialize, Deserialize)]
+struct Tally {
+    sum: u64,
+    count: u64,
+}
+
+#[entity]
+impl Tally {
+    fn add(&mut self, n: u64) {
+        self.sum += n;
+        self.count += 1;
+    }
+}
+
+/// `per_entity` signals to each of `entities` entities, sent by 16 concurrent senders; timed
+/// until every entity has applied all of them (checked by its count and sum).
+async fn entity_signals(client: &Client, entities: u64, per_entity: u64) -> Result<(), String> {
+    let run = std::process::id();
+    let key = |e: u64| format!("bench-{run}-{e}");
+    let t0 = Instant::now();
+    let senders = 16u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in 0..senders {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let mut i = s;
+            while i < entities * per_entity {
+                client.signal_entity::<Tally>(format!("bench-{run}-{}", i % entities)).add(1).await?;
+                i += senders;
+            }
+            Ok::<(), durable::Error>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(|e| format!("a sender failed: {e}"))?.map_err(|e| format!("signal: {e}"))?;
+    }
+    let sent = t0.elapsed();
+    let deadline = Instant::now() + WAIT;
+    for e in 0..entities {
+        loop {
+            let t = client.entity_state::<Tally>(key(e)).await.map_err(|e| format!("state: {e}"))?;
+            if t.as_ref().is_some_and(|t| t.count == per_entity && t.sum == per_entity) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("entity {e} did not apply all {per_entity} signals in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let d = t0.elapsed();
+    let total = entities * per_entity;
+    println!("entity signals: {entities} entities x {per_entity} signals from 16 concurrent senders");
+    println!("  sent in {:.3} s; all applied in {:.3} s", sent.as_secs_f64(), d.as_secs_f64());
+    println!("  {:.0} signals/s applied", per_second(total, d));
+    Ok(())
+}
+
 async fn five_activity(client: &Client, n: u64, concurrent_waits: bool) -> Result<(), String> {
     let t0 = Instant::now();
-    let mut ids = Vec::with_capacity(n as usize);
+    // Starts come from many callers at once (as on a server); 32 in flight.
+    let mut starting = tokio::task::JoinSet::new();
+    let mut ids = vec![None; n as usize];
     for i in 0..n {
-        ids.push(client.start(five_activities, i).await.map_err(|e| format!("start: {e}"))?);
+        if starting.len() >= 32
+            && let Some(r) = starting.join_next().await
+        {
+            let (j, id): (u64, Result<durable::InstanceId, durable::Error>) =
+                r.map_err(|e| format!("a starting task failed: {e}"))?;
+            ids[j as usize] = Some(id.map_err(|e| format!("start: {e}"))?);
+        }
+        let client = client.clone();
+        starting.spawn(async move { (i, client.start(five_activities, i).await) });
     }
+    while let Some(r) = starting.join_next().await {
+        let (j, id) = r.map_err(|e| format!("a starting task failed: {e}"))?;
+        ids[j as usize] = Some(id.map_err(|e| format!("start: {e}"))?);
+    }
+    let ids: Vec<durable::InstanceId> = ids.into_iter().map(|i| i.expect("every instance started")).collect();
     let started = t0.elapsed();
     if concurrent_waits {
         // One waiting task per instance, as a server answering each request would have.
@@ -471,6 +561,8 @@ async fn run(s: Scenario, opts: &Options) -> Result<(), String> {
         Scenario::FanOut => fan_out_in(&client, n).await?,
         Scenario::Latency => latency(&client, n).await?,
         Scenario::HistoryLength => history_length(&client, n).await?,
+        Scenario::EntityHot => entity_signals(&client, 1, n).await?,
+        Scenario::Entities => entity_signals(&client, 100, (n / 100).max(1)).await?,
     }
     worker.shutdown().await.map_err(|e| format!("worker shutdown: {e}"))
 }

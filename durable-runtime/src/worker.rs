@@ -14,7 +14,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::backend::{ActivityWorkItem, Backend, OrchestrationWorkItem};
+use crate::backend::{ActivityWorkItem, Backend, OrchestrationWorkItem, StepCommit};
 use crate::context::ActivityContext;
 use crate::engine::{self, EngineConfig, Registry};
 use crate::error::Error;
@@ -216,6 +216,29 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 const FETCH_WAIT: Duration = Duration::from_secs(5);
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
+/// Most instances stepped (and committed) together.
+const MAX_BATCH: usize = 256;
+
+/// Take one permit (waiting), then as many more as are free, up to `max`.
+async fn permits(
+    sem: &Arc<Semaphore>,
+    max: usize,
+    rx: &mut watch::Receiver<bool>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let first = tokio::select! {
+        p = sem.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        _ = stopped(rx) => return None,
+    };
+    let more = sem.available_permits().min(max - 1) as u32;
+    let mut first = first;
+    if more > 0
+        && let Ok(p) = sem.clone().try_acquire_many_owned(more)
+    {
+        first.merge(p);
+    }
+    Some(first)
+}
+
 async fn orchestration_loop(
     backend: Arc<dyn Backend>,
     registry: Arc<Registry>,
@@ -228,23 +251,22 @@ async fn orchestration_loop(
     let mut tasks = JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            p = sem.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = stopped(&mut rx) => break,
-        };
+        let Some(mut held) = permits(&sem, MAX_BATCH, &mut rx).await else { break };
         let fetched = tokio::select! {
-            r = backend.fetch_orchestration_work(FETCH_WAIT) => r,
+            r = backend.fetch_orchestration_work_batch(held.num_permits(), FETCH_WAIT) => r,
             _ = stopped(&mut rx) => break,
         };
         match fetched {
-            Ok(Some(item)) => {
+            Ok(items) if !items.is_empty() => {
+                // Keep one permit per item; the rest go back at once.
+                let held = held.split(items.len()).expect("at least one permit per item");
                 let (backend, registry, config) = (backend.clone(), registry.clone(), config.clone());
                 tasks.spawn(async move {
-                    step_instance(&*backend, &registry, &config, item).await;
-                    drop(permit);
+                    step_batch(&*backend, &registry, &config, items).await;
+                    drop(held);
                 });
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(e) => {
                 eprintln!("durable worker: fetching orchestration work failed: {e}");
                 tokio::time::sleep(ERROR_BACKOFF).await;
@@ -254,23 +276,63 @@ async fn orchestration_loop(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn step_instance(backend: &dyn Backend, registry: &Registry, config: &EngineConfig, item: OrchestrationWorkItem) {
-    let history = if engine::needs_history(&item) {
+/// Step a batch of instances and commit all their steps together (one round trip on Redis).
+async fn step_batch(backend: &dyn Backend, registry: &Registry, config: &EngineConfig, items: Vec<OrchestrationWorkItem>) {
+    let mut commits = Vec::with_capacity(items.len());
+    let mut stepped = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(commit) = step_instance(backend, registry, config, &item).await {
+            commits.push(commit);
+            stepped.push(item);
+        }
+    }
+    if commits.is_empty() {
+        return;
+    }
+    match backend.commit_batch(commits).await {
+        Ok(results) => {
+            for (item, r) in stepped.iter().zip(results) {
+                match r {
+                    Ok(()) | Err(Error::LockLost(_)) => {}
+                    Err(e) => {
+                        eprintln!("durable worker: committing a step of {:?} failed: {e}", item.instance_id);
+                        let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("durable worker: committing {} steps failed: {e}", stepped.len());
+            for item in &stepped {
+                let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
+            }
+        }
+    }
+}
+
+/// One step: what to commit, or `None` if the item was handed back.
+async fn step_instance(
+    backend: &dyn Backend,
+    registry: &Registry,
+    config: &EngineConfig,
+    item: &OrchestrationWorkItem,
+) -> Option<StepCommit> {
+    let history = if engine::needs_history(item) {
         match backend.history(&item.instance_id).await {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("durable worker: loading the history of {:?} failed: {e}", item.instance_id);
                 let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
-                return;
+                return None;
             }
         }
     } else {
         None
     };
     let now = backend.now();
-    let commit = catch_unwind(AssertUnwindSafe(|| engine::process(registry, &item, history.as_deref(), now, config)));
-    let commit = match commit {
-        Ok(c) => c,
+    let commit = catch_unwind(AssertUnwindSafe(|| engine::process(registry, item, history.as_deref(), now, config)));
+    match commit {
+        Ok(c) => Some(c),
         Err(p) => {
             eprintln!(
                 "durable worker: internal error stepping {:?}: {}; the step is handed back",
@@ -279,14 +341,7 @@ async fn step_instance(backend: &dyn Backend, registry: &Registry, config: &Engi
             );
             tokio::time::sleep(ERROR_BACKOFF).await;
             let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
-            return;
-        }
-    };
-    match backend.commit(commit).await {
-        Ok(()) | Err(Error::LockLost(_)) => {}
-        Err(e) => {
-            eprintln!("durable worker: committing a step of {:?} failed: {e}", item.instance_id);
-            let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
+            None
         }
     }
 }
@@ -310,28 +365,29 @@ async fn activity_loop(
     let mut tasks = JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            p = sem.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = stopped(&mut rx) => break,
-        };
+        let Some(mut held) = permits(&sem, MAX_BATCH, &mut rx).await else { break };
         let fetched = tokio::select! {
-            r = backend.fetch_activity_work(FETCH_WAIT) => r,
+            r = backend.fetch_activity_work_batch(held.num_permits(), FETCH_WAIT) => r,
             _ = stopped(&mut rx) => break,
         };
         match fetched {
-            Ok(Some(item)) => {
-                in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
-                let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
-                tasks.spawn(async move {
-                    let outcome = run_activity(&activities, &item).await;
-                    let mine = in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
-                    if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
-                        eprintln!("durable worker: completing an activity failed: {e}");
-                    }
-                    drop(permit);
-                });
+            Ok(items) if !items.is_empty() => {
+                for item in items {
+                    let permit = held.split(1).expect("one permit per item");
+                    in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
+                    let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
+                    tasks.spawn(async move {
+                        let outcome = run_activity(&activities, &item).await;
+                        let mine =
+                            in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
+                        if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
+                            eprintln!("durable worker: completing an activity failed: {e}");
+                        }
+                        drop(permit);
+                    });
+                }
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(e) => {
                 eprintln!("durable worker: fetching activity work failed: {e}");
                 tokio::time::sleep(ERROR_BACKOFF).await;
@@ -364,12 +420,31 @@ async fn run_activity(
         ));
     };
     let ctx = ActivityContext::new(r.instance_id.clone(), r.name.clone(), r.task_id, r.attempt);
-    let fut = f(ctx, r.input.clone());
-    match tokio::spawn(fut).await {
+    // Building the future runs user code too (input decoding): guard it as well.
+    let fut = match catch_unwind(AssertUnwindSafe(|| f(ctx, r.input.clone()))) {
+        Ok(fut) => fut,
+        Err(p) => return Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(p.as_ref()))),
+    };
+    match (CatchUnwind { fut }).await {
         Ok(outcome) => outcome,
-        Err(e) if e.is_panic() => {
-            Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(e.into_panic().as_ref())))
+        Err(p) => Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(p.as_ref()))),
+    }
+}
+
+/// Polls a future, turning a panic into an error (an activity's panic never takes the worker
+/// down, and needs no extra task).
+struct CatchUnwind<F> {
+    fut: F,
+}
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let fut = &mut self.fut;
+        match catch_unwind(AssertUnwindSafe(|| std::pin::Pin::new(fut).poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(p) => std::task::Poll::Ready(Err(p)),
         }
-        Err(e) => Err(format!("activity `{}` was cancelled: {e}", r.name)),
     }
 }

@@ -384,54 +384,15 @@ impl Backend for Memory {
     }
 
     fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>> {
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                let notified = self.inner.orchestrations.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let next_timer = {
-                    let mut st = self.inner.lock();
-                    let now = self.inner.now_locked(&st);
-                    st.fire_due(now);
-                    while let Some(id) = st.ready.pop_front() {
-                        let lock = st.next();
-                        let Some(inst) = st.instances.get_mut(&id) else {
-                            continue;
-                        };
-                        if inst.locked.is_some() || !inst.has_new {
-                            continue;
-                        }
-                        inst.has_new = false;
-                        inst.locked = Some(lock);
-                        let item = OrchestrationWorkItem {
-                            instance_id: id,
-                            lock,
-                            status: Some(inst.status.clone()),
-                            snapshot: inst.snapshot.clone(),
-                            history_len: inst.history.len() as u64,
-                            messages: inst.inbox.clone(),
-                        };
-                        return Ok(Some(item));
-                    }
-                    st.next_timer().map(|t| t.saturating_sub(now))
-                };
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Ok(None);
-                }
-                let mut sleep_for = deadline - now;
-                if self.inner.virtual_start.is_none()
-                    && let Some(ms) = next_timer
-                {
-                    sleep_for = sleep_for.min(Duration::from_millis(ms.max(1)));
-                }
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep(sleep_for) => {}
-                }
-            }
-        })
+        Box::pin(async move { Ok(self.fetch_orchestrations(1, wait).await?.pop()) })
+    }
+
+    fn fetch_orchestration_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<OrchestrationWorkItem>, Error>> {
+        Box::pin(self.fetch_orchestrations(max.max(1), wait))
     }
 
     fn commit(&self, commit: StepCommit) -> BoxFuture<'_, Result<(), Error>> {
@@ -525,29 +486,15 @@ impl Backend for Memory {
     }
 
     fn fetch_activity_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>> {
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + wait;
-            loop {
-                let notified = self.inner.activities.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                {
-                    let mut st = self.inner.lock();
-                    if let Some(item) = st.activity_queue.pop_front() {
-                        st.activities_in_flight.insert(item.work_id, item.clone());
-                        return Ok(Some(item));
-                    }
-                }
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Ok(None);
-                }
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = tokio::time::sleep(deadline - now) => {}
-                }
-            }
-        })
+        Box::pin(async move { Ok(self.fetch_activities(1, wait).await?.pop()) })
+    }
+
+    fn fetch_activity_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ActivityWorkItem>, Error>> {
+        Box::pin(self.fetch_activities(max.max(1), wait))
     }
 
     fn complete_activity_work(
@@ -631,5 +578,97 @@ impl Backend for Memory {
                 }
             }
         })
+    }
+}
+
+impl Memory {
+    /// Up to `max` ready instances, locked, taken under one lock; waits up to `wait` for one.
+    async fn fetch_orchestrations(&self, max: usize, wait: Duration) -> Result<Vec<OrchestrationWorkItem>, Error> {
+        let deadline = tokio::time::Instant::now() + wait;
+
+        loop {
+            let notified = self.inner.orchestrations.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next_timer = {
+                let mut st = self.inner.lock();
+                let now = self.inner.now_locked(&st);
+                st.fire_due(now);
+                let mut items = Vec::new();
+                while items.len() < max
+                    && let Some(id) = st.ready.pop_front()
+                {
+                    let lock = st.next();
+                    let Some(inst) = st.instances.get_mut(&id) else {
+                        continue;
+                    };
+                    if inst.locked.is_some() || !inst.has_new {
+                        continue;
+                    }
+                    inst.has_new = false;
+                    inst.locked = Some(lock);
+                    let item = OrchestrationWorkItem {
+                        instance_id: id,
+                        lock,
+                        status: Some(inst.status.clone()),
+                        snapshot: inst.snapshot.clone(),
+                        history_len: inst.history.len() as u64,
+                        messages: inst.inbox.clone(),
+                    };
+                    items.push(item);
+                }
+                if !items.is_empty() {
+                    return Ok(items);
+                }
+                st.next_timer().map(|t| t.saturating_sub(now))
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let mut sleep_for = deadline - now;
+            if self.inner.virtual_start.is_none()
+                && let Some(ms) = next_timer
+            {
+                sleep_for = sleep_for.min(Duration::from_millis(ms.max(1)));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(sleep_for) => {}
+            }
+        }
+    }
+}
+
+impl Memory {
+    /// Up to `max` queued activities, taken under one lock; waits up to `wait` for one.
+    async fn fetch_activities(&self, max: usize, wait: Duration) -> Result<Vec<ActivityWorkItem>, Error> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.inner.activities.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.inner.lock();
+                let mut items = Vec::new();
+                while items.len() < max
+                    && let Some(item) = st.activity_queue.pop_front()
+                {
+                    st.activities_in_flight.insert(item.work_id, item.clone());
+                    items.push(item);
+                }
+                if !items.is_empty() {
+                    return Ok(items);
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(deadline - now) => {}
+            }
+        }
     }
 }

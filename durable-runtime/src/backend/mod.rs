@@ -483,7 +483,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + timeout;
-            let mut delay = Duration::from_millis(5);
+            let mut delay = Duration::from_millis(1);
             loop {
                 let status = self.status(instance_id).await?;
                 let done = status.as_ref().is_none_or(|s| s.is_finished());
@@ -492,7 +492,7 @@ pub trait Backend: Send + Sync + 'static {
                     return Ok(status);
                 }
                 tokio::time::sleep(delay.min(deadline - now)).await;
-                delay = (delay * 2).min(Duration::from_millis(250));
+                delay = (delay * 3 / 2).min(Duration::from_millis(100));
             }
         })
     }

@@ -14,14 +14,16 @@
 //! ```
 //!
 //! Or embed [`router`] in your own axum application (it works nested under a prefix too).
+//! The router also serves the [`dashboard`] at `/`.
 //! `GET /openapi.json` describes every route; `docs/http.md` in the repository has examples.
 
+pub mod dashboard;
 mod error;
 mod extract;
 mod handlers;
 mod metrics;
 pub mod openapi;
-mod render;
+pub mod render;
 
 pub use error::ApiError;
 
@@ -136,6 +138,8 @@ pub fn router(client: Client, config: HttpConfig) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        // After the layers: the dashboard's static assets need no token (they hold no data).
+        .merge(dashboard::routes())
         .with_state(state)
 }
 

@@ -1,4 +1,5 @@
-//! JSON renderings of statuses and histories, RFC 3339 times, opaque tokens.
+//! JSON renderings of statuses and histories (the API's shapes, also used by the `durable` CLI),
+//! RFC 3339 times, opaque tokens.
 
 use crate::error::ApiError;
 use durable_runtime::context::Millis;

@@ -1,0 +1,490 @@
+//! `durable`: manage the instances and entities of a Redis task hub from a shell, and serve the
+//! HTTP API with its dashboard. See `durable --help` and `docs/cli.md`.
+
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use durable_runtime::backend::Redis;
+use durable_runtime::{Client, Error, InstanceQuery, RuntimeStatus};
+use output::{Out, entity_json};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error talking to Redis (cannot connect, bad URL, task hub misconfigured)
+  2  bad usage (unknown command or flag, input that is not JSON, an invalid id or status)
+  3  not found (no such instance or entity)
+  4  conflict or invalid state (id already in use, instance finished or still running)
+
+Environment: DURABLE_REDIS_URL (default for --redis), DURABLE_HUB (--hub),
+DURABLE_PARTITIONS (--partitions), DURABLE_HTTP_TOKEN (serve --token).";
+
+/// Manage durable orchestrations and entities on a Redis task hub.
+#[derive(Parser, Debug)]
+#[command(name = "durable", version, after_help = EXIT_CODES, disable_help_subcommand = true)]
+struct Cli {
+    /// Redis URL: redis://[user[:password]@]host[:port][/db].
+    #[arg(long, global = true, env = "DURABLE_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// The task hub: the key prefix the workers use.
+    #[arg(long, global = true, env = "DURABLE_HUB", default_value = "durable")]
+    hub: String,
+    /// The task hub's partition count (default: the one the hub records, else 8).
+    #[arg(long, global = true, env = "DURABLE_PARTITIONS")]
+    partitions: Option<u32>,
+    /// Print JSON (the HTTP API's shapes) instead of tables, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the HTTP management API and the dashboard (at /) on this task hub.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the first line printed says which).
+        #[arg(long, default_value = durable_http::DEFAULT_ADDR)]
+        addr: String,
+        /// Require `Authorization: Bearer TOKEN` on every API request.
+        #[arg(long, env = "DURABLE_HTTP_TOKEN")]
+        token: Option<String>,
+    },
+    /// Start an orchestration; prints the instance id.
+    Start {
+        /// The orchestrator's registered name.
+        name: String,
+        /// The input, as JSON (default null).
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+        /// The instance id (default: a new random one).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show an instance: status, input, output, error, and the live locals of a running one.
+    Status {
+        /// The instance id.
+        id: String,
+    },
+    /// Show an instance's history, oldest first.
+    History {
+        /// The instance id.
+        id: String,
+    },
+    /// List orchestration instances, in creation order.
+    List {
+        /// Only these statuses (comma-separated or repeated): Pending, Running, Suspended,
+        /// Completed, Failed, Terminated, ContinuedAsNew.
+        #[arg(long, value_delimiter = ',', value_parser = parse_status)]
+        status: Vec<RuntimeStatus>,
+        /// Only instances of this orchestrator.
+        #[arg(long)]
+        name: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        top: u32,
+    },
+    /// Raise an external event on an instance.
+    Raise {
+        /// The instance id.
+        id: String,
+        /// The event name.
+        event: String,
+        /// The event data, as JSON (default null).
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
+    },
+    /// Terminate a running instance.
+    Terminate(Control),
+    /// Suspend a running instance: it takes no step until resumed.
+    Suspend(Control),
+    /// Resume a suspended instance.
+    Resume(Control),
+    /// Rewind a failed instance: its failed tasks run again.
+    Rewind(Control),
+    /// Delete a finished instance and its history.
+    Purge {
+        /// The instance id.
+        id: String,
+    },
+    /// Read, signal and list entities.
+    #[command(subcommand)]
+    Entity(EntityCommand),
+}
+
+#[derive(Args, Debug)]
+struct Control {
+    /// The instance id.
+    id: String,
+    /// Why (recorded in the history and the status).
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum EntityCommand {
+    /// Show an entity's state, last error and last change.
+    Get {
+        /// The entity name.
+        name: String,
+        /// The entity key.
+        key: String,
+    },
+    /// Signal an operation (one-way; the entity is created by its first operation).
+    Signal {
+        /// The entity name.
+        name: String,
+        /// The entity key.
+        key: String,
+        /// The operation.
+        op: String,
+        /// The operation's input, as JSON (default null).
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+    },
+    /// List entities.
+    List {
+        /// Only entities of this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        top: u32,
+    },
+}
+
+fn parse_status(s: &str) -> Result<RuntimeStatus, String> {
+    RuntimeStatus::ALL.into_iter().find(|r| r.to_string().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+        format!("unknown status {s:?}; use one of {}", RuntimeStatus::ALL.map(|r| r.to_string()).join(", "))
+    })
+}
+
+/// A failure, with the exit code it means.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    kind: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self { code: 2, kind: "BadUsage", message: message.into() }
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self { code: 3, kind: "NotFound", message: message.into() }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let (code, kind) = match &e {
+            Error::InvalidInstanceId { .. } => (2, "InvalidInstanceId"),
+            Error::Payload(_) | Error::PayloadTooLarge { .. } => (2, "BadPayload"),
+            Error::InstanceNotFound(_) => (3, "InstanceNotFound"),
+            Error::InstanceAlreadyExists(_) => (4, "InstanceAlreadyExists"),
+            Error::InvalidState { .. } => (4, "InvalidState"),
+            Error::Config(_) => (1, "Config"),
+            _ => (1, "Backend"),
+        };
+        Self { code, kind, message: e.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        // --help and --version exit 0, usage errors 2.
+        Err(e) => e.exit(),
+    };
+    let json = cli.json;
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(json, Failure { code: 1, kind: "Runtime", message: format!("cannot start tokio: {e}") }),
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => fail(json, f),
+    }
+}
+
+fn fail(json: bool, f: Failure) -> ExitCode {
+    if json {
+        eprintln!("{}", json!({ "error": f.message, "code": f.kind }));
+    } else {
+        eprintln!("durable: {}", f.message);
+    }
+    ExitCode::from(f.code)
+}
+
+fn parse_json(flag: &str, text: Option<&str>) -> Result<Value, Failure> {
+    match text {
+        None => Ok(Value::Null),
+        Some(t) => serde_json::from_str(t)
+            .map_err(|e| Failure::usage(format!("{flag}: {t:?} is not JSON ({e}); strings need quotes: '\"text\"'"))),
+    }
+}
+
+/// The partition count the task hub records (`{hub}:partitions`), if any.
+async fn hub_partitions(url: &str, hub: &str) -> Result<Option<u32>, Failure> {
+    let redis_err =
+        |e: redis::RedisError| Failure { code: 1, kind: "Backend", message: format!("redis at {}: {e}", redact(url)) };
+    if url.starts_with("rediss://") {
+        return Ok(None); // the backend reports whether TLS is available
+    }
+    let client = redis::Client::open(url).map_err(|e| Failure {
+        code: 1,
+        kind: "Config",
+        message: format!("{:?} is not a usable Redis URL: {e}", redact(url)),
+    })?;
+    let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| Failure {
+            code: 1,
+            kind: "Backend",
+            message: format!("redis at {}: no answer within 5 s", redact(url)),
+        })?
+        .map_err(redis_err)?;
+    let n: Option<u32> =
+        redis::cmd("GET").arg(format!("{{{hub}}}:partitions")).query_async(&mut conn).await.map_err(redis_err)?;
+    Ok(n)
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn connect(cli: &Cli) -> Result<Client, Failure> {
+    let partitions = match cli.partitions {
+        Some(n) => n,
+        None => hub_partitions(&cli.redis, &cli.hub).await?.unwrap_or(8),
+    };
+    let backend =
+        Redis::builder(cli.redis.clone()).prefix(cli.hub.clone()).partitions(partitions).connect().await.map_err(
+            |e| Failure { code: 1, kind: "Backend", message: format!("redis at {}: {e}", redact(&cli.redis)) },
+        )?;
+    Ok(Client::new(backend))
+}
+
+/// Bad usage is reported before connecting, so that it exits 2 whether Redis is up or not.
+fn check_usage(command: &Command) -> Result<(), Failure> {
+    match command {
+        Command::Start { input, .. } => parse_json("--input", input.as_deref()).map(drop),
+        Command::Raise { data, .. } => parse_json("--data", data.as_deref()).map(drop),
+        Command::Entity(EntityCommand::Signal { name, input, .. }) => {
+            check_entity_name(name)?;
+            parse_json("--input", input.as_deref()).map(drop)
+        }
+        Command::Entity(EntityCommand::Get { name, .. }) => check_entity_name(name),
+        Command::Entity(EntityCommand::List { name: Some(name), .. }) => check_entity_name(name),
+        _ => Ok(()),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    check_usage(&cli.command)?;
+    let client = connect(&cli).await?;
+    let out = Out { json: cli.json };
+    match cli.command {
+        Command::Serve { addr, token } => serve(client, &addr, token).await,
+        Command::Start { name, input, id } => {
+            let input = parse_json("--input", input.as_deref())?;
+            let id = match id {
+                Some(id) => client.start_by_name_with_id(&name, id, input).await?,
+                None => client.start_by_name(&name, input).await?,
+            };
+            if out.json {
+                out.value(&json!({ "id": id.as_str(), "name": name }));
+            } else {
+                out.line(id.as_str());
+            }
+            Ok(())
+        }
+        Command::Status { id } => {
+            let s = client.status(&id).await?.ok_or_else(|| Error::InstanceNotFound(id.clone()))?;
+            let state = if s.is_finished() { None } else { client.state(&id).await? };
+            out.status(&s, state);
+            Ok(())
+        }
+        Command::History { id } => {
+            let h = client.history(&id).await?;
+            out.history(&h);
+            Ok(())
+        }
+        Command::List { status, name, top } => {
+            let top = top as usize;
+            let mut query = InstanceQuery::new().with_limit(top.min(1000));
+            query.statuses = status;
+            query.name = name;
+            let mut found = Vec::new();
+            loop {
+                let page = client.list(query.clone()).await?;
+                found.extend(
+                    page.instances.into_iter().filter(|s| !durable_runtime::entity::is_entity_instance(&s.instance_id)),
+                );
+                match page.continuation {
+                    Some(c) if found.len() < top => query = query.with_continuation(c),
+                    _ => break,
+                }
+            }
+            found.truncate(top);
+            out.list(&found);
+            Ok(())
+        }
+        Command::Raise { id, event, data } => {
+            let data = parse_json("--data", data.as_deref())?;
+            client.raise_event(&id, &event, data).await?;
+            out.done(&id, "raiseEvent", &format!("raised event {event:?} on {id}"));
+            Ok(())
+        }
+        Command::Terminate(c) => {
+            client.terminate(&c.id, &c.reason).await?;
+            out.done(&c.id, "terminate", &format!("terminating {}", c.id));
+            Ok(())
+        }
+        Command::Suspend(c) => {
+            client.suspend(&c.id, &c.reason).await?;
+            out.done(&c.id, "suspend", &format!("suspending {}", c.id));
+            Ok(())
+        }
+        Command::Resume(c) => {
+            client.resume(&c.id, &c.reason).await?;
+            out.done(&c.id, "resume", &format!("resuming {}", c.id));
+            Ok(())
+        }
+        Command::Rewind(c) => {
+            client.rewind(&c.id, &c.reason).await?;
+            out.done(&c.id, "rewind", &format!("rewinding {}", c.id));
+            Ok(())
+        }
+        Command::Purge { id } => {
+            if durable_runtime::entity::is_entity_instance(&id) {
+                return Err(Failure::usage(format!("{id:?} is an entity id; purge entities over the HTTP API")));
+            }
+            if !client.purge(&id).await? {
+                return Err(Error::InstanceNotFound(id).into());
+            }
+            out.done(&id, "purge", &format!("purged {id}"));
+            Ok(())
+        }
+        Command::Entity(EntityCommand::Get { name, key }) => {
+            check_entity_name(&name)?;
+            match client.entity(&name, &key).await? {
+                Some(e) if e.state.is_some() => {
+                    out.entity(&e);
+                    Ok(())
+                }
+                Some(e) => Err(Failure::not_found(format!(
+                    "entity {name}/{key} has no state{}",
+                    e.last_error.map(|m| format!(" (last error: {m})")).unwrap_or_default()
+                ))),
+                None => Err(Failure::not_found(format!(
+                    "entity {name}/{key} does not exist (it is created by its first operation)"
+                ))),
+            }
+        }
+        Command::Entity(EntityCommand::Signal { name, key, op, input }) => {
+            check_entity_name(&name)?;
+            let input = parse_json("--input", input.as_deref())?;
+            client.signal_entity_by_name(&name, &key, &op, input).await?;
+            if out.json {
+                out.value(&json!({ "name": name, "key": key, "op": op, "signaled": true }));
+            } else {
+                out.line(&format!("signaled {name}/{key} {op}"));
+            }
+            Ok(())
+        }
+        Command::Entity(EntityCommand::List { name, top }) => {
+            if let Some(n) = &name {
+                check_entity_name(n)?;
+            }
+            let list = client.list_entities(name.as_deref(), top as usize).await?;
+            if out.json {
+                out.value(&json!({ "entities": list.iter().map(entity_json).collect::<Vec<_>>() }));
+            } else {
+                out.entities(&list);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn check_entity_name(name: &str) -> Result<(), Failure> {
+    if name.is_empty() || name.contains('@') {
+        return Err(Failure::usage(format!("entity name {name:?} must be non-empty and must not contain `@`")));
+    }
+    Ok(())
+}
+
+async fn serve(client: Client, addr: &str, token: Option<String>) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Failure {
+        code: 1,
+        kind: "Listen",
+        message: format!("cannot listen on {addr}: {e}"),
+    })?;
+    let local = listener.local_addr().map_err(|e| Failure { code: 1, kind: "Listen", message: e.to_string() })?;
+    let mut config = durable_http::HttpConfig::new();
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        config = config.with_token(t);
+    }
+    // Not println!: a closed stdout must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on http://{local}\ndashboard: http://{local}/");
+    let _ = stdout.flush();
+    let shutdown = async {
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    };
+    durable_http::serve_listener(listener, client, config, shutdown).await.map_err(|e| Failure {
+        code: 1,
+        kind: "Serve",
+        message: format!("serving on {local}: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact("redis://h:1"), "redis://h:1");
+        assert_eq!(redact("redis://:pw@h"), "redis://:***@h");
+    }
+
+    #[test]
+    fn statuses_parse_in_any_case() {
+        assert_eq!(parse_status("running"), Ok(RuntimeStatus::Running));
+        assert!(parse_status("nope").unwrap_err().contains("Running"));
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

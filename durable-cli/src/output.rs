@@ -1,0 +1,217 @@
+//! What the commands print: aligned tables for people, the HTTP API's JSON shapes for scripts.
+
+use durable_http::render;
+use durable_runtime::client::EntityStatus;
+use durable_runtime::{HistoryEvent, InstanceStatus};
+use serde_json::{Value, json};
+
+/// Where results go (stdout), and in which form.
+pub struct Out {
+    /// JSON instead of tables.
+    pub json: bool,
+}
+
+/// A cell at most this many characters wide in tables (longer ones end in `…`).
+const MAX_CELL: usize = 60;
+
+impl Out {
+    /// One line.
+    pub fn line(&self, s: &str) {
+        println!("{s}");
+    }
+
+    /// One JSON value, pretty-printed.
+    pub fn value(&self, v: &Value) {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    }
+
+    /// A control command was accepted.
+    pub fn done(&self, id: &str, action: &str, text: &str) {
+        if self.json {
+            self.value(&json!({ "instanceId": id, "action": action, "accepted": true }));
+        } else {
+            self.line(text);
+        }
+    }
+
+    /// `status`: the status, and the live state of a running instance.
+    pub fn status(&self, s: &InstanceStatus, state: Option<Value>) {
+        let mut v = render::status(s, true);
+        v["state"] = state.clone().unwrap_or(Value::Null);
+        if self.json {
+            return self.value(&v);
+        }
+        let mut rows: Vec<(&str, String)> = vec![
+            ("instance", s.instance_id.clone()),
+            ("name", s.name.clone()),
+            ("status", s.runtime_status.to_string()),
+            ("created", time(s.created_ms)),
+            ("updated", time(s.updated_ms)),
+            ("input", compact(&v["input"])),
+        ];
+        for (label, key) in [("output", "output"), ("custom status", "customStatus")] {
+            if !v[key].is_null() {
+                rows.push((label, compact(&v[key])));
+            }
+        }
+        if let Some(e) = &s.error {
+            rows.push(("error", e.clone()));
+        }
+        if let Some(r) = s.reason.as_deref().filter(|r| !r.is_empty()) {
+            rows.push(("reason", r.to_string()));
+        }
+        if let Some(p) = &s.parent {
+            rows.push(("parent", p.instance_id.clone()));
+        }
+        if let Some(st) = &state {
+            rows.push(("suspended at", format!("{} (pc {})", str_of(&st["at"]), compact(&st["pc"]))));
+            if let Some(locals) = st["locals"].as_object() {
+                for (k, val) in locals {
+                    rows.push(("", format!("{k} = {}", compact(val))));
+                }
+            }
+        }
+        let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, val) in rows {
+            println!("{k:<w$}  {val}");
+        }
+    }
+
+    /// `history`.
+    pub fn history(&self, h: &[HistoryEvent]) {
+        let events: Vec<Value> = h.iter().map(render::history_event).collect();
+        if self.json {
+            return self.value(&Value::Array(events));
+        }
+        let rows = h
+            .iter()
+            .zip(&events)
+            .map(|(e, v)| {
+                let kind = str_of(&v["eventType"]);
+                let details = v
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .filter(|(k, _)| !matches!(k.as_str(), "seq" | "timestamp" | "eventType"))
+                            .map(|(k, val)| format!("{k}={}", compact(val)))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default();
+                vec![e.seq.to_string(), time(e.timestamp_ms), kind, details]
+            })
+            .collect();
+        table(&["SEQ", "TIME", "EVENT", "DETAILS"], rows);
+    }
+
+    /// `list`.
+    pub fn list(&self, list: &[InstanceStatus]) {
+        if self.json {
+            let v: Vec<Value> = list.iter().map(|s| render::status(s, false)).collect();
+            return self.value(&json!({ "instances": v }));
+        }
+        let rows = list
+            .iter()
+            .map(|s| {
+                vec![
+                    s.instance_id.clone(),
+                    s.name.clone(),
+                    s.runtime_status.to_string(),
+                    time(s.created_ms),
+                    time(s.updated_ms),
+                ]
+            })
+            .collect();
+        table(&["INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED"], rows);
+    }
+
+    /// `entity get`.
+    pub fn entity(&self, e: &EntityStatus) {
+        let v = entity_json(e);
+        if self.json {
+            return self.value(&v);
+        }
+        println!("entity      {}/{}", e.id.name, e.id.key);
+        println!("state       {}", compact(&v["state"]));
+        println!("last error  {}", e.last_error.as_deref().unwrap_or("-"));
+        println!("modified    {}", time(e.updated_ms));
+    }
+
+    /// `entity list` (tables only; JSON is printed by the caller).
+    pub fn entities(&self, list: &[EntityStatus]) {
+        let rows = list
+            .iter()
+            .map(|e| {
+                let v = entity_json(e);
+                vec![e.id.name.clone(), e.id.key.clone(), compact(&v["state"]), time(e.updated_ms)]
+            })
+            .collect();
+        table(&["NAME", "KEY", "STATE", "MODIFIED"], rows);
+    }
+}
+
+/// An entity as the HTTP API shows it (`GET /entities/{name}/{key}?showMetadata=true`).
+pub fn entity_json(e: &EntityStatus) -> Value {
+    json!({
+        "name": e.id.name,
+        "key": e.id.key,
+        "state": e.state.as_deref().map(render::payload),
+        "lastError": e.last_error,
+        "lastModifiedTime": render::rfc3339(e.updated_ms),
+    })
+}
+
+/// `2026-01-02 03:04:05.678` (UTC).
+fn time(ms: u64) -> String {
+    render::rfc3339(ms).replace('T', " ").trim_end_matches('Z').to_string()
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+}
+
+/// One-line JSON.
+fn compact(v: &Value) -> String {
+    v.to_string()
+}
+
+fn clip(s: &str) -> String {
+    let s = s.replace(['\n', '\r', '\t'], " ");
+    if s.chars().count() <= MAX_CELL {
+        return s;
+    }
+    let mut out: String = s.chars().take(MAX_CELL - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Columns aligned on their widest cell; the last column is not padded or clipped.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let n = header.len();
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| r.into_iter().enumerate().map(|(i, c)| if i + 1 < n { clip(&c) } else { c }).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let print = |cells: Vec<&str>| {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 < n {
+                line.push_str(c);
+                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            } else {
+                line.push_str(c);
+            }
+        }
+        println!("{}", line.trim_end());
+    };
+    print(header.to_vec());
+    for r in &rows {
+        print(r.iter().map(String::as_str).collect());
+    }
+}

@@ -1,7 +1,10 @@
 //! The aggregator pattern: an entity collects notifications and starts an orchestration once
 //! ten have arrived.
 //!
-//! `cargo run --example aggregator`
+//! `cargo run --example aggregator` on the embedded backend, `-- --redis URL` on Redis.
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 
@@ -40,14 +43,14 @@ async fn summarize(ctx: OrchestrationContext, readings: Vec<f64>) -> Result<Stri
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::new();
-    let worker = Worker::builder(backend.clone())
+    let backend = common::ExampleBackend::from_args(false).await?;
+    let worker = Worker::builder_arc(backend.arc())
         .entity::<Batch>()
         .orchestrator(summarize)
         .activity(store_summary)
         .start()
         .await?;
-    let client = Client::new(backend);
+    let client = Client::from_arc(backend.arc());
     for i in 0..12 {
         client.signal_entity::<Batch>("sensor-7").notify(20.0 + i as f64 * 0.5).await?;
     }

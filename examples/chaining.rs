@@ -1,6 +1,9 @@
 //! Function chaining: F1 returns 42, F2 adds 1, F3 adds 2; the output is 45.
 //!
-//! `cargo run --example chaining`
+//! `cargo run --example chaining` on the embedded backend, `-- --redis URL` on Redis.
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 
@@ -29,10 +32,10 @@ async fn chaining(ctx: OrchestrationContext) -> Result<i64, OrchestrationError> 
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::new();
+    let backend = common::ExampleBackend::from_args(false).await?;
     let worker =
-        Worker::builder(backend.clone()).orchestrator(chaining).activity(f1).activity(f2).activity(f3).start().await?;
-    let client = Client::new(backend);
+        Worker::builder_arc(backend.arc()).orchestrator(chaining).activity(f1).activity(f2).activity(f3).start().await?;
+    let client = Client::from_arc(backend.arc());
     let id = client.start(chaining, ()).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;
     println!("output: {}", done.output::<i64>()?);

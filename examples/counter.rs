@@ -1,6 +1,9 @@
 //! A durable entity: a counter addressed by key, created by its first operation.
 //!
-//! `cargo run --example counter`
+//! `cargo run --example counter` on the embedded backend, `-- --redis URL` on Redis.
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 
@@ -33,9 +36,9 @@ async fn double_it(ctx: OrchestrationContext, key: String) -> Result<(i64, i64),
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::new();
-    let worker = Worker::builder(backend.clone()).entity::<Counter>().orchestrator(double_it).start().await?;
-    let client = Client::new(backend);
+    let backend = common::ExampleBackend::from_args(false).await?;
+    let worker = Worker::builder_arc(backend.arc()).entity::<Counter>().orchestrator(double_it).start().await?;
+    let client = Client::from_arc(backend.arc());
 
     println!("before any operation: {:?}", client.entity_state::<Counter>("QConSF2019").await?);
     client.signal_entity::<Counter>("QConSF2019").add(10).await?;

@@ -1,6 +1,9 @@
 //! Fan-out/fan-in: schedule one activity per work item, all in parallel, then aggregate.
 //!
-//! `cargo run --example fan_out_fan_in`
+//! `cargo run --example fan_out_fan_in` on the embedded backend, `-- --redis URL` on Redis.
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 
@@ -29,14 +32,14 @@ async fn backup_size(ctx: OrchestrationContext, dir: String) -> Result<u64, Orch
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::new();
-    let worker = Worker::builder(backend.clone())
+    let backend = common::ExampleBackend::from_args(false).await?;
+    let worker = Worker::builder_arc(backend.arc())
         .orchestrator(backup_size)
         .activity(list_files)
         .activity(file_size)
         .start()
         .await?;
-    let client = Client::new(backend);
+    let client = Client::from_arc(backend.arc());
     let id = client.start(backup_size, "/data".to_string()).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;
     println!("total bytes: {} ({:?})", done.output::<u64>()?, done.custom_status);

@@ -1,6 +1,9 @@
 //! The main example: an orchestrator greets three cities, one activity call each.
 //!
-//! `cargo run --example hello_cities` runs it in-process on the embedded backend.
+//! `cargo run --example hello_cities` on the embedded backend, `-- --redis URL` on Redis.
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 
@@ -20,9 +23,9 @@ async fn hello_cities(ctx: OrchestrationContext, cities: Vec<String>) -> Result<
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::new();
-    let worker = Worker::builder(backend.clone()).orchestrator(hello_cities).activity(say_hello).start().await?;
-    let client = Client::new(backend);
+    let backend = common::ExampleBackend::from_args(false).await?;
+    let worker = Worker::builder_arc(backend.arc()).orchestrator(hello_cities).activity(say_hello).start().await?;
+    let client = Client::from_arc(backend.arc());
 
     let id = client.start(hello_cities, vec!["Tokyo".into(), "Seattle".into(), "London".into()]).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;

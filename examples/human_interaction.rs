@@ -3,7 +3,10 @@
 //! Runs on the embedded backend with a virtual clock: one request is approved, the other
 //! waits out the 72-hour deadline, which the clock skips in an instant.
 //!
-//! `cargo run --example human_interaction`
+//! `cargo run --example human_interaction` on the embedded backend, `-- --redis URL` on Redis.
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 
@@ -33,14 +36,14 @@ async fn approval(ctx: OrchestrationContext, request: String) -> Result<String, 
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::with_virtual_clock();
-    let worker = Worker::builder(backend.clone())
+    let backend = common::ExampleBackend::from_args(true).await?;
+    let worker = Worker::builder_arc(backend.arc())
         .orchestrator(approval)
         .activity(request_approval)
         .activity(escalate)
         .start()
         .await?;
-    let client = Client::new(backend.clone());
+    let client = Client::from_arc(backend.arc());
 
     let approved = client.start(approval, "expense #1".to_string()).await?;
     let ignored = client.start(approval, "expense #2".to_string()).await?;

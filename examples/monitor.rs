@@ -1,7 +1,10 @@
 //! Monitor: poll a condition every 30 minutes until it holds or 6 hours have passed; each
 //! round restarts the orchestration with `continue_as_new`, so its history stays short.
 //!
-//! `cargo run --example monitor` (virtual clock: six hours take no time).
+//! `cargo run --example monitor` on the embedded backend, `-- --redis URL` on Redis. (virtual clock: six hours take no time).
+
+#[path = "common/backend.rs"]
+mod common;
 
 use durable::prelude::*;
 use std::time::SystemTime;
@@ -46,14 +49,14 @@ async fn monitor(ctx: OrchestrationContext, watch: Option<Watch>) -> Result<Stri
 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
-    let backend = durable::backend::Memory::with_virtual_clock();
+    let backend = common::ExampleBackend::from_args(true).await?;
     let worker =
-        Worker::builder(backend.clone()).orchestrator(monitor).activity(job_done).activity(notify).start().await?;
-    let client = Client::new(backend.clone());
+        Worker::builder_arc(backend.arc()).orchestrator(monitor).activity(job_done).activity(notify).start().await?;
+    let client = Client::from_arc(backend.arc());
     let id = client.start(monitor, None).await?;
     // Each time the monitor sleeps on its 30-minute timer, move the virtual clock forward.
     let done = loop {
-        if backend.pending_timers() > 0 {
+        if backend.pending_timers().await? > 0 {
             backend.advance(Duration::from_secs(30 * 60));
         }
         match client.wait_for_completion(&id, Duration::from_millis(20)).await {

@@ -212,6 +212,15 @@ function timelineItems(history, endMs) {
   return { items, markers, start, stop };
 }
 
+/// A durable task handle (`{"id": 2, "kind": {"Event": "approve"}}`) in words.
+function describeTask(t) {
+  if (!t || typeof t !== "object" || !("kind" in t)) return json(t);
+  const k = t.kind;
+  if (typeof k === "string") return k.toLowerCase() + " #" + t.id;
+  const [name, v] = Object.entries(k)[0] || ["task", null];
+  return name.toLowerCase() + (typeof v === "string" ? " " + JSON.stringify(v) : "") + " #" + t.id;
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 function svg(tag, attrs, text) {
   const e = document.createElementNS(SVG, tag);
@@ -262,7 +271,7 @@ function renderTimeline(box, history, finished) {
   }
   box.append(s, el("div", { class: "legend" },
     [["activity", "activity"], ["timer", "timer"], ["sub", "sub-orchestration"], ["entity", "entity"], ["failed", "failed"]]
-      .map(([c, t]) => el("span", {}, el("i", { style: `background: var(--${{ activity: "accent", timer: "warn", sub: "purple", entity: "ok", failed: "bad" }[c]})` }), t)),
+      .map(([c, t]) => el("span", {}, el("i", { class: "swatch " + c }), t)),
     el("span", {}, "faded: still open")));
 }
 
@@ -329,9 +338,13 @@ function viewInstance(view, id) {
       ...(s.reason ? row("Reason", s.reason) : []),
       ...(s.parentInstanceId ? row("Parent", el("a", { href: "#/instances/" + enc(s.parentInstanceId) }, s.parentInstanceId)) : []));
     if (s.state && s.state.locals) {
-      const entries = Object.entries(s.state.locals);
+      // The compiler's own locals (`__durable_…`: the task being awaited) are shown apart.
+      const all = Object.entries(s.state.locals);
+      const entries = all.filter(([k]) => !k.startsWith("__durable"));
+      const awaited = all.filter(([k]) => k.startsWith("__durable")).map(([, v]) => v);
       locals.replaceChildren(
-        el("p", { class: "muted" }, "suspended at ", el("span", { class: "mono", id: "state-at" }, s.state.at), " (pc " + s.state.pc + ")"),
+        el("p", { class: "muted" }, "suspended at ", el("span", { class: "mono", id: "state-at" }, s.state.at), " (pc " + s.state.pc + ")",
+          awaited.length ? [el("br"), "awaiting ", el("span", { class: "mono" }, awaited.map(describeTask).join(", "))] : null),
         entries.length
           ? el("table", {}, el("tbody", {}, entries.map(([k, v]) => el("tr", { "data-local": k }, el("td", { class: "mono" }, k), el("td", {}, el("pre", {}, pretty(v)))))))
           : el("p", { class: "muted" }, "no live locals at this point"));

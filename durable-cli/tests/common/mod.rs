@@ -252,8 +252,30 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).unwrap();
+    // Read until the body is complete (Content-Length or the last chunk): some servers keep
+    // the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    let mut buf = [0u8; 16384];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let body = &raw[end + 4..];
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            match len {
+                Some(n) if body.len() >= n => break,
+                None if head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n") => break,
+                _ => {}
+            }
+        }
+        let n = s.read(&mut buf).unwrap_or_else(|e| panic!("{method} {path} on {addr}: reading the answer: {e}"));
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse_response(&raw)
 }
 

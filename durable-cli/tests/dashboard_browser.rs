@@ -1,0 +1,254 @@
+//! The dashboard in headless Chromium, driven over WebDriver (chromedriver) with a tiny client:
+//! `durable serve` on a redis-server of the test's own, a worker on the same task hub. The list
+//! shows a started instance; its page shows the timeline and the live locals; the terminate
+//! button terminates it.
+//!
+//! Skips (and passes, saying so) when chromium or chromedriver is not installed
+//! (`apt-get install chromium chromium-driver`). `DURABLE_UPDATE_SCREENSHOT=1` writes the
+//! instance page's screenshot to docs/dashboard.png.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    for n in names {
+        let p = Path::new(n);
+        if p.is_absolute() && p.exists() {
+            return Some(p.to_path_buf());
+        }
+        if let Some(dir) = std::env::var_os("PATH") {
+            for d in std::env::split_paths(&dir) {
+                let c = d.join(n);
+                if c.exists() {
+                    return Some(c);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A chromedriver process and one browser session; both ended on drop.
+struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    profile: PathBuf,
+}
+
+impl Browser {
+    fn start(chromium: &Path, chromedriver: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {}: {e}", chromedriver.display()));
+        let addr = format!("127.0.0.1:{port}");
+        let profile = std::env::temp_dir().join(format!("durable-chromium-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).unwrap();
+        let mut b = Self { driver, addr, session: String::new(), profile };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(&b.addr).is_ok() {
+                let r = http(&b.addr, "GET", "/status", &[], None);
+                if r.status == 200 && r.json()["value"]["ready"] == true {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_string_lossy(),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", b.profile.display()),
+                ]
+            }
+        } } });
+        let r = b.raw("POST", "/session", Some(caps));
+        b.session = r["sessionId"].as_str().unwrap_or_else(|| panic!("no session from chromedriver: {r}")).to_string();
+        b
+    }
+
+    fn raw(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| b.to_string());
+        let r = http(&self.addr, method, path, &[], body.as_deref());
+        let v = r.json();
+        assert!(r.status < 400, "WebDriver {method} {path} answered {}: {v}", r.status);
+        v["value"].clone()
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.raw(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Run a script in the page and return its value.
+    fn js(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+    }
+
+    /// Poll `script` until it returns something truthy (deadline 20 s).
+    fn wait_for(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.js(script);
+            if !(v.is_null() || v == false || v == 0 || v == "") {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let page = self.js("return document.body.innerText");
+                panic!("the dashboard did not show {what} within 20 s; page text:\n{}", page.as_str().unwrap_or(""));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.cmd("POST", "/element", Some(json!({ "using": "css selector", "value": css })));
+        let id = e.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("element id").to_string();
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn screenshot(&self) -> Vec<u8> {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        base64_decode(b64.as_str().expect("screenshot is base64 text"))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = std::panic::catch_unwind(|| {
+                http(&self.addr, "DELETE", &format!("/session/{}", self.session), &[], None)
+            });
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    for chunk in clean.chunks(4) {
+        let data: Vec<u8> = chunk.iter().copied().filter(|&c| c != b'=').collect();
+        let mut n = 0u32;
+        for (i, c) in data.iter().enumerate() {
+            n |= val(*c) << (18 - 6 * i);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..data.len().saturating_sub(1)]);
+    }
+    out
+}
+
+#[test]
+fn base64_decodes() {
+    assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    assert_eq!(base64_decode("aGk="), b"hi");
+    assert_eq!(base64_decode("YWJj"), b"abc");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_headless_chromium() {
+    let (Some(chromium), Some(chromedriver)) = (
+        find(&["/usr/bin/chromium", "chromium", "chromium-browser"]),
+        find(&["/usr/bin/chromedriver", "chromedriver"]),
+    ) else {
+        println!(
+            "SKIPPED dashboard_in_headless_chromium: chromium and chromedriver are not installed \
+             (apt-get install -y chromium chromium-driver)"
+        );
+        return;
+    };
+    let env = Env::new().await;
+    let url = env.url();
+    let served = tokio::task::spawn_blocking(move || Served::start(&url, &[])).await.unwrap();
+    let base = format!("http://{}/", served.addr);
+
+    // A few finished instances for the list, and one waiting with live locals.
+    for input in [r#"["Tokyo","Seattle","London"]"#, r#"["Paris"]"#] {
+        env.durable(&["start", "hello_cities", "--input", input]).await.ok();
+    }
+    env.durable(&["start", "approval", "--id", "order-42", "--input", r#""a new laptop""#]).await.ok();
+    env.poll_json(&["status", "order-42"], |v| v["customStatus"] == "waiting for approval").await;
+
+    let browser = tokio::task::spawn_blocking(move || {
+        let b = Browser::start(&chromium, &chromedriver);
+        b.goto(&base);
+        // The list shows the instance, live.
+        b.wait_for("order-42 in the list", r#"return document.querySelector('tr[data-id="order-42"]') !== null"#);
+        b.wait_for("three instances", r#"return document.querySelectorAll('#instances tr[data-id]').length === 3"#);
+        let status = b.js(r#"return document.querySelector('tr[data-id="order-42"] .badge').textContent"#);
+        assert_eq!(status, "Running");
+        // Its page: the timeline (the whole execution, the activity, the timer) and the locals.
+        b.click(r#"tr[data-id="order-42"]"#);
+        b.wait_for("the instance page", r#"return location.hash === '#/instances/order-42'"#);
+        b.wait_for(
+            "activity and timer bars",
+            r#"const k = [...document.querySelectorAll('#timeline rect.bar')].map(r => r.dataset.kind);
+               return k.includes('orchestration') && k.includes('activity') && k.includes('timer')"#,
+        );
+        let locals = b.wait_for(
+            "the live locals",
+            r#"const r = document.querySelector('#locals tr[data-local="asked"]'); return r && r.innerText"#,
+        );
+        assert!(locals.as_str().unwrap().contains("asked: a new laptop"), "{locals}");
+        let greeting = b.js(r#"return document.querySelector('#locals tr[data-local="greeting"]').innerText"#);
+        assert!(greeting.as_str().unwrap().contains("Hello a new laptop!"), "{greeting}");
+        b.wait_for("the input", r#"return document.querySelector('#input').textContent === '"a new laptop"'"#);
+        let png = b.screenshot();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "a PNG screenshot ({} bytes)", png.len());
+        let out = std::env::temp_dir().join("durable-dashboard.png");
+        std::fs::write(&out, &png).unwrap();
+        if std::env::var_os("DURABLE_UPDATE_SCREENSHOT").is_some() {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
+            std::fs::write(&docs, &png).unwrap();
+            println!("wrote {}", docs.display());
+        }
+        // Terminate from the page.
+        b.click("#btn-terminate");
+        b.wait_for(
+            "Terminated",
+            r#"const s = document.querySelector('#status'); return s && s.textContent === 'Terminated'"#,
+        );
+        b.wait_for("a disabled terminate button", "return document.querySelector('#btn-terminate').disabled");
+        b
+    })
+    .await
+    .unwrap();
+    let s = env.poll_json(&["status", "order-42"], |v| v["runtimeStatus"] == "Terminated").await;
+    assert_eq!(s["runtimeStatus"], "Terminated");
+    drop(browser);
+    drop(served);
+    env.shutdown().await;
+}

@@ -4,7 +4,8 @@
 //! button terminates it.
 //!
 //! Skips (and passes, saying so) when chromium or chromedriver is not installed
-//! (`apt-get install chromium chromium-driver`). `DURABLE_UPDATE_SCREENSHOT=1` writes the
+//! (`apt-get install chromium chromium-driver`; `DURABLE_CHROMIUM` and `DURABLE_CHROMEDRIVER`
+//! name other binaries). `DURABLE_UPDATE_SCREENSHOT=1` writes the
 //! instance page's screenshot to docs/dashboard.png.
 
 mod common;
@@ -15,22 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn find(names: &[&str]) -> Option<PathBuf> {
-    for n in names {
-        let p = Path::new(n);
-        if p.is_absolute() && p.exists() {
-            return Some(p.to_path_buf());
-        }
-        if let Some(dir) = std::env::var_os("PATH") {
-            for d in std::env::split_paths(&dir) {
-                let c = d.join(n);
-                if c.exists() {
-                    return Some(c);
-                }
-            }
-        }
+/// The binary named by environment variable `var` (if set; `None` if it does not exist), else
+/// the first of `names` on `PATH`.
+fn find(var: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
+        let p = PathBuf::from(p);
+        return p.exists().then_some(p);
     }
-    None
+    let dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|d| std::env::split_paths(&d).collect()).unwrap_or_default();
+    names.iter().flat_map(|n| dirs.iter().map(move |d| d.join(n))).find(|c| c.exists())
 }
 
 /// A chromedriver process and one browser session; both ended on drop.
@@ -180,10 +174,9 @@ fn base64_decodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium() {
-    let (Some(chromium), Some(chromedriver)) = (
-        find(&["/usr/bin/chromium", "chromium", "chromium-browser"]),
-        find(&["/usr/bin/chromedriver", "chromedriver"]),
-    ) else {
+    let (Some(chromium), Some(chromedriver)) =
+        (find("DURABLE_CHROMIUM", &["chromium", "chromium-browser"]), find("DURABLE_CHROMEDRIVER", &["chromedriver"]))
+    else {
         println!(
             "SKIPPED dashboard_in_headless_chromium: chromium and chromedriver are not installed \
              (apt-get install -y chromium chromium-driver)"

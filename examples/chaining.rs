@@ -33,8 +33,13 @@ async fn chaining(ctx: OrchestrationContext) -> Result<i64, OrchestrationError> 
 #[tokio::main]
 async fn main() -> Result<(), durable::Error> {
     let backend = common::ExampleBackend::from_args(false).await?;
-    let worker =
-        Worker::builder_arc(backend.arc()).orchestrator(chaining).activity(f1).activity(f2).activity(f3).start().await?;
+    let worker = Worker::builder_arc(backend.arc())
+        .orchestrator(chaining)
+        .activity(f1)
+        .activity(f2)
+        .activity(f3)
+        .start()
+        .await?;
     let client = Client::from_arc(backend.arc());
     let id = client.start(chaining, ()).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;

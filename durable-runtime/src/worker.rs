@@ -277,7 +277,12 @@ async fn orchestration_loop(
 }
 
 /// Step a batch of instances and commit all their steps together (one round trip on Redis).
-async fn step_batch(backend: &dyn Backend, registry: &Registry, config: &EngineConfig, items: Vec<OrchestrationWorkItem>) {
+async fn step_batch(
+    backend: &dyn Backend,
+    registry: &Registry,
+    config: &EngineConfig,
+    items: Vec<OrchestrationWorkItem>,
+) {
     let mut commits = Vec::with_capacity(items.len());
     let mut stepped = Vec::with_capacity(items.len());
     for item in items {
@@ -378,8 +383,7 @@ async fn activity_loop(
                     let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
                     tasks.spawn(async move {
                         let outcome = run_activity(&activities, &item).await;
-                        let mine =
-                            in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
+                        let mine = in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
                         if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
                             eprintln!("durable worker: completing an activity failed: {e}");
                         }

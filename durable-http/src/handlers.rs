@@ -483,6 +483,8 @@ pub(crate) async fn healthz(State(st): State<AppState>) -> ApiResult {
 pub(crate) async fn metrics(State(st): State<AppState>) -> ApiResult {
     let mut out = String::new();
     st.metrics.render(&mut out);
+    // The workers of this process (if it runs any), and the backend's queues.
+    durable_runtime::metrics::render(&mut out, st.client.queue_depths().await?);
     // Instances by status, from `list` (the engine exposes no counters of its own yet).
     let mut counts = [0u64; RuntimeStatus::ALL.len()];
     let mut entities = 0u64;

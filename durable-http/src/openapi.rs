@@ -388,7 +388,7 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
         ),
         ("get", "/metrics") => operation(
             "metrics",
-            "Prometheus metrics: HTTP requests and latencies by route, instances by status.",
+            "Prometheus metrics: HTTP requests and latencies by route; steps, activities, failures and latencies of the workers in this process; queue depths of the backend; instances by status.",
             vec![],
             None,
             vec![(

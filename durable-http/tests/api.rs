@@ -504,5 +504,19 @@ async fn healthz_and_metrics() {
         t.contains("durable_instances{status=\"Running\"} 1") || t.contains("durable_instances{status=\"Pending\"} 1"),
         "{t}"
     );
+    // The worker runs in this process: its counters and the backend's queues are there.
+    let value = |name: &str| -> u64 {
+        t.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{t}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("durable_steps_total") >= 4, "{t}");
+    assert!(value("durable_activities_completed_total") >= 3, "{t}");
+    assert!(value("durable_instances_completed_total") >= 1, "{t}");
+    assert!(value("durable_step_seconds_count") >= 4, "{t}");
+    assert!(t.contains("durable_queue_timers "), "{t}");
+    assert!(t.contains("durable_activity_seconds_bucket{le=\"+Inf\"}"), "{t}");
     env.shutdown().await;
 }

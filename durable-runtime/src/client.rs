@@ -194,6 +194,11 @@ impl Client {
         Ok(self.backend.snapshot(id).await?.map(|s| payload::state_to_json(&s.state)))
     }
 
+    /// Work waiting in the backend (activities, timers, unconsumed messages), if it can tell.
+    pub async fn queue_depths(&self) -> Result<Option<crate::metrics::QueueDepths>, Error> {
+        self.backend.queue_depths().await
+    }
+
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
     pub async fn purge(&self, id: &str) -> Result<bool, Error> {
         self.backend.purge(id).await

@@ -11,6 +11,7 @@ pub mod entity;
 pub mod error;
 pub mod history;
 pub mod instance;
+pub mod metrics;
 pub mod orchestrator;
 pub mod payload;
 #[doc(hidden)]

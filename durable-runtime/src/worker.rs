@@ -294,12 +294,31 @@ async fn step_batch(
     if commits.is_empty() {
         return;
     }
-    match backend.commit_batch(commits).await {
+    let m = crate::metrics::worker_metrics();
+    let finished: Vec<Option<crate::instance::RuntimeStatus>> =
+        commits.iter().map(|c| c.status.as_ref().map(|s| s.runtime_status).filter(|s| s.is_terminal())).collect();
+    let started = std::time::Instant::now();
+    let committed = backend.commit_batch(commits).await;
+    m.commit_seconds.observe(started.elapsed());
+    match committed {
         Ok(results) => {
-            for (item, r) in stepped.iter().zip(results) {
+            for ((item, r), fin) in stepped.iter().zip(results).zip(finished) {
+                use std::sync::atomic::Ordering::Relaxed;
                 match r {
-                    Ok(()) | Err(Error::LockLost(_)) => {}
+                    Ok(()) => match fin {
+                        Some(crate::instance::RuntimeStatus::Completed) => {
+                            m.instances_completed.fetch_add(1, Relaxed);
+                        }
+                        Some(crate::instance::RuntimeStatus::Failed) => {
+                            m.instances_failed.fetch_add(1, Relaxed);
+                        }
+                        _ => {}
+                    },
+                    Err(Error::LockLost(_)) => {
+                        m.commits_lock_lost.fetch_add(1, Relaxed);
+                    }
                     Err(e) => {
+                        m.commit_errors.fetch_add(1, Relaxed);
                         eprintln!("durable worker: committing a step of {:?} failed: {e}", item.instance_id);
                         let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
                     }
@@ -335,7 +354,11 @@ async fn step_instance(
         None
     };
     let now = backend.now();
+    let started = std::time::Instant::now();
     let commit = catch_unwind(AssertUnwindSafe(|| engine::process(registry, item, history.as_deref(), now, config)));
+    let m = crate::metrics::worker_metrics();
+    m.step_seconds.observe(started.elapsed());
+    m.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match commit {
         Ok(c) => Some(c),
         Err(p) => {
@@ -429,10 +452,17 @@ async fn run_activity(
         Ok(fut) => fut,
         Err(p) => return Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(p.as_ref()))),
     };
-    match (CatchUnwind { fut }).await {
+    let m = crate::metrics::worker_metrics();
+    m.activities_started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let outcome = match (CatchUnwind { fut }).await {
         Ok(outcome) => outcome,
         Err(p) => Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(p.as_ref()))),
-    }
+    };
+    m.activity_seconds.observe(started.elapsed());
+    let counter = if outcome.is_ok() { &m.activities_completed } else { &m.activities_failed };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    outcome
 }
 
 /// Polls a future, turning a panic into an error (an activity's panic never takes the worker

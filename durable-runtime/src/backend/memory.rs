@@ -313,6 +313,16 @@ impl Backend for Memory {
         Box::pin(std::future::ready(Ok(h)))
     }
 
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Option<crate::metrics::QueueDepths>, Error>> {
+        let st = self.inner.lock();
+        let d = crate::metrics::QueueDepths {
+            activities: (st.activity_queue.len() + st.activities_in_flight.len()) as u64,
+            timers: st.timers.len() as u64,
+            messages: st.instances.values().map(|i| i.inbox.len() as u64).sum(),
+        };
+        Box::pin(std::future::ready(Ok(Some(d))))
+    }
+
     fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
         let s = self.inner.lock().instances.get(instance_id).and_then(|i| i.snapshot.clone());
         Box::pin(std::future::ready(Ok(s)))

@@ -417,6 +417,12 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    /// Work waiting in the backend (for metrics); `None` if the backend cannot tell (the
+    /// default).
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Option<crate::metrics::QueueDepths>, Error>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
     /// Up to `max` instances with new messages, each locked for the caller; waits up to `wait`
     /// for the first. A worker that steps many instances at once fetches them in one call (the
     /// Redis backend loads them in one round trip). The default calls

@@ -1779,6 +1779,26 @@ impl Backend for Redis {
         })
     }
 
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Option<crate::metrics::QueueDepths>, Error>> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            for p in 0..self.inner.cfg.partitions {
+                let t = self.tag(p);
+                pipe.cmd("XLEN").arg(format!("{t}:act"));
+                pipe.cmd("ZCARD").arg(format!("{t}:tm"));
+                pipe.cmd("XLEN").arg(format!("{t}:ctl"));
+            }
+            let v: Vec<u64> = pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("queue depths", e))?;
+            let mut d = crate::metrics::QueueDepths::default();
+            for c in v.chunks(3) {
+                d.activities += c[0];
+                d.timers += c[1];
+                d.messages += c[2];
+            }
+            Ok(Some(d))
+        })
+    }
+
     fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
         Box::pin(async move {
             let p = self.part_of(instance_id);

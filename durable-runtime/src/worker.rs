@@ -157,6 +157,7 @@ impl WorkerBuilder {
             self.max_concurrent_orchestrations,
             rx.clone(),
         ));
+        let backend = self.backend.clone();
         let activities = tokio::spawn(activity_loop(
             self.backend,
             activities,
@@ -164,7 +165,7 @@ impl WorkerBuilder {
             self.shutdown_grace,
             rx,
         ));
-        Ok(WorkerHandle { shutdown: tx, tasks: vec![orchestrations, activities] })
+        Ok(WorkerHandle { shutdown: tx, tasks: vec![orchestrations, activities], backend })
     }
 
     /// Run the worker until ctrl-c, then shut it down gracefully.
@@ -185,10 +186,16 @@ impl WorkerBuilder {
 
 /// A running worker. Dropping it stops the worker without waiting; prefer
 /// [`shutdown`](WorkerHandle::shutdown).
-#[derive(Debug)]
 pub struct WorkerHandle {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle").field("tasks", &self.tasks.len()).finish()
+    }
 }
 
 impl WorkerHandle {
@@ -199,6 +206,8 @@ impl WorkerHandle {
         for t in std::mem::take(&mut self.tasks) {
             t.await.map_err(|e| Error::Backend(format!("a worker task failed: {e}")))?;
         }
+        // Hand what this worker holds (e.g. Redis partitions) to the other workers now.
+        self.backend.release().await?;
         Ok(())
     }
 }

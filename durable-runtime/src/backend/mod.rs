@@ -417,6 +417,13 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    /// A worker using this handle stopped: hand back what it holds (the Redis backend releases
+    /// its partition leases, so other workers take them over at once instead of after the lease
+    /// expires). The default does nothing.
+    fn release(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Work waiting in the backend (for metrics); `None` if the backend cannot tell (the
     /// default).
     fn queue_depths(&self) -> BoxFuture<'_, Result<Option<crate::metrics::QueueDepths>, Error>> {

@@ -1779,6 +1779,13 @@ impl Backend for Redis {
         })
     }
 
+    fn release(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.stop_orchestrating().await;
+            Ok(())
+        })
+    }
+
     fn queue_depths(&self) -> BoxFuture<'_, Result<Option<crate::metrics::QueueDepths>, Error>> {
         Box::pin(async move {
             let mut pipe = redis::pipe();

@@ -1794,3 +1794,121 @@ fn locals_whose_type_is_only_known_after_an_await() {
     );
     assert_eq!(diff!(late_inference, vec![]).output::<(Option<i64>, Vec<String>)>(), (None, vec![]));
 }
+
+// ---------------------------------------------------------------- evaluation order and attributes
+
+#[orchestrator(differential)]
+async fn compound_assign_string(ctx: OrchestrationContext, _n: i64) -> Result<(Vec<String>, Vec<String>), OrchestrationError> {
+    let mut names = vec![String::from("a")];
+    let mut log: Vec<String> = vec![];
+    // For a non-primitive `+=`, Rust evaluates the place (the index) before the right-hand side.
+    names[{
+        log.push("idx".into());
+        0
+    }] += &{
+        log.push("rhs".into());
+        ctx.call_activity(greet, "x".to_string()).await?
+    };
+    Ok((names, log))
+}
+
+#[test]
+#[ignore = "bug: for `+=` on a String place the state machine evaluates the awaited right-hand side before the index; Rust evaluates the place first for non-primitive operands"]
+fn compound_assignment_on_a_string_evaluates_the_place_first() {
+    let t = diff!(compound_assign_string, 0);
+    assert_eq!(t.output::<(Vec<String>, Vec<String>)>(), (vec!["aHello x!".to_string()], vec!["idx".to_string(), "rhs".into()]));
+}
+
+#[orchestrator(differential)]
+async fn cfg_disabled_statements(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let mut x = n;
+    #[cfg(any())]
+    {
+        x += ctx.call_activity(double, 100).await?;
+    }
+    #[cfg(any())]
+    let y = ctx.call_activity(double, 200).await?;
+    x += ctx.call_activity(double, n).await?;
+    Ok(x)
+}
+
+#[test]
+#[ignore = "bug: statements disabled by #[cfg] that contain an .await still run in the state machine (their activities are scheduled and their effects applied)"]
+fn cfg_disabled_statements_with_awaits_do_not_run() {
+    let t = diff!(cfg_disabled_statements, 1);
+    assert_eq!(t.output::<i64>(), 3);
+    assert_eq!(calls(&t), ["double(1)"]);
+}
+
+#[orchestrator(differential)]
+async fn cfg_enabled_and_allow_attributes(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    #[allow(unused_variables)]
+    let unused = ctx.call_activity(double, n).await?;
+    #[allow(unused_mut)]
+    let mut x = ctx.call_activity(double, n).await?;
+    #[cfg(all())]
+    let z = ctx.call_activity(double, 5).await?;
+    #[cfg(all())]
+    {
+        x += ctx.call_activity(tick, ()).await?;
+    }
+    Ok(x + z)
+}
+
+#[test]
+fn attributes_on_statements_that_await() {
+    let t = diff!(cfg_enabled_and_allow_attributes, 1);
+    assert_eq!(t.output::<i64>(), 19);
+    assert_eq!(calls(&t), ["double(1)", "double(1)", "double(5)", "tick(null)"]);
+}
+
+#[orchestrator(differential)]
+async fn do_while(ctx: OrchestrationContext, n: i64) -> Result<(i64, i64), OrchestrationError> {
+    let mut x = n;
+    let mut count = 0;
+    while {
+        x = ctx.call_activity(double, x).await?;
+        x < 100
+    } {
+        count += 1;
+    }
+    Ok((x, count))
+}
+
+#[test]
+fn do_while_idiom_with_an_await_in_a_block_condition() {
+    let t = diff!(do_while, 1);
+    assert_eq!(t.output::<(i64, i64)>(), (128, 6));
+    assert_eq!(t.commands.len(), 7);
+    assert_eq!(diff!(do_while, 200).output::<(i64, i64)>(), (400, 0));
+}
+
+#[orchestrator(differential)]
+async fn format_scoping(ctx: OrchestrationContext, n: i64) -> Result<Vec<String>, OrchestrationError> {
+    let x = 1;
+    let a = format!("{x}{}", {
+        let x = 2;
+        ctx.call_activity(double, x).await?
+    });
+    let b = format!("{{x}} {{{n}}} {}", ctx.call_activity(double, n).await?);
+    let c = format!("{:>1$}|{2:.3$}|{1}", ctx.call_activity(double, n).await?, 6, 1.23456, 2);
+    Ok(vec![a, b, c])
+}
+
+#[test]
+fn format_inline_capture_scoping_escapes_and_positional_width() {
+    let t = diff!(format_scoping, 1);
+    assert_eq!(t.output::<Vec<String>>(), ["14", "{x} {1} 2", "     2|1.23|6"]);
+}
+
+#[orchestrator(differential)]
+async fn renamed_context(context: OrchestrationContext, n: i64) -> Result<i64, durable::OrchestrationError> {
+    let a = context.call_activity(double, n).await?;
+    let b = context.when_all(vec![context.call_activity(double, a)]).await?;
+    Ok(b[0])
+}
+
+#[test]
+fn a_context_parameter_not_named_ctx() {
+    assert_eq!(diff!(renamed_context, 1).output::<i64>(), 4);
+}

@@ -2024,3 +2024,105 @@ fn an_event_driven_command_loop() {
         same(run_state_machine::<command_loop>(1, failing()), run_direct(command_loop::__durable_direct, 1, failing()));
     assert_eq!(t.outcome, Err("bad command after 1 steps: Hello fail-now!".to_string()));
 }
+
+// ---------------------------------------------------------------- regressions from the adversarial run
+
+#[orchestrator(differential)]
+async fn named_and_width_format_args(ctx: OrchestrationContext, n: i64) -> Result<Vec<String>, OrchestrationError> {
+    let w = 6;
+    let p = 2;
+    let f = 2.5_f64;
+    let a = format!("{x}|{y}", x = 1, y = ctx.call_activity(double, n).await?);
+    let b = format!("[{:>w$}]", ctx.call_activity(double, n).await?);
+    let c = format!("[{f:.p$}] {}", ctx.call_activity(double, n).await?);
+    Ok(vec![a, b, c])
+}
+
+#[test]
+fn named_format_arguments_and_width_captures_beside_awaits() {
+    let t = diff!(named_and_width_format_args, 3);
+    assert_eq!(t.output::<Vec<String>>(), ["1|6", "[     6]", "[2.50] 6"]);
+}
+
+#[orchestrator(differential)]
+async fn awaits_in_assigned_places(ctx: OrchestrationContext, n: i64) -> Result<(Vec<i64>, i64), OrchestrationError> {
+    let mut v = vec![0, 0, 0];
+    v[ctx.call_activity(double, 1).await? as usize] = 5;
+    v[ctx.call_activity(double, 0).await? as usize] += n;
+    let mut m = std::collections::BTreeMap::new();
+    *m.entry(ctx.call_activity(greet, "k".to_string()).await?).or_insert(0) += 1;
+    *m.entry(ctx.call_activity(greet, "k".to_string()).await?).or_insert(0) += 1;
+    Ok((v, m["Hello k!"]))
+}
+
+#[test]
+fn awaits_on_the_left_of_assignments() {
+    let t = diff!(awaits_in_assigned_places, 7);
+    assert_eq!(t.output::<(Vec<i64>, i64)>(), (vec![7, 0, 5], 2));
+}
+
+fn apply(f: impl Fn(i64) -> i64, x: i64) -> i64 {
+    f(x)
+}
+
+#[orchestrator(differential)]
+async fn closure_before_await(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    let k = 10;
+    Ok(apply(|x| x + k, ctx.call_activity(double, n).await?))
+}
+
+#[test]
+fn a_closure_argument_next_to_an_await() {
+    assert_eq!(diff!(closure_before_await, 4).output::<i64>(), 18);
+}
+
+#[orchestrator(differential)]
+async fn assert_condition_awaits(ctx: OrchestrationContext, n: i64) -> Result<i64, OrchestrationError> {
+    assert!(ctx.call_activity(double, n).await? > 0, "positive: {n}");
+    assert_eq!(ctx.call_activity(double, n).await?, n * 2, "doubled");
+    Ok(n)
+}
+
+#[test]
+fn awaits_in_assertion_conditions() {
+    let t = diff!(assert_condition_awaits, 4);
+    assert_eq!(t.output::<i64>(), 4);
+    assert_eq!(t.commands.len(), 2);
+}
+
+#[orchestrator(differential)]
+async fn let_chains_that_await(
+    ctx: OrchestrationContext,
+    xs: Vec<Option<i64>>,
+) -> Result<Vec<String>, OrchestrationError> {
+    let mut out = Vec::new();
+    for x in xs {
+        if let Some(v) = x
+            && ctx.call_activity(double, v).await? > 4
+            && let Ok(s) = ctx.call_activity(greet, v.to_string()).await
+        {
+            out.push(s);
+        } else if let Some(v) = x {
+            out.push(format!("small {v}"));
+        } else {
+            out.push("none".to_string());
+        }
+    }
+    let label = if let Some(Some(first)) = out.get(2).map(|s| s.strip_prefix("Hello "))
+        && ctx.call_activity(len, first.to_string()).await? > 1
+    {
+        "long"
+    } else {
+        "short"
+    };
+    out.push(label.to_string());
+    Ok(out)
+}
+
+#[test]
+fn if_let_chains_whose_conditions_await() {
+    let t = diff!(let_chains_that_await, vec![Some(1), None, Some(7)]);
+    assert_eq!(t.output::<Vec<String>>(), ["small 1", "none", "Hello 7!", "long"]);
+    // `greet` runs only where the chain got that far.
+    assert_eq!(calls(&t), ["double(1)", "double(7)", "greet(\"7\")", "len(\"7!\")"]);
+}

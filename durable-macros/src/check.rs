@@ -263,8 +263,56 @@ impl<'ast> Visit<'ast> for Checker<'_> {
         syn::visit::visit_expr_for_loop(self, e);
     }
 
+    fn visit_stmt(&mut self, s: &'ast syn::Stmt) {
+        let attrs: &[syn::Attribute] = match s {
+            syn::Stmt::Local(l) => &l.attrs,
+            syn::Stmt::Expr(e, _) => expr_attrs(e),
+            syn::Stmt::Macro(m) => &m.attrs,
+            syn::Stmt::Item(_) => &[],
+        };
+        if let Some(cfg) = attrs.iter().find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+            && crate::syntax::stmt_contains_await(s)
+            && self.closure_depth == 0
+            && self.async_depth == 0
+        {
+            self.cx.error_spanned_by(
+                cfg,
+                "`#[cfg]` on a statement that contains `.await` is not supported in an orchestrator (the macro cannot tell whether it is compiled in): use `if cfg!(…) { … }` instead",
+            );
+        }
+        syn::visit::visit_stmt(self, s);
+    }
+
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         self.check_path(&m.path);
+        // Arguments a macro evaluates only sometimes cannot hold an `.await`: the macro would
+        // run it always.
+        let name = m.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+        let always = match name.as_str() {
+            "assert" => Some(1),
+            "assert_eq" | "assert_ne" => Some(2),
+            "debug_assert" | "debug_assert_eq" | "debug_assert_ne" => Some(0),
+            _ => None,
+        };
+        if let Some(always) = always
+            && self.closure_depth == 0
+            && self.async_depth == 0
+            && let Some(args) = macro_args(m)
+        {
+            for (i, a) in args.exprs().into_iter().enumerate() {
+                if i >= always && crate::syntax::contains_await(a) {
+                    let why = if always == 0 {
+                        format!("`{name}!` is compiled out of release builds")
+                    } else {
+                        format!("`{name}!` evaluates its message only when the assertion fails")
+                    };
+                    self.cx.error_spanned_by(
+                        a,
+                        format!("this `.await` cannot be compiled by `#[orchestrator]`: {why}; bind the value first: `let v = … .await;`, then use `v`"),
+                    );
+                }
+            }
+        }
         if let Some(args) = macro_args(m) {
             for a in args.exprs() {
                 self.visit_expr(a);
@@ -287,5 +335,26 @@ impl<'ast> Visit<'ast> for Checker<'_> {
                 }
             }
         }
+    }
+}
+
+fn expr_attrs(e: &syn::Expr) -> &[syn::Attribute] {
+    use syn::Expr::*;
+    match e {
+        Block(x) => &x.attrs,
+        If(x) => &x.attrs,
+        Match(x) => &x.attrs,
+        Loop(x) => &x.attrs,
+        While(x) => &x.attrs,
+        ForLoop(x) => &x.attrs,
+        Call(x) => &x.attrs,
+        MethodCall(x) => &x.attrs,
+        Assign(x) => &x.attrs,
+        Binary(x) => &x.attrs,
+        Await(x) => &x.attrs,
+        Try(x) => &x.attrs,
+        Macro(x) => &x.attrs,
+        Return(x) => &x.attrs,
+        _ => &[],
     }
 }

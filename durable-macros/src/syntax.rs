@@ -218,37 +218,57 @@ pub fn token_idents(ts: &TokenStream, out: &mut Vec<syn::Ident>) {
     }
 }
 
-/// `{name}` / `{name:?}` captures in a string literal token.
+/// `{name}` / `{name:?}` captures in a string literal token, and `name$` width or precision
+/// arguments in format specs (`{:w$}`, `{:.p$}`).
 pub fn format_captures(lit: &proc_macro2::Literal, out: &mut Vec<syn::Ident>) {
     let s = lit.to_string();
     if !s.starts_with('"') && !s.starts_with("r\"") && !s.starts_with("r#") {
         return;
     }
-    let bytes: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == '{' {
-            if i + 1 < bytes.len() && bytes[i + 1] == '{' {
-                i += 2;
-                continue;
-            }
-            let mut j = i + 1;
-            let mut name = String::new();
-            while j < bytes.len() && (bytes[j].is_alphanumeric() || bytes[j] == '_') {
-                name.push(bytes[j]);
-                j += 1;
-            }
-            if !name.is_empty()
-                && !name.chars().next().unwrap().is_ascii_digit()
-                && j < bytes.len()
-                && (bytes[j] == '}' || bytes[j] == ':')
-                && let Ok(id) = syn::parse_str::<syn::Ident>(&name)
-            {
-                out.push(syn::Ident::new(&id.to_string(), lit.span()));
-            }
-            i = j;
-        } else {
-            i += 1;
+    let chars: Vec<char> = s.chars().collect();
+    let ident_at = |mut j: usize| -> (String, usize) {
+        let mut name = String::new();
+        while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+            name.push(chars[j]);
+            j += 1;
         }
+        (name, j)
+    };
+    let push = |name: &str, out: &mut Vec<syn::Ident>| {
+        if !name.is_empty()
+            && !name.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && let Ok(id) = syn::parse_str::<syn::Ident>(name)
+        {
+            out.push(syn::Ident::new(&id.to_string(), lit.span()));
+        }
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '{' {
+            i += 1;
+            continue;
+        }
+        if i + 1 < chars.len() && chars[i + 1] == '{' {
+            i += 2;
+            continue;
+        }
+        let (name, j) = ident_at(i + 1);
+        if j < chars.len() && (chars[j] == '}' || chars[j] == ':') {
+            push(&name, out);
+        }
+        // The spec, up to `}`: identifiers followed by `$` are captured too.
+        let mut k = j;
+        while k < chars.len() && chars[k] != '}' {
+            if chars[k].is_alphabetic() || chars[k] == '_' {
+                let (n, e) = ident_at(k);
+                if e < chars.len() && chars[e] == '$' {
+                    push(&n, out);
+                }
+                k = e.max(k + 1);
+            } else {
+                k += 1;
+            }
+        }
+        i = k;
     }
 }

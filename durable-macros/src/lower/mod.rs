@@ -473,15 +473,37 @@ impl<'a> Lowerer<'a> {
             }
             Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_) | syn::BinOp::Or(_)) => self.lower_lazy_bool(b),
             Expr::Binary(b) if is_assign_op(&b.op) => {
-                let rhs = self.lower_expr(&b.right, true);
+                // `place op= value`: the place's own operands first, then the value.
                 let mut c = b.clone();
+                let mut acc = Operand::plain(TokenStream::new());
+                if contains_await(&b.left) {
+                    let lhs = self.lower_expr(&b.left, true);
+                    *c.left = Expr::Verbatim(lhs.tokens.clone());
+                    acc = acc.then(lhs);
+                }
+                let rhs = self.lower_expr(&b.right, true);
                 *c.right = Expr::Verbatim(rhs.tokens.clone());
                 let v = self.verbatim_expr(&Expr::Binary(c));
-                rhs.then(v)
+                acc.then(rhs).then(v)
             }
             Expr::Assign(a) => {
-                let rhs = self.lower_expr(&a.right, true);
+                // `place = value`: Rust evaluates the value, then the place.
                 let mut c = a.clone();
+                let mut rhs = self.lower_expr(&a.right, true);
+                if contains_await(&a.left) {
+                    if !is_place_or_literal(&a.right) && !rhs.is_single_use() {
+                        let span = a.right.span();
+                        let t = self.temp("value", span);
+                        let id = self.ident_of(t).clone();
+                        let tokens = rhs.tokens.clone();
+                        self.push_code(Operand { tokens: quote_spanned!(span=> let #id = #tokens;), ..rhs }, vec![t]);
+                        rhs = Operand { tokens: quote!(#id), uses: vec![t], jumps: Vec::new() };
+                    }
+                    let lhs = self.lower_expr(&a.left, true);
+                    *c.left = Expr::Verbatim(lhs.tokens.clone());
+                    rhs.uses.extend(lhs.uses);
+                    rhs.jumps.extend(lhs.jumps);
+                }
                 *c.right = Expr::Verbatim(rhs.tokens.clone());
                 let v = self.verbatim_expr(&Expr::Assign(c));
                 rhs.then(v)
@@ -584,7 +606,7 @@ impl<'a> Lowerer<'a> {
             if contains_await(cond) {
                 self.cx.error_spanned_by(
                     cond,
-                    "an `.await` inside an `if let … &&` chain is not supported in an orchestrator: bind the awaited value first with `let`",
+                    "an `.await` inside a `while let … &&` chain is not supported in an orchestrator: bind the awaited value first with `let` inside a `loop`",
                 );
             }
             let v = self.verbatim_expr(cond);
@@ -598,7 +620,8 @@ impl<'a> Lowerer<'a> {
     fn lower_if(&mut self, i: &syn::ExprIf, want: bool) -> Operand {
         let branches_await = syntax::block_contains_await(&i.then_branch)
             || i.else_branch.as_ref().is_some_and(|(_, e)| contains_await(e));
-        if !branches_await {
+        let awaiting_chain = has_let(&i.cond) && contains_await(&i.cond) && matches!(&*i.cond, Expr::Binary(_));
+        if !branches_await && !awaiting_chain {
             // Only the condition awaits: lower it, keep the rest verbatim.
             let (cond, _) = self.lower_cond(&i.cond);
             let mut c = i.clone();
@@ -612,6 +635,10 @@ impl<'a> Lowerer<'a> {
     }
 
     fn lower_if_into(&mut self, i: &syn::ExprIf, result: Option<Bid>) {
+        if has_let(&i.cond) && contains_await(&i.cond) && matches!(&*i.cond, Expr::Binary(_)) {
+            self.lower_if_chain(i, result);
+            return;
+        }
         let (cond, binds) = self.lower_cond(&i.cond);
         let then_b = self.new_block();
         let else_b = self.new_block();
@@ -632,6 +659,55 @@ impl<'a> Lowerer<'a> {
         self.terminate(Term::Goto(join));
         self.pop_scope();
         self.enter(else_b);
+        self.lower_else(i, result);
+        self.terminate(Term::Goto(join));
+        self.enter(join);
+    }
+
+    /// `if let P = a && c && let Q = b { … }` whose conditions await: one test per conjunct,
+    /// left to right, each failure jumping to the one `else`; the bindings of each `let` are in
+    /// scope in the later conjuncts and in the branch.
+    fn lower_if_chain(&mut self, i: &syn::ExprIf, result: Option<Bid>) {
+        let mut conjuncts = Vec::new();
+        flatten_and(&i.cond, &mut conjuncts);
+        let else_b = self.new_block();
+        let join = self.new_block();
+        self.push_scope();
+        for c in conjuncts {
+            let next = self.new_block();
+            let fail = self.new_block();
+            let (cond, uses, defs) = match c {
+                Expr::Let(l) => {
+                    let op = self.lower_expr(&l.expr, true);
+                    let binds = pat_bindings(&l.pat);
+                    let defs = self.declare_pat(&binds);
+                    let pat = &l.pat;
+                    let t = op.tokens;
+                    (quote!(let #pat = #t), op.uses, defs)
+                }
+                other => {
+                    let op = self.lower_expr(other, true);
+                    (op.tokens, op.uses, Vec::new())
+                }
+            };
+            let cur = self.cur;
+            self.blocks[cur].term = Term::If { cond, uses, defs, then: next, els: fail };
+            self.enter(fail);
+            self.terminate(Term::Goto(else_b));
+            self.enter(next);
+        }
+        let v = self.lower_stmts(&i.then_branch.stmts, result.is_some());
+        self.assign_result(result, v);
+        self.terminate(Term::Goto(join));
+        self.pop_scope();
+        self.enter(else_b);
+        self.lower_else(i, result);
+        self.terminate(Term::Goto(join));
+        self.enter(join);
+    }
+
+    /// The `else` part of an `if` that awaits, in the current block.
+    fn lower_else(&mut self, i: &syn::ExprIf, result: Option<Bid>) {
         match &i.else_branch {
             Some((_, e)) => match &**e {
                 Expr::If(inner) => {
@@ -655,8 +731,6 @@ impl<'a> Lowerer<'a> {
             },
             None => self.assign_result(result, None),
         }
-        self.terminate(Term::Goto(join));
-        self.enter(join);
     }
 
     fn lower_match(&mut self, m: &syn::ExprMatch, want: bool) -> Operand {
@@ -759,7 +833,9 @@ impl<'a> Lowerer<'a> {
         let (cond, binds) = self.lower_cond(&w.cond);
         let defs = self.declare_pat(&binds);
         let cur = self.cur;
-        self.blocks[cur].term = Term::If { cond: cond.tokens, uses: cond.uses, defs, then: body, els: exit };
+        let done = self.new_block();
+        self.blocks[done].term = Term::Goto(exit);
+        self.blocks[cur].term = Term::If { cond: cond.tokens, uses: cond.uses, defs, then: body, els: done };
         self.enter(body);
         self.loops.push(LoopCtx { label: label_name(&w.label), head: Some(head), exit, result: None });
         self.lower_stmts(&w.body.stmts, false);
@@ -794,12 +870,16 @@ impl<'a> Lowerer<'a> {
         let defs = self.declare_pat(&binds);
         let pat = &f.pat;
         let cur = self.cur;
+        // The exit is reached by a jump, so it is its own arm, after the body in source order
+        // (rustc infers types in that order).
+        let done = self.new_block();
+        self.blocks[done].term = Term::Goto(exit);
         self.blocks[cur].term = Term::Match {
             scrut: quote_spanned!(span=> ::durable::__private::next(&mut #it_ident)),
             uses: vec![it],
             arms: vec![
                 MatchArm { pat: quote!(::core::option::Option::Some(#pat)), guard: None, defs, target: body },
-                MatchArm { pat: quote!(::core::option::Option::None), guard: None, defs: Vec::new(), target: exit },
+                MatchArm { pat: quote!(::core::option::Option::None), guard: None, defs: Vec::new(), target: done },
             ],
         };
         self.enter(body);
@@ -945,8 +1025,22 @@ impl<'a> Lowerer<'a> {
                 let Some(mut args) = macro_args(&orig) else { unreachable!() };
                 let mut acc;
                 {
+                    // `name = value` (a named format argument): only the value is evaluated.
                     let mut subs: Vec<&mut Expr> = match &mut args {
-                        syntax::MacroArgs::List(l) => l.iter_mut().collect(),
+                        syntax::MacroArgs::List(l) => l
+                            .iter_mut()
+                            .map(|e| {
+                                let named =
+                                    matches!(e, Expr::Assign(a) if matches!(&*a.left, Expr::Path(p) if p.path.get_ident().is_some()));
+                                if !named {
+                                    return e;
+                                }
+                                match e {
+                                    Expr::Assign(a) => &mut *a.right,
+                                    other => other,
+                                }
+                            })
+                            .collect(),
                         syntax::MacroArgs::Repeat(a, b) => vec![a, b],
                     };
                     acc = self.lower_operands(&mut subs);
@@ -1041,13 +1135,25 @@ fn is_assign_op(op: &syn::BinOp) -> bool {
 
 fn is_place_or_literal(e: &Expr) -> bool {
     match e {
-        Expr::Lit(_) | Expr::Path(_) => true,
+        // A closure is a value with no side effects to create: create it where it is used.
+        Expr::Lit(_) | Expr::Path(_) | Expr::Closure(_) => true,
         Expr::Reference(r) => is_place_or_literal(&r.expr),
         Expr::Field(f) => is_place_or_literal(&f.base),
         Expr::Paren(p) => is_place_or_literal(&p.expr),
         Expr::Group(g) => is_place_or_literal(&g.expr),
         Expr::Verbatim(_) => true,
         _ => false,
+    }
+}
+
+fn flatten_and<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+            flatten_and(&b.left, out);
+            flatten_and(&b.right, out);
+        }
+        Expr::Paren(p) if has_let(&p.expr) => flatten_and(&p.expr, out),
+        other => out.push(other),
     }
 }
 

@@ -525,29 +525,18 @@ impl OrchestrationContext {
     /// Schedule an activity. `f` is the activity's name as declared with `#[activity]`.
     pub fn call_activity<A: crate::Activity>(&self, f: A, input: A::Input) -> Task<A::Output> {
         let _ = f;
-        let name = A::NAME;
-        let mut st = self.inner.borrow_mut();
-        let id = match payload::to_json(&input, &format!("the input of activity `{name}`")) {
-            Ok(input) => st.schedule(
-                OpenTask::Activity {
-                    name: name.to_string(),
-                    input: input.clone(),
-                    retry: None,
-                    attempt: 1,
-                    waiting_retry: false,
-                },
-                |id| Command::ScheduleActivity { id, name: name.to_string(), input, attempt: 1 },
-            ),
-            Err(e) => st.fail_now(TaskErrorKind::ScheduleFailed, name, e),
-        };
-        Task::new(id, TaskKind::Activity, self.clone())
+        self.schedule_activity(A::NAME, &input)
     }
 
     /// Schedule an activity by name with a JSON-serializable input (for activities registered
     /// in another process or language). Prefer [`call_activity`](Self::call_activity).
     pub fn call_activity_by_name<I: Serialize, O: DeserializeOwned>(&self, name: &str, input: I) -> Task<O> {
+        self.schedule_activity(name, &input)
+    }
+
+    fn schedule_activity<I: Serialize, O>(&self, name: &str, input: &I) -> Task<O> {
         let mut st = self.inner.borrow_mut();
-        let id = match payload::to_json(&input, &format!("the input of activity `{name}`")) {
+        let id = match payload::to_json(input, &format!("the input of activity `{name}`")) {
             Ok(input) => st.schedule(
                 OpenTask::Activity {
                     name: name.to_string(),
@@ -560,6 +549,7 @@ impl OrchestrationContext {
             ),
             Err(e) => st.fail_now(TaskErrorKind::ScheduleFailed, name, e),
         };
+        drop(st);
         Task::new(id, TaskKind::Activity, self.clone())
     }
 

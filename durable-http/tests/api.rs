@@ -5,12 +5,15 @@
 
 mod common;
 
+#[path = "../../durable-runtime/tests/common/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
 use axum::Router;
 use common::{Env, call};
 use durable_http::HttpConfig;
 use serde_json::json;
 
-#[tokio::test]
 async fn start_then_status_until_completed() {
     let env = Env::new(HttpConfig::new()).await;
     let r = env.call("POST", "/orchestrations/hello_cities", Some(r#"["Paris","Rome"]"#)).await;
@@ -56,7 +59,6 @@ async fn start_then_status_until_completed() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn empty_body_is_null_input() {
     let env = Env::new(HttpConfig::new()).await;
     for body in [None, Some(""), Some("  \n"), Some("null")] {
@@ -70,7 +72,6 @@ async fn empty_body_is_null_input() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn urls_use_host_prefix_and_base_url() {
     let env = Env::new(HttpConfig::new()).await;
     let nested = Router::new().nest("/api/durable", env.app.clone());
@@ -102,7 +103,6 @@ async fn urls_use_host_prefix_and_base_url() {
     env2.shutdown().await;
 }
 
-#[tokio::test]
 async fn start_errors() {
     let env = Env::with_client(HttpConfig::new().with_max_body_bytes(200), |c| c.with_max_payload_bytes(100)).await;
     let r = env.call("POST", "/orchestrations/approval?instanceId=dup", Some("\"a\"")).await;
@@ -155,7 +155,6 @@ async fn start_errors() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn unknown_orchestrator_names() {
     // Without a list of names: accepted, and the instance fails saying why.
     let env = Env::new(HttpConfig::new()).await;
@@ -181,7 +180,6 @@ async fn unknown_orchestrator_names() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn running_instance_status_state_and_events() {
     let env = Env::new(HttpConfig::new()).await;
     let r = env.call("POST", "/orchestrations/approval?instanceId=ap1", Some("\"a raise\"")).await;
@@ -211,7 +209,6 @@ async fn running_instance_status_state_and_events() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn status_errors() {
     let env = Env::new(HttpConfig::new()).await;
     env.call("GET", "/instances/nope", None).await.expect_error(404, "InstanceNotFound");
@@ -222,7 +219,6 @@ async fn status_errors() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn suspend_resume_terminate() {
     let env = Env::new(HttpConfig::new()).await;
     env.call("POST", "/orchestrations/approval?instanceId=s1", Some("\"x\"")).await;
@@ -250,24 +246,25 @@ async fn suspend_resume_terminate() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn rewind_a_failed_instance() {
     let env = Env::new(HttpConfig::new()).await;
-    env.call("POST", "/orchestrations/uses_flaky?instanceId=rw1", Some("\"rw1\"")).await;
-    env.finish("rw1").await;
-    let r = env.call("GET", "/instances/rw1", None).await;
+    // The flaky activity fails once per key in this process: a key of this run's own.
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = format!("rw{}", RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    env.call("POST", &format!("/orchestrations/uses_flaky?instanceId={k}"), Some(&format!("\"{k}\""))).await;
+    env.finish(&k).await;
+    let r = env.call("GET", &format!("/instances/{k}"), None).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json["runtimeStatus"], "Failed");
     assert!(r.json["error"].as_str().unwrap().contains("the first attempt fails"), "{r:?}");
-    assert_eq!(env.call("POST", "/instances/rw1/rewind?reason=fixed", None).await.status, 202);
-    let r = env.poll("/instances/rw1", |r| r.status == 200).await;
-    assert_eq!(r.json["output"], "ok rw1");
-    env.call("POST", "/instances/rw1/rewind", None).await.expect_error(409, "InvalidState");
+    assert_eq!(env.call("POST", &format!("/instances/{k}/rewind?reason=fixed"), None).await.status, 202);
+    let r = env.poll(&format!("/instances/{k}"), |r| r.status == 200).await;
+    assert_eq!(r.json["output"], format!("ok {k}"));
+    env.call("POST", &format!("/instances/{k}/rewind"), None).await.expect_error(409, "InvalidState");
     env.call("POST", "/instances/nope/rewind", None).await.expect_error(404, "InstanceNotFound");
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn list_with_filters_and_continuation() {
     let env = Env::new(HttpConfig::new()).await;
     for i in 0..5 {
@@ -337,7 +334,6 @@ async fn list_with_filters_and_continuation() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn purge_one_and_many() {
     let env = Env::new(HttpConfig::new()).await;
     for i in 0..3 {
@@ -367,7 +363,6 @@ async fn purge_one_and_many() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn entities() {
     let env = Env::new(HttpConfig::new()).await;
     env.call("GET", "/entities/counter/QConSF2019", None).await.expect_error(404, "EntityNotFound");
@@ -426,7 +421,6 @@ async fn entities() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn bearer_token() {
     let env = Env::new(HttpConfig::new().with_token("s3cret")).await;
     for uri in ["/healthz", "/instances", "/nowhere", "/openapi.json"] {
@@ -444,7 +438,6 @@ async fn bearer_token() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn unknown_routes_and_methods() {
     let env = Env::new(HttpConfig::new()).await;
     env.call("GET", "/nowhere", None).await.expect_error(404, "NoRoute");
@@ -454,7 +447,6 @@ async fn unknown_routes_and_methods() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn openapi_lists_every_route_and_the_router_answers_each() {
     let env = Env::new(HttpConfig::new()).await;
     let r = env.call("GET", "/openapi.json", None).await;
@@ -476,7 +468,6 @@ async fn openapi_lists_every_route_and_the_router_answers_each() {
     env.shutdown().await;
 }
 
-#[tokio::test]
 async fn healthz_and_metrics() {
     let env = Env::new(HttpConfig::new()).await;
     let r = env.call("GET", "/healthz", None).await;
@@ -519,4 +510,48 @@ async fn healthz_and_metrics() {
     assert!(t.contains("durable_queue_timers "), "{t}");
     assert!(t.contains("durable_activity_seconds_bucket{le=\"+Inf\"}"), "{t}");
     env.shutdown().await;
+}
+
+// Every test runs on the embedded backend and on Redis (a redis-server of its own).
+macro_rules! on_both {
+    ($($name:ident)*) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name().await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let server = super::redis_server::RedisServer::start();
+                    super::common::REDIS_URL.with(|u| *u.borrow_mut() = Some(format!("redis://127.0.0.1:{}", server.port)));
+                    super::$name().await;
+                    drop(server);
+                }
+            )*
+        }
+    };
+}
+
+on_both! {
+    start_then_status_until_completed
+    empty_body_is_null_input
+    urls_use_host_prefix_and_base_url
+    start_errors
+    unknown_orchestrator_names
+    running_instance_status_state_and_events
+    status_errors
+    suspend_resume_terminate
+    rewind_a_failed_instance
+    list_with_filters_and_continuation
+    purge_one_and_many
+    entities
+    bearer_token
+    unknown_routes_and_methods
+    openapi_lists_every_route_and_the_router_answers_each
+    healthz_and_metrics
 }

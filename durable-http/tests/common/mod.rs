@@ -75,6 +75,25 @@ impl Counter {
     }
 }
 
+thread_local! {
+    /// Set by the Redis variant of a test: the `redis-server` its `Env` uses.
+    pub static REDIS_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+static PREFIX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The backend of this test: Redis when the test runs as its Redis variant, else embedded.
+async fn test_backend() -> std::sync::Arc<dyn durable::backend::Backend> {
+    match REDIS_URL.with(|u| u.borrow().clone()) {
+        Some(url) => {
+            let n = PREFIX.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let r = durable::backend::Redis::builder(url).prefix(format!("http-test-{n}")).connect().await.unwrap();
+            std::sync::Arc::new(r)
+        }
+        None => std::sync::Arc::new(durable::backend::Memory::new()),
+    }
+}
+
 pub struct Env {
     pub app: Router,
     pub client: Client,
@@ -87,8 +106,8 @@ impl Env {
     }
 
     pub async fn with_client(config: HttpConfig, f: impl FnOnce(Client) -> Client) -> Self {
-        let backend = durable::backend::Memory::new();
-        let worker = Worker::builder(backend.clone())
+        let backend = test_backend().await;
+        let worker = Worker::builder_arc(backend.clone())
             .orchestrator(hello_cities)
             .orchestrator(approval)
             .orchestrator(uses_flaky)
@@ -98,7 +117,7 @@ impl Env {
             .start()
             .await
             .unwrap();
-        let client = f(Client::new(backend));
+        let client = f(Client::from_arc(backend));
         Self { app: durable_http::router(client.clone(), config), client, worker: Some(worker) }
     }
 

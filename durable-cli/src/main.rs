@@ -26,7 +26,7 @@ DURABLE_PARTITIONS (--partitions), DURABLE_HTTP_TOKEN (serve --token).";
 #[derive(Parser, Debug)]
 #[command(name = "durable", version, after_help = EXIT_CODES, disable_help_subcommand = true)]
 struct Cli {
-    /// Redis URL: redis://[user[:password]@]host[:port][/db].
+    /// Redis URL, e.g. redis://user:password@host:6379/0 (user, password, port and db optional).
     #[arg(long, global = true, env = "DURABLE_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis: String,
     /// The task hub: the key prefix the workers use.

@@ -51,7 +51,15 @@ async fn main() -> Result<(), durable::Error> {
     let done = client.wait_for_completion(&approved, Duration::from_secs(10)).await?;
     println!("{}", done.output::<String>()?);
 
-    // Nobody answers the second request: 72 hours pass on the virtual clock.
+    // Nobody answers the second request: once its 72-hour deadline is armed (the first
+    // request's was cancelled when it was approved), 72 hours pass on the virtual clock.
+    let armed_by = std::time::Instant::now() + Duration::from_secs(10);
+    while backend.pending_timers().await? == 0 {
+        if std::time::Instant::now() > armed_by {
+            return Err(durable::Error::Backend("the second request never armed its deadline".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     backend.advance(Duration::from_secs(72 * 3600));
     let done = client.wait_for_completion(&ignored, Duration::from_secs(10)).await?;
     println!("{}", done.output::<String>()?);

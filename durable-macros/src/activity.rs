@@ -1,6 +1,6 @@
 //! `#[activity]`: the function's name becomes a typed value `ctx.call_activity` accepts.
 
-use crate::ctxt::{Ctxt, with_errors};
+use crate::ctxt::{Ctxt, parse_name_option, with_errors};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -15,21 +15,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let mut name_override = None;
-    if !attr.is_empty() {
-        let parser = syn::meta::parser(|meta| {
-            if meta.path.is_ident("name") {
-                let s: syn::LitStr = meta.value()?.parse()?;
-                name_override = Some(s.value());
-                Ok(())
-            } else {
-                Err(meta.error("unknown `#[activity]` option; the option is `name = \"…\"` (the registered name)"))
-            }
-        });
-        if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
-            cx.push(e);
-        }
-    }
+    let name_override = parse_name_option(&cx, attr, "activity", "the registered name");
     let out = expand_fn(&cx, &func, name_override);
     match cx.check() {
         Ok(()) => out,

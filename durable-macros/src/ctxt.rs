@@ -55,3 +55,25 @@ pub fn with_errors(item: TokenStream, err: syn::Error) -> TokenStream {
     let errs = err.to_compile_error();
     quote::quote! { #item #errs }
 }
+
+/// The one option of `#[activity]` and `#[entity]`: `name = "…"`, the registered name.
+/// `what` says what the name is, for the error on an unknown option.
+pub fn parse_name_option(cx: &Ctxt, attr: TokenStream, macro_name: &str, what: &str) -> Option<String> {
+    let mut name = None;
+    if attr.is_empty() {
+        return None;
+    }
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            let s: syn::LitStr = meta.value()?.parse()?;
+            name = Some(s.value());
+            Ok(())
+        } else {
+            Err(meta.error(format!("unknown `#[{macro_name}]` option; the option is `name = \"…\"` ({what})")))
+        }
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        cx.push(e);
+    }
+    name
+}

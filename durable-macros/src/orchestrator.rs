@@ -55,16 +55,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(()) => {
             let out = out.unwrap_or_default();
             if std::env::var("DURABLE_MACROS_DEBUG").is_ok_and(|v| v == "1" || func.sig.ident == v) {
-                eprintln!("// ---- #[orchestrator] {} ----\n{}", func.sig.ident, pretty(&out));
+                eprintln!("// ---- #[orchestrator] {} ----\n{}", func.sig.ident, out);
             }
             out
         }
         Err(e) => with_errors(fallback(&func), e),
     }
-}
-
-pub fn pretty(ts: &TokenStream) -> String {
-    ts.to_string()
 }
 
 /// What to emit when there are errors: the name as a unit struct so uses elsewhere resolve.
@@ -183,7 +179,7 @@ fn expand_fn(cx: &Ctxt, args: &Args, func: &ItemFn) -> Option<TokenStream> {
     };
     let name = &sig.ident;
     let name_str = args.name.clone().unwrap_or_else(|| name.to_string());
-    let emitted = match Emitter::new(&lw, fingerprint).emit(&ret, &input_ty, &name_str, ctx_pat.as_ref()) {
+    let emitted = match Emitter::new(&lw, fingerprint).emit(&input_ty, &name_str, ctx_pat.as_ref()) {
         Ok(e) => e,
         Err(e) => {
             cx.push(e);

@@ -225,9 +225,12 @@ impl Client {
         op: &str,
         input: serde_json::Value,
     ) -> Result<(), Error> {
-        let id = EntityId::new(name, key);
-        validate_entity_id(&id)?;
-        let input = input.to_string();
+        self.send_entity_operation(&EntityId::new(name, key), op, input.to_string()).await
+    }
+
+    /// Validate and send one operation (a signal) to an entity.
+    async fn send_entity_operation(&self, id: &EntityId, op: &str, input: String) -> Result<(), Error> {
+        validate_entity_id(id)?;
         self.check_size(|| format!("the input of operation `{op}` on entity `{id}`"), &input)?;
         let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
         self.backend.send_message(&id.instance_id(), message).await
@@ -328,10 +331,7 @@ impl<'a> EntitySink for ClientSignal<'a> {
         let input = payload::to_json(input, &format!("the input of operation `{op}` on entity `{}`", self.entity));
         Box::pin(async move {
             let input = input.map_err(Error::Payload)?;
-            validate_entity_id(&self.entity)?;
-            self.client.check_size(|| format!("the input of operation `{op}` on entity `{}`", self.entity), &input)?;
-            let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
-            self.client.backend.send_message(&self.entity.instance_id(), message).await
+            self.client.send_entity_operation(&self.entity, op, input).await
         })
     }
 }

@@ -336,18 +336,6 @@ pub fn next<I: DurableIter>(it: &mut I) -> Option<I::Item> {
     it.next_item()
 }
 
-/// FNV-1a, for fingerprints computed at expansion time and checked here.
-pub const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut i = 0;
-    while i < bytes.len() {
-        h ^= bytes[i] as u64;
-        h = h.wrapping_mul(0x100000001b3);
-        i += 1;
-    }
-    h
-}
-
 // ---- entities ----
 
 /// Decode an operation's input.

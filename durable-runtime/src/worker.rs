@@ -374,20 +374,13 @@ async fn step_instance(
             eprintln!(
                 "durable worker: internal error stepping {:?}: {}; the step is handed back",
                 item.instance_id,
-                engine_panic_message(p.as_ref())
+                engine::panic_message(p.as_ref())
             );
             tokio::time::sleep(ERROR_BACKOFF).await;
             let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
             None
         }
     }
-}
-
-fn engine_panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(non-string panic)".into())
 }
 
 async fn activity_loop(
@@ -459,14 +452,14 @@ async fn run_activity(
     // Building the future runs user code too (input decoding): guard it as well.
     let fut = match catch_unwind(AssertUnwindSafe(|| f(ctx, r.input.clone()))) {
         Ok(fut) => fut,
-        Err(p) => return Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(p.as_ref()))),
+        Err(p) => return Err(format!("activity `{}` panicked: {}", r.name, engine::panic_message(p.as_ref()))),
     };
     let m = crate::metrics::worker_metrics();
     m.activities_started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let started = std::time::Instant::now();
     let outcome = match (CatchUnwind { fut }).await {
         Ok(outcome) => outcome,
-        Err(p) => Err(format!("activity `{}` panicked: {}", r.name, engine_panic_message(p.as_ref()))),
+        Err(p) => Err(format!("activity `{}` panicked: {}", r.name, engine::panic_message(p.as_ref()))),
     };
     m.activity_seconds.observe(started.elapsed());
     let counter = if outcome.is_ok() { &m.activities_completed } else { &m.activities_failed };

@@ -8,7 +8,7 @@
 //! live at that await into the state enum's variant.
 
 use super::{Bid, BindingKind, BlockId, Jump, LStmt, Lowerer, Term};
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -40,10 +40,6 @@ impl Held {
         self.by_name.insert(lw.bindings[b].ident.to_string(), b);
         self.held.insert(b);
     }
-}
-
-fn jump_targets(jumps: &[Jump]) -> impl Iterator<Item = &Jump> {
-    jumps.iter()
 }
 
 impl<'l, 'a> Emitter<'l, 'a> {
@@ -90,7 +86,7 @@ impl<'l, 'a> Emitter<'l, 'a> {
             Term::Await { resume } => self.live_in[*resume].clone(),
             Term::Return { uses, jumps, .. } => {
                 let mut s: Set = uses.iter().copied().collect();
-                for j in jump_targets(jumps) {
+                for j in jumps {
                     s.extend(self.jump_live(j));
                 }
                 s
@@ -231,7 +227,6 @@ impl<'l, 'a> Emitter<'l, 'a> {
 
     pub fn emit(
         mut self,
-        ret: &syn::Type,
         input_ty: &TokenStream,
         name: &str,
         ctx_pat: Option<&syn::Pat>,
@@ -324,7 +319,6 @@ impl<'l, 'a> Emitter<'l, 'a> {
                 }
             }
         };
-        let _ = ret;
         Ok(Emitted { body })
     }
 
@@ -550,9 +544,4 @@ fn replace_markers(ts: TokenStream, codes: &HashMap<String, TokenStream>) -> Tok
             other => other,
         })
         .collect()
-}
-
-#[allow(dead_code)]
-fn call_site() -> Span {
-    Span::call_site()
 }

@@ -654,14 +654,7 @@ impl<'a> Lowerer<'a> {
         }
         self.blocks[cur_block].term = Term::If { cond: cond_tokens, uses: cond.uses, defs, then: then_b, els: else_b };
         self.enter(then_b);
-        let v = self.lower_stmts(&i.then_branch.stmts, result.is_some());
-        self.assign_result(result, v);
-        self.terminate(Term::Goto(join));
-        self.pop_scope();
-        self.enter(else_b);
-        self.lower_else(i, result);
-        self.terminate(Term::Goto(join));
-        self.enter(join);
+        self.lower_branches(i, result, else_b, join);
     }
 
     /// `if let P = a && c && let Q = b { … }` whose conditions await: one test per conjunct,
@@ -696,6 +689,12 @@ impl<'a> Lowerer<'a> {
             self.terminate(Term::Goto(else_b));
             self.enter(next);
         }
+        self.lower_branches(i, result, else_b, join);
+    }
+
+    /// From inside the `then` branch (its scope pushed): lower it, close its scope, lower the
+    /// `else` in `else_b`, and continue at `join`.
+    fn lower_branches(&mut self, i: &syn::ExprIf, result: Option<Bid>, else_b: BlockId, join: BlockId) {
         let v = self.lower_stmts(&i.then_branch.stmts, result.is_some());
         self.assign_result(result, v);
         self.terminate(Term::Goto(join));
@@ -972,7 +971,7 @@ impl<'a> Lowerer<'a> {
         let collected;
         {
             let mut subs: Vec<&mut Expr> = Vec::new();
-            let mut mac_args: Option<(syn::Macro, syn::Macro)> = None;
+            let mut mac_args: Option<(syn::Macro, syntax::MacroArgs)> = None;
             match &mut e {
                 Expr::Array(a) => subs.extend(a.elems.iter_mut()),
                 Expr::Tuple(t) => subs.extend(t.elems.iter_mut()),
@@ -1015,14 +1014,12 @@ impl<'a> Lowerer<'a> {
                 }
                 Expr::Macro(m) => {
                     if let Some(args) = macro_args(&m.mac) {
-                        mac_args = Some((m.mac.clone(), m.mac.clone()));
-                        let _ = args;
+                        mac_args = Some((m.mac.clone(), args));
                     }
                 }
                 _ => {}
             }
-            if let Some((orig, _)) = mac_args {
-                let Some(mut args) = macro_args(&orig) else { unreachable!() };
+            if let Some((orig, mut args)) = mac_args {
                 let mut acc;
                 {
                     // `name = value` (a named format argument): only the value is evaluated.

@@ -19,6 +19,8 @@ mod entity;
 mod replay;
 mod step;
 
+pub(crate) use step::panic_message;
+
 pub use entity::{EntityApplyFn, EntityEntry};
 
 pub use replay::{Replayed, replay, replay_orchestrator};

@@ -16,6 +16,9 @@ pub mod orchestrator;
 pub mod payload;
 #[doc(hidden)]
 pub mod private;
+/// The path generated code uses (`#[orchestrator(crate = "durable_runtime")]`). Not a stable API.
+#[doc(hidden)]
+pub use private as __private;
 pub mod retry;
 pub mod task;
 pub mod worker;

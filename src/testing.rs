@@ -7,8 +7,9 @@
 //! results in the same order, so their [`Trace`](crate::testing::Trace)s must be equal: that is the differential test
 //! of the orchestrator compiler.
 
-use durable_runtime::context::{Command, RuntimeState, TaskMessage};
+use durable_runtime::messages::{Command, TaskMessage};
 use durable_runtime::orchestrator::{Orchestrator, StepInput, StepResult};
+use durable_runtime::state::RuntimeState;
 use durable_runtime::{OrchestrationContext, payload};
 use std::collections::VecDeque;
 use std::future::Future;

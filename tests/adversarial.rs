@@ -4,7 +4,7 @@
 
 #![allow(clippy::all, unused_variables, unused_mut, unused_assignments, dead_code)]
 
-use durable::context::Command;
+use durable::messages::Command;
 use durable::prelude::*;
 use durable::testing::{Mock, Reply, Trace, run_direct, run_state_machine};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

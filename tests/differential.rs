@@ -3,7 +3,7 @@
 //! async Rust; both must schedule exactly the same tasks in the same order and give the same
 //! outcome.
 
-use durable::context::Command;
+use durable::messages::Command;
 use durable::prelude::*;
 use durable::testing::{Mock, Reply, Trace, run_direct, run_state_machine};
 use std::collections::BTreeMap;

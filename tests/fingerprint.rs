@@ -2,9 +2,9 @@
 //! a clear error, and accepted by the same body.
 
 use durable::Orchestrator;
-use durable::context::RuntimeState;
 use durable::orchestrator::{StepInput, StepResult};
 use durable::prelude::*;
+use durable::state::RuntimeState;
 
 #[activity]
 async fn work(n: u32) -> Result<u32, ActivityError> {

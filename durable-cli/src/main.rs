@@ -333,7 +333,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             loop {
                 let page = client.list(query.clone()).await?;
                 found.extend(
-                    page.instances.into_iter().filter(|s| !durable_runtime::entity::is_entity_instance(&s.instance_id)),
+                    page.instances.into_iter().filter(|s| !durable_runtime::ids::is_entity_instance(&s.instance_id)),
                 );
                 match page.continuation {
                     Some(c) if found.len() < top => query = query.with_continuation(c),
@@ -371,7 +371,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Purge { id } => {
-            if durable_runtime::entity::is_entity_instance(&id) {
+            if durable_runtime::ids::is_entity_instance(&id) {
                 return Err(Failure::usage(format!("{id:?} is an entity id; purge entities over the HTTP API")));
             }
             if !client.purge(&id).await? {

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use durable_runtime::entity::is_entity_instance;
+use durable_runtime::ids::is_entity_instance;
 use durable_runtime::{Error, InstanceQuery, InstanceStatus, RuntimeStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! RFC 3339 times, opaque tokens.
 
 use crate::error::ApiError;
-use durable_runtime::context::Millis;
+use durable_runtime::time::Millis;
 use durable_runtime::{HistoryEvent, InstanceStatus};
 use serde_json::{Map, Value, json};
 

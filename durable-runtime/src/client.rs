@@ -1,13 +1,15 @@
 //! The client: starts, queries, signals and manages instances, from any process.
 
 use crate::backend::{Backend, InstanceMessage, NewInstance};
-use crate::entity::{Entity, EntityId, EntitySink};
+use crate::entity::{Entity, EntitySink};
 use crate::error::Error;
 use crate::history::HistoryEvent;
+use crate::ids::EntityId;
 use crate::instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
 use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
+use crate::state::Snapshot;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,7 +193,13 @@ impl Client {
     /// {...}}`, see [`payload::state_to_json`]). `None` if it has no snapshot (not started yet,
     /// finished, or a backend that cannot show it).
     pub async fn state(&self, id: &str) -> Result<Option<serde_json::Value>, Error> {
-        Ok(self.backend.snapshot(id).await?.map(|s| payload::state_to_json(&s.state)))
+        Ok(self
+            .backend
+            .snapshot(id)
+            .await?
+            .map(|b| Snapshot::from_bytes(&b))
+            .transpose()?
+            .map(|s| payload::state_to_json(&s.state)))
     }
 
     /// Work waiting in the backend (activities, timers, unconsumed messages), if it can tell.
@@ -296,7 +304,7 @@ pub struct EntityStatus {
     /// The error of the last operation that failed, if any.
     pub last_error: Option<String>,
     /// When it last changed (ms since the Unix epoch).
-    pub updated_ms: crate::context::Millis,
+    pub updated_ms: crate::time::Millis,
 }
 
 impl EntityStatus {

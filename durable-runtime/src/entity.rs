@@ -9,11 +9,12 @@
 //! Operations run one at a time per entity, in arrival order (so in order per sender), and
 //! many of them are applied in one commit.
 
-use crate::backend::{Action, InstanceMessage, NewInstance, TimerRequest, new_execution_id};
-use crate::context::Millis;
+use crate::ids::EntityId;
+use crate::messages::EntityEffect;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use crate::time::Millis;
+use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 
 /// An entity type, as implemented by `#[entity]`.
@@ -42,69 +43,11 @@ pub trait EntitySink {
     fn __send<R: DeserializeOwned + 'static, I: Serialize>(self, op: &'static str, input: &I) -> Self::Output<R>;
 }
 
-/// An entity's address: its name and key. Ordered, which gives the one global order in which
-/// `ctx.lock` acquires entities (so two orchestrations never deadlock).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EntityId {
-    /// The entity name.
-    pub name: String,
-    /// The key.
-    pub key: String,
-}
-
 impl EntityId {
     /// The entity of type `E` with this key.
     pub fn of<E: Entity>(key: impl Into<String>) -> Self {
         Self { name: E::NAME.to_string(), key: key.into() }
     }
-    /// An entity by name and key.
-    pub fn new(name: impl Into<String>, key: impl Into<String>) -> Self {
-        Self { name: name.into(), key: key.into() }
-    }
-    /// The instance id it is stored under: `@name@key`.
-    pub fn instance_id(&self) -> String {
-        format!("@{}@{}", self.name, self.key)
-    }
-    /// Parse an entity instance id (`@name@key`).
-    pub fn from_instance_id(id: &str) -> Option<Self> {
-        let rest = id.strip_prefix('@')?;
-        let (name, key) = rest.split_once('@')?;
-        Some(Self::new(name, key))
-    }
-}
-
-impl std::fmt::Display for EntityId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.name, self.key)
-    }
-}
-
-/// Whether an instance id is an entity's.
-pub fn is_entity_instance(id: &str) -> bool {
-    EntityId::from_instance_id(id).is_some()
-}
-
-/// Who gets the result of an entity operation (an orchestration's task).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntityReply {
-    /// The calling orchestration.
-    pub instance_id: String,
-    /// Its execution.
-    pub execution_id: String,
-    /// The task waiting for the result.
-    pub task_id: u64,
-}
-
-/// A request to lock a set of entities for an orchestration, passed from entity to entity in
-/// the global order; the last one tells the orchestration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockRequest {
-    /// The orchestration that will own the locks (and the task waiting for them).
-    pub owner: EntityReply,
-    /// All entities to lock, sorted.
-    pub entities: Vec<EntityId>,
-    /// Index in `entities` of the entity this request is for.
-    pub position: usize,
 }
 
 /// What an entity operation's context can do: signal other entities (now or later), start
@@ -113,15 +56,14 @@ pub struct LockRequest {
 pub struct EntityContext {
     pub(crate) id: EntityId,
     pub(crate) now: Millis,
-    pub(crate) actions: Vec<Action>,
+    pub(crate) effects: Vec<EntityEffect>,
     pub(crate) deleted: bool,
-    pub(crate) counter: u64,
 }
 
 impl EntityContext {
     /// A context for entity `id` (for unit tests of entity code).
     pub fn new(id: EntityId) -> Self {
-        Self { id, now: 0, actions: Vec::new(), deleted: false, counter: 0 }
+        Self { id, now: 0, effects: Vec::new(), deleted: false }
     }
     /// This entity's key.
     pub fn key(&self) -> &str {
@@ -148,15 +90,12 @@ impl EntityContext {
         let _ = f;
         let input = payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME))
             .map_err(crate::Error::Payload)?;
-        self.counter += 1;
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
-        self.actions.push(Action::CreateInstance(NewInstance {
+        self.effects.push(EntityEffect::StartOrchestration {
             instance_id: instance_id.clone(),
-            execution_id: new_execution_id(),
             name: O::NAME.to_string(),
             input,
-            parent: None,
-        }));
+        });
         Ok(instance_id)
     }
     /// Delete this entity once the operation completes: its state is gone, as if never created.
@@ -177,58 +116,7 @@ impl EntitySink for EntitySignal<'_> {
     fn __send<R: DeserializeOwned + 'static, I: Serialize>(self, op: &'static str, input: &I) -> Self::Output<R> {
         let input =
             payload::to_json(input, &format!("the input of operation `{op}`")).unwrap_or_else(|e| panic!("{e}"));
-        let message = InstanceMessage::EntityOperation {
-            op: op.to_string(),
-            input,
-            sender: Some(self.ctx.id.instance_id()),
-            reply: None,
-        };
-        let instance_id = self.target.instance_id();
-        match self.delay {
-            None => self.ctx.actions.push(Action::SendMessage { instance_id, message }),
-            Some(d) => {
-                self.ctx.counter += 1;
-                self.ctx.actions.push(Action::SetTimer(TimerRequest {
-                    instance_id,
-                    key: format!("signal:{}:{}", uuid::Uuid::new_v4().simple(), self.ctx.counter),
-                    fire_at: self.ctx.now.saturating_add(d.as_millis() as u64),
-                    message,
-                }));
-            }
-        }
+        let fire_at = self.delay.map(|d| self.ctx.now.saturating_add(d.as_millis() as u64));
+        self.ctx.effects.push(EntityEffect::Signal { target: self.target, op: op.to_string(), input, fire_at });
     }
-}
-
-/// The persisted part of an entity besides its state: its lock and the operations deferred
-/// while another orchestration holds it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EntityRecord {
-    /// The entity's state as JSON; `None` if it does not exist (never created, or deleted).
-    pub state: Option<String>,
-    /// The lock holder, if locked.
-    pub locked_by: Option<EntityReply>,
-    /// Messages waiting for the lock to be released, in arrival order.
-    pub deferred: Vec<InstanceMessage>,
-    /// Lock requests released before they arrived (their owner finished): ignored on arrival.
-    pub cancelled_locks: Vec<EntityReply>,
-}
-
-/// The status record of an entity created by its first message: backends call this when a
-/// message is sent to an entity instance id (`@name@key`) that does not exist.
-pub fn implicit_entity_status(instance_id: &str, now: Millis) -> Option<crate::instance::InstanceStatus> {
-    let id = EntityId::from_instance_id(instance_id)?;
-    Some(crate::instance::InstanceStatus {
-        name: id.name,
-        instance_id: instance_id.to_string(),
-        execution_id: String::new(),
-        runtime_status: crate::instance::RuntimeStatus::Running,
-        input: "null".to_string(),
-        output: None,
-        custom_status: None,
-        error: None,
-        reason: None,
-        created_ms: now,
-        updated_ms: now,
-        parent: None,
-    })
 }

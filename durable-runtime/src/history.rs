@@ -5,7 +5,8 @@
 //! orchestration appears as an [`EventKind::OrchestratorStarted`] event (whose timestamp is the
 //! step's `ctx.now()`), followed by the messages the step consumed and what the step asked for.
 
-use crate::context::Millis;
+use crate::ids::EntityId;
+use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 
 /// One entry of an instance's history.
@@ -22,7 +23,7 @@ pub struct HistoryEvent {
 impl HistoryEvent {
     /// The time it was recorded.
     pub fn timestamp(&self) -> std::time::SystemTime {
-        crate::context::from_millis(self.timestamp_ms)
+        crate::time::from_millis(self.timestamp_ms)
     }
 }
 
@@ -193,7 +194,7 @@ pub enum EventKind {
         /// Task id.
         id: u64,
         /// The entity.
-        entity: crate::entity::EntityId,
+        entity: EntityId,
         /// The operation.
         op: String,
         /// JSON input.
@@ -202,7 +203,7 @@ pub enum EventKind {
     /// An entity operation was signaled (no result).
     EntitySignaled {
         /// The entity.
-        entity: crate::entity::EntityId,
+        entity: EntityId,
         /// The operation.
         op: String,
         /// JSON input.
@@ -213,7 +214,7 @@ pub enum EventKind {
         /// Task id.
         id: u64,
         /// The entities, sorted.
-        entities: Vec<crate::entity::EntityId>,
+        entities: Vec<EntityId>,
     },
     /// The locks of lock task `id` were released.
     EntityUnlocked {

@@ -1,8 +1,8 @@
 //! Instances: ids, statuses and queries.
 
-use crate::context::{Millis, from_millis, to_millis};
 use crate::error::Error;
 use crate::history::ParentRef;
+use crate::time::{Millis, from_millis, to_millis};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::fmt;
 use std::time::SystemTime;
@@ -296,4 +296,24 @@ pub struct InstancePage {
     pub instances: Vec<InstanceStatus>,
     /// Pass to [`InstanceQuery::with_continuation`] for the next page; `None` on the last.
     pub continuation: Option<String>,
+}
+
+/// The status record of an entity created by its first message: backends call this when a
+/// message is sent to an entity instance id (`@name@key`) that does not exist.
+pub fn implicit_entity_status(instance_id: &str, now: Millis) -> Option<InstanceStatus> {
+    let id = crate::ids::EntityId::from_instance_id(instance_id)?;
+    Some(InstanceStatus {
+        name: id.name,
+        instance_id: instance_id.to_string(),
+        execution_id: String::new(),
+        runtime_status: RuntimeStatus::Running,
+        input: "null".to_string(),
+        output: None,
+        custom_status: None,
+        error: None,
+        reason: None,
+        created_ms: now,
+        updated_ms: now,
+        parent: None,
+    })
 }

@@ -3,31 +3,44 @@
 //!
 //! Users depend on the `durable` facade crate, which re-exports this crate and the macros.
 
-pub mod backend;
-pub mod client;
-pub mod context;
-pub mod engine;
-pub mod entity;
+// Layers, lowest first; a module imports only from modules of its own layer or below.
+// 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses.
 pub mod error;
+pub mod hash;
 pub mod history;
+pub mod ids;
 pub mod instance;
+pub mod messages;
 pub mod metrics;
-pub mod orchestrator;
 pub mod payload;
+pub mod retry;
+pub mod time;
+// 2. Persisted state: the runtime's task bookkeeping and snapshots.
+pub mod state;
+// 3. What user code sees: contexts, durable tasks, entities, the orchestrator/activity traits.
+pub mod context;
+pub mod entity;
+pub mod orchestrator;
+pub mod task;
+// 4. The engine: steps instances; owns the storage contract (`engine::store::Backend`).
+pub mod engine;
+// 5. Backends implementing the contract.
+pub mod backend;
+// 6. Worker and client.
+pub mod client;
 #[doc(hidden)]
 pub mod private;
+pub mod worker;
 /// The path generated code uses (`#[orchestrator(crate = "durable_runtime")]`). Not a stable API.
 #[doc(hidden)]
 pub use private as __private;
-pub mod retry;
-pub mod task;
-pub mod worker;
 
 pub use client::Client;
 pub use context::{ActivityContext, OrchestrationContext};
-pub use entity::{Entity, EntityContext, EntityId};
+pub use entity::{Entity, EntityContext};
 pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};
 pub use history::{EventKind, HistoryEvent};
+pub use ids::EntityId;
 pub use instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
 pub use orchestrator::{Activity, Orchestrator};
 pub use retry::RetryPolicy;

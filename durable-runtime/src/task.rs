@@ -5,8 +5,10 @@
 
 use crate::context::{CtxState, OrchestrationContext};
 use crate::error::{TaskError, TaskErrorKind};
+use crate::messages::Command;
 use crate::payload;
 use crate::retry::RetryPolicy;
+use crate::state::OpenTask;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
@@ -113,7 +115,7 @@ impl<T> Task<T> {
             .as_ref()
             .expect("`with_retry` must be called where the activity call is created, in the same step");
         ctx.with(|st| {
-            if let Some(crate::context::OpenTask::Activity { retry, .. }) = st.rt.open.get_mut(&self.id) {
+            if let Some(OpenTask::Activity { retry, .. }) = st.rt.open.get_mut(&self.id) {
                 *retry = Some(policy);
             }
         });
@@ -137,11 +139,11 @@ impl<T> Task<T> {
             .as_ref()
             .expect("`with_instance_id` must be called where the sub-orchestration call is created, in the same step");
         ctx.with(|st| {
-            if let Some(crate::context::OpenTask::SubOrchestration { instance_id, .. }) = st.rt.open.get_mut(&self.id) {
+            if let Some(OpenTask::SubOrchestration { instance_id, .. }) = st.rt.open.get_mut(&self.id) {
                 *instance_id = new_id.clone();
             }
             for c in st.commands.iter_mut() {
-                if let crate::context::Command::StartSubOrchestration { id, instance_id, .. } = c
+                if let Command::StartSubOrchestration { id, instance_id, .. } = c
                     && *id == self.id
                 {
                     *instance_id = new_id.clone();

@@ -277,7 +277,7 @@ async fn orchestration_loop(
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("durable worker: fetching orchestration work failed: {e}");
+                tracing::warn!(error = %e, "fetching orchestration work failed; retrying");
                 tokio::time::sleep(ERROR_BACKOFF).await;
             }
         }
@@ -328,14 +328,14 @@ async fn step_batch(
                     }
                     Err(e) => {
                         m.commit_errors.fetch_add(1, Relaxed);
-                        eprintln!("durable worker: committing a step of {:?} failed: {e}", item.instance_id);
+                        tracing::warn!(instance = %item.instance_id, error = %e, "committing a step failed; the step is handed back");
                         let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
                     }
                 }
             }
         }
         Err(e) => {
-            eprintln!("durable worker: committing {} steps failed: {e}", stepped.len());
+            tracing::warn!(steps = stepped.len(), error = %e, "committing a batch of steps failed; the steps are handed back");
             for item in &stepped {
                 let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
             }
@@ -354,7 +354,7 @@ async fn step_instance(
         match backend.history(&item.instance_id).await {
             Ok(h) => h,
             Err(e) => {
-                eprintln!("durable worker: loading the history of {:?} failed: {e}", item.instance_id);
+                tracing::warn!(instance = %item.instance_id, error = %e, "loading the history failed; the step is handed back");
                 let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
                 return None;
             }
@@ -371,10 +371,10 @@ async fn step_instance(
     match commit {
         Ok(c) => Some(c),
         Err(p) => {
-            eprintln!(
-                "durable worker: internal error stepping {:?}: {}; the step is handed back",
-                item.instance_id,
-                engine::panic_message(p.as_ref())
+            tracing::error!(
+                instance = %item.instance_id,
+                panic = %engine::panic_message(p.as_ref()),
+                "internal error stepping an instance; the step is handed back"
             );
             tokio::time::sleep(ERROR_BACKOFF).await;
             let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
@@ -410,7 +410,7 @@ async fn activity_loop(
                         let outcome = run_activity(&activities, &item).await;
                         let mine = in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
                         if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
-                            eprintln!("durable worker: completing an activity failed: {e}");
+                            tracing::warn!(error = %e, "completing an activity failed");
                         }
                         drop(permit);
                     });
@@ -418,7 +418,7 @@ async fn activity_loop(
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("durable worker: fetching activity work failed: {e}");
+                tracing::warn!(error = %e, "fetching activity work failed; retrying");
                 tokio::time::sleep(ERROR_BACKOFF).await;
             }
         }

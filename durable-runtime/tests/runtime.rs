@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use durable_runtime::backend::InstanceMessage;
-use durable_runtime::context::TaskMessage;
 use durable_runtime::engine::{self, Registry, replay_orchestrator};
+use durable_runtime::messages::TaskMessage;
 use durable_runtime::{Client, Error, EventKind, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
 use std::time::Duration;
 

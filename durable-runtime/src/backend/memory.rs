@@ -1,14 +1,14 @@
 //! The in-process backend: fast, embedded, with a clock that tests can move.
 
 use super::{
-    Action, ActivityWorkItem, Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, PendingMessage, Snapshot,
+    Action, ActivityWorkItem, Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, PendingMessage,
     SnapshotChange, StepCommit, TimerRequest,
 };
-use crate::context::{Millis, TaskMessage, to_millis};
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::orchestrator::BoxFuture;
+use crate::time::{Millis, from_millis, to_millis};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -77,7 +77,7 @@ struct State {
 struct Instance {
     status: InstanceStatus,
     history: Vec<HistoryEvent>,
-    snapshot: Option<Snapshot>,
+    snapshot: Option<Vec<u8>>,
     inbox: Vec<PendingMessage>,
     /// Has messages not offered to a worker since they arrived.
     has_new: bool,
@@ -96,7 +96,7 @@ impl State {
     fn deliver(&mut self, instance_id: &str, message: InstanceMessage) -> bool {
         let id = self.next();
         if !self.instances.contains_key(instance_id) {
-            let Some(status) = crate::entity::implicit_entity_status(instance_id, self.now_hint) else {
+            let Some(status) = crate::instance::implicit_entity_status(instance_id, self.now_hint) else {
                 return false;
             };
             self.instances.insert(
@@ -233,7 +233,7 @@ impl Memory {
 
     /// The clock, as a `SystemTime`.
     pub fn time(&self) -> SystemTime {
-        crate::context::from_millis(Backend::now(self))
+        from_millis(Backend::now(self))
     }
 
     /// Whether the clock is virtual.
@@ -248,7 +248,7 @@ impl Memory {
 
     /// The earliest armed timer, if any.
     pub fn next_timer(&self) -> Option<SystemTime> {
-        self.inner.lock().next_timer().map(crate::context::from_millis)
+        self.inner.lock().next_timer().map(from_millis)
     }
 
     /// How many activity work items are queued or running.
@@ -323,7 +323,7 @@ impl Backend for Memory {
         Box::pin(std::future::ready(Ok(Some(d))))
     }
 
-    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
+    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
         let s = self.inner.lock().instances.get(instance_id).and_then(|i| i.snapshot.clone());
         Box::pin(std::future::ready(Ok(s)))
     }
@@ -366,14 +366,14 @@ impl Backend for Memory {
             let mut st = self.inner.lock();
             match st.instances.get(instance_id) {
                 None => Ok(false),
-                Some(i) if crate::entity::is_entity_instance(instance_id) && i.locked.is_some() => {
+                Some(i) if crate::ids::is_entity_instance(instance_id) && i.locked.is_some() => {
                     Err(Error::InvalidState {
                         id: instance_id.to_string(),
                         status: i.status.runtime_status.to_string(),
                         what: "the entity is being stepped right now; try again".to_string(),
                     })
                 }
-                Some(i) if !i.status.is_finished() && !crate::entity::is_entity_instance(instance_id) => {
+                Some(i) if !i.status.is_finished() && !crate::ids::is_entity_instance(instance_id) => {
                     Err(Error::InvalidState {
                         id: instance_id.to_string(),
                         status: i.status.runtime_status.to_string(),
@@ -427,7 +427,7 @@ impl Backend for Memory {
             }
             match commit.snapshot {
                 SnapshotChange::Keep => {}
-                SnapshotChange::Set(s) => inst.snapshot = Some(*s),
+                SnapshotChange::Set(s) => inst.snapshot = Some(s),
                 SnapshotChange::Delete => inst.snapshot = None,
             }
             let finished = commit.status.as_ref().is_some_and(|s| s.is_finished());
@@ -451,15 +451,11 @@ impl Backend for Memory {
                         st.deliver(&instance_id, message);
                     }
                     Action::CreateInstance(new) => {
-                        let parent = new.parent.clone();
-                        if let Err(e) = st.create(new, now)
-                            && let Some(p) = parent
+                        let reply = new.already_exists_reply();
+                        if st.create(new, now).is_err()
+                            && let Some((parent, message)) = reply
                         {
-                            let result = TaskMessage::SubOrchestrationFailed { id: p.task_id, message: e.to_string() };
-                            st.deliver(
-                                &p.instance_id,
-                                InstanceMessage::TaskResult { execution_id: p.execution_id, result },
-                            );
+                            st.deliver(&parent, message);
                         }
                     }
                 }

@@ -5,14 +5,15 @@
 //! from anyone but the owner wait in the entity's record, in order, until the owner releases.
 
 use super::step::panic_message;
+use super::store::{Action, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest};
 use super::{EngineConfig, Registry, WAKE_KEY};
-use crate::backend::{
-    Action, InstanceMessage, OrchestrationWorkItem, Snapshot, SnapshotChange, StepCommit, TimerRequest,
-};
-use crate::context::{Millis, RuntimeState, TaskMessage};
-use crate::entity::{Entity, EntityContext, EntityId, EntityRecord, EntityReply};
+use crate::entity::{Entity, EntityContext};
+use crate::ids::{EntityId, EntityReply, LockRequest, new_execution_id};
 use crate::instance::RuntimeStatus;
+use crate::messages::{EntityEffect, InstanceMessage, TaskMessage};
 use crate::payload;
+use crate::state::{EntityRecord, RuntimeState, Snapshot};
+use crate::time::Millis;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Applies one operation to an entity's JSON state (type-erased [`Entity::__dispatch`]).
@@ -86,10 +87,10 @@ impl EntityStep<'_> {
                     self.record.deferred.push(InstanceMessage::EntityOperation { op, input, sender, reply });
                     return;
                 }
-                let before = self.ctx.actions.len();
+                let before = self.ctx.effects.len();
                 let result = (self.entry.apply)(&mut self.record.state, &mut self.ctx, &op, &input);
                 if let Err(e) = &result {
-                    self.ctx.actions.truncate(before);
+                    self.ctx.effects.truncate(before);
                     self.last_error = Some(e.clone());
                 }
                 if let Some(to) = reply {
@@ -115,9 +116,7 @@ impl EntityStep<'_> {
                     let target = target.instance_id();
                     self.replies.push(Action::SendMessage {
                         instance_id: target,
-                        message: InstanceMessage::EntityLock {
-                            request: crate::entity::LockRequest { position: next, ..request },
-                        },
+                        message: InstanceMessage::EntityLock { request: LockRequest { position: next, ..request } },
                     });
                 } else {
                     let owner = request.owner.clone();
@@ -185,10 +184,12 @@ pub(crate) fn process_entity(
         }));
         return commit;
     };
-    let record = match &item.snapshot {
-        Some(s) => payload::from_state::<EntityRecord>(&s.state).unwrap_or_default(),
-        None => EntityRecord::default(),
-    };
+    let record = item
+        .snapshot
+        .as_deref()
+        .and_then(|b| Snapshot::from_bytes(b).ok())
+        .and_then(|s| payload::from_state::<EntityRecord>(&s.state).ok())
+        .unwrap_or_default();
     let mut ctx = EntityContext::new(id);
     ctx.now = now;
     let mut step = EntityStep { entry, record, ctx, replies: Vec::new(), last_error: None, _item: item };
@@ -211,7 +212,7 @@ pub(crate) fn process_entity(
         runtime: RuntimeState::default(),
         pending_continue_as_new: None,
     };
-    let mut actions = step.ctx.actions;
+    let mut actions = effect_actions(&step.ctx.id, std::mem::take(&mut step.ctx.effects));
     actions.extend(step.replies);
     StepCommit {
         instance_id: item.instance_id.clone(),
@@ -219,8 +220,39 @@ pub(crate) fn process_entity(
         consumed: item.messages.iter().map(|m| m.id).collect(),
         reset_history: false,
         new_events: Vec::new(),
-        snapshot: SnapshotChange::Set(Box::new(snapshot)),
+        snapshot: snapshot.to_bytes().map_or(SnapshotChange::Keep, SnapshotChange::Set),
         status: Some(status),
         actions,
     }
+}
+
+/// Turn what an entity's operations asked for into outbound actions.
+fn effect_actions(from: &EntityId, effects: Vec<EntityEffect>) -> Vec<Action> {
+    let mut actions = Vec::with_capacity(effects.len());
+    for (n, effect) in effects.into_iter().enumerate() {
+        actions.push(match effect {
+            EntityEffect::Signal { target, op, input, fire_at } => {
+                let message =
+                    InstanceMessage::EntityOperation { op, input, sender: Some(from.instance_id()), reply: None };
+                let instance_id = target.instance_id();
+                match fire_at {
+                    None => Action::SendMessage { instance_id, message },
+                    Some(fire_at) => Action::SetTimer(TimerRequest {
+                        instance_id,
+                        key: format!("signal:{}:{n}", new_execution_id()),
+                        fire_at,
+                        message,
+                    }),
+                }
+            }
+            EntityEffect::StartOrchestration { instance_id, name, input } => Action::CreateInstance(NewInstance {
+                instance_id,
+                execution_id: new_execution_id(),
+                name,
+                input,
+                parent: None,
+            }),
+        });
+    }
+    actions
 }

@@ -18,6 +18,7 @@
 mod entity;
 mod replay;
 mod step;
+pub mod store;
 
 pub(crate) use step::panic_message;
 
@@ -25,19 +26,20 @@ pub use entity::{EntityApplyFn, EntityEntry};
 
 pub use replay::{Replayed, replay, replay_orchestrator};
 
-use crate::backend::{
-    Action, ActivityRequest, InstanceMessage, MessageId, NewInstance, OrchestrationWorkItem, Snapshot, SnapshotChange,
-    StepCommit, TimerRequest, new_execution_id,
-};
 use crate::context::OrchestrationContext;
-use crate::context::{Command, Millis, OpenTask, RuntimeState, TaskMessage};
-use crate::entity::{EntityReply, LockRequest};
 use crate::history::{EventKind, HistoryEvent, ParentRef};
+use crate::ids::{EntityReply, LockRequest, new_execution_id};
 use crate::instance::{InstanceStatus, RuntimeStatus};
+use crate::messages::{Command, InstanceMessage, TaskMessage};
 use crate::orchestrator::{Orchestrator, StepInput, StepResult};
+use crate::state::{OpenTask, RuntimeState, Snapshot};
+use crate::time::Millis;
 use std::collections::HashMap;
 use std::time::Duration;
 use step::{Base, Outcome, StepRun, run_step};
+use store::{
+    Action, ActivityRequest, MessageId, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest,
+};
 
 /// The step function the `#[orchestrator]` macro generates.
 pub type StepFn = fn(&OrchestrationContext, StepInput<'_>) -> StepResult;
@@ -164,12 +166,16 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
-    if crate::entity::is_entity_instance(&item.instance_id) {
+    if crate::ids::is_entity_instance(&item.instance_id) {
         return entity::process_entity(registry, item, now, config);
     }
     let Some(status) = &item.status else {
         // The instance is gone (purged): drop its messages.
         return StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect());
+    };
+    let (snapshot, unreadable) = match item.snapshot.as_deref().map(Snapshot::from_bytes).transpose() {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(e.to_string())),
     };
     let mut p = Processing {
         registry,
@@ -177,7 +183,8 @@ pub fn process(
         now,
         config,
         status: status.clone(),
-        snapshot: item.snapshot.clone(),
+        snapshot,
+        unreadable,
         snapshot_change: SnapshotChange::Keep,
         events: Vec::new(),
         reset_history: false,
@@ -207,6 +214,8 @@ struct Processing<'a> {
     config: &'a EngineConfig,
     status: InstanceStatus,
     snapshot: Option<Snapshot>,
+    /// Why the stored snapshot could not be decoded, if it could not.
+    unreadable: Option<String>,
     snapshot_change: SnapshotChange,
     events: Vec<EventKind>,
     reset_history: bool,
@@ -407,6 +416,10 @@ impl Processing<'_> {
                 }
             }
         } else {
+            if let Some(e) = &self.unreadable {
+                self.block(format!("its snapshot cannot be read: {e}"));
+                return;
+            }
             let snapshot = match self.snapshot.clone() {
                 Some(s) => s,
                 None => match history.map(|h| replay(&entry, &instance_id, h)) {
@@ -564,10 +577,13 @@ impl Processing<'_> {
             self.actions.push(action);
         }
         match run.outcome {
-            Outcome::Suspended(s) => {
-                self.snapshot = Some(s.clone());
-                self.snapshot_change = SnapshotChange::Set(Box::new(s));
-            }
+            Outcome::Suspended(s) => match s.to_bytes() {
+                Ok(bytes) => {
+                    self.snapshot = Some(s);
+                    self.snapshot_change = SnapshotChange::Set(bytes);
+                }
+                Err(e) => self.finish(Err(e.to_string()), &run.runtime),
+            },
             Outcome::Completed(output) => self.finish(Ok(output), &run.runtime),
             Outcome::Failed(message) => self.finish(Err(message), &run.runtime),
             Outcome::ContinueAsNew(input) => {

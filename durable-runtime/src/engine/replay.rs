@@ -3,12 +3,12 @@
 
 use super::OrchestratorEntry;
 use super::step::{Base, Outcome, event_message, run_step};
-use crate::backend::Snapshot;
-use crate::context::{Command, OpenTask, RuntimeState, TaskMessage};
 use crate::error::Error;
 use crate::history::{EventKind, HistoryEvent};
+use crate::messages::{Command, TaskMessage};
 use crate::orchestrator::Orchestrator;
 use crate::payload::abbreviate;
+use crate::state::{OpenTask, RuntimeState, Snapshot};
 
 /// What replaying a history gave.
 #[derive(Clone, Debug, PartialEq)]

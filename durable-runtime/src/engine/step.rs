@@ -4,10 +4,12 @@
 //! events a live step recorded.
 
 use super::OrchestratorEntry;
-use crate::backend::Snapshot;
-use crate::context::{Applied, Command, Millis, OrchestrationContext, RuntimeState, TaskMessage};
+use crate::context::OrchestrationContext;
 use crate::history::EventKind;
+use crate::messages::{Command, TaskMessage};
 use crate::orchestrator::{StepInput, StepResult};
+use crate::state::{Applied, RuntimeState, Snapshot};
+use crate::time::Millis;
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

@@ -51,13 +51,13 @@ mod keys;
 
 use super::{
     Action, ActivityRequest, ActivityWorkItem, Backend, InstanceMessage, OrchestrationWorkItem, PendingMessage,
-    Snapshot, SnapshotChange, StepCommit,
+    SnapshotChange, StepCommit,
 };
-use crate::context::{Millis, TaskMessage, to_millis};
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::orchestrator::BoxFuture;
+use crate::time::{Millis, from_millis, to_millis};
 use keys::{Entry, partition_of, stream_id, tag};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
@@ -541,7 +541,7 @@ impl Redis {
 
     /// The clock, as a `SystemTime`.
     pub fn time(&self) -> SystemTime {
-        crate::context::from_millis(Backend::now(self))
+        from_millis(Backend::now(self))
     }
 
     /// How many timers are armed (all instances).
@@ -562,7 +562,7 @@ impl Redis {
         }
         let firsts: Vec<Vec<(String, f64)>> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("ZRANGE", e))?;
-        Ok(firsts.into_iter().flatten().map(|(_, s)| s as Millis).min().map(crate::context::from_millis))
+        Ok(firsts.into_iter().flatten().map(|(_, s)| s as Millis).min().map(from_millis))
     }
 
     /// How many activity work items are queued or running.
@@ -936,7 +936,7 @@ impl Redis {
                 _ => None,
             };
             let snapshot = match (&status, fields.get(1).cloned().flatten()) {
-                (Some(_), Some(b)) => Some(Snapshot::from_bytes(&b)?),
+                (Some(_), Some(b)) => Some(b),
                 _ => None,
             };
             let (messages, stale): (Vec<_>, Vec<_>) =
@@ -1027,7 +1027,7 @@ impl Redis {
         }
         match &commit.snapshot {
             SnapshotChange::Keep => a.extend([b"k".to_vec(), Vec::new()]),
-            SnapshotChange::Set(s) => a.extend([b"s".to_vec(), s.to_bytes()?]),
+            SnapshotChange::Set(s) => a.extend([b"s".to_vec(), s.clone()]),
             SnapshotChange::Delete => a.extend([b"d".to_vec(), Vec::new()]),
         }
         match &commit.status {
@@ -1074,15 +1074,8 @@ impl Redis {
                 ),
                 Action::CreateInstance(new) => {
                     let status = new.initial_status(now);
-                    let (pp, pi, fail) = match &new.parent {
-                        Some(p) => {
-                            let message = Error::InstanceAlreadyExists(new.instance_id.clone()).to_string();
-                            let msg = InstanceMessage::TaskResult {
-                                execution_id: p.execution_id.clone(),
-                                result: TaskMessage::SubOrchestrationFailed { id: p.task_id, message },
-                            };
-                            (self.part_of(&p.instance_id), p.instance_id.clone(), to_json(&msg)?)
-                        }
+                    let (pp, pi, fail) = match new.already_exists_reply() {
+                        Some((parent, msg)) => (self.part_of(&parent), parent, to_json(&msg)?),
                         None => (0, String::new(), String::new()),
                     };
                     (
@@ -1806,7 +1799,7 @@ impl Backend for Redis {
         })
     }
 
-    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Snapshot>, Error>> {
+    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
         Box::pin(async move {
             let p = self.part_of(instance_id);
             let bytes: Option<Vec<u8>> = redis::cmd("HGET")
@@ -1815,7 +1808,7 @@ impl Backend for Redis {
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| backend_err("HGET", e))?;
-            bytes.map(|b| Snapshot::from_bytes(&b)).transpose()
+            Ok(bytes)
         })
     }
 

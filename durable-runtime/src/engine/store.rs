@@ -1,0 +1,417 @@
+//! The storage contract: what the engine needs from a backend ([`Backend`]) and the types that
+//! cross it — work items in, atomic step commits out. Backends (`crate::backend`) implement it;
+//! snapshots cross it as opaque bytes, so every backend stores exactly what the engine wrote.
+//!
+//!
+//! A backend is a set of queues and records with a few atomic operations; all the logic of
+//! stepping an orchestration lives in [`crate::engine`], so every backend behaves the same.
+//!
+//! # The model
+//!
+//! - An **instance** has a status record ([`InstanceStatus`]), an append-only history, an
+//!   optional snapshot, and an **inbox** of [`InstanceMessage`]s. Everything that happens to an
+//!   instance arrives through its inbox: its start, activity results, fired timers, external
+//!   events, sub-orchestration outcomes, and control messages (terminate, suspend, …). Messages
+//!   are routed by instance id only, so other kinds of instances (entities) use the same path.
+//! - **Orchestration work** is an instance with new messages: [`Backend::fetch_orchestration_work`]
+//!   hands it to one worker at a time (locked with a token that fences stale workers), with all
+//!   its unacknowledged messages. The worker steps it and [`Backend::commit`]s the result
+//!   atomically: history append, snapshot, status, outbound [`Action`]s, and acknowledgement of
+//!   the consumed messages — all or nothing, and only if the lock is still held. Messages the
+//!   engine did not consume (an instance that is suspended, or waiting for matching code) stay
+//!   in the inbox and are offered again with the next new message.
+//! - **Timers** are messages delivered to an inbox at a time ([`TimerRequest`]); the backend
+//!   delivers them when they are due (the memory backend while fetching work and when its clock
+//!   is advanced; a Redis backend from a sorted set).
+//! - **Activity work items** are queued by commits; any worker fetches them, runs them and
+//!   completes them, which sends the result to the instance's inbox. Only the first completion
+//!   of a work item counts.
+//!
+//! A Redis Streams backend maps this onto partitions (hash of the instance id), a lease with a
+//! fencing epoch per partition (the `lock` token), consumer groups for activity streams, a
+//! sorted set for timers, and one Lua script per commit.
+
+use crate::error::Error;
+use crate::history::{HistoryEvent, ParentRef};
+use crate::ids::new_execution_id;
+use crate::instance::{InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
+use crate::messages::{InstanceMessage, TaskMessage};
+use crate::metrics::QueueDepths;
+use crate::orchestrator::BoxFuture;
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A backend's id of an inbox message, used to acknowledge it.
+pub type MessageId = u64;
+
+/// A message waiting in an inbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingMessage {
+    /// Its id, to acknowledge it in [`StepCommit::consumed`].
+    pub id: MessageId,
+    /// The message.
+    pub message: InstanceMessage,
+}
+
+/// An instance to create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewInstance {
+    /// Its id (already validated).
+    pub instance_id: String,
+    /// Its first execution's id.
+    pub execution_id: String,
+    /// The orchestrator's name.
+    pub name: String,
+    /// JSON input.
+    pub input: String,
+    /// The parent, for a sub-orchestration.
+    pub parent: Option<ParentRef>,
+}
+
+impl NewInstance {
+    /// An instance of orchestrator `name` with this JSON input and a fresh execution id.
+    pub fn new(instance_id: impl Into<String>, name: impl Into<String>, input: impl Into<String>) -> Self {
+        Self {
+            instance_id: instance_id.into(),
+            execution_id: new_execution_id(),
+            name: name.into(),
+            input: input.into(),
+            parent: None,
+        }
+    }
+
+    /// The status record of the new instance: `Pending`, created at `now`.
+    pub fn initial_status(&self, now: Millis) -> InstanceStatus {
+        InstanceStatus {
+            name: self.name.clone(),
+            instance_id: self.instance_id.clone(),
+            execution_id: self.execution_id.clone(),
+            runtime_status: RuntimeStatus::Pending,
+            input: self.input.clone(),
+            output: None,
+            custom_status: None,
+            error: None,
+            reason: None,
+            created_ms: now,
+            updated_ms: now,
+            parent: self.parent.clone(),
+        }
+    }
+
+    /// What the parent of a sub-orchestration is told when an instance with this id already
+    /// runs (so it was not created): `(parent instance id, message)`; `None` without a parent.
+    pub fn already_exists_reply(&self) -> Option<(String, InstanceMessage)> {
+        let p = self.parent.as_ref()?;
+        let message = Error::InstanceAlreadyExists(self.instance_id.clone()).to_string();
+        let result = TaskMessage::SubOrchestrationFailed { id: p.task_id, message };
+        Some((p.instance_id.clone(), InstanceMessage::TaskResult { execution_id: p.execution_id.clone(), result }))
+    }
+
+    /// The first message of the new instance's inbox.
+    pub fn start_message(&self) -> InstanceMessage {
+        InstanceMessage::Start { execution_id: self.execution_id.clone() }
+    }
+}
+
+/// An instance with new messages, locked for one worker to step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrchestrationWorkItem {
+    /// The instance.
+    pub instance_id: String,
+    /// The lock token (a fencing epoch): a commit with a stale token is refused.
+    pub lock: u64,
+    /// Its status record; `None` if the instance no longer exists (purged).
+    pub status: Option<InstanceStatus>,
+    /// Its snapshot ([`Snapshot::to_bytes`]), if any: opaque bytes to the backend.
+    pub snapshot: Option<Vec<u8>>,
+    /// How many events its history has (the next event's `seq`).
+    pub history_len: u64,
+    /// All unacknowledged messages of its inbox, in arrival order.
+    pub messages: Vec<PendingMessage>,
+}
+
+/// What to do with the snapshot in a commit.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SnapshotChange {
+    /// Leave it as it is.
+    Keep,
+    /// Replace it with these bytes ([`Snapshot::to_bytes`]).
+    Set(Vec<u8>),
+    /// Delete it (the instance finished).
+    Delete,
+}
+
+/// The result of one orchestration step, committed atomically.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepCommit {
+    /// The instance.
+    pub instance_id: String,
+    /// The lock token from the work item.
+    pub lock: u64,
+    /// Inbox messages to acknowledge (remove).
+    pub consumed: Vec<MessageId>,
+    /// Replace the whole history with `new_events` instead of appending (a new execution).
+    pub reset_history: bool,
+    /// History events to append.
+    pub new_events: Vec<HistoryEvent>,
+    /// The snapshot.
+    pub snapshot: SnapshotChange,
+    /// The new status record, if it changed.
+    pub status: Option<InstanceStatus>,
+    /// Outbound actions: activities, timers, messages to instances, instances to create.
+    pub actions: Vec<Action>,
+}
+
+impl StepCommit {
+    /// A commit that changes nothing and acknowledges `consumed`.
+    pub fn ack(item: &OrchestrationWorkItem, consumed: Vec<MessageId>) -> Self {
+        Self {
+            instance_id: item.instance_id.clone(),
+            lock: item.lock,
+            consumed,
+            reset_history: false,
+            new_events: Vec::new(),
+            snapshot: SnapshotChange::Keep,
+            status: None,
+            actions: Vec::new(),
+        }
+    }
+}
+
+/// An outbound effect of a step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Action {
+    /// Queue an activity work item.
+    ScheduleActivity(ActivityRequest),
+    /// Deliver a message to an inbox at a time (replacing a timer with the same key).
+    SetTimer(TimerRequest),
+    /// Cancel a timer, if it has not fired.
+    CancelTimer {
+        /// The instance the timer belongs to.
+        instance_id: String,
+        /// The timer's key.
+        key: String,
+    },
+    /// Put a message in an instance's inbox (dropped if the instance does not exist).
+    SendMessage {
+        /// The target instance.
+        instance_id: String,
+        /// The message.
+        message: InstanceMessage,
+    },
+    /// Create an instance (a sub-orchestration). If a live instance with that id exists, the
+    /// backend does not create it and, if it has a parent, sends the parent a
+    /// `SubOrchestrationFailed` result saying so.
+    CreateInstance(NewInstance),
+}
+
+/// An activity to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRequest {
+    /// The orchestration instance that scheduled it.
+    pub instance_id: String,
+    /// Its execution.
+    pub execution_id: String,
+    /// The task id within the instance.
+    pub task_id: u64,
+    /// Activity name.
+    pub name: String,
+    /// JSON input.
+    pub input: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+}
+
+impl ActivityRequest {
+    /// The message that reports this activity's outcome to its instance.
+    pub fn result_message(&self, outcome: Result<String, String>) -> InstanceMessage {
+        let result = match outcome {
+            Ok(result) => TaskMessage::ActivityCompleted { id: self.task_id, result },
+            Err(message) => TaskMessage::ActivityFailed { id: self.task_id, attempt: self.attempt, message },
+        };
+        InstanceMessage::TaskResult { execution_id: self.execution_id.clone(), result }
+    }
+}
+
+/// A fetched activity work item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityWorkItem {
+    /// The backend's id of the work item (completing it twice counts once).
+    pub work_id: u64,
+    /// What to run.
+    pub request: ActivityRequest,
+}
+
+/// A message to deliver at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerRequest {
+    /// The target instance.
+    pub instance_id: String,
+    /// A key, unique within the instance, to cancel or replace it.
+    pub key: String,
+    /// When, in ms since the Unix epoch. Never delivered earlier.
+    pub fire_at: Millis,
+    /// What to deliver.
+    pub message: InstanceMessage,
+}
+
+/// Storage for instances, inboxes, timers and activity work. Object-safe: the worker and the
+/// client hold an `Arc<dyn Backend>`.
+///
+/// Implementations must make [`commit`](Backend::commit) atomic, hand an instance to one
+/// worker at a time, and never deliver a timer before its time. The `fetch_*` futures must be
+/// cancel-safe: the worker drops them on shutdown, and dropping one before it completes must
+/// not lose the work it was about to return.
+pub trait Backend: Send + Sync + 'static {
+    /// The backend's clock, in ms since the Unix epoch (virtual for a test backend).
+    fn now(&self) -> Millis;
+
+    /// Create an instance: status `Pending`, an empty history, and `new.start_message()` in its
+    /// inbox. `Error::InstanceAlreadyExists` if a live (not finished) instance has that id; a
+    /// finished one is replaced.
+    fn create_instance(&self, new: NewInstance) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Put a message in an instance's inbox. `Error::InstanceNotFound` if there is none.
+    fn send_message<'a>(&'a self, instance_id: &'a str, message: InstanceMessage) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// An instance's status record.
+    fn status<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>>;
+
+    /// An instance's history.
+    fn history<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>>;
+
+    /// Instances matching a query, ordered by creation time then id.
+    fn list(&self, query: InstanceQuery) -> BoxFuture<'_, Result<InstancePage, Error>>;
+
+    /// Delete a finished instance with everything it has; `Ok(false)` if there is none;
+    /// `Error::InvalidState` if it has not finished.
+    fn purge<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// An instance with new messages, locked for the caller; waits up to `wait` for one.
+    /// Due timers are delivered before looking.
+    fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>>;
+
+    /// Commit a step atomically and release the lock. Refused with `Error::LockLost` if the
+    /// lock is no longer held (then nothing is written).
+    fn commit(&self, commit: StepCommit) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Release a fetched instance without committing: its messages are offered again.
+    fn abandon_orchestration_work<'a>(&'a self, instance_id: &'a str, lock: u64) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// An activity work item; waits up to `wait` for one.
+    fn fetch_activity_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<ActivityWorkItem>, Error>>;
+
+    /// Complete a work item: its result goes to the instance's inbox. A work item already
+    /// completed is ignored (`Ok`).
+    fn complete_activity_work(
+        &self,
+        item: ActivityWorkItem,
+        outcome: Result<String, String>,
+    ) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Hand a fetched work item back, for another worker to run.
+    fn abandon_activity_work(&self, item: ActivityWorkItem) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// An instance's snapshot (the suspended state machine and the runtime's bookkeeping), for
+    /// tools that show it (`Client::state`); `None` if it has none (finished,
+    /// not started, an entity) or if the backend cannot show it (the default).
+    fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
+        let _ = instance_id;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// A worker using this handle stopped: hand back what it holds (the Redis backend releases
+    /// its partition leases, so other workers take them over at once instead of after the lease
+    /// expires). The default does nothing.
+    fn release(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Work waiting in the backend (for metrics); `None` if the backend cannot tell (the
+    /// default).
+    fn queue_depths(&self) -> BoxFuture<'_, Result<Option<QueueDepths>, Error>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Up to `max` instances with new messages, each locked for the caller; waits up to `wait`
+    /// for the first. A worker that steps many instances at once fetches them in one call (the
+    /// Redis backend loads them in one round trip). The default calls
+    /// [`fetch_orchestration_work`](Backend::fetch_orchestration_work): once with `wait`, then
+    /// without waiting until it has `max` or there is no more.
+    fn fetch_orchestration_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<OrchestrationWorkItem>, Error>> {
+        Box::pin(async move {
+            let mut items = Vec::new();
+            while items.len() < max.max(1) {
+                let w = if items.is_empty() { wait } else { Duration::ZERO };
+                match self.fetch_orchestration_work(w).await? {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+            Ok(items)
+        })
+    }
+
+    /// Commit several steps (of different instances); one result per commit, in order, each as
+    /// [`commit`](Backend::commit) would give it. The Redis backend sends them in one pipeline.
+    /// The default commits them one by one.
+    fn commit_batch(&self, commits: Vec<StepCommit>) -> BoxFuture<'_, Result<Vec<Result<(), Error>>, Error>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(commits.len());
+            for c in commits {
+                results.push(self.commit(c).await);
+            }
+            Ok(results)
+        })
+    }
+
+    /// Up to `max` activity work items; waits up to `wait` for the first. The default calls
+    /// [`fetch_activity_work`](Backend::fetch_activity_work): once with `wait`, then without
+    /// waiting until it has `max` or there is no more.
+    fn fetch_activity_work_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ActivityWorkItem>, Error>> {
+        Box::pin(async move {
+            let mut items = Vec::new();
+            while items.len() < max.max(1) {
+                let w = if items.is_empty() { wait } else { Duration::ZERO };
+                match self.fetch_activity_work(w).await? {
+                    Some(item) => items.push(item),
+                    None => break,
+                }
+            }
+            Ok(items)
+        })
+    }
+
+    /// Wait until the instance has finished (Completed, Failed, Terminated) or `timeout` has
+    /// passed (real time); then its status. The default polls [`status`](Backend::status).
+    fn wait_for_finished<'a>(
+        &'a self,
+        instance_id: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut delay = Duration::from_millis(1);
+            loop {
+                let status = self.status(instance_id).await?;
+                let done = status.as_ref().is_none_or(|s| s.is_finished());
+                let now = tokio::time::Instant::now();
+                if done || now >= deadline {
+                    return Ok(status);
+                }
+                tokio::time::sleep(delay.min(deadline - now)).await;
+                delay = (delay * 3 / 2).min(Duration::from_millis(100));
+            }
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! The persisted state of an instance: the runtime's task bookkeeping ([`RuntimeState`]), which
+//! evolves as messages are applied, the [`Snapshot`] the engine writes at each suspension (the
+//! generated state machine's bytes plus that bookkeeping), and an entity's [`EntityRecord`].
+
+use crate::error::{Error, TaskError, TaskErrorKind};
+use crate::ids::{EntityId, EntityReply};
+use crate::messages::{Command, InstanceMessage, TaskMessage};
+use crate::retry::RetryPolicy;
+use crate::time::Millis;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A task result waiting to be consumed by the orchestrator.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Completion {
+    /// Arrival order: decides which task `when_any`/`select` report as first.
+    pub seq: u64,
+    /// The JSON result, or the failure.
+    pub outcome: Result<String, TaskError>,
+}
+
+/// A task that was scheduled and has not completed yet.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum OpenTask {
+    /// An activity; `attempt` counts from 1.
+    Activity {
+        /// Activity name.
+        name: String,
+        /// JSON input.
+        input: String,
+        /// Retry policy, if any.
+        retry: Option<RetryPolicy>,
+        /// Current attempt (1-based).
+        attempt: u32,
+        /// Waiting on the backoff timer before the next attempt.
+        waiting_retry: bool,
+    },
+    /// A durable timer.
+    Timer {
+        /// When it fires.
+        fire_at: Millis,
+    },
+    /// A wait for an external event.
+    Event {
+        /// The event name.
+        name: String,
+    },
+    /// A sub-orchestration.
+    SubOrchestration {
+        /// Orchestrator name.
+        name: String,
+        /// The child's instance id.
+        instance_id: String,
+    },
+    /// An entity operation called with a result.
+    Entity {
+        /// The entity.
+        entity: EntityId,
+        /// The operation.
+        op: String,
+    },
+    /// A request to lock entities.
+    Lock {
+        /// The entities, sorted.
+        entities: Vec<EntityId>,
+    },
+}
+
+/// The runtime part of an orchestration's persisted state: task bookkeeping and buffered events.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RuntimeState {
+    /// Next task id to hand out.
+    pub next_id: u64,
+    /// Next completion arrival number.
+    pub next_seq: u64,
+    /// Results delivered and not yet consumed by an `.await`.
+    pub results: BTreeMap<u64, Completion>,
+    /// Tasks scheduled and not completed.
+    pub open: BTreeMap<u64, OpenTask>,
+    /// Tasks the orchestrator no longer waits for (losers of `when_any`/`select`); their late
+    /// results are dropped.
+    pub abandoned: BTreeSet<u64>,
+    /// External events that arrived before anyone waited for them, in arrival order.
+    pub buffered_events: VecDeque<(String, String)>,
+    /// Counter behind `new_uuid()`.
+    pub uuid_counter: u64,
+    /// Entity locks requested or held (by lock task id): released when the orchestration
+    /// unlocks them or ends.
+    #[serde(default)]
+    pub locks: BTreeMap<u64, Vec<EntityId>>,
+}
+
+/// What applying a message did, for the history.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    /// The message completed a task, or was buffered (events).
+    Delivered,
+    /// An activity failed and will be retried after this backoff.
+    RetryScheduled {
+        /// Task id.
+        id: u64,
+        /// The attempt that will run next.
+        next_attempt: u32,
+        /// When.
+        fire_at: Millis,
+    },
+    /// The message is a duplicate or for a task nobody waits for: dropped.
+    Dropped,
+}
+
+/// The persisted state of a suspended orchestration: the generated state machine's snapshot
+/// and the runtime's task bookkeeping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The orchestrator that wrote it.
+    pub orchestrator: String,
+    /// The fingerprint of the orchestrator's code that wrote it.
+    pub fingerprint: u64,
+    /// The state machine's state (MessagePack).
+    pub state: Vec<u8>,
+    /// Tasks, results and buffered events.
+    pub runtime: RuntimeState,
+    /// A `continue_as_new` input set in a step that then suspended: applied when the
+    /// orchestrator returns.
+    pub pending_continue_as_new: Option<String>,
+}
+
+impl Snapshot {
+    /// Encode (MessagePack).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        rmp_serde::to_vec_named(self).map_err(|e| Error::Backend(format!("snapshot does not serialize: {e}")))
+    }
+    /// Decode.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        rmp_serde::from_slice(bytes).map_err(|e| Error::Backend(format!("snapshot does not deserialize: {e}")))
+    }
+}
+
+/// The persisted part of an entity besides its state: its lock and the operations deferred
+/// while another orchestration holds it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntityRecord {
+    /// The entity's state as JSON; `None` if it does not exist (never created, or deleted).
+    pub state: Option<String>,
+    /// The lock holder, if locked.
+    pub locked_by: Option<EntityReply>,
+    /// Messages waiting for the lock to be released, in arrival order.
+    pub deferred: Vec<InstanceMessage>,
+    /// Lock requests released before they arrived (their owner finished): ignored on arrival.
+    pub cancelled_locks: Vec<EntityReply>,
+}
+
+impl RuntimeState {
+    /// Hand out the next task id.
+    pub(crate) fn alloc(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Record task `id`'s result for the orchestrator to consume.
+    pub(crate) fn complete(&mut self, id: u64, outcome: Result<String, TaskError>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.results.insert(id, Completion { seq, outcome });
+    }
+
+    /// Peek a leaf task's completion.
+    pub(crate) fn completion(&self, id: u64) -> Option<&Completion> {
+        self.results.get(&id)
+    }
+
+    /// The task is done with: drop its result, or if it has not completed, stop waiting for it.
+    pub(crate) fn release(&mut self, id: u64, commands: &mut Vec<Command>) {
+        if self.results.remove(&id).is_some() {
+            return;
+        }
+        if let Some(open) = self.open.remove(&id) {
+            self.abandoned.insert(id);
+            match open {
+                OpenTask::Timer { .. } => commands.push(Command::CancelTimer { id }),
+                OpenTask::Activity { waiting_retry: true, .. } => commands.push(Command::CancelTimer { id }),
+                _ => {}
+            }
+        }
+    }
+
+    /// Apply a delivered message at time `now`; follow-up commands (a retry's backoff timer, a
+    /// retried activity) go to `commands`.
+    pub fn apply(&mut self, msg: TaskMessage, now: Millis, commands: &mut Vec<Command>) -> Applied {
+        match msg {
+            TaskMessage::EventRaised { name, data } => {
+                let waiter = self.open.iter().find_map(|(id, t)| match t {
+                    OpenTask::Event { name: n } if *n == name => Some(*id),
+                    _ => None,
+                });
+                match waiter {
+                    Some(id) => {
+                        self.open.remove(&id);
+                        self.complete(id, Ok(data));
+                    }
+                    None => self.buffered_events.push_back((name, data)),
+                }
+                Applied::Delivered
+            }
+            TaskMessage::ActivityCompleted { id, result } => match self.open.get(&id) {
+                Some(OpenTask::Activity { waiting_retry: false, .. }) => {
+                    self.open.remove(&id);
+                    self.complete(id, Ok(result));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::ActivityFailed { id, attempt, message } => {
+                let Some(OpenTask::Activity { name, retry, attempt: current, waiting_retry, .. }) =
+                    self.open.get_mut(&id)
+                else {
+                    return self.drop_late(id);
+                };
+                if *waiting_retry || *current != attempt {
+                    return Applied::Dropped;
+                }
+                let delay = retry.as_ref().and_then(|p| p.delay_after(attempt));
+                match delay {
+                    Some(d) => {
+                        *waiting_retry = true;
+                        let fire_at = now + d.as_millis() as u64;
+                        commands.push(Command::CreateTimer { id, fire_at });
+                        Applied::RetryScheduled { id, next_attempt: attempt + 1, fire_at }
+                    }
+                    None => {
+                        let err = TaskError::new(TaskErrorKind::ActivityFailed, name.clone(), message);
+                        self.open.remove(&id);
+                        self.complete(id, Err(err));
+                        Applied::Delivered
+                    }
+                }
+            }
+            TaskMessage::TimerFired { id } => match self.open.get_mut(&id) {
+                Some(OpenTask::Timer { .. }) => {
+                    self.open.remove(&id);
+                    self.complete(id, Ok("null".to_string()));
+                    Applied::Delivered
+                }
+                Some(OpenTask::Activity { name, input, attempt, waiting_retry, .. }) if *waiting_retry => {
+                    *waiting_retry = false;
+                    *attempt += 1;
+                    commands.push(Command::ScheduleActivity {
+                        id,
+                        name: name.clone(),
+                        input: input.clone(),
+                        attempt: *attempt,
+                    });
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::SubOrchestrationCompleted { id, result } => match self.open.get(&id) {
+                Some(OpenTask::SubOrchestration { .. }) => {
+                    self.open.remove(&id);
+                    self.complete(id, Ok(result));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::EntityCompleted { id, result } => match self.open.get(&id) {
+                Some(OpenTask::Entity { .. }) => {
+                    self.open.remove(&id);
+                    self.complete(id, Ok(result));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::EntityFailed { id, message } => match self.open.get(&id) {
+                Some(OpenTask::Entity { entity, op }) => {
+                    let err = TaskError::new(TaskErrorKind::EntityFailed, format!("{entity}.{op}"), message);
+                    self.open.remove(&id);
+                    self.complete(id, Err(err));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::LockAcquired { id } => match self.open.get(&id) {
+                Some(OpenTask::Lock { .. }) => {
+                    self.open.remove(&id);
+                    self.complete(id, Ok(serde_json::json!({ "lock": id }).to_string()));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+            TaskMessage::SubOrchestrationFailed { id, message } => match self.open.get(&id) {
+                Some(OpenTask::SubOrchestration { name, .. }) => {
+                    let err = TaskError::new(TaskErrorKind::SubOrchestrationFailed, name.clone(), message);
+                    self.open.remove(&id);
+                    self.complete(id, Err(err));
+                    Applied::Delivered
+                }
+                _ => self.drop_late(id),
+            },
+        }
+    }
+
+    fn drop_late(&mut self, id: u64) -> Applied {
+        self.abandoned.remove(&id);
+        Applied::Dropped
+    }
+
+    /// Open a task and emit the command that starts it.
+    pub(crate) fn schedule(
+        &mut self,
+        commands: &mut Vec<Command>,
+        open: OpenTask,
+        command: impl FnOnce(u64) -> Command,
+    ) -> u64 {
+        let id = self.alloc();
+        self.open.insert(id, open);
+        commands.push(command(id));
+        id
+    }
+
+    /// A task that failed before it could be scheduled.
+    pub(crate) fn fail_now(&mut self, kind: TaskErrorKind, name: &str, message: String) -> u64 {
+        let id = self.alloc();
+        self.complete(id, Err(TaskError::new(kind, name, message)));
+        id
+    }
+}

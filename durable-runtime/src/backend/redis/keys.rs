@@ -2,16 +2,7 @@
 
 use redis::Value;
 
-/// FNV-1a (64 bit) of `bytes`: stable across processes, platforms and Rust versions (unlike
-/// `std`'s hasher), so every process maps an instance to the same partition.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+use crate::hash::fnv1a;
 
 /// The partition of an instance.
 pub(crate) fn partition_of(instance_id: &str, partitions: u32) -> u32 {
@@ -125,14 +116,6 @@ pub(crate) fn parse_read(v: &Value) -> Vec<(String, Vec<Entry>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv1a_is_the_reference_function() {
-        // Reference values of FNV-1a 64.
-        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(fnv1a(b"foobar"), 0x85944171f73967e8);
-    }
 
     #[test]
     fn ids_round_trip() {

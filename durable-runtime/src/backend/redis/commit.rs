@@ -1,0 +1,266 @@
+//! Committing steps: the arguments of the commit script, pipelined commits, and applying their
+//! outcome (or an unknown one) to the in-memory state.
+
+use super::inbox::LockInfo;
+use super::{Redis, backend_err, keys, lock, reply_str, to_json};
+use crate::backend::{Action, Backend, SnapshotChange, StepCommit};
+use crate::error::Error;
+use crate::time::Millis;
+use keys::stream_id;
+use redis::Value;
+use std::collections::HashSet;
+
+/// What a commit queued besides its own instance, for the in-memory state to follow.
+#[derive(Default)]
+struct CommitEffects {
+    activities: bool,
+    remote: bool,
+    timers: Vec<(u32, Millis)>,
+}
+
+impl Redis {
+    /// The commit script's arguments for one step (see `commit.lua`), and what the step queues.
+    fn commit_args(&self, commit: &StepCommit, info: &LockInfo) -> Result<(Vec<Vec<u8>>, CommitEffects), Error> {
+        let inner = &self.inner;
+        let mut a: Vec<Vec<u8>> = Vec::with_capacity(32);
+        let t = self.tag(info.part);
+        a.push(t.into_bytes());
+        a.push(info.part.to_string().into_bytes());
+        a.push(inner.worker_id.clone().into_bytes());
+        a.push(info.epoch.to_string().into_bytes());
+        a.push(info.generation.clone().into_bytes());
+        a.push(commit.instance_id.clone().into_bytes());
+        let consumed: Vec<u64> = commit.consumed.iter().chain(info.stale.iter()).copied().collect();
+        a.push(consumed.len().to_string().into_bytes());
+        a.extend(consumed.iter().map(|n| stream_id(*n).into_bytes()));
+        a.push(if commit.reset_history { b"1".to_vec() } else { b"0".to_vec() });
+        a.push(commit.new_events.len().to_string().into_bytes());
+        for e in &commit.new_events {
+            a.push(to_json(e)?.into_bytes());
+        }
+        match &commit.snapshot {
+            SnapshotChange::Keep => a.extend([b"k".to_vec(), Vec::new()]),
+            SnapshotChange::Set(s) => a.extend([b"s".to_vec(), s.clone()]),
+            SnapshotChange::Delete => a.extend([b"d".to_vec(), Vec::new()]),
+        }
+        match &commit.status {
+            Some(s) => {
+                a.push(to_json(s)?.into_bytes());
+                a.push(s.runtime_status.to_string().into_bytes());
+            }
+            None => a.extend([Vec::new(), Vec::new()]),
+        }
+        let mut fx = CommitEffects::default();
+        a.push(commit.actions.len().to_string().into_bytes());
+        let now = Backend::now(self);
+        for action in &commit.actions {
+            let (kind, target, args): (&str, u32, Vec<Vec<u8>>) = match action {
+                Action::ScheduleActivity(r) => {
+                    fx.activities = true;
+                    (
+                        "act",
+                        self.part_of(&r.instance_id),
+                        vec![r.instance_id.clone().into_bytes(), to_json(r)?.into_bytes()],
+                    )
+                }
+                Action::SetTimer(t) => {
+                    let p = self.part_of(&t.instance_id);
+                    fx.timers.push((p, t.fire_at));
+                    (
+                        "tmr",
+                        p,
+                        vec![
+                            t.instance_id.clone().into_bytes(),
+                            t.key.clone().into_bytes(),
+                            t.fire_at.to_string().into_bytes(),
+                            to_json(&t.message)?.into_bytes(),
+                        ],
+                    )
+                }
+                Action::CancelTimer { instance_id, key } => {
+                    ("cnl", self.part_of(instance_id), vec![instance_id.clone().into_bytes(), key.clone().into_bytes()])
+                }
+                Action::SendMessage { instance_id, message } => (
+                    "snd",
+                    self.part_of(instance_id),
+                    vec![instance_id.clone().into_bytes(), to_json(message)?.into_bytes()],
+                ),
+                Action::CreateInstance(new) => {
+                    let status = new.initial_status(now);
+                    let (pp, pi, fail) = match new.already_exists_reply() {
+                        Some((parent, msg)) => (self.part_of(&parent), parent, to_json(&msg)?),
+                        None => (0, String::new(), String::new()),
+                    };
+                    (
+                        "new",
+                        self.part_of(&new.instance_id),
+                        vec![
+                            new.instance_id.clone().into_bytes(),
+                            to_json(&status)?.into_bytes(),
+                            now.to_string().into_bytes(),
+                            to_json(&new.start_message())?.into_bytes(),
+                            pp.to_string().into_bytes(),
+                            pi.into_bytes(),
+                            fail.into_bytes(),
+                        ],
+                    )
+                }
+            };
+            if target != info.part {
+                fx.remote = true;
+            }
+            a.push(kind.as_bytes().to_vec());
+            a.push(target.to_string().into_bytes());
+            a.push(args.len().to_string().into_bytes());
+            a.extend(args);
+        }
+        Ok((a, fx))
+    }
+
+    /// Apply a commit's outcome to the in-memory state.
+    fn after_commit(&self, commit: &StepCommit, outcome: &str, fx: &CommitEffects) -> Result<(), Error> {
+        let mut guard = lock(&self.inner.owner);
+        let o = &mut *guard;
+        let Some(info) = o.locks.remove(&commit.lock) else {
+            return Err(Error::LockLost(commit.instance_id.clone()));
+        };
+        match outcome {
+            "OK" => {
+                if let Some(part) = o.parts.get_mut(&info.part)
+                    && part.epoch == info.epoch
+                {
+                    let done: HashSet<u64> = commit.consumed.iter().chain(info.stale.iter()).copied().collect();
+                    let mut remove = false;
+                    if let Some(st) = part.insts.get_mut(&commit.instance_id) {
+                        st.inbox.retain(|m| !done.contains(&m.id));
+                        st.locked = None;
+                        if st.has_new {
+                            part.ready.push_back(commit.instance_id.clone());
+                        } else if st.inbox.is_empty() {
+                            remove = true;
+                        }
+                    }
+                    if remove {
+                        part.insts.remove(&commit.instance_id);
+                    }
+                    if fx.remote {
+                        part.outbox_dirty = true;
+                    }
+                }
+                for (p, at) in &fx.timers {
+                    if let Some(part) = o.parts.get_mut(p) {
+                        part.timer_due = part.timer_due.min(*at);
+                    }
+                }
+                let ready = o.parts.get(&info.part).is_some_and(|p| !p.ready.is_empty());
+                drop(guard);
+                if fx.remote || !fx.timers.is_empty() {
+                    self.inner.wake.notify_one();
+                }
+                if ready {
+                    self.inner.ready.notify_waiters();
+                }
+                Ok(())
+            }
+            "GONE" => {
+                // Replaced or purged since the fetch: look again with fresh data.
+                if let Some(part) = o.parts.get_mut(&info.part)
+                    && let Some(st) = part.insts.get_mut(&commit.instance_id)
+                {
+                    st.locked = None;
+                    st.has_new = true;
+                    part.ready.push_back(commit.instance_id.clone());
+                }
+                drop(guard);
+                self.inner.ready.notify_waiters();
+                Err(Error::LockLost(commit.instance_id.clone()))
+            }
+            _ => {
+                // The lease is gone (taken over, or expired): forget the partition.
+                if o.parts.get(&info.part).is_some_and(|p| p.epoch == info.epoch) {
+                    o.parts.remove(&info.part);
+                    o.locks.retain(|_, l| l.part != info.part);
+                }
+                drop(guard);
+                self.inner.wake.notify_one();
+                Err(Error::LockLost(commit.instance_id.clone()))
+            }
+        }
+    }
+
+    /// The outcome of a commit is unknown (the connection failed): take the partition again
+    /// under a new epoch, which fences the commit if it is still on its way, and re-read it.
+    fn reset_partition(&self, commit: &StepCommit) {
+        let mut o = lock(&self.inner.owner);
+        if let Some(info) = o.locks.remove(&commit.lock)
+            && o.parts.get(&info.part).is_some_and(|p| p.epoch == info.epoch)
+        {
+            o.parts.remove(&info.part);
+            o.locks.retain(|_, l| l.part != info.part);
+        }
+        drop(o);
+        self.inner.wake.notify_one();
+    }
+
+    /// Commit several steps in one pipeline; one result per commit, in order.
+    pub(super) async fn commit_pipelined(&self, commits: Vec<StepCommit>) -> Vec<Result<(), Error>> {
+        let mut prepared = Vec::with_capacity(commits.len());
+        let mut results: Vec<Option<Result<(), Error>>> = Vec::with_capacity(commits.len());
+        for c in &commits {
+            let info = {
+                let o = lock(&self.inner.owner);
+                o.locks.get(&c.lock).map(|l| LockInfo {
+                    part: l.part,
+                    epoch: l.epoch,
+                    instance: l.instance.clone(),
+                    generation: l.generation.clone(),
+                    stale: l.stale.clone(),
+                })
+            };
+            match info {
+                Some(info) if info.instance == c.instance_id => match self.commit_args(c, &info) {
+                    Ok((args, fx)) => {
+                        prepared.push((results.len(), info.part, args, fx));
+                        results.push(None);
+                    }
+                    Err(e) => {
+                        self.abandon_local(&c.instance_id, c.lock);
+                        results.push(Some(Err(e)));
+                    }
+                },
+                _ => results.push(Some(Err(Error::LockLost(c.instance_id.clone())))),
+            }
+        }
+        if !prepared.is_empty() {
+            let script = &self.inner.scripts.commit;
+            let mut pipe = redis::pipe();
+            for (_, p, args, _) in &prepared {
+                pipe.cmd("EVALSHA").arg(script.get_hash()).arg(1).arg(format!("{}:lease", self.tag(*p))).arg(args);
+            }
+            let mut replies: Result<Vec<Value>, redis::RedisError> = pipe.query_async(&mut self.conn()).await;
+            if let Err(e) = &replies
+                && e.to_string().to_ascii_lowercase().contains("noscript")
+            {
+                let loaded = script.load_async(&mut self.conn()).await;
+                if loaded.is_ok() {
+                    replies = pipe.query_async(&mut self.conn()).await;
+                }
+            }
+            match replies {
+                Ok(replies) => {
+                    for ((k, _, _, fx), reply) in prepared.iter().zip(replies) {
+                        let c = &commits[*k];
+                        results[*k] = Some(self.after_commit(c, &reply_str(&reply), fx));
+                    }
+                }
+                Err(e) => {
+                    for (k, _, _, _) in &prepared {
+                        self.reset_partition(&commits[*k]);
+                        results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Backend("redis: no reply".into())))).collect()
+    }
+}

@@ -1,0 +1,203 @@
+//! Configuration: the [`RedisBuilder`] and its options, and connecting (URL checks, the clock,
+//! the task hub's partition count).
+
+use super::activities::{ActivityMode, Acts};
+use super::lease::Owner;
+use super::scripts::Scripts;
+use super::{Inner, Redis, backend_err, keys};
+use crate::error::Error;
+use crate::time::to_millis;
+use redis::Value;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// Configures a [`Redis`] backend. Every process on one task hub (prefix) must use the same
+/// partition count.
+#[derive(Clone, Debug)]
+pub struct RedisBuilder {
+    url: String,
+    cfg: Config,
+}
+
+/// The settings of a [`Redis`] handle.
+#[derive(Clone, Debug)]
+pub(super) struct Config {
+    pub(super) prefix: String,
+    pub(super) partitions: u32,
+    pub(super) lease: Duration,
+    pub(super) visibility: Duration,
+    pub(super) virtual_clock: bool,
+    pub(super) read_batch: usize,
+}
+
+impl RedisBuilder {
+    /// A builder for `url` with the default settings.
+    pub(super) fn new(url: String) -> Self {
+        RedisBuilder {
+            url,
+            cfg: Config {
+                prefix: "durable".into(),
+                partitions: 8,
+                lease: Duration::from_secs(5),
+                visibility: Duration::from_secs(30),
+                virtual_clock: false,
+                read_batch: 512,
+            },
+        }
+    }
+
+    /// The key prefix (the task hub): every key starts with it. Default `durable`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.cfg.prefix = prefix.into();
+        self
+    }
+
+    /// How many partitions instances are spread over (default 8, at most 1024). It bounds how
+    /// many workers can step orchestrations at once; it must be the same in every process of
+    /// the task hub.
+    pub fn partitions(mut self, n: u32) -> Self {
+        self.cfg.partitions = n;
+        self
+    }
+
+    /// How long a partition lease lasts without renewal (default 5 s; renewed every third of
+    /// it). A dead worker's partitions move to live workers after about this long.
+    pub fn lease_duration(mut self, d: Duration) -> Self {
+        self.cfg.lease = d;
+        self
+    }
+
+    /// How long an activity work item fetched by a worker that stopped renewing it (it died)
+    /// waits before another worker claims it (default 30 s).
+    pub fn activity_visibility_timeout(mut self, d: Duration) -> Self {
+        self.cfg.visibility = d;
+        self
+    }
+
+    /// A clock that stands still until [`Redis::advance`] moves it (timers fire on it), for
+    /// tests in one process. Leases and heartbeats keep real time.
+    pub fn virtual_clock(mut self) -> Self {
+        self.cfg.virtual_clock = true;
+        self
+    }
+
+    /// How many control or activity entries one read takes at most (default 512).
+    pub fn read_batch(mut self, n: usize) -> Self {
+        self.cfg.read_batch = n.max(1);
+        self
+    }
+
+    /// Connect, check the task hub's configuration, and create the consumer groups.
+    pub async fn connect(self) -> Result<Redis, Error> {
+        Redis::connect_with(self.url, self.cfg).await
+    }
+}
+
+impl Redis {
+    /// Check the settings, connect, measure Redis's clock, and check the task hub's partition
+    /// count.
+    async fn connect_with(url: String, cfg: Config) -> Result<Self, Error> {
+        if cfg.partitions == 0 || cfg.partitions > keys::MAX_PARTITIONS {
+            return Err(Error::Config(format!(
+                "partitions must be between 1 and {}, not {}",
+                keys::MAX_PARTITIONS,
+                cfg.partitions
+            )));
+        }
+        if cfg.prefix.is_empty() || cfg.prefix.contains(['{', '}']) {
+            return Err(Error::Config(format!(
+                "the key prefix {:?} must be non-empty and without braces (they make hash tags)",
+                cfg.prefix
+            )));
+        }
+        if cfg.lease < Duration::from_millis(300) {
+            return Err(Error::Config(format!("the lease duration {:?} is too short (at least 300 ms)", cfg.lease)));
+        }
+        let scheme = url.split("://").next().unwrap_or("");
+        if scheme == "rediss" && !cfg!(feature = "redis-tls") {
+            return Err(Error::Config(format!(
+                "{url:?} asks for TLS (rediss://): build durable with the `redis-tls` feature, or use redis:// on a trusted network"
+            )));
+        }
+        if scheme != "redis" && scheme != "rediss" {
+            return Err(Error::Config(format!(
+                "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] or rediss://…"
+            )));
+        }
+        #[cfg(feature = "redis-tls")]
+        if scheme == "rediss" {
+            // rustls needs a process-wide crypto provider; keep one the application installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = redis::Client::open(url.as_str()).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+        let conn = Self::manager(&client, Some(Duration::from_secs(10))).await?;
+        let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let mut inner = Inner {
+            cfg,
+            worker_id,
+            client,
+            conn,
+            ctl_conn: tokio::sync::Mutex::new(None),
+            act_conn: tokio::sync::Mutex::new(None),
+            scripts: Scripts::new(),
+            skew_ms: 0,
+            virtual_start: None,
+            advanced_ms: AtomicU64::new(0),
+            owner: Mutex::new(Owner::default()),
+            acts: Mutex::new(Acts::default()),
+            wake: Notify::new(),
+            ready: Notify::new(),
+            started: tokio::sync::OnceCell::new(),
+            fetching: AtomicUsize::new(0),
+            rebalancing: tokio::sync::Mutex::new(()),
+            activity: Mutex::new(ActivityMode::default()),
+            next_lock: AtomicU64::new(1),
+        };
+        // The clock: Redis's, so that every process agrees on when a timer is due.
+        let mut c = inner.conn.clone();
+        let (secs, micros): (u64, u64) =
+            redis::cmd("TIME").query_async(&mut c).await.map_err(|e| backend_err("TIME", e))?;
+        let redis_ms = secs * 1000 + micros / 1000;
+        inner.skew_ms = redis_ms as i64 - to_millis(SystemTime::now()) as i64;
+        if inner.cfg.virtual_clock {
+            inner.virtual_start = Some(redis_ms);
+        }
+        // Every process of the task hub must agree on the partition count.
+        let pkey = format!("{{{}}}:partitions", inner.cfg.prefix);
+        let _: Value = redis::cmd("SET")
+            .arg(&pkey)
+            .arg(inner.cfg.partitions)
+            .arg("NX")
+            .query_async(&mut c)
+            .await
+            .map_err(|e| backend_err("SET", e))?;
+        let stored: u32 = redis::cmd("GET").arg(&pkey).query_async(&mut c).await.map_err(|e| backend_err("GET", e))?;
+        if stored != inner.cfg.partitions {
+            return Err(Error::Config(format!(
+                "task hub {:?} has {stored} partitions, this process was configured with {}: every process of a task hub must use the same count (or use another prefix)",
+                inner.cfg.prefix, inner.cfg.partitions
+            )));
+        }
+        let r = Redis { inner: Arc::new(inner) };
+        r.ensure_groups().await?;
+        r.load_scripts().await?;
+        Ok(r)
+    }
+
+    /// A connection that reconnects with exponential backoff by itself.
+    pub(super) async fn manager(
+        client: &redis::Client,
+        response_timeout: Option<Duration>,
+    ) -> Result<ConnectionManager, Error> {
+        let config = ConnectionManagerConfig::new()
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(1000))
+            .set_number_of_retries(6)
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(response_timeout);
+        client.get_connection_manager_with_config(config).await.map_err(|e| backend_err("connecting", e))
+    }
+}

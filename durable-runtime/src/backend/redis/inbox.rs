@@ -1,0 +1,353 @@
+//! The inboxes (control streams): clients write instances and messages into them, the owner of
+//! a partition reads them into memory and hands out orchestration work, one lock per instance.
+
+use super::{BLOCK_MAX, Inner, Redis, backend_err, from_json, keys, lock, reply_int, to_json};
+use crate::backend::{Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, PendingMessage};
+use crate::error::Error;
+use crate::instance::InstanceStatus;
+use keys::stream_id;
+use redis::Value;
+use std::sync::Weak;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// One instance's inbox in memory, and its lock.
+#[derive(Default)]
+pub(super) struct Inst {
+    pub(super) inbox: Vec<PendingMessage>,
+    pub(super) has_new: bool,
+    pub(super) locked: Option<u64>,
+}
+
+/// A locked instance: where it lives and what its commit checks.
+pub(super) struct LockInfo {
+    pub(super) part: u32,
+    pub(super) epoch: u64,
+    pub(super) instance: String,
+    pub(super) generation: String,
+    /// Inbox entries of an older instance with the same id: acknowledged with the commit.
+    pub(super) stale: Vec<u64>,
+}
+
+impl Redis {
+    /// Create an instance: its record and its start message, unless the id is taken.
+    pub(super) async fn create(&self, new: NewInstance) -> Result<(), Error> {
+        let p = self.part_of(&new.instance_id);
+        let now = Backend::now(self);
+        let created: i64 = self
+            .inner
+            .scripts
+            .create
+            .key(format!("{}:lease", self.tag(p)))
+            .arg(self.tag(p))
+            .arg(p)
+            .arg(&new.instance_id)
+            .arg(to_json(&new.initial_status(now))?)
+            .arg(now)
+            .arg(to_json(&new.start_message())?)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("creating an instance", e))?;
+        if created == 0 {
+            return Err(Error::InstanceAlreadyExists(new.instance_id));
+        }
+        Ok(())
+    }
+
+    /// Put a message into an existing instance's inbox.
+    pub(super) async fn send(&self, instance_id: &str, message: InstanceMessage) -> Result<(), Error> {
+        let p = self.part_of(instance_id);
+        let sent: i64 = self
+            .inner
+            .scripts
+            .send
+            .key(format!("{}:lease", self.tag(p)))
+            .arg(self.tag(p))
+            .arg(instance_id)
+            .arg(to_json(&message)?)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("sending a message", e))?;
+        if sent == 0 {
+            return Err(Error::InstanceNotFound(instance_id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Read new control entries of the owned partitions into their inboxes; blocks up to
+    /// `block` if there is none (`None`: do not block).
+    pub(super) async fn read_ctl(&self, block: Option<Duration>) -> Result<usize, Error> {
+        let cursors: Vec<(u32, u64, u64)> = {
+            let o = lock(&self.inner.owner);
+            o.parts.iter().map(|(p, s)| (*p, s.epoch, s.last)).collect()
+        };
+        if cursors.is_empty() {
+            if block.is_some() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(self.inner.cfg.read_batch);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
+        }
+        cmd.arg("STREAMS");
+        for (p, _, _) in &cursors {
+            cmd.arg(format!("{}:ctl", self.tag(*p)));
+        }
+        for (_, _, last) in &cursors {
+            cmd.arg(stream_id(*last));
+        }
+        let reply: Value = if block.is_some() {
+            let mut guard = self.inner.ctl_conn.lock().await;
+            if guard.is_none() {
+                *guard = Some(Self::manager(&self.inner.client, Some(BLOCK_MAX + Duration::from_secs(5))).await?);
+            }
+            let c = guard.as_mut().expect("set above");
+            cmd.query_async(c).await.map_err(|e| backend_err("XREAD", e))?
+        } else {
+            cmd.query_async(&mut self.conn()).await.map_err(|e| backend_err("XREAD", e))?
+        };
+        let streams = keys::parse_read(&reply);
+        let mut added = 0;
+        let mut o = lock(&self.inner.owner);
+        for (key, entries) in streams {
+            let Some(&(p, epoch, _)) = cursors.iter().find(|(p, _, _)| key == format!("{}:ctl", self.tag(*p))) else {
+                continue;
+            };
+            let Some(part) = o.parts.get_mut(&p) else { continue };
+            if part.epoch != epoch {
+                continue;
+            }
+            for e in entries {
+                if e.n <= part.last {
+                    continue;
+                }
+                part.last = e.n;
+                let (Some(inst), Some(m)) = (e.get_str("i"), e.get("m")) else { continue };
+                let message = match from_json::<InstanceMessage>(m, "a control message") {
+                    Ok(m) => m,
+                    Err(err) => {
+                        tracing::warn!(entry = e.n, partition = p, error = %err, "dropping an unreadable control entry");
+                        continue;
+                    }
+                };
+                let st = part.insts.entry(inst.clone()).or_default();
+                st.inbox.push(PendingMessage { id: e.n, message });
+                if !st.has_new {
+                    st.has_new = true;
+                    if st.locked.is_none() {
+                        part.ready.push_back(inst);
+                    }
+                }
+                added += 1;
+            }
+        }
+        drop(o);
+        if added > 0 {
+            self.inner.ready.notify_waiters();
+        }
+        Ok(added)
+    }
+
+    /// Take up to `max` ready instances, locked.
+    fn pop_ready(&self, max: usize) -> Vec<(u64, u32, String, Vec<PendingMessage>)> {
+        let mut out = Vec::new();
+        let mut guard = lock(&self.inner.owner);
+        let o = &mut *guard;
+        let ids: Vec<u32> = o.parts.keys().copied().collect();
+        if ids.is_empty() {
+            return out;
+        }
+        let start = o.rr as usize % ids.len();
+        o.rr = o.rr.wrapping_add(1);
+        let mut progress = true;
+        while out.len() < max && progress {
+            progress = false;
+            for k in 0..ids.len() {
+                if out.len() >= max {
+                    break;
+                }
+                let p = ids[(start + k) % ids.len()];
+                let lock_id = self.inner.next_lock.fetch_add(1, Ordering::Relaxed);
+                let Some(part) = o.parts.get_mut(&p) else { continue };
+                if part.draining {
+                    continue;
+                }
+                let epoch = part.epoch;
+                while let Some(id) = part.ready.pop_front() {
+                    let Some(st) = part.insts.get_mut(&id) else { continue };
+                    if st.locked.is_some() || !st.has_new {
+                        continue;
+                    }
+                    st.has_new = false;
+                    st.locked = Some(lock_id);
+                    let msgs = st.inbox.clone();
+                    out.push((lock_id, p, id.clone(), msgs));
+                    o.locks.insert(
+                        lock_id,
+                        LockInfo { part: p, epoch, instance: id, generation: String::new(), stale: Vec::new() },
+                    );
+                    progress = true;
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Load the records of locked instances (one round trip) and make the work items.
+    async fn load_items(
+        &self,
+        popped: Vec<(u64, u32, String, Vec<PendingMessage>)>,
+    ) -> Result<Vec<OrchestrationWorkItem>, Error> {
+        let locks: Vec<(u64, String)> = popped.iter().map(|(l, _, id, _)| (*l, id.clone())).collect();
+        let r = self.load_items_inner(popped).await;
+        if r.is_err() {
+            for (l, id) in locks {
+                self.abandon_local(&id, l);
+            }
+        }
+        r
+    }
+
+    /// `load_items` without handing the locks back on failure.
+    async fn load_items_inner(
+        &self,
+        popped: Vec<(u64, u32, String, Vec<PendingMessage>)>,
+    ) -> Result<Vec<OrchestrationWorkItem>, Error> {
+        let mut pipe = redis::pipe();
+        for (_, p, id, _) in &popped {
+            let t = self.tag(*p);
+            pipe.cmd("HMGET").arg(format!("{t}:i:{id}")).arg("st").arg("snap").arg("g").arg("m0");
+            pipe.cmd("LLEN").arg(format!("{t}:h:{id}"));
+        }
+        let replies: Vec<Value> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("loading instances", e))?;
+        let mut items = Vec::new();
+        for (k, (lock_id, _, id, msgs)) in popped.into_iter().enumerate() {
+            let fields = match &replies[2 * k] {
+                Value::Array(a) => a.iter().map(keys::bytes).collect::<Vec<_>>(),
+                _ => vec![None; 4],
+            };
+            let hlen = reply_int(&replies[2 * k + 1]).max(0) as u64;
+            let generation = fields.get(2).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned());
+            let m0: u64 =
+                fields.get(3).cloned().flatten().and_then(|b| String::from_utf8_lossy(&b).parse().ok()).unwrap_or(0);
+            let status: Option<InstanceStatus> = match (&generation, fields.first().cloned().flatten()) {
+                (Some(_), Some(b)) => Some(from_json(&b, "an instance status")?),
+                _ => None,
+            };
+            let snapshot = match (&status, fields.get(1).cloned().flatten()) {
+                (Some(_), Some(b)) => Some(b),
+                _ => None,
+            };
+            let (messages, stale): (Vec<_>, Vec<_>) =
+                if status.is_some() { msgs.into_iter().partition(|m| m.id > m0) } else { (msgs, Vec::new()) };
+            {
+                let mut o = lock(&self.inner.owner);
+                if let Some(l) = o.locks.get_mut(&lock_id) {
+                    l.generation = generation.unwrap_or_default();
+                    l.stale = stale.iter().map(|m| m.id).collect();
+                }
+            }
+            items.push(OrchestrationWorkItem {
+                instance_id: id,
+                lock: lock_id,
+                status,
+                snapshot,
+                history_len: hlen,
+                messages,
+            });
+        }
+        Ok(items)
+    }
+
+    /// Unlock an instance and queue it as ready again (`false` if the lock is gone).
+    pub(super) fn abandon_local(&self, instance_id: &str, lock_id: u64) -> bool {
+        let mut o = lock(&self.inner.owner);
+        let Some(l) = o.locks.remove(&lock_id) else { return false };
+        let Some(part) = o.parts.get_mut(&l.part) else { return false };
+        if let Some(st) = part.insts.get_mut(instance_id)
+            && st.locked == Some(lock_id)
+        {
+            st.locked = None;
+            st.has_new = true;
+            part.ready.push_back(instance_id.to_string());
+        }
+        drop(o);
+        self.inner.ready.notify_waiters();
+        true
+    }
+
+    pub(super) async fn fetch_orchestration_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<OrchestrationWorkItem>, Error> {
+        self.inner.fetching.fetch_add(1, Ordering::SeqCst);
+        let _guard = FetchGuard(self);
+        self.ensure_orchestrating().await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut read_once = false;
+        loop {
+            let notified = self.inner.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let popped = self.pop_ready(max.max(1));
+            if !popped.is_empty() {
+                return self.load_items(popped).await;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                if read_once {
+                    return Ok(Vec::new());
+                }
+                // Nothing in memory: look at the streams once without blocking.
+                read_once = true;
+                self.read_ctl(None).await?;
+                continue;
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(deadline - now) => {}
+            }
+        }
+    }
+}
+
+/// Counts a fetch in progress, and notes when it ends (an idle handle hands its partitions back).
+struct FetchGuard<'a>(&'a Redis);
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inner.fetching.fetch_sub(1, Ordering::SeqCst);
+        lock(&self.0.inner.owner).last_fetch = Some(Instant::now());
+    }
+}
+
+/// The control reader: keeps the owned partitions' inboxes filled (blocking reads).
+pub(super) async fn ctl_reader(weak: Weak<Inner>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let r = Redis { inner };
+        let active = lock(&r.inner.owner).active;
+        let res = if active {
+            r.read_ctl(Some(BLOCK_MAX)).await
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(0)
+        };
+        drop(r);
+        match res {
+            Ok(_) => backoff = Duration::from_millis(50),
+            Err(e) => {
+                tracing::error!(error = %e, retry_in = ?backoff, "reading control streams failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

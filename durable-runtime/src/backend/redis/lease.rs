@@ -1,0 +1,236 @@
+//! Partition leases: the partitions a handle owns, joining the live-worker set, taking,
+//! renewing and handing back leases under fencing epochs (rebalance).
+
+use super::inbox::{Inst, LockInfo};
+use super::{Redis, backend_err, lock};
+use crate::error::Error;
+use redis::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+/// The partitions this handle owns, with their inboxes.
+#[derive(Default)]
+pub(super) struct Owner {
+    /// Whether this handle steps orchestrations (it has fetched orchestration work recently).
+    pub(super) active: bool,
+    pub(super) last_fetch: Option<Instant>,
+    pub(super) parts: BTreeMap<u32, Part>,
+    pub(super) locks: HashMap<u64, LockInfo>,
+    pub(super) rr: u32,
+    pub(super) next_heartbeat: Option<Instant>,
+}
+
+/// An owned partition: its lease epoch, its inboxes, and its timer and outbox state.
+pub(super) struct Part {
+    pub(super) epoch: u64,
+    /// The last control entry read.
+    pub(super) last: u64,
+    pub(super) insts: HashMap<String, Inst>,
+    pub(super) ready: VecDeque<String>,
+    /// Being handed back: no new work from it.
+    pub(super) draining: bool,
+    /// The earliest timer due (ms), `0` if unknown, `u64::MAX` if none.
+    pub(super) timer_due: u64,
+    pub(super) outbox_dirty: bool,
+}
+
+impl Part {
+    fn new(epoch: u64) -> Self {
+        Self {
+            epoch,
+            last: 0,
+            insts: HashMap::new(),
+            ready: VecDeque::new(),
+            draining: false,
+            timer_due: 0,
+            outbox_dirty: true,
+        }
+    }
+    fn locked(&self) -> usize {
+        self.insts.values().filter(|i| i.locked.is_some()).count()
+    }
+}
+
+impl Redis {
+    /// Become an orchestration worker: register, take leases (the first time, before returning).
+    pub(super) async fn ensure_orchestrating(&self) -> Result<(), Error> {
+        self.ensure_started().await;
+        let first = {
+            let mut o = lock(&self.inner.owner);
+            o.last_fetch = Some(Instant::now());
+            let first = !o.active;
+            o.active = true;
+            first
+        };
+        if first {
+            self.rebalance().await?;
+            self.read_ctl(None).await?;
+            self.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Heartbeat, renew leases, and take or hand back partitions to reach this worker's share.
+    pub(super) async fn rebalance(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        let _one_at_a_time = inner.rebalancing.lock().await;
+        let now = self.real_now();
+        let lease_ms = inner.cfg.lease.as_millis() as u64;
+        let wkey = format!("{{{}}}:workers", inner.cfg.prefix);
+        let mut c = self.conn();
+        let (_, _, live): (Value, Value, Vec<String>) = redis::pipe()
+            .cmd("ZADD")
+            .arg(&wkey)
+            .arg(now + lease_ms)
+            .arg(&inner.worker_id)
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&wkey)
+            .arg("-inf")
+            .arg(now)
+            .cmd("ZRANGE")
+            .arg(&wkey)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| backend_err("heartbeat", e))?;
+        let n = live.len().max(1) as u32;
+        let rank = live.iter().position(|w| *w == inner.worker_id).unwrap_or(0) as u32;
+        let parts = inner.cfg.partitions;
+        let target = parts.div_ceil(n);
+
+        // Renew what we hold.
+        let held: Vec<(u32, u64)> = self.owned_partitions();
+        for (p, epoch) in held {
+            let ok: i64 = inner
+                .scripts
+                .lease
+                .key(format!("{}:lease", self.tag(p)))
+                .arg(self.tag(p))
+                .arg("renew")
+                .arg(&inner.worker_id)
+                .arg(lease_ms)
+                .arg(epoch)
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| backend_err("renewing a lease", e))?;
+            if ok == 0 {
+                self.drop_partition(p, epoch);
+            }
+        }
+
+        // Preferred partitions: a contiguous run by rank, so workers rarely compete.
+        let preferred: Vec<u32> = (0..parts).map(|i| (rank * target + i) % parts).collect();
+        let (owned, draining_ready): (usize, Vec<(u32, u64)>) = {
+            let mut o = lock(&inner.owner);
+            let mut owned = o.parts.values().filter(|p| !p.draining).count();
+            // Too many: hand back the least preferred.
+            if owned > target as usize {
+                for p in preferred.iter().rev() {
+                    if owned <= target as usize {
+                        break;
+                    }
+                    if let Some(part) = o.parts.get_mut(p)
+                        && !part.draining
+                    {
+                        part.draining = true;
+                        owned -= 1;
+                    }
+                }
+            }
+            let ready =
+                o.parts.iter().filter(|(_, s)| s.draining && s.locked() == 0).map(|(p, s)| (*p, s.epoch)).collect();
+            (owned, ready)
+        };
+        for (p, epoch) in draining_ready {
+            self.drop_partition(p, epoch);
+            let _: Result<i64, _> = inner
+                .scripts
+                .lease
+                .key(format!("{}:lease", self.tag(p)))
+                .arg(self.tag(p))
+                .arg("release")
+                .arg(&inner.worker_id)
+                .arg(lease_ms)
+                .arg(epoch)
+                .invoke_async(&mut c)
+                .await;
+        }
+        let mut owned = owned;
+        for p in preferred {
+            if owned >= target as usize {
+                break;
+            }
+            if lock(&inner.owner).parts.contains_key(&p) {
+                continue;
+            }
+            let epoch: u64 = inner
+                .scripts
+                .lease
+                .key(format!("{}:lease", self.tag(p)))
+                .arg(self.tag(p))
+                .arg("acquire")
+                .arg(&inner.worker_id)
+                .arg(lease_ms)
+                .arg(0)
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| backend_err("acquiring a lease", e))?;
+            if epoch > 0 {
+                lock(&inner.owner).parts.insert(p, Part::new(epoch));
+                owned += 1;
+            }
+        }
+        let mut o = lock(&inner.owner);
+        o.next_heartbeat = Some(Instant::now() + inner.cfg.lease / 3);
+        // Other partitions' outbox drains may have put work in our outboxes or timer sets.
+        for part in o.parts.values_mut() {
+            part.outbox_dirty = true;
+            part.timer_due = 0;
+        }
+        Ok(())
+    }
+
+    /// Forget a partition (lost, handed back, or to be taken again under a new epoch). Its
+    /// locked items' commits are refused.
+    pub(super) fn drop_partition(&self, p: u32, epoch: u64) {
+        let mut o = lock(&self.inner.owner);
+        if o.parts.get(&p).is_some_and(|s| s.epoch == epoch) {
+            o.parts.remove(&p);
+            o.locks.retain(|_, l| l.part != p);
+        }
+    }
+
+    /// Hand every partition back and leave the live-worker set.
+    pub(super) async fn stop_orchestrating(&self) {
+        let _one_at_a_time = self.inner.rebalancing.lock().await;
+        let parts: Vec<(u32, u64)> = {
+            let mut o = lock(&self.inner.owner);
+            if o.parts.values().any(|p| p.locked() > 0) {
+                return;
+            }
+            o.active = false;
+            let parts = o.parts.iter().map(|(p, s)| (*p, s.epoch)).collect();
+            o.parts.clear();
+            o.locks.clear();
+            parts
+        };
+        let mut c = self.conn();
+        for (p, epoch) in parts {
+            let _: Result<i64, _> = self
+                .inner
+                .scripts
+                .lease
+                .key(format!("{}:lease", self.tag(p)))
+                .arg(self.tag(p))
+                .arg("release")
+                .arg(&self.inner.worker_id)
+                .arg(1000)
+                .arg(epoch)
+                .invoke_async(&mut c)
+                .await;
+        }
+        let wkey = format!("{{{}}}:workers", self.inner.cfg.prefix);
+        let _: Result<i64, _> = redis::cmd("ZREM").arg(wkey).arg(&self.inner.worker_id).query_async(&mut c).await;
+    }
+}

@@ -1,0 +1,141 @@
+//! Timers and outboxes: the owner of a partition moves due timers into its control stream and
+//! drains its outbox into the target partitions, exactly once per operation.
+
+use super::{Redis, backend_err, keys, lock, reply_int};
+use crate::backend::Backend;
+use crate::error::Error;
+use keys::stream_id;
+use redis::Value;
+use std::collections::HashSet;
+
+impl Redis {
+    /// Move due timers of owned partitions into their control streams.
+    pub(super) async fn pump_timers(&self) -> Result<(), Error> {
+        let now = Backend::now(self);
+        let due: Vec<(u32, u64)> = {
+            let o = lock(&self.inner.owner);
+            o.parts.iter().filter(|(_, s)| s.timer_due <= now).map(|(p, s)| (*p, s.epoch)).collect()
+        };
+        let mut c = self.conn();
+        for (p, epoch) in due {
+            let reply: Value = self
+                .inner
+                .scripts
+                .timers
+                .key(format!("{}:lease", self.tag(p)))
+                .arg(self.tag(p))
+                .arg(&self.inner.worker_id)
+                .arg(epoch)
+                .arg(now)
+                .arg(1000)
+                .invoke_async(&mut c)
+                .await
+                .map_err(|e| backend_err("firing timers", e))?;
+            match &reply {
+                Value::Array(a) if a.len() == 2 => {
+                    let moved = reply_int(&a[0]);
+                    let next = reply_int(&a[1]);
+                    let mut o = lock(&self.inner.owner);
+                    if let Some(part) = o.parts.get_mut(&p)
+                        && part.epoch == epoch
+                    {
+                        // More due than one call moves: look again at once.
+                        part.timer_due = if moved >= 1000 {
+                            0
+                        } else if next < 0 {
+                            u64::MAX
+                        } else {
+                            next as u64
+                        };
+                    }
+                }
+                _ => self.drop_partition(p, epoch),
+            }
+        }
+        Ok(())
+    }
+
+    /// Move outbox operations of owned partitions to their target partitions.
+    pub(super) async fn drain_outboxes(&self) -> Result<(), Error> {
+        let dirty: Vec<u32> = {
+            let mut o = lock(&self.inner.owner);
+            o.parts
+                .iter_mut()
+                .filter(|(_, s)| s.outbox_dirty)
+                .map(|(p, s)| {
+                    s.outbox_dirty = false;
+                    *p
+                })
+                .collect()
+        };
+        let mut c = self.conn();
+        for p in dirty {
+            let ob = format!("{}:ob", self.tag(p));
+            loop {
+                let reply: Value = redis::cmd("XRANGE")
+                    .arg(&ob)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut c)
+                    .await
+                    .map_err(|e| backend_err("reading the outbox", e))?;
+                let entries = keys::parse_entries(&reply);
+                if entries.is_empty() {
+                    break;
+                }
+                let mut done = Vec::new();
+                let mut blocked: HashSet<u32> = HashSet::new();
+                for e in &entries {
+                    let target: u32 = e.get_str("t").and_then(|s| s.parse().ok()).unwrap_or(u32::MAX);
+                    if target >= self.inner.cfg.partitions || blocked.contains(&target) {
+                        if target >= self.inner.cfg.partitions {
+                            done.push(stream_id(e.n));
+                        }
+                        continue;
+                    }
+                    let n: usize = e.get_str("n").and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let mut inv = self.inner.scripts.apply.key(format!("{}:lease", self.tag(target)));
+                    inv.arg(self.tag(target))
+                        .arg(target)
+                        .arg(p)
+                        .arg(e.get("q").unwrap_or(b"0"))
+                        .arg(e.get("k").unwrap_or(b""))
+                        .arg(n);
+                    for i in 1..=n {
+                        inv.arg(e.get(&format!("a{i}")).unwrap_or(b""));
+                    }
+                    let r: String =
+                        inv.invoke_async(&mut c).await.map_err(|e| backend_err("applying an outbox entry", e))?;
+                    if r == "GAP" {
+                        blocked.insert(target);
+                    } else {
+                        done.push(stream_id(e.n));
+                        // Applying may have queued work in the target's outbox (a refused
+                        // sub-orchestration answers its parent).
+                        if let Some(part) = lock(&self.inner.owner).parts.get_mut(&target) {
+                            part.outbox_dirty = true;
+                        }
+                    }
+                }
+                if !done.is_empty() {
+                    let _: Value = redis::cmd("XDEL")
+                        .arg(&ob)
+                        .arg(&done)
+                        .query_async(&mut c)
+                        .await
+                        .map_err(|e| backend_err("XDEL", e))?;
+                }
+                if !blocked.is_empty() {
+                    // An earlier entry is still on its way (another drainer): look again later.
+                    if let Some(part) = lock(&self.inner.owner).parts.get_mut(&p) {
+                        part.outbox_dirty = true;
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}

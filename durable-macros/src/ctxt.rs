@@ -12,6 +12,7 @@ pub(crate) struct Ctxt {
 }
 
 impl Ctxt {
+    /// An empty collector.
     pub(crate) fn new() -> Self {
         Ctxt { errors: RefCell::new(Some(Vec::new())) }
     }

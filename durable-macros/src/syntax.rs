@@ -15,12 +15,14 @@ pub(crate) fn contains_await(e: &Expr) -> bool {
     f.0
 }
 
+/// Whether a block contains an `.await` of the orchestrator itself (see [`contains_await`]).
 pub(crate) fn block_contains_await(b: &syn::Block) -> bool {
     let mut f = AwaitFinder(false);
     f.visit_block(b);
     f.0
 }
 
+/// Whether a statement contains an `.await` of the orchestrator itself (see [`contains_await`]).
 pub(crate) fn stmt_contains_await(s: &syn::Stmt) -> bool {
     let mut f = AwaitFinder(false);
     f.visit_stmt(s);
@@ -76,6 +78,7 @@ pub(crate) enum MacroArgs {
 }
 
 impl MacroArgs {
+    /// The argument expressions, in order.
     pub(crate) fn exprs(&self) -> Vec<&Expr> {
         match self {
             MacroArgs::List(l) => l.iter().collect(),

@@ -115,8 +115,8 @@ impl Lowerer<'_> {
         let tokens = quote_spanned!(span=> let #task_ident = #p::task(#base_tokens););
         self.push_code(Operand { tokens, ..base }, vec![task]);
         let resume = self.new_block();
-        self.cfg[resume].resume_of = Some(self.awaits);
-        self.awaits += 1;
+        self.cfg[resume].resume_of = Some(self.next_await);
+        self.next_await = self.next_await.next();
         self.terminate(Term::Await { resume });
         self.enter(resume);
         let result = self.temp("await", a.await_token.span);

@@ -38,6 +38,23 @@ impl BindingId {
     }
 }
 
+/// An `.await` of the body, numbered in source order from 0 (the default); it names the state
+/// variant saved there.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub(crate) struct AwaitId(u32);
+
+impl AwaitId {
+    /// The await after `self`.
+    pub(crate) fn next(self) -> AwaitId {
+        AwaitId(self.0 + 1)
+    }
+
+    /// The number in the state variant's name (`Await<n>`).
+    pub(crate) fn number(self) -> u32 {
+        self.0
+    }
+}
+
 /// What a binding is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum BindingKind {
@@ -63,11 +80,13 @@ pub(crate) struct Binding {
 pub(crate) struct Bindings(Vec<Binding>);
 
 impl Bindings {
+    /// Add a local; its id is its position.
     pub(crate) fn push(&mut self, b: Binding) -> BindingId {
         self.0.push(b);
         BindingId(u32::try_from(self.0.len() - 1).expect("fewer than 2^32 locals"))
     }
 
+    /// Every local with its id, in declaration order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (BindingId, &Binding)> {
         self.0.iter().enumerate().map(|(i, b)| (BindingId(i as u32), b))
     }
@@ -162,8 +181,8 @@ pub(crate) enum Term {
 pub(crate) struct Block {
     pub stmts: Vec<LStmt>,
     pub term: Term,
-    /// Resume block of the await with this index (the index names the state variant).
-    pub resume_of: Option<usize>,
+    /// The await this block resumes, if it is a resume block.
+    pub resume_of: Option<AwaitId>,
 }
 
 /// The control-flow graph of an orchestrator body.
@@ -207,6 +226,7 @@ impl Cfg {
         self.order[b.index()]
     }
 
+    /// The number of blocks.
     pub(crate) fn len(&self) -> usize {
         self.blocks.len()
     }
@@ -234,6 +254,7 @@ impl IndexMut<BlockId> for Cfg {
 pub(crate) struct PerBlock<T>(Vec<T>);
 
 impl<T: Clone> PerBlock<T> {
+    /// `init` for every block of `cfg`.
     pub(crate) fn new(cfg: &Cfg, init: T) -> Self {
         PerBlock(vec![init; cfg.len()])
     }

@@ -19,7 +19,7 @@ mod verbatim;
 
 use crate::ctxt::Ctxt;
 use crate::parse::{OrchestratorFn, RuntimePath};
-use ir::{Binding, BindingId, BindingKind, Bindings, BlockId, Cfg, LStmt, Term};
+use ir::{AwaitId, Binding, BindingId, BindingKind, Bindings, BlockId, Cfg, LStmt, Term};
 use liveness::Liveness;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -71,7 +71,8 @@ struct Lowerer<'a> {
     /// Names in scope, innermost last.
     scopes: Vec<Vec<(String, BindingId)>>,
     loops: Vec<LoopCtx>,
-    awaits: usize,
+    /// The next await.
+    next_await: AwaitId,
     temp_counter: usize,
     marker_counter: usize,
 }
@@ -86,7 +87,7 @@ impl<'a> Lowerer<'a> {
             cur: BlockId::ENTRY,
             scopes: vec![Vec::new()],
             loops: Vec::new(),
-            awaits: 0,
+            next_await: AwaitId::default(),
             temp_counter: 0,
             marker_counter: 0,
         }

@@ -85,7 +85,7 @@ pub(super) fn slot(b: BindingId) -> syn::Ident {
 
 /// The state variant saved at the await that `block` resumes.
 pub(super) fn variant_name(lw: &Lowered, block: BlockId) -> syn::Ident {
-    format_ident!("Await{}", lw.cfg[block].resume_of.unwrap_or(0))
+    format_ident!("Await{}", lw.cfg[block].resume_of.unwrap_or_default().number())
 }
 
 /// Field names in a variant: the source name, made unique when two saved locals share it.

@@ -1,71 +1,29 @@
-//! Syntax helpers shared by the checks and the lowering: pattern bindings, awaits, macro
-//! arguments, format-string captures.
+//! Syntax queries shared by the checks and the lowering: where `.await`s are, the arguments of
+//! well-known expression macros (`format!`, `vec!`, `assert!`, …), and the identifiers raw
+//! tokens and format strings may use.
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::punctuated::Punctuated;
 use syn::visit::Visit;
-use syn::{Expr, Macro, Pat, Token};
-
-/// A binding introduced by a pattern.
-#[derive(Clone)]
-pub struct PatBinding {
-    pub ident: syn::Ident,
-    pub mutable: bool,
-}
-
-/// The bindings a pattern introduces, left to right. An identifier pattern that starts with an
-/// uppercase letter and has no `@` subpattern is taken as a constant or unit variant (`None`).
-pub fn pat_bindings(pat: &Pat) -> Vec<PatBinding> {
-    let mut out = Vec::new();
-    collect_pat(pat, &mut out);
-    out
-}
-
-fn collect_pat(pat: &Pat, out: &mut Vec<PatBinding>) {
-    match pat {
-        Pat::Ident(p) => {
-            let name = p.ident.to_string();
-            let looks_const = name.chars().next().is_some_and(|c| c.is_uppercase());
-            if p.subpat.is_none() && looks_const {
-                return;
-            }
-            out.push(PatBinding { ident: p.ident.clone(), mutable: p.mutability.is_some() });
-            if let Some((_, sub)) = &p.subpat {
-                collect_pat(sub, out);
-            }
-        }
-        Pat::Or(p) => {
-            if let Some(first) = p.cases.first() {
-                collect_pat(first, out);
-            }
-        }
-        Pat::Paren(p) => collect_pat(&p.pat, out),
-        Pat::Guard(p) => collect_pat(&p.pat, out),
-        Pat::Reference(p) => collect_pat(&p.pat, out),
-        Pat::Slice(p) => p.elems.iter().for_each(|e| collect_pat(e, out)),
-        Pat::Struct(p) => p.fields.iter().for_each(|f| collect_pat(&f.pat, out)),
-        Pat::Tuple(p) => p.elems.iter().for_each(|e| collect_pat(e, out)),
-        Pat::TupleStruct(p) => p.elems.iter().for_each(|e| collect_pat(e, out)),
-        Pat::Type(p) => collect_pat(&p.pat, out),
-        _ => {}
-    }
-}
+use syn::{Expr, Macro, Token};
 
 /// Whether an expression contains an `.await` that belongs to the orchestrator itself (not one
 /// inside a closure, `async` block or nested item; those are reported by the checks).
-pub fn contains_await(e: &Expr) -> bool {
+pub(crate) fn contains_await(e: &Expr) -> bool {
     let mut f = AwaitFinder(false);
     f.visit_expr(e);
     f.0
 }
 
-pub fn block_contains_await(b: &syn::Block) -> bool {
+/// Whether a block contains an `.await` of the orchestrator itself (see [`contains_await`]).
+pub(crate) fn block_contains_await(b: &syn::Block) -> bool {
     let mut f = AwaitFinder(false);
     f.visit_block(b);
     f.0
 }
 
-pub fn stmt_contains_await(s: &syn::Stmt) -> bool {
+/// Whether a statement contains an `.await` of the orchestrator itself (see [`contains_await`]).
+pub(crate) fn stmt_contains_await(s: &syn::Stmt) -> bool {
     let mut f = AwaitFinder(false);
     f.visit_stmt(s);
     f.0
@@ -92,7 +50,7 @@ impl<'ast> Visit<'ast> for AwaitFinder {
 }
 
 /// Whether raw tokens contain `. await`.
-pub fn tokens_contain_await(ts: &TokenStream) -> bool {
+pub(crate) fn tokens_contain_await(ts: &TokenStream) -> bool {
     let mut prev_dot = false;
     for tt in ts.clone() {
         match &tt {
@@ -114,13 +72,14 @@ pub fn tokens_contain_await(ts: &TokenStream) -> bool {
 /// The arguments of a macro whose input is a comma-separated list of expressions (`format!`,
 /// `vec!`, `println!`, `assert_eq!`, …) or `vec![x; n]`.
 #[allow(clippy::large_enum_variant)]
-pub enum MacroArgs {
+pub(crate) enum MacroArgs {
     List(Punctuated<Expr, Token![,]>),
     Repeat(Expr, Expr),
 }
 
 impl MacroArgs {
-    pub fn exprs(&self) -> Vec<&Expr> {
+    /// The argument expressions, in order.
+    pub(crate) fn exprs(&self) -> Vec<&Expr> {
         match self {
             MacroArgs::List(l) => l.iter().collect(),
             MacroArgs::Repeat(a, b) => vec![a, b],
@@ -158,7 +117,7 @@ const EXPR_MACROS: &[&str] = &[
 ];
 
 /// Parse a known expression-list macro's arguments.
-pub fn macro_args(m: &Macro) -> Option<MacroArgs> {
+pub(crate) fn macro_args(m: &Macro) -> Option<MacroArgs> {
     let name = m.path.segments.last()?.ident.to_string();
     if !EXPR_MACROS.contains(&name.as_str()) || name == "matches" {
         return None;
@@ -177,7 +136,7 @@ pub fn macro_args(m: &Macro) -> Option<MacroArgs> {
 }
 
 /// Rebuild a macro invocation from (rewritten) argument expressions.
-pub fn rebuild_macro(m: &Macro, args: &MacroArgs) -> Macro {
+pub(crate) fn rebuild_macro(m: &Macro, args: &MacroArgs) -> Macro {
     let tokens = match args {
         MacroArgs::List(l) => quote::quote!(#l),
         MacroArgs::Repeat(a, b) => quote::quote!(#a ; #b),
@@ -187,7 +146,7 @@ pub fn rebuild_macro(m: &Macro, args: &MacroArgs) -> Macro {
 
 /// Identifiers a raw token stream may use as variables: every identifier not preceded by `.`
 /// or `::` (fields, methods and paths), plus `{name}` captures in string literals.
-pub fn token_idents(ts: &TokenStream, out: &mut Vec<syn::Ident>) {
+pub(crate) fn token_idents(ts: &TokenStream, out: &mut Vec<syn::Ident>) {
     let mut prev_sep = false;
     let mut prev_colon = false;
     for tt in ts.clone() {
@@ -220,7 +179,7 @@ pub fn token_idents(ts: &TokenStream, out: &mut Vec<syn::Ident>) {
 
 /// `{name}` / `{name:?}` captures in a string literal token, and `name$` width or precision
 /// arguments in format specs (`{:w$}`, `{:.p$}`).
-pub fn format_captures(lit: &proc_macro2::Literal, out: &mut Vec<syn::Ident>) {
+pub(crate) fn format_captures(lit: &proc_macro2::Literal, out: &mut Vec<syn::Ident>) {
     let s = lit.to_string();
     if !s.starts_with('"') && !s.starts_with("r\"") && !s.starts_with("r#") {
         return;

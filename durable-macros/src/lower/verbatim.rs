@@ -2,8 +2,11 @@
 //! through the step function, `e?` becomes a match that does the same, and `break`/`continue`
 //! to a loop that spans an `.await` becomes a jump marker. Uses of locals are collected.
 
-use super::{Bid, BindingKind, Jump, Lowerer};
-use crate::syntax::{format_captures, macro_args, pat_bindings, rebuild_macro, token_idents};
+use super::Lowerer;
+use super::ir::{BindingId, BindingKind, Jump, JumpValue};
+use super::pattern::{PatBinding, pat_bindings};
+use crate::parse::RuntimePath;
+use crate::syntax::{MacroArgs, format_captures, macro_args, rebuild_macro, token_idents};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::visit::Visit;
@@ -12,37 +15,37 @@ use syn::{Expr, Stmt};
 
 /// Code to put where a value is used, with the locals it uses and the jumps inside it.
 #[derive(Clone)]
-pub struct Operand {
+pub(super) struct Operand {
     pub tokens: TokenStream,
-    pub uses: Vec<Bid>,
+    pub uses: Vec<BindingId>,
     pub jumps: Vec<Jump>,
 }
 
 impl Operand {
-    pub fn plain(tokens: TokenStream) -> Self {
+    pub(super) fn plain(tokens: TokenStream) -> Self {
         Operand { tokens, uses: Vec::new(), jumps: Vec::new() }
     }
-    pub fn map(self, f: impl FnOnce(TokenStream) -> TokenStream) -> Self {
+    pub(super) fn map(self, f: impl FnOnce(TokenStream) -> TokenStream) -> Self {
         Operand { tokens: f(self.tokens), ..self }
     }
     /// `next`'s tokens (which embed this operand's), with the uses and jumps of both.
-    pub fn then(mut self, next: Operand) -> Operand {
+    pub(super) fn then(mut self, next: Operand) -> Operand {
         self.uses.extend(next.uses);
         self.jumps.extend(next.jumps);
         Operand { tokens: next.tokens, uses: dedup(self.uses), jumps: self.jumps }
     }
-    pub fn is_trivial(&self) -> bool {
+    pub(super) fn is_trivial(&self) -> bool {
         let s = self.tokens.to_string();
         s.is_empty() || s == "()" || s == ":: core :: unreachable ! ()"
     }
     /// A single identifier (a temporary): no need to copy it into another one.
-    pub fn is_single_use(&self) -> bool {
+    pub(super) fn is_single_use(&self) -> bool {
         let v: Vec<TokenTree> = self.tokens.clone().into_iter().collect();
         v.len() == 1 && matches!(v[0], TokenTree::Ident(_))
     }
 }
 
-fn dedup(v: Vec<Bid>) -> Vec<Bid> {
+fn dedup(v: Vec<BindingId>) -> Vec<BindingId> {
     let mut out = Vec::with_capacity(v.len());
     for b in v {
         if !out.contains(&b) {
@@ -52,13 +55,15 @@ fn dedup(v: Vec<Bid>) -> Vec<Bid> {
     out
 }
 
-pub fn try_tokens(inner: TokenStream, span: Span) -> TokenStream {
+/// `inner?`: a match that returns the residual, converted, through the step function.
+pub(super) fn try_tokens(rt: &RuntimePath, inner: TokenStream, span: Span) -> TokenStream {
+    let p = rt.private(span);
     quote_spanned! {span=>
-        match ::durable::__private::Branch::branch(#inner) {
+        match #p::Branch::branch(#inner) {
             ::core::ops::ControlFlow::Continue(__durable_ok) => __durable_ok,
             ::core::ops::ControlFlow::Break(__durable_residual) => {
-                return ::durable::__private::Step::Done(
-                    ::durable::__private::FromResidual::from_residual(__durable_residual),
+                return #p::Step::Done(
+                    #p::FromResidual::from_residual(__durable_residual),
                 );
             }
         }
@@ -74,7 +79,7 @@ impl Lowerer<'_> {
     }
 
     /// A statement without `.await`: its code, and the bindings a `let` introduces.
-    pub(super) fn verbatim_stmt(&mut self, s: &Stmt) -> (Operand, Vec<crate::syntax::PatBinding>) {
+    pub(super) fn verbatim_stmt(&mut self, s: &Stmt) -> (Operand, Vec<PatBinding>) {
         let uses = self.collect_uses(|c| match s {
             Stmt::Local(l) => {
                 if let Some(init) = &l.init {
@@ -100,7 +105,7 @@ impl Lowerer<'_> {
     }
 
     /// Locals named by `{name}` captures in a macro's string-literal arguments.
-    pub(super) fn format_capture_uses(&self, m: &syn::Macro) -> Vec<Bid> {
+    pub(super) fn format_capture_uses(&self, m: &syn::Macro) -> Vec<BindingId> {
         let mut out = Vec::new();
         let Some(args) = macro_args(m) else { return out };
         for a in args.exprs() {
@@ -120,7 +125,7 @@ impl Lowerer<'_> {
         out
     }
 
-    fn collect_uses(&self, f: impl FnOnce(&mut UseCollector<'_, '_>)) -> Vec<Bid> {
+    fn collect_uses(&self, f: impl FnOnce(&mut UseCollector<'_, '_>)) -> Vec<BindingId> {
         let mut c = UseCollector { lw: self, inner: vec![Vec::new()], uses: Vec::new() };
         f(&mut c);
         c.uses
@@ -136,7 +141,7 @@ impl Lowerer<'_> {
 struct UseCollector<'l, 'a> {
     lw: &'l Lowerer<'a>,
     inner: Vec<Vec<String>>,
-    uses: Vec<Bid>,
+    uses: Vec<BindingId>,
 }
 
 impl UseCollector<'_, '_> {
@@ -311,12 +316,13 @@ impl VisitMut for Rewriter<'_, '_> {
                     Some(v) => v.to_token_stream(),
                     None => quote!(()),
                 };
-                *e = Expr::Verbatim(quote_spanned!(span=> return ::durable::__private::Step::Done(#v)));
+                let p = self.lw.private(span);
+                *e = Expr::Verbatim(quote_spanned!(span=> return #p::Step::Done(#v)));
             }
             Expr::Try(t) => {
                 self.visit_expr_mut(&mut t.expr);
                 let inner = t.expr.to_token_stream();
-                *e = Expr::Verbatim(try_tokens(inner, t.question_token.span));
+                *e = Expr::Verbatim(try_tokens(self.lw.rt, inner, t.question_token.span));
             }
             Expr::Loop(l) => {
                 self.inner_loops.push((l.label.as_ref().map(|l| l.name.ident.to_string()), true));
@@ -353,7 +359,7 @@ impl VisitMut for Rewriter<'_, '_> {
                 self.jumps.push(Jump {
                     marker: marker.clone(),
                     target: target.exit,
-                    value: value.map(|v| (target.result.unwrap_or(usize::MAX), v)),
+                    value: value.map(|tokens| JumpValue { result: target.result, tokens }),
                 });
                 *e = Expr::Verbatim(quote!(#marker));
             }
@@ -372,8 +378,8 @@ impl VisitMut for Rewriter<'_, '_> {
                 {
                     {
                         let subs: Vec<&mut Expr> = match &mut args {
-                            crate::syntax::MacroArgs::List(l) => l.iter_mut().collect(),
-                            crate::syntax::MacroArgs::Repeat(a, b) => vec![a, b],
+                            MacroArgs::List(l) => l.iter_mut().collect(),
+                            MacroArgs::Repeat(a, b) => vec![a, b],
                         };
                         for s in subs {
                             self.visit_expr_mut(s);
@@ -392,8 +398,8 @@ impl VisitMut for Rewriter<'_, '_> {
         {
             {
                 let subs: Vec<&mut Expr> = match &mut args {
-                    crate::syntax::MacroArgs::List(l) => l.iter_mut().collect(),
-                    crate::syntax::MacroArgs::Repeat(a, b) => vec![a, b],
+                    MacroArgs::List(l) => l.iter_mut().collect(),
+                    MacroArgs::Repeat(a, b) => vec![a, b],
                 };
                 for s in subs {
                     self.visit_expr_mut(s);

@@ -1,0 +1,109 @@
+//! Layout of the state machine: which blocks start an arm of the `match pc` (the entry, resume
+//! points and jump targets, in source order), which locals need a hoisted slot (those live into
+//! an arm), and which locals each suspension saves (those live at its resume point).
+
+use crate::lower::Lowered;
+use crate::lower::ir::{BindingId, BindingKind, BlockId, LStmt, Term};
+use crate::lower::liveness::LiveSet;
+use quote::format_ident;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Where the state machine's arms start and what it keeps between them.
+pub(super) struct Layout {
+    /// Blocks that start an arm, in source order.
+    pub arms: Vec<BlockId>,
+    /// Locals that live in a hoisted `Option` slot across arms.
+    pub slots: LiveSet,
+    /// Fields of each resume block's state variant.
+    pub variants: BTreeMap<BlockId, Vec<BindingId>>,
+}
+
+impl Layout {
+    /// Arms: the entry, resume points, and targets of jumps, reachable from the entry.
+    pub(super) fn new(lw: &Lowered) -> Self {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![BlockId::ENTRY];
+        let mut arms = BTreeSet::new();
+        arms.insert(BlockId::ENTRY);
+        while let Some(b) = stack.pop() {
+            if !seen.insert(b) {
+                continue;
+            }
+            let block = &lw.cfg[b];
+            let jump_to = |t: BlockId, arms: &mut BTreeSet<BlockId>, stack: &mut Vec<BlockId>| {
+                arms.insert(t);
+                stack.push(t);
+            };
+            for s in &block.stmts {
+                if let LStmt::Code { jumps, .. } = s {
+                    for j in jumps {
+                        jump_to(j.target, &mut arms, &mut stack);
+                    }
+                }
+            }
+            match &block.term {
+                Term::Goto(t) => jump_to(*t, &mut arms, &mut stack),
+                Term::Await { resume } => jump_to(*resume, &mut arms, &mut stack),
+                Term::If { then, els, .. } => {
+                    stack.push(*then);
+                    stack.push(*els);
+                }
+                Term::Match { arms: ma, .. } => ma.iter().for_each(|a| stack.push(a.target)),
+                Term::Return { jumps, .. } => {
+                    for j in jumps {
+                        jump_to(j.target, &mut arms, &mut stack);
+                    }
+                }
+                Term::Dead => {}
+            }
+        }
+        let mut arms: Vec<BlockId> = arms.into_iter().collect();
+        arms.sort_by_key(|b| lw.cfg.source_order(*b).unwrap_or(usize::MAX));
+        let mut slots = LiveSet::new();
+        let mut variants = BTreeMap::new();
+        for &a in &arms {
+            if a != BlockId::ENTRY {
+                slots.extend(lw.liveness.live_in(a).iter().copied());
+            }
+            if lw.cfg[a].resume_of.is_some() {
+                variants.insert(a, lw.liveness.live_in(a).iter().copied().collect());
+            }
+        }
+        for (id, b) in lw.bindings.iter() {
+            if b.kind == BindingKind::Input {
+                slots.insert(id);
+            }
+        }
+        Layout { arms, slots, variants }
+    }
+}
+
+/// The hoisted slot of a local.
+pub(super) fn slot(b: BindingId) -> syn::Ident {
+    format_ident!("__durable_slot_{}", b.number())
+}
+
+/// The state variant saved at the await that `block` resumes.
+pub(super) fn variant_name(lw: &Lowered, block: BlockId) -> syn::Ident {
+    format_ident!("Await{}", lw.cfg[block].resume_of.unwrap_or_default().number())
+}
+
+/// Field names in a variant: the source name, made unique when two saved locals share it.
+pub(super) fn field_names(lw: &Lowered, fields: &[BindingId]) -> Vec<syn::Ident> {
+    let plain = |f: BindingId| lw.bindings[f].ident.to_string().trim_start_matches("r#").to_string();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for &f in fields {
+        *count.entry(plain(f)).or_default() += 1;
+    }
+    fields
+        .iter()
+        .map(|&f| {
+            let n = plain(f);
+            if count.get(&n).copied().unwrap_or(0) > 1 {
+                format_ident!("{}_{}", n, f.number())
+            } else {
+                format_ident!("{}", n)
+            }
+        })
+        .collect()
+}

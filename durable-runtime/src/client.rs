@@ -1,6 +1,7 @@
 //! The client: starts, queries, signals and manages instances, from any process.
 
 use crate::backend::{Backend, InstanceMessage, NewInstance};
+use crate::engine::store::LATEST_VERSION;
 use crate::entity::{Entity, EntitySink};
 use crate::error::Error;
 use crate::history::HistoryEvent;
@@ -76,14 +77,15 @@ impl Client {
         let _ = f;
         let json =
             payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
-        self.start_json(O::NAME, id.into(), json).await
+        self.start_json(O::NAME, O::VERSION, id.into(), json).await
     }
 
-    /// Start the orchestrator registered as `name` with a JSON input, under a new random id.
+    /// Start the orchestrator registered as `name` with a JSON input, under a new random id. It
+    /// runs on the highest version of `name` registered on the worker that takes its first step.
     /// An unknown name or an input of the wrong shape fails the instance with a clear message.
     pub async fn start_by_name(&self, name: &str, input: serde_json::Value) -> Result<InstanceId, Error> {
         let json = input.to_string();
-        self.start_json(name, InstanceId::random().into_string(), json).await
+        self.start_json(name, LATEST_VERSION, InstanceId::random().into_string(), json).await
     }
 
     /// Start the orchestrator registered as `name` with a JSON input under instance id `id`.
@@ -93,13 +95,13 @@ impl Client {
         id: impl Into<String>,
         input: serde_json::Value,
     ) -> Result<InstanceId, Error> {
-        self.start_json(name, id.into(), input.to_string()).await
+        self.start_json(name, LATEST_VERSION, id.into(), input.to_string()).await
     }
 
-    async fn start_json(&self, name: &str, id: String, json: String) -> Result<InstanceId, Error> {
+    async fn start_json(&self, name: &str, version: u32, id: String, json: String) -> Result<InstanceId, Error> {
         let id = InstanceId::new(id)?;
         self.check_size(|| format!("the input of orchestrator `{name}`"), &json)?;
-        self.backend.create_instance(NewInstance::new(id.as_str(), name, json)).await?;
+        self.backend.create_instance(NewInstance::new(id.as_str(), name, json).with_version(version)).await?;
         Ok(id)
     }
 

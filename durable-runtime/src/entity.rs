@@ -94,6 +94,7 @@ impl EntityContext {
         self.effects.push(EntityEffect::StartOrchestration {
             instance_id: instance_id.clone(),
             name: O::NAME.to_string(),
+            version: O::VERSION,
             input,
         });
         Ok(instance_id)

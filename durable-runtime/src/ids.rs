@@ -64,6 +64,15 @@ pub struct LockRequest {
     pub position: usize,
 }
 
+/// The version of an orchestrator declared without `version = N`, and of instances recorded
+/// before versions existed.
+pub const FIRST_VERSION: u32 = 1;
+
+/// [`FIRST_VERSION`], for `#[serde(default = …)]`.
+pub(crate) fn first_version() -> u32 {
+    FIRST_VERSION
+}
+
 /// A fresh execution id.
 pub fn new_execution_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -181,6 +181,15 @@ pub struct InstanceStatus {
     pub updated_ms: Millis,
     /// The parent instance, for a sub-orchestration.
     pub parent: Option<ParentRef>,
+    /// The orchestrator version it runs on (`#[orchestrator(version = N)]`; 1 for instances
+    /// started before versions were used). 0 until the first step for an instance started by
+    /// name: it then runs on the highest version registered on the worker that starts it.
+    #[serde(default = "crate::ids::first_version")]
+    pub version: u32,
+    /// No registered code can run it now (an incompatible change, an unregistered version):
+    /// `reason` says why and what to do; it resumes as soon as a worker with matching code runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
 }
 
 impl InstanceStatus {
@@ -315,5 +324,7 @@ pub fn implicit_entity_status(instance_id: &str, now: Millis) -> Option<Instance
         created_ms: now,
         updated_ms: now,
         parent: None,
+        version: crate::ids::FIRST_VERSION,
+        blocked: false,
     })
 }

@@ -28,6 +28,7 @@ pub mod engine;
 pub mod backend;
 // 6. Worker and client.
 pub mod client;
+pub mod deploy;
 #[doc(hidden)]
 pub mod private;
 pub mod worker;
@@ -36,6 +37,7 @@ pub mod worker;
 pub use private as __private;
 
 pub use client::Client;
+pub use deploy::{ExportedInstance, VersionSummary};
 pub use context::{ActivityContext, OrchestrationContext};
 pub use entity::{Entity, EntityContext};
 pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};

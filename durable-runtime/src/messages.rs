@@ -38,6 +38,9 @@ pub enum Command {
         id: u64,
         /// Orchestrator name.
         name: String,
+        /// Orchestrator version.
+        #[serde(default = "crate::ids::first_version")]
+        version: u32,
         /// The child's instance id.
         instance_id: String,
         /// JSON input.
@@ -262,6 +265,8 @@ pub enum EntityEffect {
         instance_id: String,
         /// The orchestrator's name.
         name: String,
+        /// The orchestrator's version.
+        version: u32,
         /// JSON input.
         input: String,
     },

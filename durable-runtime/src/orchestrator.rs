@@ -18,7 +18,12 @@ pub trait Orchestrator: Copy + Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + 'static;
     /// The name it is registered and started under.
     const NAME: &'static str;
-    /// A hash of the orchestrator's body: a snapshot written by another body is refused.
+    /// The version (`#[orchestrator(version = N)]`; 1 without it). Versions of one name run
+    /// side by side; each instance runs on the version it started on.
+    const VERSION: u32 = crate::ids::FIRST_VERSION;
+    /// A hash of the orchestrator's body: a snapshot written by the same body resumes at once;
+    /// one written by another body resumes when its suspension point and live locals are
+    /// unchanged.
     const FINGERPRINT: u64;
     /// Run the state machine from `input` until it suspends or finishes.
     #[doc(hidden)]

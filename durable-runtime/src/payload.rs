@@ -29,14 +29,24 @@ pub fn from_state<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 /// each encoded on its own (MessagePack with field names).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
-    /// Hash of the orchestrator body that wrote it.
+    /// Hash of the orchestrator body that wrote it: the same body resumes at `pc` directly.
     pub fingerprint: u64,
-    /// The program counter (the resume point).
+    /// The program counter (the resume point) in the body that wrote it.
     pub pc: u32,
-    /// A readable name of the suspension point (`Await3`).
+    /// The suspension point's key, stable under edits elsewhere in the body: the awaited
+    /// expression as written (`ctx.wait_for_event("go")`), with `#2` for its third occurrence,
+    /// or `checkpoint("name")` for a task named with `.checkpoint("name")`. Other code resumes
+    /// the snapshot when it has a suspension point with this key and the same live locals.
     pub at: String,
     /// The live locals, by source name.
     pub locals: Vec<(String, Blob)>,
+    /// The Rust type of each local, in the order of `locals`: a local whose type changed is
+    /// not resumed.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// The source line of the suspension point in the body that wrote it.
+    #[serde(default)]
+    pub line: u32,
 }
 
 /// Bytes serialized as a MessagePack binary.
@@ -76,7 +86,7 @@ impl<'de> serde::Deserialize<'de> for Blob {
 }
 
 /// Render a snapshot as JSON for people and tools, without the user's types:
-/// `{"at": "Await3", "pc": 7, "locals": {"name": value, …}}`.
+/// `{"at": "ctx.wait_for_event(\"go\")", "line": 12, "pc": 7, "locals": {"name": value, …}}`.
 pub fn state_to_json(bytes: &[u8]) -> serde_json::Value {
     let st: Snapshot = match from_state(bytes) {
         Ok(st) => st,
@@ -88,7 +98,7 @@ pub fn state_to_json(bytes: &[u8]) -> serde_json::Value {
             .unwrap_or_else(|e| serde_json::Value::String(format!("<undecodable: {e}>")));
         locals.insert(name.clone(), v);
     }
-    serde_json::json!({ "at": st.at, "pc": st.pc, "locals": locals })
+    serde_json::json!({ "at": st.at, "line": st.line, "pc": st.pc, "locals": locals })
 }
 
 /// Shorten a payload for an error message.

@@ -78,52 +78,124 @@ pub fn decode_input<T: DeserializeOwned>(json: &str, name: &str) -> Result<T, St
     crate::payload::from_json(json, &format!("the input of orchestrator `{name}`")).map_err(StepResult::BadInput)
 }
 
-/// Decode a snapshot and check it was written by this version of the orchestrator.
-pub fn load_state(bytes: &[u8], name: &str, fingerprint: u64) -> Result<crate::payload::Snapshot, StepResult> {
-    let st: crate::payload::Snapshot =
-        crate::payload::from_state(bytes).map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
-    if st.fingerprint != fingerprint {
-        return Err(StepResult::BadState(format!(
-            "orchestrator `{name}`: the saved state was written by a different version of its body (fingerprint {:016x}, this build has {fingerprint:016x}); deploy the version that wrote it to finish this instance",
-            st.fingerprint
-        )));
-    }
-    Ok(st)
+/// The fingerprint of an orchestrator's code (its tokens' text), at compile time.
+pub const fn fingerprint(text: &str) -> u64 {
+    crate::hash::fnv1a(text.as_bytes())
 }
 
-/// Decode saved local number `i` of a snapshot.
-pub fn restore<T: Persist>(st: &crate::payload::Snapshot, i: usize) -> Result<T, StepResult> {
-    let (name, blob) = st
-        .locals
-        .get(i)
-        .ok_or_else(|| StepResult::BadState(format!("the saved state has no local number {i} at `{}`", st.at)))?;
-    crate::payload::from_state(&blob.0)
+/// A suspension point of a generated state machine: its key (stable under edits elsewhere),
+/// its program counter in this code, its source line and the locals live there.
+#[derive(Debug)]
+pub struct Site {
+    pub key: &'static str,
+    pub pc: u32,
+    pub line: u32,
+    pub locals: &'static [&'static str],
+}
+
+/// Decode a snapshot and find where this code resumes it: at its `pc` if this very body wrote
+/// it, else at the suspension point with the same key, if the same locals are live there.
+pub fn load_state(
+    bytes: &[u8],
+    name: &str,
+    fingerprint: u64,
+    sites: &[Site],
+) -> Result<(crate::payload::Snapshot, u32), StepResult> {
+    let st: crate::payload::Snapshot =
+        crate::payload::from_state(bytes).map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
+    if st.fingerprint == fingerprint {
+        let pc = st.pc;
+        return Ok((st, pc));
+    }
+    let at = || if st.line > 0 { format!("`{}` (line {})", st.at, st.line) } else { format!("`{}`", st.at) };
+    let Some(site) = sites.iter().find(|s| s.key == st.at) else {
+        let keys: Vec<String> = sites.iter().map(|s| format!("`{}` (line {})", s.key, s.line)).collect();
+        return Err(StepResult::BadState(format!(
+            "it is suspended at {}, which this code does not await any more (its suspension points are {})",
+            at(),
+            if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+        )));
+    };
+    if st.types.len() != st.locals.len() {
+        return Err(StepResult::BadState(format!(
+            "it is suspended at {} in a snapshot written before local types were recorded, so only the code that wrote it can resume it",
+            at()
+        )));
+    }
+    for local in site.locals {
+        if !st.locals.iter().any(|(n, _)| n == local) {
+            return Err(StepResult::BadState(format!(
+                "the local `{local}` is live at `{}` (line {}) in this code but not in the snapshot",
+                site.key, site.line
+            )));
+        }
+    }
+    for (n, _) in &st.locals {
+        if !site.locals.contains(&n.as_str()) {
+            return Err(StepResult::BadState(format!(
+                "the snapshot keeps the local `{n}` at {}, which this code does not keep there (line {})",
+                at(),
+                site.line
+            )));
+        }
+    }
+    Ok((st, site.pc))
+}
+
+/// Decode saved local `name` of a snapshot, refusing one saved with another type.
+pub fn restore<T: Persist>(st: &crate::payload::Snapshot, name: &str) -> Result<T, StepResult> {
+    let Some(i) = st.locals.iter().position(|(n, _)| n == name) else {
+        return Err(StepResult::BadState(format!("the saved state has no local `{name}` at `{}`", st.at)));
+    };
+    let now = std::any::type_name::<T>();
+    if let Some(saved) = st.types.get(i)
+        && saved != now
+    {
+        return Err(StepResult::BadState(format!(
+            "the local `{name}` at `{}` (line {}) was saved as `{saved}`, and this code has it as `{now}`",
+            st.at, st.line
+        )));
+    }
+    crate::payload::from_state(&st.locals[i].1.0)
         .map_err(|e| StepResult::BadState(format!("saved local `{name}` at `{}`: {e}", st.at)))
+}
+
+/// One local encoded for a snapshot: its name, type and bytes.
+pub struct SavedLocal {
+    name: &'static str,
+    ty: &'static str,
+    blob: crate::payload::Blob,
 }
 
 /// Encode one local for a snapshot.
 #[inline]
-pub fn persist<T: Persist>(name: &'static str, value: T) -> Result<(&'static str, crate::payload::Blob), String> {
+pub fn persist<T: Persist>(name: &'static str, value: T) -> Result<SavedLocal, String> {
     crate::payload::to_state(&value)
-        .map(|b| (name, crate::payload::Blob(b)))
+        .map(|b| SavedLocal { name, ty: std::any::type_name::<T>(), blob: crate::payload::Blob(b) })
         .map_err(|e| format!("local `{name}` cannot be saved: {e}"))
 }
 
-/// Write a snapshot: the step suspends.
-pub fn suspend<R>(
-    fingerprint: u64,
-    pc: u32,
-    at: &'static str,
-    locals: Vec<Result<(&'static str, crate::payload::Blob), String>>,
-) -> Step<R> {
+/// Write a snapshot at suspension point `site`: the step suspends.
+pub fn suspend<R>(fingerprint: u64, site: &Site, locals: Vec<Result<SavedLocal, String>>) -> Step<R> {
     let mut out = Vec::with_capacity(locals.len());
+    let mut types = Vec::with_capacity(locals.len());
     for l in locals {
         match l {
-            Ok((n, b)) => out.push((n.to_string(), b)),
+            Ok(l) => {
+                out.push((l.name.to_string(), l.blob));
+                types.push(l.ty.to_string());
+            }
             Err(e) => return Step::Error(StepResult::Failed(e)),
         }
     }
-    let st = crate::payload::Snapshot { fingerprint, pc, at: at.to_string(), locals: out };
+    let st = crate::payload::Snapshot {
+        fingerprint,
+        pc: site.pc,
+        at: site.key.to_string(),
+        locals: out,
+        types,
+        line: site.line,
+    };
     match crate::payload::to_state(&st) {
         Ok(bytes) => Step::Suspend(bytes),
         Err(e) => Step::Error(StepResult::Failed(e)),

@@ -114,6 +114,9 @@ pub enum Applied {
 pub struct Snapshot {
     /// The orchestrator that wrote it.
     pub orchestrator: String,
+    /// The orchestrator version that wrote it.
+    #[serde(default = "crate::ids::first_version")]
+    pub version: u32,
     /// The fingerprint of the orchestrator's code that wrote it.
     pub fingerprint: u64,
     /// The state machine's state (MessagePack).

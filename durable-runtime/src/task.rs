@@ -89,6 +89,15 @@ impl<T> std::fmt::Debug for Task<T> {
 }
 
 impl<T> Task<T> {
+    /// Name the suspension point where this task is awaited: `ctx.wait_for_event("approval")
+    /// .checkpoint("approval").await`. A state saved there is resumed by any code that awaits a
+    /// task with the same checkpoint name and keeps the same locals live there, however the
+    /// awaited expression itself is written. Without it, the point is named by the awaited
+    /// expression as written. Nothing else changes.
+    pub fn checkpoint(self, name: &'static str) -> Self {
+        let _ = name;
+        self
+    }
     pub(crate) fn new(id: u64, kind: TaskKind, ctx: OrchestrationContext) -> Self {
         Self { id, kind, ctx: Some(ctx), _t: PhantomData }
     }
@@ -201,6 +210,15 @@ pub struct WhenAll<D> {
 }
 
 impl<D> WhenAll<D> {
+    /// Name the suspension point where this task is awaited: `ctx.wait_for_event("approval")
+    /// .checkpoint("approval").await`. A state saved there is resumed by any code that awaits a
+    /// task with the same checkpoint name and keeps the same locals live there, however the
+    /// awaited expression itself is written. Without it, the point is named by the awaited
+    /// expression as written. Nothing else changes.
+    pub fn checkpoint(self, name: &'static str) -> Self {
+        let _ = name;
+        self
+    }
     pub(crate) fn new(tasks: Vec<D>, ctx: OrchestrationContext) -> Self {
         Self { tasks, ctx: Some(ctx) }
     }
@@ -265,6 +283,15 @@ pub struct WhenAny<D> {
 }
 
 impl<D> WhenAny<D> {
+    /// Name the suspension point where this task is awaited: `ctx.wait_for_event("approval")
+    /// .checkpoint("approval").await`. A state saved there is resumed by any code that awaits a
+    /// task with the same checkpoint name and keeps the same locals live there, however the
+    /// awaited expression itself is written. Without it, the point is named by the awaited
+    /// expression as written. Nothing else changes.
+    pub fn checkpoint(self, name: &'static str) -> Self {
+        let _ = name;
+        self
+    }
     pub(crate) fn new(tasks: Vec<D>, ctx: OrchestrationContext) -> Self {
         assert!(!tasks.is_empty(), "`when_any` needs at least one task");
         Self { tasks, ctx: Some(ctx) }
@@ -316,6 +343,15 @@ pub struct Select<A, B> {
 }
 
 impl<A, B> Select<A, B> {
+    /// Name the suspension point where this task is awaited: `ctx.wait_for_event("approval")
+    /// .checkpoint("approval").await`. A state saved there is resumed by any code that awaits a
+    /// task with the same checkpoint name and keeps the same locals live there, however the
+    /// awaited expression itself is written. Without it, the point is named by the awaited
+    /// expression as written. Nothing else changes.
+    pub fn checkpoint(self, name: &'static str) -> Self {
+        let _ = name;
+        self
+    }
     pub(crate) fn new(a: A, b: B, ctx: OrchestrationContext) -> Self {
         Self { a, b, ctx: Some(ctx) }
     }

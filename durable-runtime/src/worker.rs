@@ -147,6 +147,7 @@ impl WorkerBuilder {
                 "max_concurrent_activities and max_concurrent_orchestrations must be at least 1".into(),
             ));
         }
+        self.registry.check()?;
         let (tx, rx) = watch::channel(false);
         let registry = Arc::new(self.registry);
         let activities = Arc::new(self.activities);
@@ -350,7 +351,8 @@ async fn step_instance(
     config: &EngineConfig,
     item: &OrchestrationWorkItem,
 ) -> Option<StepCommit> {
-    let history = if engine::needs_history(item) {
+    let prepared = engine::prepare(registry, item);
+    let history = if prepared.needs_history {
         match backend.history(&item.instance_id).await {
             Ok(h) => h,
             Err(e) => {
@@ -364,7 +366,7 @@ async fn step_instance(
     };
     let now = backend.now();
     let started = std::time::Instant::now();
-    let commit = catch_unwind(AssertUnwindSafe(|| engine::process(registry, item, history.as_deref(), now, config)));
+    let commit = catch_unwind(AssertUnwindSafe(|| engine::process_prepared(registry, item, prepared, history.as_deref(), now, config)));
     let m = crate::metrics::worker_metrics();
     m.step_seconds.observe(started.elapsed());
     m.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

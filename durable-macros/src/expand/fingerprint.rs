@@ -1,13 +1,9 @@
-//! The fingerprint of an orchestrator's code, stored with every saved state so a changed
-//! orchestrator does not resume a state it cannot read.
+//! The fingerprint of an orchestrator's code, stored with every saved state: a state written
+//! by the very same body resumes at its program counter directly; one written by another body
+//! resumes by its suspension point's key (see `state_machine`).
 
-/// FNV-1a (64 bits) over the token text of the signature and the body.
-pub(super) fn fingerprint(sig: &syn::Signature, block: &syn::Block) -> u64 {
-    let text = quote::quote!(#sig #block).to_string();
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+/// The text the fingerprint hashes: the tokens of the signature and the body. Generated code
+/// hashes it at compile time with the runtime's one hash function (`__private::fingerprint`).
+pub(super) fn fingerprint_text(sig: &syn::Signature, block: &syn::Block) -> syn::LitStr {
+    syn::LitStr::new(&quote::quote!(#sig #block).to_string(), proc_macro2::Span::call_site())
 }

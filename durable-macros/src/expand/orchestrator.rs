@@ -2,7 +2,7 @@
 //! unit struct named like the fn with an `Orchestrator` impl whose step function is the state
 //! machine.
 
-use super::fingerprint::fingerprint;
+use super::fingerprint::fingerprint_text;
 use super::state_machine::{StepParams, step_body};
 use super::{debug_print, fallback_unit_struct, with_errors};
 use crate::check;
@@ -53,8 +53,9 @@ fn generate(cx: &Ctxt, f: &OrchestratorFn<'_>) -> Option<TokenStream> {
     let name = &sig.ident;
     let name_str = f.args.name.clone().unwrap_or_else(|| name.to_string());
     let (input_ty, input_pat) = (f.input_ty(), f.input_pat());
-    let fingerprint = fingerprint(sig, &func.block);
-    let step = StepParams { input_ty: &input_ty, name: &name_str, ctx_pat: f.ctx_pat(), fingerprint, rt };
+    let fingerprint_text = fingerprint_text(sig, &func.block);
+    let version = f.args.version.unwrap_or(1);
+    let step = StepParams { input_ty: &input_ty, name: &name_str, ctx_pat: f.ctx_pat(), rt };
     let body = match step_body(&lowered, &step) {
         Ok(b) => b,
         Err(e) => {
@@ -105,11 +106,14 @@ fn generate(cx: &Ctxt, f: &OrchestratorFn<'_>) -> Option<TokenStream> {
         #direct
 
         const _: () = {
+            const __DURABLE_FINGERPRINT: u64 = #p::fingerprint(#fingerprint_text);
+
             impl #p::Orchestrator for #name {
                 type Input = #input_ty;
                 type Output = #outcome;
                 const NAME: &'static str = #name_str;
-                const FINGERPRINT: u64 = #fingerprint;
+                const VERSION: u32 = #version;
+                const FINGERPRINT: u64 = __DURABLE_FINGERPRINT;
                 fn __step(
                     __durable_ctx: &#p::OrchestrationContext,
                     __durable_input: #p::StepInput<'_>,

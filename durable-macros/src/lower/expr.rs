@@ -120,7 +120,7 @@ impl Lowerer<'_> {
         self.terminate(Term::Await { resume });
         self.enter(resume);
         let result = self.temp("await", a.await_token.span);
-        self.push(LStmt::Poll { task, result, span: a.span() });
+        self.push(LStmt::Poll { task, result, span: a.span(), key: super::await_key(&a.base) });
         let id = self.ident_of(result).clone();
         Operand { tokens: quote!(#id), uses: vec![result], jumps: Vec::new() }
     }

@@ -137,8 +137,9 @@ pub(crate) enum LStmt {
         /// Locals this statement assigns as a whole (`x = …;`): a definition, not a use.
         assigns: Vec<BindingId>,
     },
-    /// First statement of a resume block: poll the awaited task; suspend if not ready.
-    Poll { task: BindingId, result: BindingId, span: Span },
+    /// First statement of a resume block: poll the awaited task; suspend if not ready. `key`
+    /// names the suspension point by what is awaited (see [`await_key`](super::await_key)).
+    Poll { task: BindingId, result: BindingId, span: Span, key: String },
 }
 
 /// An arm of a [`Term::Match`].

@@ -207,3 +207,52 @@ impl<'a> Lowerer<'a> {
         });
     }
 }
+
+/// The key of a suspension point: what is awaited, as written (`ctx.wait_for_event("go")`), or
+/// `checkpoint("name")` for a task named with `.checkpoint("name")`. Stable under edits
+/// elsewhere in the body, so a state saved at this point by other code is resumed here when the
+/// same locals are live (the emitter adds `#n` to the n-th repeat of one key).
+pub(crate) fn await_key(base: &syn::Expr) -> String {
+    if let syn::Expr::MethodCall(m) = base
+        && m.method == "checkpoint"
+        && m.args.len() == 1
+        && let Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. })) = m.args.first()
+    {
+        return format!("checkpoint({:?})", s.value());
+    }
+    compact(&quote::quote!(#base).to_string())
+}
+
+/// Token text without the spaces `to_string` puts between tokens, except between two words
+/// and after a comma: `ctx . call (a , b)` → `ctx.call(a, b)`.
+fn compact(text: &str) -> String {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '"' || c == '\'';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.get(i + 1).copied();
+            let keep = matches!((prev, next), (Some(p), Some(n)) if word(p) && word(n)) || prev == Some(',');
+            if !keep {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::await_key;
+
+    #[test]
+    fn await_keys_read_as_written() {
+        let key = |s: &str| await_key(&syn::parse_str(s).unwrap());
+        assert_eq!(key(r#"ctx.wait_for_event::<String>("go")"#), r#"ctx.wait_for_event::<String>("go")"#);
+        assert_eq!(key("ctx.call_activity(charge, (order.id, amount * 2))"), "ctx.call_activity(charge, (order.id, amount*2))");
+        assert_eq!(key(r#"ctx.when_all(tasks).checkpoint("approval")"#), r#"checkpoint("approval")"#);
+        assert_eq!(key("ctx.timer(Duration::from_secs(5))"), "ctx.timer(Duration::from_secs(5))");
+    }
+}

@@ -5,6 +5,7 @@
 //! |------------------|--------------|-------------------------------------------------------|
 //! | `name = "…"`     | all three    | the registered name (default: the fn or type name)    |
 //! | `crate = "…"`    | all three    | the runtime crate's path (default: `::durable`)       |
+//! | `version = N`    | orchestrator | the version (default 1); versions run side by side    |
 //! | `differential`   | orchestrator | also emit the body as plain async Rust (for tests)    |
 //!
 //! `crate` and `differential` are for macro authors and our own tests, so the hint on an
@@ -27,7 +28,7 @@ impl MacroKind {
     fn unknown_option(self) -> &'static str {
         match self {
             MacroKind::Orchestrator => {
-                "unknown `#[orchestrator]` option; the options are `name = \"…\"` (the registered name)"
+                "unknown `#[orchestrator]` option; the options are `name = \"…\"` (the registered name) and `version = N` (the version, from 1)"
             }
             MacroKind::Activity => "unknown `#[activity]` option; the option is `name = \"…\"` (the registered name)",
             MacroKind::Entity => "unknown `#[entity]` option; the option is `name = \"…\"` (the entity name)",
@@ -40,6 +41,8 @@ impl MacroKind {
 pub(crate) struct Args {
     /// `name = "…"`: the registered name.
     pub name: Option<String>,
+    /// `version = N` (orchestrator only): the version, from 1.
+    pub version: Option<u32>,
     /// `differential` (orchestrator only): also emit `__durable_direct`, the plain async body.
     pub differential: bool,
     /// `crate = "…"`: where generated code finds the runtime.
@@ -57,6 +60,9 @@ pub(crate) fn parse_args(cx: &Ctxt, kind: MacroKind, attr: TokenStream) -> Args 
             let s: syn::LitStr = meta.value()?.parse()?;
             args.name = Some(s.value());
             Ok(())
+        } else if kind == MacroKind::Orchestrator && meta.path.is_ident("version") {
+            args.version = Some(parse_version(meta.value()?)?);
+            Ok(())
         } else if kind == MacroKind::Orchestrator && meta.path.is_ident("differential") {
             args.differential = true;
             Ok(())
@@ -71,6 +77,26 @@ pub(crate) fn parse_args(cx: &Ctxt, kind: MacroKind, attr: TokenStream) -> Args 
         cx.push(e);
     }
     args
+}
+
+/// The value of `version = N`: a whole number from 1.
+fn parse_version(input: syn::parse::ParseStream<'_>) -> syn::Result<u32> {
+    let value: syn::Expr = input.parse()?;
+    let hint = "`version` takes a whole number from 1, e.g. `version = 2`; an orchestrator without `version` is version 1";
+    let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(int), .. }) = &value else {
+        return Err(syn::Error::new_spanned(&value, hint));
+    };
+    if !int.suffix().is_empty() {
+        return Err(syn::Error::new_spanned(int, format!("write the version without a type suffix: {hint}")));
+    }
+    match int.base10_parse::<u32>() {
+        Ok(0) => Err(syn::Error::new_spanned(
+            int,
+            "versions start at 1 (an orchestrator without `version` is version 1): write `version = 1` or higher",
+        )),
+        Ok(v) => Ok(v),
+        Err(_) => Err(syn::Error::new_spanned(int, format!("this version is too large: {hint}"))),
+    }
 }
 
 /// The root path of the runtime crate in generated code: `::durable` unless the macro was given

@@ -6,7 +6,8 @@
 
 use super::step::panic_message;
 use super::store::{Action, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest};
-use super::{EngineConfig, Registry, WAKE_KEY};
+use super::{EngineConfig, WAKE_KEY};
+use super::registry::Registry;
 use crate::entity::{Entity, EntityContext};
 use crate::ids::{EntityId, EntityReply, LockRequest, new_execution_id};
 use crate::instance::RuntimeStatus;
@@ -207,6 +208,7 @@ pub(crate) fn process_entity(
     let state = payload::to_state(&step.record).unwrap_or_default();
     let snapshot = Snapshot {
         orchestrator: format!("@{}", entry.name),
+        version: crate::ids::FIRST_VERSION,
         fingerprint: 0,
         state,
         runtime: RuntimeState::default(),
@@ -245,13 +247,16 @@ fn effect_actions(from: &EntityId, effects: Vec<EntityEffect>) -> Vec<Action> {
                     }),
                 }
             }
-            EntityEffect::StartOrchestration { instance_id, name, input } => Action::CreateInstance(NewInstance {
-                instance_id,
-                execution_id: new_execution_id(),
-                name,
-                input,
-                parent: None,
-            }),
+            EntityEffect::StartOrchestration { instance_id, name, version, input } => {
+                Action::CreateInstance(NewInstance {
+                    instance_id,
+                    execution_id: new_execution_id(),
+                    name,
+                    input,
+                    parent: None,
+                    version,
+                })
+            }
         });
     }
     actions

@@ -85,7 +85,7 @@ fn command_event(cmd: &Command, retry_ids: &BTreeSet<u64>) -> Option<EventKind> 
         Command::CreateTimer { id, .. } if retry_ids.contains(&id) => return None,
         Command::CreateTimer { id, fire_at } => EventKind::TimerCreated { id, fire_at },
         Command::CancelTimer { id } => EventKind::TimerCancelled { id },
-        Command::StartSubOrchestration { id, name, instance_id, input } => {
+        Command::StartSubOrchestration { id, name, instance_id, input, .. } => {
             EventKind::SubOrchestrationCreated { id, name, instance_id, input }
         }
         Command::SendEvent { instance_id, name, data } => EventKind::EventSent { instance_id, name, data },
@@ -179,6 +179,7 @@ pub(crate) fn run_step(
     let outcome = match result {
         StepResult::Suspended(state) => Outcome::Suspended(Snapshot {
             orchestrator: entry.name.to_string(),
+            version: entry.version,
             fingerprint: entry.fingerprint,
             state,
             runtime: runtime.clone(),

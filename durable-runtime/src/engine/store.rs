@@ -54,6 +54,9 @@ pub struct PendingMessage {
     pub message: InstanceMessage,
 }
 
+/// [`NewInstance::version`] for "the highest version registered where it first runs".
+pub const LATEST_VERSION: u32 = 0;
+
 /// An instance to create.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewInstance {
@@ -67,10 +70,15 @@ pub struct NewInstance {
     pub input: String,
     /// The parent, for a sub-orchestration.
     pub parent: Option<ParentRef>,
+    /// The orchestrator version to run; 0 for the highest version registered on the worker
+    /// that takes its first step (`Client::start_by_name`).
+    #[serde(default = "crate::ids::first_version")]
+    pub version: u32,
 }
 
 impl NewInstance {
-    /// An instance of orchestrator `name` with this JSON input and a fresh execution id.
+    /// An instance of the highest registered version of orchestrator `name` with this JSON
+    /// input and a fresh execution id ([`with_version`](Self::with_version) picks a version).
     pub fn new(instance_id: impl Into<String>, name: impl Into<String>, input: impl Into<String>) -> Self {
         Self {
             instance_id: instance_id.into(),
@@ -78,7 +86,14 @@ impl NewInstance {
             name: name.into(),
             input: input.into(),
             parent: None,
+            version: LATEST_VERSION,
         }
+    }
+
+    /// Run on orchestrator version `version`.
+    pub fn with_version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
     }
 
     /// The status record of the new instance: `Pending`, created at `now`.
@@ -96,6 +111,8 @@ impl NewInstance {
             created_ms: now,
             updated_ms: now,
             parent: self.parent.clone(),
+            version: self.version,
+            blocked: false,
         }
     }
 

@@ -3,7 +3,7 @@
 //! jump to an arm that needs them, and a suspension at each poll that is not ready.
 
 use super::Emitter;
-use super::layout::{field_names, slot, variant_name};
+use super::layout::{field_names, slot};
 use crate::lower::Lowered;
 use crate::lower::ir::{BindingId, BlockId, Jump, JumpValue, LStmt, Term};
 use crate::lower::liveness::LiveSet;
@@ -176,11 +176,10 @@ impl Emitter<'_> {
                         held.add(self.lw, d);
                     }
                 }
-                LStmt::Poll { task, result, span } => {
+                LStmt::Poll { task, result, span, .. } => {
                     let task_id = self.ident_of(*task).clone();
                     let task_slot = slot(*task);
                     let result_id = self.ident_of(*result).clone();
-                    let vname = variant_name(self.lw, b).to_string();
                     let fields = self.layout.variants.get(&b).cloned().unwrap_or_default();
                     let fnames: Vec<String> = field_names(self.lw, &fields).iter().map(|i| i.to_string()).collect();
                     let values = fields.iter().zip(&fnames).map(|(&f, n)| {
@@ -189,8 +188,7 @@ impl Emitter<'_> {
                         let p = self.rt.private(sp);
                         quote_spanned!(sp=> #p::persist(#n, #p::take(&mut #s)))
                     });
-                    let fp = self.fingerprint;
-                    let pc = b.pc();
+                    let site = self.layout.sites.iter().position(|s| s.block == b).unwrap_or_default();
                     let span = *span;
                     let p = self.rt.private(span);
                     out.extend(quote_spanned! {span=>
@@ -199,7 +197,7 @@ impl Emitter<'_> {
                             ::core::option::Option::Some(__durable_r) => __durable_r,
                             ::core::option::Option::None => {
                                 #task_slot = ::core::option::Option::Some(#task_id);
-                                return #p::suspend(#fp, #pc, #vname, ::std::vec![#(#values),*]);
+                                return #p::suspend(__DURABLE_FINGERPRINT, &__DURABLE_SITES[#site], ::std::vec![#(#values),*]);
                             }
                         };
                     });

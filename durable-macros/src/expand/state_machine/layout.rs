@@ -16,6 +16,15 @@ pub(super) struct Layout {
     pub slots: LiveSet,
     /// Fields of each resume block's state variant.
     pub variants: BTreeMap<BlockId, Vec<BindingId>>,
+    /// The suspension points, in await order: what the generated `SITES` table lists.
+    pub sites: Vec<Site>,
+}
+
+/// A suspension point: the resume block, its key (unique in the body) and the await's span.
+pub(super) struct Site {
+    pub block: BlockId,
+    pub key: String,
+    pub span: proc_macro2::Span,
 }
 
 impl Layout {
@@ -74,18 +83,35 @@ impl Layout {
                 slots.insert(id);
             }
         }
-        Layout { arms, slots, variants }
+        // Keys in await (source) order; the n-th repeat of one key gets `#n`.
+        let mut resumes: Vec<(u32, BlockId, String, proc_macro2::Span)> = variants
+            .keys()
+            .filter_map(|&b| {
+                let n = lw.cfg[b].resume_of?.number();
+                match lw.cfg[b].stmts.first() {
+                    Some(LStmt::Poll { key, span, .. }) => Some((n, b, key.clone(), *span)),
+                    _ => None,
+                }
+            })
+            .collect();
+        resumes.sort_by_key(|r| r.0);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let sites = resumes
+            .into_iter()
+            .map(|(_, block, key, span)| {
+                let n = seen.entry(key.clone()).or_default();
+                let key = if *n == 0 { key.clone() } else { format!("{key}#{n}") };
+                *n += 1;
+                Site { block, key, span }
+            })
+            .collect();
+        Layout { arms, slots, variants, sites }
     }
 }
 
 /// The hoisted slot of a local.
 pub(super) fn slot(b: BindingId) -> syn::Ident {
     format_ident!("__durable_slot_{}", b.number())
-}
-
-/// The state variant saved at the await that `block` resumes.
-pub(super) fn variant_name(lw: &Lowered, block: BlockId) -> syn::Ident {
-    format_ident!("Await{}", lw.cfg[block].resume_of.unwrap_or_default().number())
 }
 
 /// Field names in a variant: the source name, made unique when two saved locals share it.

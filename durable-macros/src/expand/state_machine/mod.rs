@@ -16,7 +16,7 @@ mod layout;
 use crate::lower::Lowered;
 use crate::lower::ir::BindingKind;
 use crate::parse::RuntimePath;
-use layout::{Layout, slot};
+use layout::{Layout, field_names, slot};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
@@ -28,8 +28,6 @@ pub(crate) struct StepParams<'a> {
     pub name: &'a str,
     /// The context parameter's pattern, bound from the step's context.
     pub ctx_pat: Option<&'a syn::Pat>,
-    /// The orchestrator's fingerprint, stored in and checked against saved states.
-    pub fingerprint: u64,
     pub rt: &'a RuntimePath,
 }
 
@@ -37,7 +35,7 @@ pub(crate) struct StepParams<'a> {
 /// the orchestrator returns or suspends. Errors are shadowing conflicts found while emitting.
 pub(crate) fn step_body(lw: &Lowered, params: &StepParams<'_>) -> Result<TokenStream, syn::Error> {
     let mut e =
-        Emitter { lw, layout: Layout::new(lw), fingerprint: params.fingerprint, rt: params.rt, errors: Vec::new() };
+        Emitter { lw, layout: Layout::new(lw), rt: params.rt, errors: Vec::new() };
     e.emit(params)
 }
 
@@ -45,7 +43,6 @@ pub(crate) fn step_body(lw: &Lowered, params: &StepParams<'_>) -> Result<TokenSt
 struct Emitter<'l> {
     lw: &'l Lowered,
     layout: Layout,
-    fingerprint: u64,
     rt: &'l RuntimePath,
     errors: Vec<syn::Error>,
 }
@@ -80,12 +77,12 @@ impl Emitter<'_> {
             .map(|(&blk, fields)| {
                 let slots = fields.iter().map(|&f| slot(f));
                 let spans = fields.iter().map(|&f| self.lw.bindings[f].ident.span());
-                let idx = 0..fields.len();
+                let names: Vec<String> = field_names(self.lw, fields).iter().map(|i| i.to_string()).collect();
                 let pc = blk.pc();
-                let restores = slots.zip(spans).zip(idx).map(|((s, sp), i)| {
+                let restores = slots.zip(spans).zip(names).map(|((s, sp), n)| {
                     let p = self.rt.private(sp);
                     quote_spanned! {sp=>
-                        #s = ::core::option::Option::Some(match #p::restore(&__durable_state, #i) {
+                        #s = ::core::option::Option::Some(match #p::restore(&__durable_state, #n) {
                             ::core::result::Result::Ok(__durable_v) => __durable_v,
                             ::core::result::Result::Err(__durable_e) => return #p::Step::Error(__durable_e),
                         });
@@ -96,7 +93,16 @@ impl Emitter<'_> {
                 }
             })
             .collect();
-        let fp = self.fingerprint;
+        let fp = quote!(__DURABLE_FINGERPRINT);
+        let sites = self.layout.sites.iter().map(|site| {
+            let key = &site.key;
+            let pc = site.block.pc();
+            let fields = self.layout.variants.get(&site.block).map(Vec::as_slice).unwrap_or_default();
+            let names: Vec<String> = field_names(self.lw, fields).iter().map(|i| i.to_string()).collect();
+            let line = quote_spanned!(site.span=> ::core::line!());
+            let p = self.rt.private(Span::call_site());
+            quote!(#p::Site { key: #key, pc: #pc, line: #line, locals: &[#(#names),*] })
+        }).collect::<Vec<_>>();
         let arms: Vec<TokenStream> = self
             .layout
             .arms
@@ -123,6 +129,7 @@ impl Emitter<'_> {
         let items = &self.lw.cfg.items;
         Ok(quote! {
             #(#items)*
+            const __DURABLE_SITES: &[#p::Site] = &[#(#sites),*];
             #(#slot_decls)*
             let mut __durable_pc: u32 = match __durable_input {
                 #p::StepInput::Start(__durable_json) => {
@@ -132,8 +139,8 @@ impl Emitter<'_> {
                     }
                 }
                 #p::StepInput::Resume(__durable_bytes) => {
-                    match #p::load_state(__durable_bytes, #name, #fp) {
-                        ::core::result::Result::Ok(__durable_state) => match __durable_state.pc {
+                    match #p::load_state(__durable_bytes, #name, #fp, __DURABLE_SITES) {
+                        ::core::result::Result::Ok((__durable_state, __durable_at)) => match __durable_at {
                             #(#load_arms)*
                             _ => return #p::Step::Error(#p::StepResult::BadState(
                                 ::std::format!("orchestrator `{}`: the saved state is at an unknown point ({})", #name, __durable_state.at),

@@ -1,0 +1,555 @@
+//! Stepping one orchestration instance: its inbox messages in order (start, task results,
+//! events, control messages), then at most one run of its state machine, into one commit.
+
+use super::registry::Registry;
+use super::replay::{self, replay};
+use super::resume::{Resume, choose};
+use super::step::{Base, Outcome, StepRun, run_step};
+use super::store::{
+    LATEST_VERSION, Action, ActivityRequest, MessageId, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest,
+};
+use super::{EngineConfig, WAKE_KEY, timer_key};
+use crate::history::{EventKind, HistoryEvent, ParentRef};
+use crate::ids::{EntityReply, LockRequest, new_execution_id};
+use crate::instance::{InstanceStatus, RuntimeStatus};
+use crate::messages::{Command, InstanceMessage, TaskMessage};
+use crate::state::{OpenTask, RuntimeState, Snapshot};
+use crate::time::Millis;
+
+/// Step orchestration instance `item` (see [`super::process`]).
+pub(super) fn process_orchestration(
+    registry: &Registry,
+    item: &OrchestrationWorkItem,
+    snapshot: Result<Option<Snapshot>, String>,
+    history: Option<&[HistoryEvent]>,
+    now: Millis,
+    config: &EngineConfig,
+) -> StepCommit {
+    let Some(status) = &item.status else {
+        // The instance is gone (purged): drop its messages.
+        return StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect());
+    };
+    let (snapshot, unreadable) = match snapshot {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(e)),
+    };
+    let mut p = Processing {
+        registry,
+        item,
+        now,
+        config,
+        status: status.clone(),
+        snapshot,
+        unreadable,
+        snapshot_change: SnapshotChange::Keep,
+        events: Vec::new(),
+        reset_history: false,
+        consumed: Vec::new(),
+        actions: Vec::new(),
+        start: false,
+        deliver: Vec::new(),
+        deferred: Vec::new(),
+        rewind: None,
+    };
+    for m in &item.messages {
+        p.on_message(m.id, &m.message, history);
+    }
+    p.flush(history);
+    p.into_commit()
+}
+
+struct Rewound {
+    base: Option<Snapshot>,
+    prelude: Vec<Command>,
+}
+
+struct Processing<'a> {
+    registry: &'a Registry,
+    item: &'a OrchestrationWorkItem,
+    now: Millis,
+    config: &'a EngineConfig,
+    status: InstanceStatus,
+    snapshot: Option<Snapshot>,
+    /// Why the stored snapshot could not be decoded, if it could not.
+    unreadable: Option<String>,
+    snapshot_change: SnapshotChange,
+    events: Vec<EventKind>,
+    reset_history: bool,
+    consumed: Vec<MessageId>,
+    actions: Vec<Action>,
+    /// The first step of the current execution is to run.
+    start: bool,
+    /// Messages to deliver in this step (`None` id: re-delivered by a rewind).
+    deliver: Vec<(Option<MessageId>, TaskMessage)>,
+    /// Messages held back while suspended (not acknowledged).
+    deferred: Vec<(MessageId, TaskMessage)>,
+    rewind: Option<Rewound>,
+}
+
+impl Processing<'_> {
+    fn rs(&self) -> RuntimeStatus {
+        self.status.runtime_status
+    }
+
+    fn on_message(&mut self, id: MessageId, msg: &InstanceMessage, history: Option<&[HistoryEvent]>) {
+        match msg {
+            InstanceMessage::Start { execution_id } => {
+                self.consumed.push(id);
+                let not_started = matches!(self.rs(), RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew);
+                if *execution_id == self.status.execution_id && not_started && !self.start {
+                    self.start = true;
+                    self.reset_history = true;
+                    self.events.clear();
+                    self.events.push(EventKind::ExecutionStarted {
+                        name: self.status.name.clone(),
+                        input: self.status.input.clone(),
+                        parent: self.status.parent.clone(),
+                    });
+                    self.status.runtime_status = RuntimeStatus::Running;
+                }
+            }
+            InstanceMessage::Event { name, data } => {
+                self.task_message(id, TaskMessage::EventRaised { name: name.clone(), data: data.clone() });
+            }
+            InstanceMessage::TaskResult { execution_id, result } => {
+                if *execution_id == self.status.execution_id {
+                    self.task_message(id, result.clone());
+                } else {
+                    self.consumed.push(id);
+                }
+            }
+            InstanceMessage::Wake => self.consumed.push(id),
+            InstanceMessage::EntityOperation { .. }
+            | InstanceMessage::EntityLock { .. }
+            | InstanceMessage::EntityRelease { .. } => self.consumed.push(id),
+            InstanceMessage::Suspend { reason } => {
+                self.consumed.push(id);
+                if matches!(self.rs(), RuntimeStatus::Running | RuntimeStatus::Pending) {
+                    self.status.runtime_status = RuntimeStatus::Suspended;
+                    self.status.reason = Some(reason.clone());
+                    self.events.push(EventKind::ExecutionSuspended { reason: reason.clone() });
+                }
+            }
+            InstanceMessage::Resume { reason } => {
+                self.consumed.push(id);
+                if self.rs() == RuntimeStatus::Suspended {
+                    self.status.runtime_status = RuntimeStatus::Running;
+                    self.status.reason = None;
+                    self.events.push(EventKind::ExecutionResumed { reason: reason.clone() });
+                    let deferred = std::mem::take(&mut self.deferred);
+                    self.deliver.extend(deferred.into_iter().map(|(id, m)| (Some(id), m)));
+                }
+            }
+            InstanceMessage::Terminate { reason } => {
+                self.consumed.push(id);
+                if !self.rs().is_terminal() {
+                    self.consumed.extend(self.deliver.drain(..).filter_map(|(id, _)| id));
+                    self.consumed.extend(self.deferred.drain(..).map(|(id, _)| id));
+                    self.start = false;
+                    self.rewind = None;
+                    self.events.push(EventKind::ExecutionTerminated { reason: reason.clone() });
+                    self.status.runtime_status = RuntimeStatus::Terminated;
+                    self.status.reason = Some(reason.clone());
+                    let runtime = self.snapshot.as_ref().map(|s| s.runtime.clone()).unwrap_or_default();
+                    self.cancel_open_timers(&runtime);
+                    self.snapshot = None;
+                    self.snapshot_change = SnapshotChange::Delete;
+                    self.report_to_parent(Err(format!(
+                        "instance {:?} was terminated: {reason}",
+                        self.status.instance_id
+                    )));
+                }
+            }
+            InstanceMessage::Rewind { reason } => {
+                self.consumed.push(id);
+                if self.rs() == RuntimeStatus::Failed {
+                    self.on_rewind(reason, history);
+                }
+            }
+        }
+    }
+
+    fn task_message(&mut self, id: MessageId, msg: TaskMessage) {
+        match self.rs() {
+            s if s.is_terminal() => self.consumed.push(id),
+            RuntimeStatus::Suspended => self.deferred.push((id, msg)),
+            _ => self.deliver.push((Some(id), msg)),
+        }
+    }
+
+    fn on_rewind(&mut self, reason: &str, history: Option<&[HistoryEvent]>) {
+        let Some(entry) = self.registry.get_version(&self.status.name, self.status.version).copied() else {
+            self.status.reason = Some(format!(
+                "cannot rewind: version {} of orchestrator `{}` is not registered on this worker (it registers {}; versions: {})",
+                self.status.version,
+                self.status.name,
+                self.registry.known(),
+                self.registry.known_versions(&self.status.name)
+            ));
+            return;
+        };
+        let Some(history) = history else {
+            self.status.reason = Some("cannot rewind: the history was not loaded".into());
+            return;
+        };
+        let replayed = match replay(&entry, &self.item.instance_id, history) {
+            Ok(r) => r,
+            Err(e) => {
+                self.status.reason = Some(format!("cannot rewind: {e}"));
+                return;
+            }
+        };
+        let prep = replay::rewind_prepare(replayed.before_last_step.as_ref(), &replayed.last_step);
+        self.events.push(EventKind::ExecutionRewound { reason: reason.to_string() });
+        self.status.runtime_status = RuntimeStatus::Running;
+        self.status.error = None;
+        self.status.output = None;
+        self.status.reason = None;
+        for child in prep.child_rewinds {
+            self.actions.push(Action::SendMessage {
+                instance_id: child,
+                message: InstanceMessage::Rewind { reason: format!("parent rewound: {reason}") },
+            });
+        }
+        let mut deliver: Vec<_> = prep.requeue.into_iter().map(|m| (None, m)).collect();
+        deliver.append(&mut self.deliver);
+        self.deliver = deliver;
+        self.rewind = Some(Rewound { base: prep.base, prelude: prep.prelude });
+    }
+
+    fn flush(&mut self, history: Option<&[HistoryEvent]>) {
+        if self.rs().is_terminal() {
+            return;
+        }
+        if self.rs() == RuntimeStatus::Suspended && !self.start && self.rewind.is_none() {
+            // Messages that came before the suspension wait too.
+            let deliver = std::mem::take(&mut self.deliver);
+            self.deferred.extend(deliver.into_iter().filter_map(|(id, m)| Some((id?, m))));
+            return;
+        }
+        if !self.start && self.deliver.is_empty() && self.rewind.is_none() {
+            return;
+        }
+        let name = self.status.name.clone();
+        if self.registry.versions(&name).is_empty() {
+            let message = format!(
+                "unknown orchestrator `{name}`: no orchestrator with that name is registered on this worker (it registers {})",
+                self.registry.known()
+            );
+            if self.start {
+                self.events.push(EventKind::OrchestratorStarted);
+                self.events.push(EventKind::ExecutionFailed { message: message.clone() });
+                self.ack_deliver();
+                self.finish(Err(message), &RuntimeState::default());
+            } else {
+                self.block(format!("{message}; deploy a worker that registers it: the instance waits until then"));
+            }
+            return;
+        }
+        let messages: Vec<TaskMessage> = self.deliver.iter().map(|(_, m)| m.clone()).collect();
+        let instance_id = self.item.instance_id.clone();
+        let (entry, run) = if self.start || self.rewind.is_some() {
+            let version = self.status.version;
+            let entry = if self.start && version == LATEST_VERSION {
+                self.registry.get(&name)
+            } else {
+                self.registry.get_version(&name, version)
+            };
+            let Some(entry) = entry.copied() else {
+                self.block(format!(
+                    "version {version} of orchestrator `{name}` is not registered on this worker (it registers versions {}); \
+                     register it (`#[orchestrator(name = \"{name}\", version = {version})]`) on a worker: the instance waits until then",
+                    self.registry.known_versions(&name)
+                ));
+                return;
+            };
+            let input = self.status.input.clone();
+            let run = match self.rewind.take() {
+                Some(Rewound { base: Some(s), prelude }) => {
+                    run_step(&entry, &instance_id, self.now, Base::Resume(&s), &messages, prelude)
+                }
+                Some(Rewound { base: None, prelude }) => run_step(
+                    &entry,
+                    &instance_id,
+                    self.now,
+                    Base::Start { input: &input, runtime: RuntimeState::default() },
+                    &messages,
+                    prelude,
+                ),
+                None => run_step(
+                    &entry,
+                    &instance_id,
+                    self.now,
+                    Base::Start { input: &input, runtime: RuntimeState::default() },
+                    &messages,
+                    Vec::new(),
+                ),
+            };
+            (entry, run)
+        } else {
+            let chosen = choose(&Resume {
+                registry: self.registry,
+                instance_id: &instance_id,
+                status: &self.status,
+                snapshot: self.snapshot.as_ref(),
+                unreadable: self.unreadable.as_deref(),
+                history,
+                now: self.now,
+            });
+            match chosen {
+                Ok(c) => {
+                    (c.entry, run_step(&c.entry, &instance_id, self.now, Base::Resume(&c.snapshot), &messages, Vec::new()))
+                }
+                Err(reason) => {
+                    self.block(reason);
+                    return;
+                }
+            }
+        };
+        let Some(run) = run else {
+            // Every message was a duplicate or late: nothing to run.
+            self.ack_deliver();
+            return;
+        };
+        if let Outcome::Blocked(msg) = &run.outcome {
+            let msg = format!("version {} of orchestrator `{name}` cannot run it: {msg}", entry.version);
+            self.block(msg);
+            return;
+        }
+        self.status.version = entry.version;
+        self.ack_deliver();
+        self.apply_run(run);
+    }
+
+    fn ack_deliver(&mut self) {
+        self.consumed.extend(self.deliver.drain(..).filter_map(|(id, _)| id));
+    }
+
+    /// The instance cannot run here: leave its messages, say why, look again later.
+    fn block(&mut self, reason: String) {
+        self.deliver.clear();
+        if self.start {
+            // Not reachable today (an unknown orchestrator at start fails), but never lose a start.
+            self.start = false;
+        }
+        self.status.reason = Some(reason);
+        self.status.blocked = true;
+        self.actions.push(Action::SetTimer(TimerRequest {
+            instance_id: self.item.instance_id.clone(),
+            key: WAKE_KEY.to_string(),
+            fire_at: self.now.saturating_add(self.config.blocked_retry.as_millis() as u64),
+            message: InstanceMessage::Wake,
+        }));
+    }
+
+    fn apply_run(&mut self, run: StepRun) {
+        self.events.push(EventKind::OrchestratorStarted);
+        self.events.extend(run.events);
+        if self.rs() == RuntimeStatus::Running {
+            self.status.reason = None;
+        }
+        self.status.blocked = false;
+        if let Some(cs) = run.custom_status {
+            self.status.custom_status = cs;
+        }
+        let finished = !matches!(run.outcome, Outcome::Suspended(_));
+        let exec = self.status.execution_id.clone();
+        let me = self.item.instance_id.clone();
+        for cmd in run.commands {
+            let action = match cmd {
+                Command::ScheduleActivity { .. }
+                | Command::CreateTimer { .. }
+                | Command::CallEntity { .. }
+                | Command::LockEntities { .. }
+                    if finished =>
+                {
+                    continue;
+                }
+                Command::CallEntity { id, entity, op, input } => Action::SendMessage {
+                    instance_id: entity.instance_id(),
+                    message: InstanceMessage::EntityOperation {
+                        op,
+                        input,
+                        sender: Some(me.clone()),
+                        reply: Some(EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id }),
+                    },
+                },
+                Command::SignalEntity { entity, op, input } => Action::SendMessage {
+                    instance_id: entity.instance_id(),
+                    message: InstanceMessage::EntityOperation { op, input, sender: Some(me.clone()), reply: None },
+                },
+                Command::LockEntities { id, entities } => Action::SendMessage {
+                    instance_id: entities[0].instance_id(),
+                    message: InstanceMessage::EntityLock {
+                        request: LockRequest {
+                            owner: EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id },
+                            entities,
+                            position: 0,
+                        },
+                    },
+                },
+                Command::UnlockEntities { id, entities } => {
+                    let owner = EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id };
+                    for e in entities {
+                        self.actions.push(Action::SendMessage {
+                            instance_id: e.instance_id(),
+                            message: InstanceMessage::EntityRelease { owner: owner.clone() },
+                        });
+                    }
+                    continue;
+                }
+                Command::ScheduleActivity { id, name, input, attempt } => Action::ScheduleActivity(ActivityRequest {
+                    instance_id: me.clone(),
+                    execution_id: exec.clone(),
+                    task_id: id,
+                    name,
+                    input,
+                    attempt,
+                }),
+                Command::CreateTimer { id, fire_at } => Action::SetTimer(TimerRequest {
+                    instance_id: me.clone(),
+                    key: timer_key(&exec, id),
+                    fire_at,
+                    message: InstanceMessage::TaskResult {
+                        execution_id: exec.clone(),
+                        result: TaskMessage::TimerFired { id },
+                    },
+                }),
+                Command::CancelTimer { id } => {
+                    Action::CancelTimer { instance_id: me.clone(), key: timer_key(&exec, id) }
+                }
+                Command::StartSubOrchestration { id, name, version, instance_id, input } => {
+                    Action::CreateInstance(NewInstance {
+                        instance_id,
+                        execution_id: new_execution_id(),
+                        name,
+                        input,
+                        parent: Some(ParentRef { instance_id: me.clone(), execution_id: exec.clone(), task_id: id }),
+                        version,
+                    })
+                }
+                Command::SendEvent { instance_id, name, data } => {
+                    Action::SendMessage { instance_id, message: InstanceMessage::Event { name, data } }
+                }
+            };
+            self.actions.push(action);
+        }
+        match run.outcome {
+            Outcome::Suspended(s) => match s.to_bytes() {
+                Ok(bytes) => {
+                    self.snapshot = Some(s);
+                    self.snapshot_change = SnapshotChange::Set(bytes);
+                }
+                Err(e) => self.finish(Err(e.to_string()), &run.runtime),
+            },
+            Outcome::Completed(output) => self.finish(Ok(output), &run.runtime),
+            Outcome::Failed(message) => self.finish(Err(message), &run.runtime),
+            Outcome::ContinueAsNew(input) => {
+                self.cancel_open_timers(&run.runtime);
+                let execution_id = new_execution_id();
+                self.status.runtime_status = RuntimeStatus::ContinuedAsNew;
+                self.status.input = input;
+                self.status.execution_id = execution_id.clone();
+                self.status.output = None;
+                self.status.error = None;
+                self.snapshot = None;
+                self.snapshot_change = SnapshotChange::Delete;
+                self.actions.push(Action::SendMessage {
+                    instance_id: me.clone(),
+                    message: InstanceMessage::Start { execution_id },
+                });
+                for (name, data) in run.runtime.buffered_events {
+                    self.actions.push(Action::SendMessage {
+                        instance_id: me.clone(),
+                        message: InstanceMessage::Event { name, data },
+                    });
+                }
+            }
+            Outcome::Blocked(_) => unreachable!("handled by the caller"),
+        }
+    }
+
+    fn finish(&mut self, outcome: Result<String, String>, runtime: &RuntimeState) {
+        self.cancel_open_timers(runtime);
+        match &outcome {
+            Ok(output) => {
+                self.status.runtime_status = RuntimeStatus::Completed;
+                self.status.output = Some(output.clone());
+            }
+            Err(message) => {
+                self.status.runtime_status = RuntimeStatus::Failed;
+                self.status.error = Some(message.clone());
+            }
+        }
+        self.snapshot = None;
+        self.snapshot_change = SnapshotChange::Delete;
+        self.report_to_parent(outcome);
+    }
+
+    /// Release every entity lock the execution requested or holds.
+    fn release_locks(&mut self, runtime: &RuntimeState) {
+        let me = self.item.instance_id.clone();
+        let exec = self.status.execution_id.clone();
+        for (id, entities) in &runtime.locks {
+            let owner = EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: *id };
+            for e in entities {
+                self.actions.push(Action::SendMessage {
+                    instance_id: e.instance_id(),
+                    message: InstanceMessage::EntityRelease { owner: owner.clone() },
+                });
+            }
+        }
+    }
+
+    fn cancel_open_timers(&mut self, runtime: &RuntimeState) {
+        self.release_locks(runtime);
+        for (id, task) in &runtime.open {
+            let timer = matches!(task, OpenTask::Timer { .. } | OpenTask::Activity { waiting_retry: true, .. });
+            if timer {
+                self.actions.push(Action::CancelTimer {
+                    instance_id: self.item.instance_id.clone(),
+                    key: timer_key(&self.status.execution_id, *id),
+                });
+            }
+        }
+    }
+
+    fn report_to_parent(&mut self, outcome: Result<String, String>) {
+        let Some(parent) = self.status.parent.clone() else {
+            return;
+        };
+        let result = match outcome {
+            Ok(result) => TaskMessage::SubOrchestrationCompleted { id: parent.task_id, result },
+            Err(message) => TaskMessage::SubOrchestrationFailed { id: parent.task_id, message },
+        };
+        self.actions.push(Action::SendMessage {
+            instance_id: parent.instance_id,
+            message: InstanceMessage::TaskResult { execution_id: parent.execution_id, result },
+        });
+    }
+
+    fn into_commit(self) -> StepCommit {
+        let changed = Some(&self.status) != self.item.status.as_ref();
+        let mut status = self.status;
+        if changed {
+            status.updated_ms = self.now;
+        }
+        let base_seq = if self.reset_history { 0 } else { self.item.history_len };
+        let new_events = self
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| HistoryEvent { seq: base_seq + i as u64, timestamp_ms: self.now, kind })
+            .collect();
+        StepCommit {
+            instance_id: self.item.instance_id.clone(),
+            lock: self.item.lock,
+            consumed: self.consumed,
+            reset_history: self.reset_history,
+            new_events,
+            snapshot: self.snapshot_change,
+            status: changed.then_some(status),
+            actions: self.actions,
+        }
+    }
+}

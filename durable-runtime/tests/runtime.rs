@@ -5,7 +5,7 @@
 use durable_runtime::backend::{Backend, InstanceMessage};
 use durable_runtime::context::TaskMessage;
 use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
-use durable_runtime::{Client, Error, EventKind, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
+use durable_runtime::{Client, Error, EventKind, InstanceId, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
 use durable_test_support::backends::TestBackend;
 use durable_test_support::fixtures::*;
 use durable_test_support::wait::{PATIENCE, eventually, running, settle, wait_until};
@@ -20,6 +20,17 @@ async fn step_once<B: Backend>(backend: &B, registry: &Registry) -> bool {
     let commit = engine::process(registry, &item, history.as_deref(), backend.now(), &EngineConfig::default());
     backend.commit(commit).await.unwrap();
     true
+}
+
+/// Without a worker: start `hello` for Oslo and Rome, and run its first step by hand (it
+/// schedules the greeting of Oslo). The registry, a client and the instance id.
+async fn hello_oslo_rome_stepped_once<B: TestBackend>(backend: &B) -> (Registry, Client, InstanceId) {
+    let mut registry = Registry::new();
+    registry.register::<hello>();
+    let client = Client::new(backend.clone());
+    let id = client.start(hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
+    assert!(step_once(backend, &registry).await);
+    (registry, client, id)
 }
 
 async fn worker<B: TestBackend>(backend: &B) -> WorkerHandle {
@@ -278,11 +289,7 @@ async fn suspend_holds_messages_until_resume<B: TestBackend>(backend: B) {
 }
 
 async fn duplicate_activity_completion_is_ignored<B: TestBackend>(backend: B) {
-    let mut registry = Registry::new();
-    registry.register::<hello>();
-    let client = Client::new(backend.clone());
-    let id = client.start(hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
-    assert!(step_once(&backend, &registry).await);
+    let (registry, client, id) = hello_oslo_rome_stepped_once(&backend).await;
     let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(item.request.name, "say_hello");
     backend.complete_activity_work(item.clone(), Ok("\"Hi Oslo\"".into())).await.unwrap();
@@ -424,11 +431,7 @@ async fn rewind_runs_the_failed_activity_again<B: TestBackend>(backend: B) {
 }
 
 async fn lost_snapshot_is_rebuilt_from_history<B: TestBackend>(backend: B) {
-    let mut registry = Registry::new();
-    registry.register::<hello>();
-    let client = Client::new(backend.clone());
-    let id = client.start(hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
-    assert!(step_once(&backend, &registry).await);
+    let (registry, _client, id) = hello_oslo_rome_stepped_once(&backend).await;
     let act = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
     backend.complete_activity_work(act, Ok("\"Hi Oslo\"".into())).await.unwrap();
     // Step by hand without the snapshot: the engine replays the history.

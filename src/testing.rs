@@ -6,7 +6,13 @@
 //! plain async Rust (for orchestrators declared `#[orchestrator(differential)]`). Both deliver
 //! results in the same order, so their [`Trace`](crate::testing::Trace)s must be equal: that is the differential test
 //! of the orchestrator compiler.
+//!
+//! [`check_resume`] checks new code against instances in flight before a deploy: each line of
+//! `durable export --in-flight` (or [`Client::export_in_flight`](crate::Client::export_in_flight))
+//! must be resumable by this build's orchestrator.
 
+pub use durable_runtime::deploy::check_resume;
+pub use durable_runtime::engine::ResumeCheck;
 use durable_runtime::messages::{Command, TaskMessage};
 use durable_runtime::orchestrator::{Orchestrator, StepInput, StepResult};
 use durable_runtime::state::RuntimeState;

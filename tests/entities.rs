@@ -1,68 +1,11 @@
-//! Durable entities on the embedded backend: the Counter, calls and signals from
+//! Durable entities on both backends: the Counter, calls and signals from
 //! orchestrations, failures that leave state unchanged, exact sums under concurrency, locks.
 
 use durable::RuntimeStatus;
-#[path = "../durable-runtime/tests/common/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
-use durable::backend::Backend;
 use durable::prelude::*;
-use std::time::Instant;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-#[derive(Default, Serialize, Deserialize, Debug, PartialEq)]
-struct Counter {
-    value: i64,
-}
-
-#[entity]
-impl Counter {
-    fn add(&mut self, amount: i64) {
-        self.value += amount;
-    }
-    fn reset(&mut self) {
-        self.value = 0;
-    }
-    fn get(&self) -> i64 {
-        self.value
-    }
-    fn add_checked(&mut self, amount: i64) -> Result<i64, String> {
-        self.value += amount;
-        if self.value > 1_000 {
-            return Err(format!("{} is over the limit", self.value));
-        }
-        Ok(self.value)
-    }
-    fn explode(&mut self, amount: i64) -> i64 {
-        self.value += amount;
-        panic!("counter exploded at {}", self.value);
-    }
-    fn forward(&mut self, ctx: &mut EntityContext, target: String, amount: i64) {
-        self.value += amount;
-        ctx.signal::<Counter>(target).add(amount);
-    }
-    fn remove(&mut self, ctx: &mut EntityContext) {
-        ctx.delete_entity();
-    }
-    fn start_report(&mut self, ctx: &mut EntityContext) -> String {
-        ctx.start_orchestration(report, (ctx.key().to_string(), self.value)).expect("starts")
-    }
-}
-
-#[orchestrator]
-async fn report(_ctx: OrchestrationContext, key: String, value: i64) -> Result<String, OrchestrationError> {
-    Ok(format!("{key}={value}"))
-}
+use durable_test_support::backends::TestBackend;
+use durable_test_support::fixtures::{Counter, report};
+use durable_test_support::wait::{PATIENCE, eventually};
 
 #[orchestrator]
 async fn use_counter(ctx: OrchestrationContext, key: String) -> Result<(i64, String), OrchestrationError> {
@@ -95,7 +38,7 @@ async fn lock_then_fail(ctx: OrchestrationContext, key: String) -> Result<(), Or
     Err("failing while holding the lock".into())
 }
 
-async fn setup<B: Backend + Clone>(backend: &B) -> (durable::WorkerHandle, Client) {
+async fn setup<B: TestBackend>(backend: &B) -> (durable::WorkerHandle, Client) {
     let worker = Worker::builder(backend.clone())
         .entity::<Counter>()
         .orchestrator(use_counter)
@@ -112,7 +55,7 @@ async fn value(client: &Client, key: &str) -> Option<i64> {
     client.entity_state::<Counter>(key).await.unwrap().map(|c| c.value)
 }
 
-async fn counter_is_absent_until_used_and_signals_add_up<B: Backend + Clone>(backend: B) {
+async fn counter_is_absent_until_used_and_signals_add_up<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     assert_eq!(client.entity_state::<Counter>("QConSF2019").await.unwrap(), None);
     client.signal_entity::<Counter>("QConSF2019").add(10).await.unwrap();
@@ -123,11 +66,11 @@ async fn counter_is_absent_until_used_and_signals_add_up<B: Backend + Clone>(bac
     worker.shutdown().await.unwrap();
 }
 
-async fn orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged<B: Backend + Clone>(backend: B) {
+async fn orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("c1").add(7).await.unwrap();
     let id = client.start(use_counter, "c1".to_string()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     let (v, err) = done.output::<(i64, String)>().unwrap();
     assert_eq!(v, 12);
     assert!(err.contains("counter exploded at 112"), "{err}");
@@ -135,7 +78,7 @@ async fn orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged<B: B
     worker.shutdown().await.unwrap();
 }
 
-async fn a_failing_operation_reports_the_error_and_keeps_the_state<B: Backend + Clone>(backend: B) {
+async fn a_failing_operation_reports_the_error_and_keeps_the_state<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("lim").add_checked(900).await.unwrap();
     client.signal_entity::<Counter>("lim").add_checked(200).await.unwrap();
@@ -149,7 +92,7 @@ async fn a_failing_operation_reports_the_error_and_keeps_the_state<B: Backend + 
     worker.shutdown().await.unwrap();
 }
 
-async fn unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged<B: Backend + Clone>(backend: B) {
+async fn unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity_by_name("counter", "n", "add", serde_json::json!(3)).await.unwrap();
     client.signal_entity_by_name("counter", "n", "multiply", serde_json::json!(3)).await.unwrap();
@@ -170,7 +113,7 @@ async fn unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged<B: 
     worker.shutdown().await.unwrap();
 }
 
-async fn a_thousand_concurrent_signals_sum_exactly<B: Backend + Clone>(backend: B) {
+async fn a_thousand_concurrent_signals_sum_exactly<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     let mut senders = Vec::new();
     for s in 0..10 {
@@ -189,7 +132,7 @@ async fn a_thousand_concurrent_signals_sum_exactly<B: Backend + Clone>(backend: 
     worker.shutdown().await.unwrap();
 }
 
-async fn entity_context_signals_deletes_and_starts_orchestrations<B: Backend + Clone>(backend: B) {
+async fn entity_context_signals_deletes_and_starts_orchestrations<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("a").forward("b".to_string(), 4).await.unwrap();
     eventually("forwarded", async || value(&client, "b").await == Some(4)).await;
@@ -213,7 +156,7 @@ async fn entity_context_signals_deletes_and_starts_orchestrations<B: Backend + C
     worker.shutdown().await.unwrap();
 }
 
-async fn locks_in_opposite_orders_do_not_deadlock<B: Backend + Clone>(backend: B) {
+async fn locks_in_opposite_orders_do_not_deadlock<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     client.signal_entity::<Counter>("x").add(10).await.unwrap();
     client.signal_entity::<Counter>("y").add(10).await.unwrap();
@@ -223,7 +166,7 @@ async fn locks_in_opposite_orders_do_not_deadlock<B: Backend + Clone>(backend: B
         ids.push(client.start(transfer, (from.to_string(), to.to_string())).await.unwrap());
     }
     for id in &ids {
-        let done = client.wait_for_completion(id, WAIT).await.unwrap();
+        let done = client.wait_for_completion(id, PATIENCE).await.unwrap();
         assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{:?}", done.error);
     }
     // Transfers were serialized by the locks: nothing lost, nothing created.
@@ -231,54 +174,28 @@ async fn locks_in_opposite_orders_do_not_deadlock<B: Backend + Clone>(backend: B
     worker.shutdown().await.unwrap();
 }
 
-async fn a_failing_orchestration_releases_its_locks<B: Backend + Clone>(backend: B) {
+async fn a_failing_orchestration_releases_its_locks<B: TestBackend>(backend: B) {
     let (worker, client) = setup(&backend).await;
     let id = client.start(lock_then_fail, "held".to_string()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     // If the lock were still held, this signal would wait forever.
     client.signal_entity::<Counter>("held").add(100).await.unwrap();
     eventually("unlocked", async || value(&client, "held").await == Some(101)).await;
     // And another orchestration can lock it.
     let id = client.start(transfer, ("held".to_string(), "other".to_string())).await.unwrap();
-    assert_eq!(client.wait_for_completion(&id, WAIT).await.unwrap().output::<i64>().unwrap(), 101);
+    assert_eq!(client.wait_for_completion(&id, PATIENCE).await.unwrap().output::<i64>().unwrap(), 101);
     worker.shutdown().await.unwrap();
 }
 
-// ---------------------------------------------------------------- on both backends
-macro_rules! on_both {
-    ($($name:ident $(, $flavor:tt)?;)*) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(durable::backend::Memory::new()).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let server = super::redis_server::RedisServer::start();
-                    let backend = durable::backend::Redis::connect(&format!("redis://127.0.0.1:{}", server.port))
-                        .await
-                        .expect("connects to the test's redis-server");
-                    super::$name(backend).await;
-                    drop(server);
-                }
-            )*
-        }
-    };
-}
-
-on_both! {
-    counter_is_absent_until_used_and_signals_add_up;
-    orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged;
-    a_failing_operation_reports_the_error_and_keeps_the_state;
-    unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged;
-    a_thousand_concurrent_signals_sum_exactly;
-    entity_context_signals_deletes_and_starts_orchestrations;
-    locks_in_opposite_orders_do_not_deadlock;
-    a_failing_orchestration_releases_its_locks;
+durable_test_support::on_both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    counter_is_absent_until_used_and_signals_add_up,
+    orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged,
+    a_failing_operation_reports_the_error_and_keeps_the_state,
+    unknown_operations_and_bad_inputs_by_name_leave_the_state_unchanged,
+    a_thousand_concurrent_signals_sum_exactly,
+    entity_context_signals_deletes_and_starts_orchestrations,
+    locks_in_opposite_orders_do_not_deadlock,
+    a_failing_orchestration_releases_its_locks,
 }

@@ -1,10 +1,7 @@
 //! Every example runs to its expected output, on the embedded backend and on Redis
 //! (`--redis URL`, a redis-server of the test's own).
 
-#[path = "../durable-runtime/tests/common/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
+use durable_test_support::redis_server::RedisServer;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -60,7 +57,7 @@ fn every_example_runs_on_the_embedded_backend() {
 
 #[test]
 fn every_example_runs_on_redis() {
-    let server = redis_server::RedisServer::start();
+    let server = RedisServer::start();
     let url = format!("redis://127.0.0.1:{}", server.port);
     run_all(&["--redis", &url]);
 }

@@ -1,12 +1,9 @@
 //! A suspended orchestration's live locals are visible as JSON (what the HTTP API's
 //! `showState` and the dashboard show), on both backends.
 
-#[path = "../durable-runtime/tests/common/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
-use durable::backend::Backend;
 use durable::prelude::*;
+use durable_test_support::backends::TestBackend;
+use durable_test_support::wait::PATIENCE;
 use std::time::Instant;
 
 #[activity]
@@ -24,11 +21,11 @@ async fn cart(ctx: OrchestrationContext, items: Vec<String>) -> Result<u32, Orch
     Ok(if coupon == "HALF" { total / 2 } else { total })
 }
 
-async fn shows_live_locals<B: Backend + Clone>(backend: B) {
+async fn shows_live_locals<B: TestBackend>(backend: B) {
     let worker = Worker::builder(backend.clone()).orchestrator(cart).activity(price).start().await.unwrap();
     let client = Client::new(backend);
     let id = client.start(cart, vec!["tea".into(), "honey".into()]).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     let state = loop {
         if let Some(s) = client.state(&id).await.unwrap()
             && s["locals"]["total"] == 800
@@ -42,20 +39,13 @@ async fn shows_live_locals<B: Backend + Clone>(backend: B) {
     assert!(state["at"].as_str().unwrap().starts_with("Await"), "{state}");
     assert!(state["locals"].get("items").is_none(), "{state}");
     client.raise_event(&id, "coupon", "HALF").await.unwrap();
-    let done = client.wait_for_completion(&id, Duration::from_secs(10)).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<u32>().unwrap(), 400);
     assert_eq!(client.state(&id).await.unwrap(), None, "a finished instance has no live state");
     worker.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_shows_live_locals() {
-    shows_live_locals(durable::backend::Memory::new()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_shows_live_locals() {
-    let server = redis_server::RedisServer::start();
-    let backend = durable::backend::Redis::connect(&format!("redis://127.0.0.1:{}", server.port)).await.unwrap();
-    shows_live_locals(backend).await;
+durable_test_support::on_both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    shows_live_locals,
 }

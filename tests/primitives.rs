@@ -4,19 +4,8 @@
 use durable::backend::Memory;
 use durable::prelude::*;
 use durable::{EventKind, InstanceQuery, RuntimeStatus};
+use durable_test_support::wait::{PATIENCE, eventually};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Poll `f` until it holds, or fail after a deadline.
-async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 #[activity]
 async fn double(n: i64) -> Result<i64, ActivityError> {
@@ -87,7 +76,7 @@ async fn activity_retries_follow_the_policy_with_durable_backoff() {
     eventually("second retry timer", async || FLAKY_CALLS.load(Ordering::SeqCst) == 2 && backend.pending_timers() == 1)
         .await;
     backend.advance(Duration::from_secs(20));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<i64>().unwrap(), 101);
     let history = client.history(&id).await.unwrap();
     let retries = history.iter().filter(|e| matches!(e.kind, EventKind::TaskRetryScheduled { .. })).count();
@@ -114,7 +103,7 @@ async fn sub_orchestrations_return_their_output() {
     let backend = Memory::new();
     let (worker, client) = setup(&backend).await;
     let id = client.start_with_id(parent, "p1", 5).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<(i64, i64)>().unwrap(), (11, 23));
     let named = client.status("p1-named-child").await.unwrap().expect("child exists under its id");
     assert_eq!(named.runtime_status, RuntimeStatus::Completed);
@@ -142,7 +131,7 @@ async fn timer_never_fires_early() {
     assert_eq!(backend.pending_timers(), 1);
     assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
     backend.advance(Duration::from_secs(1));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert!(done.output::<u64>().unwrap() >= 72 * 3600);
     worker.shutdown().await.unwrap();
 }
@@ -166,7 +155,7 @@ async fn events_raised_before_the_wait_are_kept_in_order() {
     client.raise_event(&id, "note", "second").await.unwrap();
     eventually("timer armed", async || backend.pending_timers() == 1).await;
     backend.advance(Duration::from_secs(60));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<Vec<String>>().unwrap(), ["first", "second"]);
     worker.shutdown().await.unwrap();
 }
@@ -201,7 +190,7 @@ async fn select_and_when_any_cancel_the_losing_timers() {
     // The losing deadline is cancelled; three new timers are armed.
     eventually("three timers", async || backend.pending_timers() == 3).await;
     backend.advance(Duration::from_secs(10));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "approved=true, fastest timer 1");
     eventually("losers cancelled", async || backend.pending_timers() == 0).await;
     worker.shutdown().await.unwrap();
@@ -227,7 +216,7 @@ async fn continue_as_new_restarts_the_history_and_keeps_events() {
     for _ in 0..4 {
         client.raise_event(&id, "add", 3u32).await.unwrap();
     }
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<u32>().unwrap(), 12);
     let history = client.history(&id).await.unwrap();
     let starts = history.iter().filter(|e| matches!(e.kind, EventKind::ExecutionStarted { .. })).count();
@@ -257,7 +246,7 @@ async fn custom_status_and_deterministic_uuids() {
     })
     .await;
     client.raise_event(&id, "go", ()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     let (a, b) = done.output::<(String, String)>().unwrap();
     assert_ne!(a, b);
     // Replaying the history through the same code gives the same UUIDs (the engine checks it).
@@ -293,11 +282,11 @@ async fn terminate_suspend_resume_purge_and_list() {
     .await;
     client.raise_event(&b, "never", "held while suspended").await.unwrap();
     client.resume(&b, "done").await.unwrap();
-    let done = client.wait_for_completion(&b, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&b, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "held while suspended");
 
     client.terminate(&a, "no longer needed").await.unwrap();
-    let done = client.wait_for_completion(&a, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&a, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Terminated);
     assert!(done.output::<String>().is_err());
 
@@ -332,18 +321,18 @@ async fn panics_fail_the_task_or_instance_and_the_worker_goes_on() {
     let backend = Memory::new();
     let (worker, client) = setup(&backend).await;
     let p = client.start(panicking, 1).await.unwrap();
-    let done = client.wait_for_completion(&p, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&p, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     assert!(done.error.as_deref().unwrap_or("").contains("orchestrator blew up with 2"), "{:?}", done.error);
 
     let e = client.start(uses_explode, 4).await.unwrap();
-    let done = client.wait_for_completion(&e, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&e, PATIENCE).await.unwrap();
     let out = done.output::<String>().unwrap();
     assert!(out.starts_with("caught:") && out.contains("activity blew up on 4"), "{out}");
 
     // The worker is still alive.
     let ok = client.start(child, 1).await.unwrap();
-    assert_eq!(client.wait_for_completion(&ok, WAIT).await.unwrap().output::<i64>().unwrap(), 3);
+    assert_eq!(client.wait_for_completion(&ok, PATIENCE).await.unwrap().output::<i64>().unwrap(), 3);
     worker.shutdown().await.unwrap();
 }
 
@@ -357,7 +346,7 @@ async fn unknown_activity_fails_the_instance_with_a_clear_message() {
     let backend = Memory::new();
     let (worker, client) = setup(&backend).await;
     let id = client.start(calls_unknown, ()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     let err = done.error.unwrap_or_default();
     assert!(err.contains("no_such_activity") && err.contains("double"), "{err}");
@@ -381,7 +370,7 @@ async fn fan_out_fan_in_over_many_activities() {
     let backend = Memory::new();
     let (worker, client) = setup(&backend).await;
     let id = client.start(fans_out, 500).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<i64>().unwrap(), (0..500).map(|i| i * 2).sum::<i64>());
     worker.shutdown().await.unwrap();
 }
@@ -395,14 +384,14 @@ async fn bad_inputs_get_clear_errors_and_lose_nothing() {
 
     // Input that does not deserialize into the input type: the instance fails, naming the type.
     let id = client.start_by_name("child", serde_json::json!("not a number")).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     let err = done.error.unwrap_or_default();
     assert!(err.contains("child") && err.contains("i64"), "{err}");
 
     // Unknown orchestrator name.
     let id = client.start_by_name("no_such_orchestrator", serde_json::json!(1)).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     assert!(done.error.unwrap_or_default().contains("no_such_orchestrator"));
 
@@ -423,6 +412,6 @@ async fn bad_inputs_get_clear_errors_and_lose_nothing() {
     assert!(matches!(err, durable::Error::InstanceAlreadyExists(_)), "{err}");
     // … and the first one is untouched.
     client.raise_event(&id, "never", "still here").await.unwrap();
-    assert_eq!(client.wait_for_completion(&id, WAIT).await.unwrap().output::<String>().unwrap(), "still here");
+    assert_eq!(client.wait_for_completion(&id, PATIENCE).await.unwrap().output::<String>().unwrap(), "still here");
     worker.shutdown().await.unwrap();
 }

@@ -140,10 +140,10 @@ async fn entities() {
     assert!(t.contains("counter/c1") && t.contains("state       15"), "{t}");
 
     // An unknown operation fails that operation only; the error is shown.
-    env.durable(&["entity", "signal", "counter", "c1", "explode"]).await.ok();
+    env.durable(&["entity", "signal", "counter", "c1", "multiply"]).await.ok();
     let e = env.poll_json(&["entity", "get", "counter", "c1"], |v| v["lastError"].is_string()).await;
     assert_eq!(e["state"], 15);
-    assert!(e["lastError"].as_str().unwrap().contains("explode"), "{e}");
+    assert!(e["lastError"].as_str().unwrap().contains("multiply"), "{e}");
 
     env.durable(&["entity", "signal", "counter", "c2", "add", "--input", "1"]).await.ok();
     env.poll_json(&["entity", "get", "counter", "c2"], |v| v["state"] == 1).await;

@@ -1,21 +1,18 @@
 //! Every endpoint and every error status of the HTTP API, through the router (tower
-//! `oneshot`) on the embedded backend.
+//! `oneshot`), on both backends.
 
 #![allow(missing_docs)]
 
 mod common;
 
-#[path = "../../durable-runtime/tests/common/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
-
 use axum::Router;
 use common::{Env, call};
 use durable_http::HttpConfig;
+use durable_test_support::backends::TestBackend;
 use serde_json::json;
 
-async fn start_then_status_until_completed() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn start_then_status_until_completed<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     let r = env.call("POST", "/orchestrations/hello_cities", Some(r#"["Paris","Rome"]"#)).await;
     assert_eq!(r.status, 202, "{r:?}");
     let id = r.json["id"].as_str().unwrap().to_string();
@@ -59,8 +56,8 @@ async fn start_then_status_until_completed() {
     env.shutdown().await;
 }
 
-async fn empty_body_is_null_input() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn empty_body_is_null_input<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     for body in [None, Some(""), Some("  \n"), Some("null")] {
         let r = env.call("POST", "/orchestrations/hello_cities", body).await;
         assert_eq!(r.status, 202, "{body:?}: {r:?}");
@@ -72,8 +69,8 @@ async fn empty_body_is_null_input() {
     env.shutdown().await;
 }
 
-async fn urls_use_host_prefix_and_base_url() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn urls_use_host_prefix_and_base_url<B: TestBackend>(backend: B) {
+    let env = Env::new(backend.clone(), HttpConfig::new()).await;
     let nested = Router::new().nest("/api/durable", env.app.clone());
     let r = call(
         &nested,
@@ -95,7 +92,7 @@ async fn urls_use_host_prefix_and_base_url() {
         call(&nested, "POST", "/api/durable/orchestrations/approval", Some("\"x\""), &[("host", "evil.com/x?y")]).await;
     assert!(r.header("location").unwrap().starts_with("/api/durable/instances/"), "{r:?}");
 
-    let env2 = Env::new(HttpConfig::new().with_base_url("https://durable.example.com/v1/")).await;
+    let env2 = Env::new(backend, HttpConfig::new().with_base_url("https://durable.example.com/v1/")).await;
     let r = env2.call("POST", "/orchestrations/approval?instanceId=x", Some("\"x\"")).await;
     assert_eq!(r.header("location"), Some("https://durable.example.com/v1/instances/x"));
     assert_eq!(r.json["sendEventPostUri"], "https://durable.example.com/v1/instances/x/raiseEvent/{eventName}");
@@ -103,8 +100,9 @@ async fn urls_use_host_prefix_and_base_url() {
     env2.shutdown().await;
 }
 
-async fn start_errors() {
-    let env = Env::with_client(HttpConfig::new().with_max_body_bytes(200), |c| c.with_max_payload_bytes(100)).await;
+async fn start_errors<B: TestBackend>(backend: B) {
+    let env =
+        Env::with_client(backend, HttpConfig::new().with_max_body_bytes(200), |c| c.with_max_payload_bytes(100)).await;
     let r = env.call("POST", "/orchestrations/approval?instanceId=dup", Some("\"a\"")).await;
     assert_eq!(r.status, 202);
     let msg = env
@@ -155,9 +153,9 @@ async fn start_errors() {
     env.shutdown().await;
 }
 
-async fn unknown_orchestrator_names() {
+async fn unknown_orchestrator_names<B: TestBackend>(backend: B) {
     // Without a list of names: accepted, and the instance fails saying why.
-    let env = Env::new(HttpConfig::new()).await;
+    let env = Env::new(backend.clone(), HttpConfig::new()).await;
     let r = env.call("POST", "/orchestrations/nope", None).await;
     assert_eq!(r.status, 202);
     let id = r.json["id"].as_str().unwrap().to_string();
@@ -169,7 +167,7 @@ async fn unknown_orchestrator_names() {
     env.shutdown().await;
 
     // With one: 404 listing the known names, which the OpenAPI document enumerates.
-    let env = Env::new(HttpConfig::new().with_orchestrators(["hello_cities", "approval"])).await;
+    let env = Env::new(backend, HttpConfig::new().with_orchestrators(["hello_cities", "approval"])).await;
     let doc = env.call("GET", "/openapi.json", None).await.json;
     let name = &doc["paths"]["/orchestrations/{name}"]["post"]["parameters"][0];
     assert_eq!(name["schema"]["enum"], json!(["hello_cities", "approval"]), "{name}");
@@ -180,8 +178,8 @@ async fn unknown_orchestrator_names() {
     env.shutdown().await;
 }
 
-async fn running_instance_status_state_and_events() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn running_instance_status_state_and_events<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     let r = env.call("POST", "/orchestrations/approval?instanceId=ap1", Some("\"a raise\"")).await;
     assert_eq!(r.status, 202);
     let r = env.poll("/instances/ap1?showState=true", |r| r.json["state"].is_object()).await;
@@ -209,8 +207,8 @@ async fn running_instance_status_state_and_events() {
     env.shutdown().await;
 }
 
-async fn status_errors() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn status_errors<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     env.call("GET", "/instances/nope", None).await.expect_error(404, "InstanceNotFound");
     env.call("GET", &format!("/instances/{}", "z".repeat(400)), None).await.expect_error(404, "InstanceNotFound");
     env.call("GET", "/instances/@counter@k", None).await.expect_error(404, "InstanceNotFound");
@@ -219,8 +217,8 @@ async fn status_errors() {
     env.shutdown().await;
 }
 
-async fn suspend_resume_terminate() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn suspend_resume_terminate<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     env.call("POST", "/orchestrations/approval?instanceId=s1", Some("\"x\"")).await;
     assert_eq!(env.call("POST", "/instances/s1/suspend?reason=maintenance", None).await.status, 202);
     let r = env.poll("/instances/s1", |r| r.json["runtimeStatus"] == "Suspended").await;
@@ -246,8 +244,8 @@ async fn suspend_resume_terminate() {
     env.shutdown().await;
 }
 
-async fn rewind_a_failed_instance() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn rewind_a_failed_instance<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     // The flaky activity fails once per key in this process: a key of this run's own.
     static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let k = format!("rw{}", RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
@@ -265,8 +263,8 @@ async fn rewind_a_failed_instance() {
     env.shutdown().await;
 }
 
-async fn list_with_filters_and_continuation() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn list_with_filters_and_continuation<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     for i in 0..5 {
         env.call("POST", &format!("/orchestrations/hello_cities?instanceId=done{i}"), Some("[]")).await;
         env.finish(&format!("done{i}")).await;
@@ -334,8 +332,8 @@ async fn list_with_filters_and_continuation() {
     env.shutdown().await;
 }
 
-async fn purge_one_and_many() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn purge_one_and_many<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     for i in 0..3 {
         env.call("POST", &format!("/orchestrations/hello_cities?instanceId=p{i}"), Some("[]")).await;
         env.finish(&format!("p{i}")).await;
@@ -363,8 +361,8 @@ async fn purge_one_and_many() {
     env.shutdown().await;
 }
 
-async fn entities() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn entities<B: TestBackend>(backend: B) {
+    let env = Env::new(backend.clone(), HttpConfig::new()).await;
     env.call("GET", "/entities/counter/QConSF2019", None).await.expect_error(404, "EntityNotFound");
     let r = env.call("POST", "/entities/counter/QConSF2019?op=add", Some("10")).await;
     assert_eq!(r.status, 202, "{r:?}");
@@ -413,7 +411,8 @@ async fn entities() {
     env.call("GET", "/entities/counter/b", None).await.expect_error(404, "EntityNotFound");
     env.shutdown().await;
 
-    let env = Env::with_client(HttpConfig::new().with_entities(["counter"]).with_max_body_bytes(10), |c| c).await;
+    let env =
+        Env::with_client(backend, HttpConfig::new().with_entities(["counter"]).with_max_body_bytes(10), |c| c).await;
     let r = env.call("POST", "/entities/other/k?op=add", Some("1")).await;
     r.expect_error(404, "UnknownEntity");
     assert_eq!(r.json["known"], json!(["counter"]));
@@ -421,8 +420,8 @@ async fn entities() {
     env.shutdown().await;
 }
 
-async fn bearer_token() {
-    let env = Env::new(HttpConfig::new().with_token("s3cret")).await;
+async fn bearer_token<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new().with_token("s3cret")).await;
     for uri in ["/healthz", "/instances", "/nowhere", "/openapi.json"] {
         let r = env.call("GET", uri, None).await;
         r.expect_error(401, "Unauthorized");
@@ -438,8 +437,8 @@ async fn bearer_token() {
     env.shutdown().await;
 }
 
-async fn unknown_routes_and_methods() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn unknown_routes_and_methods<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     env.call("GET", "/nowhere", None).await.expect_error(404, "NoRoute");
     env.call("GET", "/instances/a/b/c", None).await.expect_error(404, "NoRoute");
     env.call("PUT", "/instances/x", None).await.expect_error(405, "MethodNotAllowed");
@@ -447,8 +446,8 @@ async fn unknown_routes_and_methods() {
     env.shutdown().await;
 }
 
-async fn openapi_lists_every_route_and_the_router_answers_each() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn openapi_lists_every_route_and_the_router_answers_each<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     let r = env.call("GET", "/openapi.json", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["openapi"], "3.0.3");
@@ -468,8 +467,8 @@ async fn openapi_lists_every_route_and_the_router_answers_each() {
     env.shutdown().await;
 }
 
-async fn healthz_and_metrics() {
-    let env = Env::new(HttpConfig::new()).await;
+async fn healthz_and_metrics<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
     let r = env.call("GET", "/healthz", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["status"], "ok");
@@ -512,46 +511,22 @@ async fn healthz_and_metrics() {
     env.shutdown().await;
 }
 
-// Every test runs on the embedded backend and on Redis (a redis-server of its own).
-macro_rules! on_both {
-    ($($name:ident)*) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name().await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let server = super::redis_server::RedisServer::start();
-                    super::common::REDIS_URL.with(|u| *u.borrow_mut() = Some(format!("redis://127.0.0.1:{}", server.port)));
-                    super::$name().await;
-                    drop(server);
-                }
-            )*
-        }
-    };
-}
-
-on_both! {
-    start_then_status_until_completed
-    empty_body_is_null_input
-    urls_use_host_prefix_and_base_url
-    start_errors
-    unknown_orchestrator_names
-    running_instance_status_state_and_events
-    status_errors
-    suspend_resume_terminate
-    rewind_a_failed_instance
-    list_with_filters_and_continuation
-    purge_one_and_many
-    entities
-    bearer_token
-    unknown_routes_and_methods
-    openapi_lists_every_route_and_the_router_answers_each
-    healthz_and_metrics
+durable_test_support::on_both_backends! {
+    #[tokio::test]
+    start_then_status_until_completed,
+    empty_body_is_null_input,
+    urls_use_host_prefix_and_base_url,
+    start_errors,
+    unknown_orchestrator_names,
+    running_instance_status_state_and_events,
+    status_errors,
+    suspend_resume_terminate,
+    rewind_a_failed_instance,
+    list_with_filters_and_continuation,
+    purge_one_and_many,
+    entities,
+    bearer_token,
+    unknown_routes_and_methods,
+    openapi_lists_every_route_and_the_router_answers_each,
+    healthz_and_metrics,
 }

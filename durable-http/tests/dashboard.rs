@@ -3,11 +3,12 @@
 mod common;
 
 use common::*;
+use durable::backend::Memory;
 use durable_http::HttpConfig;
 
 #[tokio::test]
 async fn assets_need_no_token_and_the_api_still_does() {
-    let env = Env::new(HttpConfig::new().with_token("s3cret")).await;
+    let env = Env::new(Memory::new(), HttpConfig::new().with_token("s3cret")).await;
     let r = env.call("GET", "/", None).await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
@@ -24,7 +25,7 @@ async fn assets_need_no_token_and_the_api_still_does() {
 
 #[tokio::test]
 async fn nested_under_a_prefix() {
-    let env = Env::new(HttpConfig::new()).await;
+    let env = Env::new(Memory::new(), HttpConfig::new()).await;
     let app = axum::Router::new().nest("/durable", env.app.clone());
     // axum routes `/durable` (not `/durable/`): the page's base makes its relative URLs
     // resolve under the prefix.

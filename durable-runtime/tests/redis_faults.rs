@@ -5,13 +5,11 @@
 //! Worker processes are this test binary run again with `--ignored --exact fault_worker_process`
 //! and the role in `DURABLE_FAULT_ROLE` (see [`fault_worker_process`]).
 
-mod common;
-
-use common::redis_server::RedisServer;
-use common::*;
 use durable_runtime::backend::{Backend, Redis};
 use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
 use durable_runtime::{Client, Error, EventKind, HistoryEvent, RuntimeStatus, Worker};
+use durable_test_support::fixtures::{self, hello, say_hello};
+use durable_test_support::redis_server::RedisServer;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -32,7 +30,7 @@ async fn connect(url: &str, prefix: &str) -> Redis {
 }
 
 fn worker_builder(backend: Redis) -> durable_runtime::WorkerBuilder {
-    Worker::builder(backend).orchestrator(Hello).orchestrator(Parent).activity(SayHello)
+    Worker::builder(backend).orchestrator(hello).orchestrator(fixtures::parent).activity(say_hello)
 }
 
 /// Not a test by itself: the body of a worker process the tests below spawn.
@@ -62,7 +60,7 @@ fn fault_worker_process() {
             // for stdin (or is stopped), nothing renews its lease — a paused process.
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let mut registry = Registry::new();
-            registry.register::<Hello>();
+            registry.register::<hello>();
             let (backend, commit) = rt.block_on(async {
                 let backend = connect(&url, &prefix).await;
                 let item = backend.fetch_orchestration_work(Duration::from_secs(10)).await.unwrap().expect("work");
@@ -204,14 +202,14 @@ async fn check_all(client: &Client, expected: &[(String, bool, Vec<String>)], ti
         check_history(id, &history);
         if *parent {
             assert_eq!(done.output::<String>().unwrap(), greetings.join(" "));
-            replay_orchestrator::<Parent>(id, &history).unwrap();
+            replay_orchestrator::<fixtures::parent>(id, &history).unwrap();
             let child = format!("{id}:0");
             let child_history = client.history(&child).await.unwrap();
             check_history(&child, &child_history);
-            replay_orchestrator::<Hello>(&child, &child_history).unwrap();
+            replay_orchestrator::<hello>(&child, &child_history).unwrap();
         } else {
             assert_eq!(done.output::<Vec<String>>().unwrap(), greetings);
-            replay_orchestrator::<Hello>(id, &history).unwrap();
+            replay_orchestrator::<hello>(id, &history).unwrap();
         }
     }
 }
@@ -236,9 +234,9 @@ async fn kill_9_workers_while_500_orchestrations_run() {
                 let cities: Vec<String> = (0..3).map(|k| format!("c{i}-{k}")).collect();
                 let parent = i % 5 == 0;
                 let id = if parent {
-                    client.start(Parent, cities.clone()).await.unwrap()
+                    client.start(fixtures::parent, cities.clone()).await.unwrap()
                 } else {
-                    client.start(Hello, cities.clone()).await.unwrap()
+                    client.start(hello, cities.clone()).await.unwrap()
                 };
                 expected.push((id.into_string(), parent, cities));
             }
@@ -275,7 +273,7 @@ async fn a_worker_paused_past_its_lease_cannot_commit() {
     let prefix = "pause";
     let client_backend = connect(&url, prefix).await;
     let client = Client::new(client_backend.clone());
-    let id = client.start_with_id(Hello, "paused-1", vec!["Oslo".into()]).await.unwrap();
+    let id = client.start_with_id(hello, "paused-1", vec!["Oslo".into()]).await.unwrap();
     let part = client_backend.partition_of(&id);
 
     let mut stepper = Proc::spawn("stepper", &url, prefix);
@@ -305,7 +303,7 @@ async fn a_worker_paused_past_its_lease_cannot_commit() {
     assert_eq!(stepper.expect_line("COMMIT"), "COMMIT LOCKLOST");
     let history = client.history(&id).await.unwrap();
     check_history(&id, &history);
-    replay_orchestrator::<Hello>(&id, &history).unwrap();
+    replay_orchestrator::<hello>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
 }
 
@@ -324,14 +322,17 @@ async fn redis_restart_with_aof_loses_nothing_acknowledged() {
             server.kill();
             // Starts while Redis is down fail: they were not acknowledged.
             let cities = vec!["down".to_string()];
-            assert!(client.start(Hello, cities).await.is_err());
+            assert!(client.start(hello, cities).await.is_err());
             refused += 1;
             server.restart();
         }
         let cities: Vec<String> = (0..3).map(|k| format!("r{i}-{k}")).collect();
         let parent = i % 10 == 0;
-        let r =
-            if parent { client.start(Parent, cities.clone()).await } else { client.start(Hello, cities.clone()).await };
+        let r = if parent {
+            client.start(fixtures::parent, cities.clone()).await
+        } else {
+            client.start(hello, cities.clone()).await
+        };
         match r {
             Ok(id) => expected.push((id.into_string(), parent, cities)),
             Err(e) => {
@@ -366,7 +367,7 @@ async fn configuration_errors_are_clear() {
     let with_user = format!("redis://app:s3cret@127.0.0.1:{}/", server.port);
     let b = Redis::builder(&with_user).prefix("acl").connect().await.unwrap();
     let client = Client::new(b);
-    client.start_with_id(Hello, "acl-1", vec![]).await.unwrap();
+    client.start_with_id(hello, "acl-1", vec![]).await.unwrap();
     let bad = format!("redis://app:wrong@127.0.0.1:{}/", server.port);
     assert!(Redis::builder(&bad).prefix("acl").connect().await.is_err());
 }

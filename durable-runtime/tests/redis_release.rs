@@ -1,11 +1,10 @@
 //! A worker's graceful shutdown hands its Redis partitions back at once (their leases are
 //! deleted), so other workers need not wait for the leases to expire.
 
-mod common;
-
-use common::redis_server::RedisServer;
 use durable_runtime::Worker;
 use durable_runtime::backend::Redis;
+use durable_test_support::fixtures::hello;
+use durable_test_support::redis_server::RedisServer;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,7 +12,7 @@ async fn shutdown_releases_partition_leases() {
     let server = RedisServer::start();
     let url = format!("redis://127.0.0.1:{}", server.port);
     let backend = Redis::builder(url.clone()).prefix("rel").partitions(4).connect().await.unwrap();
-    let worker = Worker::builder(backend.clone()).orchestrator(common::Hello).start().await.unwrap();
+    let worker = Worker::builder(backend.clone()).orchestrator(hello).start().await.unwrap();
     // The worker takes the partitions as it starts fetching.
     let deadline = Instant::now() + Duration::from_secs(10);
     while backend.owned_partitions().len() < 4 {

@@ -1,32 +1,52 @@
-//! The backend conformance suite: the runtime end to end (worker, client, engine, with
-//! hand-lowered orchestrators, see `common/mod.rs`), every test run on the memory backend and
-//! on the Redis backend (each Redis test on a `redis-server` of its own).
+//! The backend conformance suite: the runtime end to end (worker, client, engine, with the
+//! shared fixtures of `durable-test-support`), every test run on the memory backend and on the
+//! Redis backend (each Redis test on a `redis-server` of its own).
 
-mod common;
-
-use common::*;
-use durable_runtime::backend::InstanceMessage;
-use durable_runtime::engine::{self, Registry, replay_orchestrator};
+use durable_runtime::backend::{Backend, InstanceMessage};
 use durable_runtime::messages::TaskMessage;
-use durable_runtime::{Client, Error, EventKind, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
+use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
+use durable_runtime::{Client, Error, EventKind, InstanceId, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
+use durable_test_support::backends::TestBackend;
+use durable_test_support::fixtures::*;
+use durable_test_support::wait::{PATIENCE, eventually, running, settle, wait_until};
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// Step one instance by hand (no worker): fetch, process, commit. `false` if there was no work.
+async fn step_once<B: Backend>(backend: &B, registry: &Registry) -> bool {
+    let Some(item) = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap() else {
+        return false;
+    };
+    let history = if engine::needs_history(registry, &item) { backend.history(&item.instance_id).await.unwrap() } else { None };
+    let commit = engine::process(registry, &item, history.as_deref(), backend.now(), &EngineConfig::default());
+    backend.commit(commit).await.unwrap();
+    true
+}
+
+/// Without a worker: start `hello` for Oslo and Rome, and run its first step by hand (it
+/// schedules the greeting of Oslo). The registry, a client and the instance id.
+async fn hello_oslo_rome_stepped_once<B: TestBackend>(backend: &B) -> (Registry, Client, InstanceId) {
+    let mut registry = Registry::new();
+    registry.register::<hello>();
+    let client = Client::new(backend.clone());
+    let id = client.start(hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
+    assert!(step_once(backend, &registry).await);
+    (registry, client, id)
+}
 
 async fn worker<B: TestBackend>(backend: &B) -> WorkerHandle {
     Worker::builder(backend.clone())
-        .orchestrator(Hello)
-        .orchestrator(Sleeper)
-        .orchestrator(WaitEvent)
-        .orchestrator(Retrying)
-        .orchestrator(CallPanicky)
-        .orchestrator(CallsUnknown)
-        .orchestrator(Panics)
-        .orchestrator(Counter)
-        .orchestrator(Parent)
-        .activity(SayHello)
-        .activity(Flaky)
-        .activity(Panicky)
+        .orchestrator(hello)
+        .orchestrator(sleeper)
+        .orchestrator(wait_event)
+        .orchestrator(retrying)
+        .orchestrator(call_panicky)
+        .orchestrator(calls_unknown)
+        .orchestrator(panics)
+        .orchestrator(counts_to_three)
+        .orchestrator(parent)
+        .activity(say_hello)
+        .activity(fails_attempts)
+        .activity(panicky)
         .start()
         .await
         .unwrap()
@@ -39,8 +59,8 @@ fn cities() -> Vec<String> {
 async fn start_activity_complete<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(Hello, cities()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let id = client.start(hello, cities()).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Completed);
     assert_eq!(done.output::<Vec<String>>().unwrap(), vec!["Hello Tokyo!", "Hello Seattle!", "Hello London!"]);
     assert_eq!(done.name, "hello");
@@ -78,10 +98,10 @@ async fn start_activity_complete<B: TestBackend>(backend: B) {
     assert!(history.iter().enumerate().all(|(i, e)| e.seq == i as u64));
 
     // The history replays through the same code, and not through drifted code.
-    let replayed = replay_orchestrator::<Hello>(&id, &history).unwrap();
+    let replayed = replay_orchestrator::<hello>(&id, &history).unwrap();
     assert!(matches!(replayed.finished, Some(EventKind::ExecutionCompleted { .. })));
     assert_eq!(replayed.steps, 4);
-    let err = replay_orchestrator::<HelloDrifted>(&id, &history).unwrap_err();
+    let err = replay_orchestrator::<hello_drifted>(&id, &history).unwrap_err();
     assert!(matches!(err, Error::Nondeterminism(_)));
     let msg = err.to_string();
     assert!(msg.contains("history event #2") && msg.contains("TOKYO"), "{msg}");
@@ -95,9 +115,9 @@ async fn timer_of_72_hours_fires_on_advance_never_early<B: TestBackend>(backend:
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     let t0 = backend.now();
-    let id = client.start(Sleeper, 72).await.unwrap();
+    let id = client.start(sleeper, 72).await.unwrap();
     wait_until(&client, &id, running).await;
-    eventually(|| async { backend.pending_timers().await == 1 }).await;
+    eventually("one timer pending", async || backend.pending_timers().await == 1).await;
 
     backend.advance(Duration::from_secs(72 * 3600) - Duration::from_millis(1));
     settle().await;
@@ -105,22 +125,22 @@ async fn timer_of_72_hours_fires_on_advance_never_early<B: TestBackend>(backend:
     assert_eq!(backend.pending_timers().await, 1);
 
     backend.advance(Duration::from_millis(1));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     let now_seen: u64 = done.output().unwrap();
     assert!(now_seen >= t0 + 72 * 3600 * 1000, "ctx.now() is the step time");
     let history = client.history(&id).await.unwrap();
     assert!(history.iter().any(|e| matches!(e.kind, EventKind::TimerCreated { .. })));
     assert!(history.iter().any(|e| matches!(e.kind, EventKind::TimerFired { .. })));
-    replay_orchestrator::<Sleeper>(&id, &history).unwrap();
+    replay_orchestrator::<sleeper>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
 }
 
 async fn real_time_timer_fires<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(WaitEvent, 1).await.unwrap();
+    let id = client.start(wait_event, 1).await.unwrap();
     client.raise_event(&id, "go", "after a real second").await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "after a real second");
     w.shutdown().await.unwrap();
 }
@@ -129,10 +149,10 @@ async fn events_raised_before_the_wait_are_kept<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     // Raised right after start, before the first step even ran.
-    let early = client.start(WaitEvent, 0).await.unwrap();
+    let early = client.start(wait_event, 0).await.unwrap();
     client.raise_event(&early, "go", "early bird").await.unwrap();
     // Raised while the orchestrator sleeps on a timer, before it waits.
-    let sleeping = client.start(WaitEvent, 3600).await.unwrap();
+    let sleeping = client.start(wait_event, 3600).await.unwrap();
     let s = wait_until(&client, &sleeping, running).await;
     assert_eq!(s.custom_status::<String>().unwrap().as_deref(), Some("waiting"));
     client.raise_event(&sleeping, "other", 1).await.unwrap();
@@ -141,12 +161,12 @@ async fn events_raised_before_the_wait_are_kept<B: TestBackend>(backend: B) {
     assert_eq!(client.status(&sleeping).await.unwrap().unwrap().runtime_status, RuntimeStatus::Running);
     backend.advance(Duration::from_secs(3600));
 
-    let done = client.wait_for_completion(&early, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&early, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "early bird");
-    let done = client.wait_for_completion(&sleeping, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&sleeping, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "kept");
     let history = client.history(&sleeping).await.unwrap();
-    replay_orchestrator::<WaitEvent>(&sleeping, &history).unwrap();
+    replay_orchestrator::<wait_event>(&sleeping, &history).unwrap();
     w.shutdown().await.unwrap();
 }
 
@@ -154,18 +174,18 @@ async fn retries_follow_the_policy_with_backoff_timers<B: TestBackend>(backend: 
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     // Fails twice, 3 attempts allowed: succeeds on the third, after 10 s and 20 s.
-    let id = client.start(Retrying, (2, 3)).await.unwrap();
-    eventually(|| async { backend.pending_timers().await == 1 }).await;
+    let id = client.start(retrying, (2, 3)).await.unwrap();
+    eventually("one timer pending", async || backend.pending_timers().await == 1).await;
     let first_retry = backend.next_timer().await.unwrap();
     backend.advance(Duration::from_secs(9));
     settle().await;
     assert_eq!(backend.pending_timers().await, 1, "backoff not over yet");
     backend.advance(Duration::from_secs(1));
-    eventually(|| async { backend.next_timer().await.is_some_and(|t| t > first_retry) }).await;
+    eventually("the second retry timer", async || backend.next_timer().await.is_some_and(|t| t > first_retry)).await;
     let second = backend.next_timer().await.unwrap().duration_since(backend.time()).unwrap();
     assert_eq!(second, Duration::from_secs(20));
     backend.advance(Duration::from_secs(20));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "ok after 3");
     let history = client.history(&id).await.unwrap();
     let failed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskFailed { .. })).count();
@@ -177,13 +197,13 @@ async fn retries_follow_the_policy_with_backoff_timers<B: TestBackend>(backend: 
         })
         .collect();
     assert_eq!((failed, retries), (2, vec![2, 3]));
-    replay_orchestrator::<Retrying>(&id, &history).unwrap();
+    replay_orchestrator::<retrying>(&id, &history).unwrap();
 
     // Out of attempts: the task fails with the activity's message.
-    let id = client.start(Retrying, (5, 2)).await.unwrap();
-    eventually(|| async { backend.pending_timers().await == 1 }).await;
+    let id = client.start(retrying, (5, 2)).await.unwrap();
+    eventually("one timer pending", async || backend.pending_timers().await == 1).await;
     backend.advance(Duration::from_secs(10));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     assert_eq!(done.error.as_deref(), Some("flaky failed: attempt 2 failed"));
     assert!(matches!(done.output::<String>(), Err(Error::NoOutput { .. })));
@@ -193,19 +213,19 @@ async fn retries_follow_the_policy_with_backoff_timers<B: TestBackend>(backend: 
 async fn activity_panic_fails_the_task_and_the_worker_goes_on<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(CallPanicky, "kaboom".to_string()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let id = client.start(call_panicky, "kaboom".to_string()).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     let err = done.error.unwrap();
     assert!(err.contains("activity `panicky` panicked: kaboom"), "{err}");
 
-    let unknown = client.start(CallsUnknown, ()).await.unwrap();
-    let done = client.wait_for_completion(&unknown, WAIT).await.unwrap();
+    let unknown = client.start(calls_unknown, ()).await.unwrap();
+    let done = client.wait_for_completion(&unknown, PATIENCE).await.unwrap();
     let err = done.error.unwrap();
     assert!(err.contains("unknown activity `no_such_activity`") && err.contains("`say_hello`"), "{err}");
 
-    let id = client.start(Hello, cities()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let id = client.start(hello, cities()).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Completed);
     w.shutdown().await.unwrap();
 }
@@ -213,12 +233,12 @@ async fn activity_panic_fails_the_task_and_the_worker_goes_on<B: TestBackend>(ba
 async fn orchestrator_panic_fails_the_instance_only<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let bad = client.start(Panics, ()).await.unwrap();
-    let good = client.start(Hello, cities()).await.unwrap();
-    let done = client.wait_for_completion(&bad, WAIT).await.unwrap();
+    let bad = client.start(panics, ()).await.unwrap();
+    let good = client.start(hello, cities()).await.unwrap();
+    let done = client.wait_for_completion(&bad, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     assert_eq!(done.error.as_deref(), Some("orchestrator `panics` panicked: boom in the orchestrator"));
-    let done = client.wait_for_completion(&good, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&good, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Completed);
     w.shutdown().await.unwrap();
 }
@@ -226,12 +246,12 @@ async fn orchestrator_panic_fails_the_instance_only<B: TestBackend>(backend: B) 
 async fn terminate_and_purge<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(WaitEvent, 0).await.unwrap();
+    let id = client.start(wait_event, 0).await.unwrap();
     wait_until(&client, &id, running).await;
     let err = client.purge(&id).await.unwrap_err();
     assert!(matches!(err, Error::InvalidState { .. }), "{err}");
     client.terminate(&id, "no longer needed").await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Terminated);
     assert_eq!(done.reason.as_deref(), Some("no longer needed"));
     let history = client.history(&id).await.unwrap();
@@ -250,7 +270,7 @@ async fn terminate_and_purge<B: TestBackend>(backend: B) {
 async fn suspend_holds_messages_until_resume<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(WaitEvent, 0).await.unwrap();
+    let id = client.start(wait_event, 0).await.unwrap();
     wait_until(&client, &id, running).await;
     client.suspend(&id, "maintenance").await.unwrap();
     let s = wait_until(&client, &id, |s| s.runtime_status == RuntimeStatus::Suspended).await;
@@ -259,21 +279,17 @@ async fn suspend_holds_messages_until_resume<B: TestBackend>(backend: B) {
     settle().await;
     assert_eq!(client.status(&id).await.unwrap().unwrap().runtime_status, RuntimeStatus::Suspended);
     client.resume(&id, "done").await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "after resume");
     let history = client.history(&id).await.unwrap();
     assert!(history.iter().any(|e| matches!(e.kind, EventKind::ExecutionSuspended { .. })));
     assert!(history.iter().any(|e| matches!(e.kind, EventKind::ExecutionResumed { .. })));
-    replay_orchestrator::<WaitEvent>(&id, &history).unwrap();
+    replay_orchestrator::<wait_event>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
 }
 
 async fn duplicate_activity_completion_is_ignored<B: TestBackend>(backend: B) {
-    let mut registry = Registry::new();
-    registry.register::<Hello>();
-    let client = Client::new(backend.clone());
-    let id = client.start(Hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
-    assert!(step_once(&backend, &registry).await);
+    let (registry, client, id) = hello_oslo_rome_stepped_once(&backend).await;
     let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(item.request.name, "say_hello");
     backend.complete_activity_work(item.clone(), Ok("\"Hi Oslo\"".into())).await.unwrap();
@@ -299,35 +315,35 @@ async fn bad_input_and_bad_ids_give_clear_errors<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone()).with_max_payload_bytes(1000);
 
     let id = client.start_by_name("hello", serde_json::json!(42)).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Failed);
     let err = done.error.unwrap();
     assert!(err.contains("the input of orchestrator `hello` does not deserialize"), "{err}");
 
     let id = client.start_by_name("nope", serde_json::json!(null)).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     let err = done.error.unwrap();
     assert!(err.contains("unknown orchestrator `nope`") && err.contains("`hello`"), "{err}");
 
-    let err = client.start_with_id(Hello, "", vec![]).await.unwrap_err();
+    let err = client.start_with_id(hello, "", vec![]).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInstanceId { .. }) && err.to_string().contains("empty"), "{err}");
-    let err = client.start_with_id(Hello, "x".repeat(257), vec![]).await.unwrap_err();
+    let err = client.start_with_id(hello, "x".repeat(257), vec![]).await.unwrap_err();
     assert!(err.to_string().contains("over the limit of 256 bytes"), "{err}");
-    client.start_with_id(Hello, "y".repeat(256), vec![]).await.unwrap();
+    client.start_with_id(hello, "y".repeat(256), vec![]).await.unwrap();
 
-    let err = client.start(Hello, vec!["z".repeat(2000)]).await.unwrap_err();
+    let err = client.start(hello, vec!["z".repeat(2000)]).await.unwrap_err();
     assert!(matches!(err, Error::PayloadTooLarge { limit: 1000, .. }), "{err}");
 
-    let id = client.start_with_id(WaitEvent, "fixed", 0).await.unwrap();
+    let id = client.start_with_id(wait_event, "fixed", 0).await.unwrap();
     assert_eq!(id, "fixed");
-    let err = client.start_with_id(WaitEvent, "fixed", 0).await.unwrap_err();
+    let err = client.start_with_id(wait_event, "fixed", 0).await.unwrap_err();
     assert!(matches!(err, Error::InstanceAlreadyExists(_)), "{err}");
     let err = client.raise_event(&id, "go", "z".repeat(2000)).await.unwrap_err();
     assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err}");
     client.raise_event(&id, "go", "x").await.unwrap();
-    client.wait_for_completion(&id, WAIT).await.unwrap();
+    client.wait_for_completion(&id, PATIENCE).await.unwrap();
     // A finished instance's id can be used again.
-    client.start_with_id(WaitEvent, "fixed", 0).await.unwrap();
+    client.start_with_id(wait_event, "fixed", 0).await.unwrap();
     let err = client.wait_for_completion("fixed", Duration::from_millis(50)).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     w.shutdown().await.unwrap();
@@ -335,14 +351,14 @@ async fn bad_input_and_bad_ids_give_clear_errors<B: TestBackend>(backend: B) {
 
 async fn other_code_version_leaves_the_instance_waiting_until_matching_code_returns<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone());
-    let v1 = Worker::builder(backend.clone()).orchestrator(WaitEvent).start().await.unwrap();
-    let id = client.start(WaitEvent, 0).await.unwrap();
+    let v1 = Worker::builder(backend.clone()).orchestrator(wait_event).start().await.unwrap();
+    let id = client.start(wait_event, 0).await.unwrap();
     wait_until(&client, &id, running).await;
-    eventually(|| async { backend.pending_activities().await == 0 }).await;
+    eventually("no activity pending", async || backend.pending_activities().await == 0).await;
     v1.shutdown().await.unwrap();
 
     let v2 = Worker::builder(backend.clone())
-        .orchestrator(WaitEventV2)
+        .orchestrator(wait_event_v2)
         .blocked_retry(Duration::from_secs(5))
         .start()
         .await
@@ -355,9 +371,9 @@ async fn other_code_version_leaves_the_instance_waiting_until_matching_code_retu
     assert!(reason.contains("deploy the code that matches"), "{reason}");
     v2.shutdown().await.unwrap();
 
-    let v1 = Worker::builder(backend.clone()).orchestrator(WaitEvent).start().await.unwrap();
+    let v1 = Worker::builder(backend.clone()).orchestrator(wait_event).start().await.unwrap();
     backend.advance(Duration::from_secs(5));
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "eventually");
     assert_eq!(done.reason, None);
     v1.shutdown().await.unwrap();
@@ -366,25 +382,25 @@ async fn other_code_version_leaves_the_instance_waiting_until_matching_code_retu
 async fn continue_as_new_restarts_history_and_carries_events<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(Counter, 0).await.unwrap();
+    let id = client.start(counts_to_three, 0).await.unwrap();
     for _ in 0..3 {
         client.raise_event(&id, "inc", ()).await.unwrap();
     }
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<u32>().unwrap(), 3);
     assert_eq!(done.input, "3");
     let history = client.history(&id).await.unwrap();
     assert!(matches!(&history[0].kind, EventKind::ExecutionStarted { input, .. } if input == "3"), "{history:?}");
     assert_eq!(history[0].seq, 0);
-    replay_orchestrator::<Counter>(&id, &history).unwrap();
+    replay_orchestrator::<counts_to_three>(&id, &history).unwrap();
     w.shutdown().await.unwrap();
 }
 
 async fn sub_orchestration_reports_to_its_parent<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
-    let id = client.start(Parent, vec!["Paris".into(), "Lima".into()]).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let id = client.start(parent, vec!["Paris".into(), "Lima".into()]).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "Hello Paris! Hello Lima!");
     let child = format!("{id}:0");
     let child = client.status(&child).await.unwrap().unwrap();
@@ -397,35 +413,31 @@ async fn rewind_runs_the_failed_activity_again<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
     // Fails attempt 1, no retries: the instance fails. Rewound, attempt 2 succeeds.
-    let id = client.start(Retrying, (1, 1)).await.unwrap();
-    let failed = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let id = client.start(retrying, (1, 1)).await.unwrap();
+    let failed = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(failed.runtime_status, RuntimeStatus::Failed);
     assert!(matches!(client.rewind("nope", "x").await, Err(Error::InstanceNotFound(_))));
     client.rewind(&id, "fixed the flake").await.unwrap();
     wait_until(&client, &id, |s| s.runtime_status != RuntimeStatus::Failed).await;
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "ok after 2");
     assert_eq!(done.error, None);
     let history = client.history(&id).await.unwrap();
     assert!(history.iter().any(|e| matches!(e.kind, EventKind::ExecutionRewound { .. })));
-    let replayed = replay_orchestrator::<Retrying>(&id, &history).unwrap();
+    let replayed = replay_orchestrator::<retrying>(&id, &history).unwrap();
     assert!(matches!(replayed.finished, Some(EventKind::ExecutionCompleted { .. })));
     assert!(matches!(client.rewind(&id, "again").await, Err(Error::InvalidState { .. })));
     w.shutdown().await.unwrap();
 }
 
 async fn lost_snapshot_is_rebuilt_from_history<B: TestBackend>(backend: B) {
-    let mut registry = Registry::new();
-    registry.register::<Hello>();
-    let client = Client::new(backend.clone());
-    let id = client.start(Hello, vec!["Oslo".into(), "Rome".into()]).await.unwrap();
-    assert!(step_once(&backend, &registry).await);
+    let (registry, _client, id) = hello_oslo_rome_stepped_once(&backend).await;
     let act = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
     backend.complete_activity_work(act, Ok("\"Hi Oslo\"".into())).await.unwrap();
     // Step by hand without the snapshot: the engine replays the history.
     let mut item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap().unwrap();
     item.snapshot = None;
-    assert!(engine::needs_history(&item));
+    assert!(engine::needs_history(&registry, &item));
     let history = backend.history(&id).await.unwrap().unwrap();
     let commit = engine::process(&registry, &item, Some(&history), backend.now(), &Default::default());
     assert!(
@@ -439,9 +451,9 @@ async fn lost_snapshot_is_rebuilt_from_history<B: TestBackend>(backend: B) {
 
 async fn messages_for_an_old_execution_are_dropped<B: TestBackend>(backend: B) {
     let mut registry = Registry::new();
-    registry.register::<WaitEvent>();
+    registry.register::<wait_event>();
     let client = Client::new(backend.clone());
-    let id = client.start(WaitEvent, 0).await.unwrap();
+    let id = client.start(wait_event, 0).await.unwrap();
     assert!(step_once(&backend, &registry).await);
     let stale = InstanceMessage::TaskResult {
         execution_id: "old".into(),
@@ -457,11 +469,11 @@ async fn list_filters_and_pages<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone());
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(client.start_with_id(WaitEvent, format!("w{i}"), 0).await.unwrap());
+        ids.push(client.start_with_id(wait_event, format!("w{i}"), 0).await.unwrap());
         backend.advance(Duration::from_millis(1));
     }
-    let done = client.start(Hello, cities()).await.unwrap();
-    client.wait_for_completion(&done, WAIT).await.unwrap();
+    let done = client.start(hello, cities()).await.unwrap();
+    client.wait_for_completion(&done, PATIENCE).await.unwrap();
     for id in &ids {
         wait_until(&client, id, running).await;
     }
@@ -484,21 +496,21 @@ async fn list_filters_and_pages<B: TestBackend>(backend: B) {
 }
 
 async fn sub_orchestration_with_a_live_id_fails_the_parent_task<B: TestBackend>(backend: B) {
-    let w = Worker::builder(backend.clone()).orchestrator(WaitEvent).orchestrator(FixedChild).start().await.unwrap();
+    let w = Worker::builder(backend.clone()).orchestrator(wait_event).orchestrator(fixed_child).start().await.unwrap();
     let client = Client::new(backend.clone());
-    client.start_with_id(WaitEvent, "child", 0).await.unwrap();
-    let id = client.start(FixedChild, ()).await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    client.start_with_id(wait_event, "child", 0).await.unwrap();
+    let id = client.start(fixed_child, ()).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     let err = done.error.unwrap();
     assert!(err.contains("instance \"child\" already exists"), "{err}");
 
     // Terminating a child fails its parent's task with the reason.
     client.terminate("child", "stop").await.unwrap();
-    client.wait_for_completion("child", WAIT).await.unwrap();
-    let id = client.start(FixedChild, ()).await.unwrap();
+    client.wait_for_completion("child", PATIENCE).await.unwrap();
+    let id = client.start(fixed_child, ()).await.unwrap();
     wait_until(&client, "child", running).await;
     client.terminate("child", "not needed").await.unwrap();
-    let done = client.wait_for_completion(&id, WAIT).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     let err = done.error.unwrap();
     assert!(err.contains("was terminated: not needed"), "{err}");
     w.shutdown().await.unwrap();
@@ -507,14 +519,14 @@ async fn sub_orchestration_with_a_live_id_fails_the_parent_task<B: TestBackend>(
 async fn shutdown_hands_back_activities_that_do_not_finish<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone());
     let w = Worker::builder(backend.clone())
-        .orchestrator(CallSlow)
-        .activity(Slow)
+        .orchestrator(call_slow)
+        .activity(slow)
         .shutdown_grace(Duration::from_millis(20))
         .start()
         .await
         .unwrap();
-    let id = client.start(CallSlow, 60_000).await.unwrap();
-    eventually(|| async { backend.pending_activities().await == 1 }).await;
+    let id = client.start(call_slow, 60_000).await.unwrap();
+    eventually("the activity pending", async || backend.pending_activities().await == 1).await;
     settle().await;
     w.shutdown().await.unwrap();
     let item = backend.fetch_activity_work(Duration::ZERO).await.unwrap().expect("handed back");
@@ -523,14 +535,14 @@ async fn shutdown_hands_back_activities_that_do_not_finish<B: TestBackend>(backe
 
     // Another worker picks it up; a short activity finishes within the grace period.
     let w = Worker::builder(backend.clone())
-        .orchestrator(CallSlow)
-        .activity(Slow)
+        .orchestrator(call_slow)
+        .activity(slow)
         .shutdown_grace(Duration::from_millis(20))
         .start()
         .await
         .unwrap();
-    let quick = client.start(CallSlow, 10).await.unwrap();
-    let done = client.wait_for_completion(&quick, WAIT).await.unwrap();
+    let quick = client.start(call_slow, 10).await.unwrap();
+    let done = client.wait_for_completion(&quick, PATIENCE).await.unwrap();
     assert_eq!(done.output::<u64>().unwrap(), 10);
     client.terminate(&id, "too slow").await.unwrap();
     w.shutdown().await.unwrap();
@@ -538,8 +550,8 @@ async fn shutdown_hands_back_activities_that_do_not_finish<B: TestBackend>(backe
 
 async fn many_instances_in_parallel<B: TestBackend>(backend: B) {
     let w = Worker::builder(backend.clone())
-        .orchestrator(Hello)
-        .activity(SayHello)
+        .orchestrator(hello)
+        .activity(say_hello)
         .max_concurrent_orchestrations(8)
         .max_concurrent_activities(8)
         .start()
@@ -548,7 +560,7 @@ async fn many_instances_in_parallel<B: TestBackend>(backend: B) {
     let client = Client::new(backend.clone());
     let mut ids = Vec::new();
     for i in 0..200 {
-        ids.push(client.start(Hello, vec![format!("a{i}"), format!("b{i}")]).await.unwrap());
+        ids.push(client.start(hello, vec![format!("a{i}"), format!("b{i}")]).await.unwrap());
     }
     for (i, id) in ids.iter().enumerate() {
         let done = client.wait_for_completion(id, Duration::from_secs(20)).await.unwrap();
@@ -559,11 +571,11 @@ async fn many_instances_in_parallel<B: TestBackend>(backend: B) {
 
 async fn batches_fetch_commit_and_fence<B: TestBackend>(backend: B) {
     let mut registry = Registry::new();
-    registry.register::<Hello>();
+    registry.register::<hello>();
     let client = Client::new(backend.clone());
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(client.start(Hello, vec![format!("b{i}")]).await.unwrap());
+        ids.push(client.start(hello, vec![format!("b{i}")]).await.unwrap());
     }
     let items = backend.fetch_orchestration_work_batch(10, Duration::ZERO).await.unwrap();
     assert_eq!(items.len(), 5);
@@ -603,50 +615,28 @@ async fn batches_fetch_commit_and_fence<B: TestBackend>(backend: B) {
     }
 }
 
-/// Instantiate each test on both backends: `memory::NAME` and `redis::NAME`.
-macro_rules! conformance {
-    ($($clock:ident $name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::common::memory(super::common::Clock::$clock)).await
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (backend, _server) = super::common::redis(super::common::Clock::$clock).await;
-                    super::$name(backend).await
-                }
-            )*
-        }
-    };
-}
-
-conformance! {
-    Real start_activity_complete,
-    Virtual timer_of_72_hours_fires_on_advance_never_early,
-    Real real_time_timer_fires,
-    Virtual events_raised_before_the_wait_are_kept,
-    Virtual retries_follow_the_policy_with_backoff_timers,
-    Real activity_panic_fails_the_task_and_the_worker_goes_on,
-    Real orchestrator_panic_fails_the_instance_only,
-    Real terminate_and_purge,
-    Real suspend_holds_messages_until_resume,
-    Real duplicate_activity_completion_is_ignored,
-    Real bad_input_and_bad_ids_give_clear_errors,
-    Virtual other_code_version_leaves_the_instance_waiting_until_matching_code_returns,
-    Real continue_as_new_restarts_history_and_carries_events,
-    Real sub_orchestration_reports_to_its_parent,
-    Real rewind_runs_the_failed_activity_again,
-    Real lost_snapshot_is_rebuilt_from_history,
-    Real messages_for_an_old_execution_are_dropped,
-    Virtual list_filters_and_pages,
-    Real sub_orchestration_with_a_live_id_fails_the_parent_task,
-    Real shutdown_hands_back_activities_that_do_not_finish,
-    Real many_instances_in_parallel,
-    Real batches_fetch_commit_and_fence,
+durable_test_support::on_both_backends! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    start_activity_complete,
+    timer_of_72_hours_fires_on_advance_never_early: Virtual,
+    real_time_timer_fires,
+    events_raised_before_the_wait_are_kept: Virtual,
+    retries_follow_the_policy_with_backoff_timers: Virtual,
+    activity_panic_fails_the_task_and_the_worker_goes_on,
+    orchestrator_panic_fails_the_instance_only,
+    terminate_and_purge,
+    suspend_holds_messages_until_resume,
+    duplicate_activity_completion_is_ignored,
+    bad_input_and_bad_ids_give_clear_errors,
+    other_code_version_leaves_the_instance_waiting_until_matching_code_returns: Virtual,
+    continue_as_new_restarts_history_and_carries_events,
+    sub_orchestration_reports_to_its_parent,
+    rewind_runs_the_failed_activity_again,
+    lost_snapshot_is_rebuilt_from_history,
+    messages_for_an_old_execution_are_dropped,
+    list_filters_and_pages: Virtual,
+    sub_orchestration_with_a_live_id_fails_the_parent_task,
+    shutdown_hands_back_activities_that_do_not_finish,
+    many_instances_in_parallel,
+    batches_fetch_commit_and_fence,
 }

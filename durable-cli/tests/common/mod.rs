@@ -2,36 +2,19 @@
 //! orchestrators and an entity, the real `durable` binary, and a tiny HTTP client.
 #![allow(dead_code)]
 
-#[path = "../../../durable-runtime/tests/common/redis_server.rs"]
-pub mod redis_server;
-
 use durable::prelude::*;
+use durable_test_support::fixtures::{Counter, flaky, hello_cities, say_hello, uses_flaky};
+use durable_test_support::redis_server::RedisServer;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// The task hub the tests use (not the default, so `--hub` is exercised).
 pub const HUB: &str = "clitest";
 /// Not the default either: the CLI must read it from the hub.
 pub const PARTITIONS: u32 = 4;
-
-#[activity]
-pub async fn say_hello(name: String) -> Result<String, ActivityError> {
-    Ok(format!("Hello {name}!"))
-}
-
-#[orchestrator]
-pub async fn hello_cities(ctx: OrchestrationContext, cities: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
-    let mut greetings = Vec::new();
-    for city in cities {
-        greetings.push(ctx.call_activity(say_hello, city).await?);
-    }
-    Ok(greetings)
-}
 
 /// Greets, waits a short timer, then waits for event `approve`: locals live across the wait.
 #[orchestrator]
@@ -44,47 +27,15 @@ pub async fn approval(ctx: OrchestrationContext, request: String) -> Result<Valu
     Ok(serde_json::json!({ "greeting": greeting, "asked": asked, "answer": answer }))
 }
 
-static FAILED_ONCE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-/// Fails the first time it sees a key, then succeeds.
-#[activity]
-pub async fn flaky(key: String) -> Result<String, ActivityError> {
-    if FAILED_ONCE.lock().unwrap().insert(key.clone()) {
-        return Err("the first attempt fails".into());
-    }
-    Ok(format!("ok {key}"))
-}
-
-#[orchestrator]
-pub async fn uses_flaky(ctx: OrchestrationContext, key: String) -> Result<String, OrchestrationError> {
-    Ok(ctx.call_activity(flaky, key).await?)
-}
-
-#[derive(Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Counter {
-    value: i64,
-}
-
-#[entity(name = "counter")]
-impl Counter {
-    fn add(&mut self, amount: i64) {
-        self.value += amount;
-    }
-    fn get(&self) -> i64 {
-        self.value
-    }
-}
-
 /// A redis-server and a worker on it (task hub [`HUB`], [`PARTITIONS`] partitions).
 pub struct Env {
-    pub server: redis_server::RedisServer,
+    pub server: RedisServer,
     pub worker: Option<durable::WorkerHandle>,
 }
 
 impl Env {
     pub async fn new() -> Self {
-        let server = redis_server::RedisServer::start();
+        let server = RedisServer::start();
         let backend = durable::backend::Redis::builder(server.url())
             .prefix(HUB)
             .partitions(PARTITIONS)

@@ -1,35 +1,18 @@
 //! Shared by the HTTP tests: a worker with a few orchestrators and the counter entity on the
-//! embedded backend, and helpers to call the router.
+//! backend under test, and helpers to call the router.
 #![allow(dead_code)]
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
+use durable::backend::Backend;
 use durable::prelude::*;
 use durable_http::HttpConfig;
+use durable_test_support::fixtures::{Counter, flaky, hello_cities, say_hello, uses_flaky};
+use durable_test_support::wait::PATIENCE;
 use serde_json::Value;
-use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::Instant;
 use tower::ServiceExt;
-
-#[activity]
-pub async fn say_hello(name: String) -> Result<String, ActivityError> {
-    Ok(format!("Hello {name}!"))
-}
-
-#[orchestrator]
-pub async fn hello_cities(
-    ctx: OrchestrationContext,
-    cities: Option<Vec<String>>,
-) -> Result<Vec<String>, OrchestrationError> {
-    let cities = cities.unwrap_or_else(|| vec!["Tokyo".to_string(), "Seattle".to_string(), "London".to_string()]);
-    let mut greetings = Vec::new();
-    for city in cities {
-        greetings.push(ctx.call_activity(say_hello, city).await?);
-    }
-    Ok(greetings)
-}
 
 /// Waits for event `approve` and returns its data, with a local kept across the wait.
 #[orchestrator]
@@ -40,60 +23,6 @@ pub async fn approval(ctx: OrchestrationContext, request: String) -> Result<Valu
     Ok(serde_json::json!({ "asked": asked, "answer": answer }))
 }
 
-static FAILED_ONCE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-/// Fails the first time it sees a key, then succeeds.
-#[activity]
-pub async fn flaky(key: String) -> Result<String, ActivityError> {
-    if FAILED_ONCE.lock().unwrap().insert(key.clone()) {
-        return Err("the first attempt fails".into());
-    }
-    Ok(format!("ok {key}"))
-}
-
-#[orchestrator]
-pub async fn uses_flaky(ctx: OrchestrationContext, key: String) -> Result<String, OrchestrationError> {
-    Ok(ctx.call_activity(flaky, key).await?)
-}
-
-#[derive(Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Counter {
-    value: i64,
-}
-
-#[entity(name = "counter")]
-impl Counter {
-    fn add(&mut self, amount: i64) {
-        self.value += amount;
-    }
-    fn reset(&mut self) {
-        self.value = 0;
-    }
-    fn get(&self) -> i64 {
-        self.value
-    }
-}
-
-thread_local! {
-    /// Set by the Redis variant of a test: the `redis-server` its `Env` uses.
-    pub static REDIS_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-static PREFIX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The backend of this test: Redis when the test runs as its Redis variant, else embedded.
-async fn test_backend() -> std::sync::Arc<dyn durable::backend::Backend> {
-    match REDIS_URL.with(|u| u.borrow().clone()) {
-        Some(url) => {
-            let n = PREFIX.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let r = durable::backend::Redis::builder(url).prefix(format!("http-test-{n}")).connect().await.unwrap();
-            std::sync::Arc::new(r)
-        }
-        None => std::sync::Arc::new(durable::backend::Memory::new()),
-    }
-}
-
 pub struct Env {
     pub app: Router,
     pub client: Client,
@@ -101,13 +30,18 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn new(config: HttpConfig) -> Self {
-        Self::with_client(config, |c| c).await
+    /// The router of a client of `backend`, and a worker on it.
+    pub async fn new<B: Backend + Clone>(backend: B, config: HttpConfig) -> Self {
+        Self::with_client(backend, config, |c| c).await
     }
 
-    pub async fn with_client(config: HttpConfig, f: impl FnOnce(Client) -> Client) -> Self {
-        let backend = test_backend().await;
-        let worker = Worker::builder_arc(backend.clone())
+    /// [`Env::new`] with the client changed by `f`.
+    pub async fn with_client<B: Backend + Clone>(
+        backend: B,
+        config: HttpConfig,
+        f: impl FnOnce(Client) -> Client,
+    ) -> Self {
+        let worker = Worker::builder(backend.clone())
             .orchestrator(hello_cities)
             .orchestrator(approval)
             .orchestrator(uses_flaky)
@@ -117,7 +51,7 @@ impl Env {
             .start()
             .await
             .unwrap();
-        let client = f(Client::from_arc(backend));
+        let client = f(Client::new(backend));
         Self { app: durable_http::router(client.clone(), config), client, worker: Some(worker) }
     }
 
@@ -125,9 +59,9 @@ impl Env {
         call(&self.app, method, uri, body, &[]).await
     }
 
-    /// Poll `GET uri` until `done` holds (deadline 10 s).
+    /// Poll `GET uri` until `done` holds (for up to [`PATIENCE`]).
     pub async fn poll(&self, uri: &str, done: impl Fn(&Resp) -> bool) -> Resp {
-        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = Instant::now() + PATIENCE;
         loop {
             let r = self.call("GET", uri, None).await;
             if done(&r) {
@@ -139,7 +73,7 @@ impl Env {
     }
 
     pub async fn finish(&self, id: &str) {
-        self.client.wait_for_completion(id, std::time::Duration::from_secs(10)).await.unwrap();
+        self.client.wait_for_completion(id, PATIENCE).await.unwrap();
     }
 
     pub async fn shutdown(mut self) {

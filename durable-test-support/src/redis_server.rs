@@ -1,5 +1,13 @@
 //! A `redis-server` of the test's own, on a free port in a temporary directory; killed (and its
 //! directory removed) on drop. Never the machine's 127.0.0.1:6379.
+//!
+//! ```no_run
+//! use durable_test_support::redis_server::RedisServer;
+//!
+//! let server = RedisServer::start();
+//! let url = server.url(); // redis://127.0.0.1:PORT/
+//! # drop(url);
+//! ```
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,8 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// A running `redis-server` (or one killed by [`RedisServer::kill`], until
+/// [`RedisServer::restart`]).
 pub struct RedisServer {
     child: Option<Child>,
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
     dir: PathBuf,
     durable: bool,
@@ -87,6 +98,7 @@ impl RedisServer {
         Err("redis-server did not answer PING within 10 s".into())
     }
 
+    /// `redis://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }

@@ -4,9 +4,10 @@
 mod output;
 
 use clap::{Args, Parser, Subcommand};
+use durable_http::render;
 use durable_runtime::backend::Redis;
 use durable_runtime::{Client, Error, InstanceQuery, RuntimeStatus};
-use output::{Out, entity_json};
+use output::Out;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::ExitCode;
@@ -413,7 +414,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let list = client.list_entities(name.as_deref(), top as usize).await?;
             if out.json {
-                out.value(&json!({ "entities": list.iter().map(entity_json).collect::<Vec<_>>() }));
+                out.value(&json!({ "entities": list.iter().map(render::entity).collect::<Vec<_>>() }));
             } else {
                 out.entities(&list);
             }

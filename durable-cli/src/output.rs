@@ -127,7 +127,7 @@ impl Out {
 
     /// `entity get`.
     pub fn entity(&self, e: &EntityStatus) {
-        let v = entity_json(e);
+        let v = render::entity(e);
         if self.json {
             return self.value(&v);
         }
@@ -142,23 +142,12 @@ impl Out {
         let rows = list
             .iter()
             .map(|e| {
-                let v = entity_json(e);
+                let v = render::entity(e);
                 vec![e.id.name.clone(), e.id.key.clone(), compact(&v["state"]), time(e.updated_ms)]
             })
             .collect();
         table(&["NAME", "KEY", "STATE", "MODIFIED"], rows);
     }
-}
-
-/// An entity as the HTTP API shows it (`GET /entities/{name}/{key}?showMetadata=true`).
-pub fn entity_json(e: &EntityStatus) -> Value {
-    json!({
-        "name": e.id.name,
-        "key": e.id.key,
-        "state": e.state.as_deref().map(render::payload),
-        "lastError": e.last_error,
-        "lastModifiedTime": render::rfc3339(e.updated_ms),
-    })
 }
 
 /// `2026-01-02 03:04:05.678` (UTC).

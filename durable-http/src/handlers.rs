@@ -372,16 +372,6 @@ fn check_entity_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn entity_json(e: &durable_runtime::client::EntityStatus) -> Value {
-    json!({
-        "name": e.id.name,
-        "key": e.id.key,
-        "state": e.state.as_deref().map(render::payload),
-        "lastError": e.last_error,
-        "lastModifiedTime": render::rfc3339(e.updated_ms),
-    })
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EntityQuery {
@@ -398,7 +388,7 @@ pub(crate) async fn entity(
     check_entity_name(&name)?;
     match st.client.entity(&name, &key).await? {
         Some(e) if e.state.is_some() => Ok(if meta {
-            Json(entity_json(&e)).into_response()
+            Json(render::entity(&e)).into_response()
         } else {
             Json(e.state.as_deref().map(render::payload)).into_response()
         }),
@@ -465,7 +455,7 @@ pub(crate) async fn list_entities(State(st): State<AppState>, Q(q): Q<EntitiesQu
         check_entity_name(n)?;
     }
     let list = st.client.list_entities(q.name.as_deref(), top).await?;
-    Ok(Json(json!({ "entities": list.iter().map(entity_json).collect::<Vec<_>>() })).into_response())
+    Ok(Json(json!({ "entities": list.iter().map(render::entity).collect::<Vec<_>>() })).into_response())
 }
 
 /// `GET /openapi.json`.

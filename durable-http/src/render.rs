@@ -1,7 +1,8 @@
-//! JSON renderings of statuses and histories (the API's shapes, also used by the `durable` CLI),
-//! RFC 3339 times, opaque tokens.
+//! JSON renderings of statuses, histories and entities (the API's shapes, also used by the
+//! `durable` CLI), RFC 3339 times, opaque tokens.
 
 use crate::error::ApiError;
+use durable_runtime::client::EntityStatus;
 use durable_runtime::time::Millis;
 use durable_runtime::{HistoryEvent, InstanceStatus};
 use serde_json::{Map, Value, json};
@@ -57,6 +58,18 @@ pub fn history_event(e: &HistoryEvent) -> Value {
         _ => {}
     }
     Value::Object(m)
+}
+
+/// An entity as `GET /entities/{name}/{key}?showMetadata=true` and `GET /entities` show it:
+/// `{"name", "key", "state", "lastError", "lastModifiedTime"}`, with the state as a JSON value.
+pub fn entity(e: &EntityStatus) -> Value {
+    json!({
+        "name": e.id.name,
+        "key": e.id.key,
+        "state": e.state.as_deref().map(payload),
+        "lastError": e.last_error,
+        "lastModifiedTime": rfc3339(e.updated_ms),
+    })
 }
 
 fn camel(s: &str) -> String {

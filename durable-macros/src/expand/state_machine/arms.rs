@@ -181,7 +181,7 @@ impl Emitter<'_> {
                     let task_slot = slot(*task);
                     let result_id = self.ident_of(*result).clone();
                     let fields = self.layout.variants.get(&b).cloned().unwrap_or_default();
-                    let fnames: Vec<String> = field_names(self.lw, &fields).iter().map(|i| i.to_string()).collect();
+                    let fnames: Vec<String> = field_names(self.lw, &fields);
                     let values = fields.iter().zip(&fnames).map(|(&f, n)| {
                         let s = slot(f);
                         let sp = self.ident_of(f).span();

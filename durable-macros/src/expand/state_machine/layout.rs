@@ -114,22 +114,25 @@ pub(super) fn slot(b: BindingId) -> syn::Ident {
     format_ident!("__durable_slot_{}", b.number())
 }
 
-/// Field names in a variant: the source name, made unique when two saved locals share it.
-pub(super) fn field_names(lw: &Lowered, fields: &[BindingId]) -> Vec<syn::Ident> {
-    let plain = |f: BindingId| lw.bindings[f].ident.to_string().trim_start_matches("r#").to_string();
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for &f in fields {
-        *count.entry(plain(f)).or_default() += 1;
-    }
+/// The names the locals saved at a suspension point have in the snapshot: the source name; for
+/// a temporary of the lowering (the awaited task, a spilled operand) its kind without the
+/// lowering's counter; `#n` added to the n-th repeat of a name. Stable under edits elsewhere
+/// in the body, so other code can resume the snapshot when the same locals are live here.
+pub(super) fn field_names(lw: &Lowered, fields: &[BindingId]) -> Vec<String> {
+    let base = |f: BindingId| {
+        let b = &lw.bindings[f];
+        let name = b.ident.to_string().trim_start_matches("r#").to_string();
+        if b.kind == BindingKind::Temp { name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string() } else { name }
+    };
+    let mut seen: HashMap<String, usize> = HashMap::new();
     fields
         .iter()
         .map(|&f| {
-            let n = plain(f);
-            if count.get(&n).copied().unwrap_or(0) > 1 {
-                format_ident!("{}_{}", n, f.number())
-            } else {
-                format_ident!("{}", n)
-            }
+            let name = base(f);
+            let n = seen.entry(name.clone()).or_default();
+            let unique = if *n == 0 { name } else { format!("{name}#{n}") };
+            *n += 1;
+            unique
         })
         .collect()
 }

@@ -77,7 +77,7 @@ impl Emitter<'_> {
             .map(|(&blk, fields)| {
                 let slots = fields.iter().map(|&f| slot(f));
                 let spans = fields.iter().map(|&f| self.lw.bindings[f].ident.span());
-                let names: Vec<String> = field_names(self.lw, fields).iter().map(|i| i.to_string()).collect();
+                let names: Vec<String> = field_names(self.lw, fields);
                 let pc = blk.pc();
                 let restores = slots.zip(spans).zip(names).map(|((s, sp), n)| {
                     let p = self.rt.private(sp);
@@ -98,7 +98,7 @@ impl Emitter<'_> {
             let key = &site.key;
             let pc = site.block.pc();
             let fields = self.layout.variants.get(&site.block).map(Vec::as_slice).unwrap_or_default();
-            let names: Vec<String> = field_names(self.lw, fields).iter().map(|i| i.to_string()).collect();
+            let names: Vec<String> = field_names(self.lw, fields);
             let line = quote_spanned!(site.span=> ::core::line!());
             let p = self.rt.private(Span::call_site());
             quote!(#p::Site { key: #key, pc: #pc, line: #line, locals: &[#(#names),*] })

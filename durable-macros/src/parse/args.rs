@@ -61,8 +61,16 @@ pub(crate) fn parse_args(cx: &Ctxt, kind: MacroKind, attr: TokenStream) -> Args 
             args.name = Some(s.value());
             Ok(())
         } else if kind == MacroKind::Orchestrator && meta.path.is_ident("version") {
+            if !meta.input.peek(syn::Token![=]) {
+                return Err(meta.error("`version` needs a value: `version = 2` (a whole number from 1)"));
+            }
             args.version = Some(parse_version(meta.value()?)?);
             Ok(())
+        } else if meta.path.is_ident("version") {
+            Err(meta.error(
+                "only orchestrators have versions (`#[orchestrator(version = N)]`): an activity or entity keeps its name; \
+                 to change what it takes or returns, register the new one under a new `name = \"…\"`",
+            ))
         } else if kind == MacroKind::Orchestrator && meta.path.is_ident("differential") {
             args.differential = true;
             Ok(())

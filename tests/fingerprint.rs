@@ -1,5 +1,6 @@
-//! A snapshot written by one version of an orchestrator body is refused by a changed body, with
-//! a clear error, and accepted by the same body.
+//! A snapshot written by one body of an orchestrator: the same body resumes it at its program
+//! counter; a changed body resumes it when it still has the snapshot's suspension point with the
+//! same live locals, and otherwise refuses it with a clear error before running any user code.
 
 use durable::Orchestrator;
 use durable::orchestrator::{StepInput, StepResult};
@@ -30,6 +31,15 @@ mod v2 {
     }
 }
 
+mod v3 {
+    use super::*;
+    #[orchestrator(name = "billing")]
+    pub async fn billing(ctx: OrchestrationContext, n: u32) -> Result<u32, OrchestrationError> {
+        let a = ctx.call_activity(work, n + 1).await?;
+        Ok(a + 1)
+    }
+}
+
 fn first_snapshot<O: Orchestrator>() -> Vec<u8> {
     let ctx = OrchestrationContext::new("i-1", 0, RuntimeState::default());
     match O::__step(&ctx, StepInput::Start("5")) {
@@ -39,17 +49,32 @@ fn first_snapshot<O: Orchestrator>() -> Vec<u8> {
 }
 
 #[test]
-fn changed_body_refuses_old_snapshot() {
+fn changed_body_resumes_at_an_unchanged_suspension_point() {
     assert_eq!(v1::billing::NAME, v2::billing::NAME);
     assert_ne!(v1::billing::FINGERPRINT, v2::billing::FINGERPRINT);
     let snapshot = first_snapshot::<v1::billing>();
     let ctx = OrchestrationContext::new("i-1", 0, RuntimeState::default());
+    // v2 still awaits `ctx.call_activity(work, n)` first, with the same locals live there.
     match v2::billing::__step(&ctx, StepInput::Resume(&snapshot)) {
-        StepResult::BadState(msg) => {
-            assert!(msg.contains("different version"), "{msg}");
-            assert!(msg.contains("billing"), "{msg}");
+        StepResult::Suspended(again) => {
+            let st = durable::payload::state_to_json(&again);
+            assert_eq!(st["at"], "ctx.call_activity(work, n)", "{st}");
         }
-        other => panic!("a changed body must refuse the old snapshot, got {other:?}"),
+        other => panic!("v2 must resume v1's snapshot, got {other:?}"),
+    }
+}
+
+#[test]
+fn changed_body_refuses_a_snapshot_at_a_point_it_does_not_have() {
+    let snapshot = first_snapshot::<v1::billing>();
+    let ctx = OrchestrationContext::new("i-1", 0, RuntimeState::default());
+    match v3::billing::__step(&ctx, StepInput::Resume(&snapshot)) {
+        StepResult::BadState(msg) => {
+            assert!(msg.contains("suspended at `ctx.call_activity(work, n)` (line "), "{msg}");
+            assert!(msg.contains("does not await any more"), "{msg}");
+            assert!(msg.contains("`ctx.call_activity(work, n + 1)`"), "{msg}");
+        }
+        other => panic!("a body without the suspension point must refuse the snapshot, got {other:?}"),
     }
     assert!(ctx.take_commands().is_empty(), "a refused snapshot must not schedule anything");
 }
@@ -64,7 +89,7 @@ fn same_body_resumes_its_snapshot() {
             let a = durable::payload::state_to_json(&snapshot);
             let b = durable::payload::state_to_json(&again);
             assert_eq!(a, b);
-            assert_eq!(a["at"], "Await0");
+            assert_eq!(a["at"], "ctx.call_activity(work, n)");
         }
         other => panic!("expected a suspension, got {other:?}"),
     }

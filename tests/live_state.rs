@@ -36,7 +36,8 @@ async fn shows_live_locals<B: TestBackend>(backend: B) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     // Waiting for the coupon: the loop is done, `total` is live, `items` is not.
-    assert!(state["at"].as_str().unwrap().starts_with("Await"), "{state}");
+    assert!(state["at"].as_str().unwrap().starts_with("ctx.wait_for_event"), "{state}");
+    assert!(state["line"].as_u64().unwrap() > 0, "{state}");
     assert!(state["locals"].get("items").is_none(), "{state}");
     client.raise_event(&id, "coupon", "HALF").await.unwrap();
     let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();

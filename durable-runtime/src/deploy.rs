@@ -6,10 +6,10 @@
 use crate::client::Client;
 use crate::engine::{Registry, ResumeCheck};
 use crate::error::Error;
-use crate::orchestrator::Orchestrator;
 use crate::history::HistoryEvent;
 use crate::ids::is_entity_instance;
 use crate::instance::{InstanceQuery, InstanceStatus, RuntimeStatus};
+use crate::orchestrator::Orchestrator;
 use crate::payload;
 use crate::state::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -148,15 +148,11 @@ fn to_hex(bytes: &[u8]) -> String {
 
 fn from_hex(s: &str) -> Result<Vec<u8>, Error> {
     let bad = || Error::Payload(format!("an exported snapshot is not hex ({})", payload::abbreviate(s)));
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(bad());
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)
+    s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect::<Option<Vec<u8>>>().ok_or_else(bad)
 }
 
 #[cfg(test)]

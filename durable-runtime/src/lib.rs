@@ -37,8 +37,8 @@ pub mod worker;
 pub use private as __private;
 
 pub use client::Client;
-pub use deploy::{ExportedInstance, VersionSummary};
 pub use context::{ActivityContext, OrchestrationContext};
+pub use deploy::{ExportedInstance, VersionSummary};
 pub use entity::{Entity, EntityContext};
 pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};
 pub use history::{EventKind, HistoryEvent};

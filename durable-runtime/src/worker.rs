@@ -366,7 +366,9 @@ async fn step_instance(
     };
     let now = backend.now();
     let started = std::time::Instant::now();
-    let commit = catch_unwind(AssertUnwindSafe(|| engine::process_prepared(registry, item, prepared, history.as_deref(), now, config)));
+    let commit = catch_unwind(AssertUnwindSafe(|| {
+        engine::process_prepared(registry, item, prepared, history.as_deref(), now, config)
+    }));
     let m = crate::metrics::worker_metrics();
     m.step_seconds.observe(started.elapsed());
     m.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

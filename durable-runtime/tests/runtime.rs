@@ -3,8 +3,8 @@
 //! Redis backend (each Redis test on a `redis-server` of its own).
 
 use durable_runtime::backend::{Backend, InstanceMessage};
-use durable_runtime::messages::TaskMessage;
 use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
+use durable_runtime::messages::TaskMessage;
 use durable_runtime::{Client, Error, EventKind, InstanceId, InstanceQuery, RuntimeStatus, Worker, WorkerHandle};
 use durable_test_support::backends::TestBackend;
 use durable_test_support::fixtures::*;
@@ -16,7 +16,8 @@ async fn step_once<B: Backend>(backend: &B, registry: &Registry) -> bool {
     let Some(item) = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap() else {
         return false;
     };
-    let history = if engine::needs_history(registry, &item) { backend.history(&item.instance_id).await.unwrap() } else { None };
+    let history =
+        if engine::needs_history(registry, &item) { backend.history(&item.instance_id).await.unwrap() } else { None };
     let commit = engine::process(registry, &item, history.as_deref(), backend.now(), &EngineConfig::default());
     backend.commit(commit).await.unwrap();
     true
@@ -367,8 +368,11 @@ async fn other_code_version_leaves_the_instance_waiting_until_matching_code_retu
     let s = wait_until(&client, &id, |s| s.reason.is_some()).await;
     assert_eq!(s.runtime_status, RuntimeStatus::Running);
     let reason = s.reason.unwrap();
-    assert!(reason.contains("different version of orchestrator `wait_event`"), "{reason}");
-    assert!(reason.contains("deploy the code that matches"), "{reason}");
+    assert!(s.blocked, "{reason}");
+    assert!(reason.contains("no code registered on this worker can resume it (orchestrator `wait_event`"), "{reason}");
+    assert!(reason.contains("the local `label` is live at `ctx.wait_for_event::<String>(\"go\")`"), "{reason}");
+    assert!(reason.contains("replaying its history through version 1"), "{reason}");
+    assert!(reason.contains("register the code that wrote its state"), "{reason}");
     v2.shutdown().await.unwrap();
 
     let v1 = Worker::builder(backend.clone()).orchestrator(wait_event).start().await.unwrap();
@@ -376,6 +380,7 @@ async fn other_code_version_leaves_the_instance_waiting_until_matching_code_retu
     let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<String>().unwrap(), "eventually");
     assert_eq!(done.reason, None);
+    assert!(!done.blocked);
     v1.shutdown().await.unwrap();
 }
 

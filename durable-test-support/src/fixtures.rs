@@ -139,15 +139,16 @@ pub async fn wait_event(ctx: OrchestrationContext, secs: u64) -> Result<String, 
     Ok(ctx.wait_for_event::<String>("go").await?)
 }
 
-/// [`wait_event`] under the same name with other code (another fingerprint): a snapshot
-/// [`wait_event`] wrote must be refused.
+/// [`wait_event`] under the same name with code that cannot resume its instances: a local
+/// (`label`) is live at the `wait_for_event` that [`wait_event`]'s snapshot does not have, and
+/// a timer it always sets makes [`wait_event`]'s history (without one) not replay.
 #[orchestrator(name = "wait_event")]
 pub async fn wait_event_v2(ctx: OrchestrationContext, secs: u64) -> Result<String, OrchestrationError> {
-    ctx.set_custom_status("waiting (v2)");
-    if secs > 0 {
-        ctx.timer(Duration::from_secs(secs)).await?;
-    }
-    Ok(ctx.wait_for_event::<String>("go").await?)
+    let label = format!("waiting (v2, {secs})");
+    ctx.set_custom_status(&label);
+    ctx.timer(Duration::from_secs(secs)).await?;
+    let data = ctx.wait_for_event::<String>("go").await?;
+    Ok(format!("{label}: {data}"))
 }
 
 /// Runs [`wait_event`] (no timer) as a sub-orchestration under the fixed instance id "child".

@@ -223,18 +223,18 @@ pub(crate) fn await_key(base: &syn::Expr) -> String {
     compact(&quote::quote!(#base).to_string())
 }
 
-/// Token text without the spaces `to_string` puts between tokens, except between two words
-/// and after a comma: `ctx . call (a , b)` → `ctx.call(a, b)`.
+/// Token text without the spaces `to_string` puts around punctuation (kept after a comma and
+/// around operators): `ctx . call (a , n + 1)` → `ctx.call(a, n + 1)`.
 fn compact(text: &str) -> String {
-    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '"' || c == '\'';
+    let tight = |c: char| ".()[]<>:!&?#;".contains(c);
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
         if c == ' ' {
             let prev = out.chars().last();
             let next = chars.get(i + 1).copied();
-            let keep = matches!((prev, next), (Some(p), Some(n)) if word(p) && word(n)) || prev == Some(',');
-            if !keep {
+            let drop = prev != Some(',') && (prev.is_some_and(tight) || next.is_some_and(|n| tight(n) || n == ','));
+            if drop {
                 continue;
             }
         }
@@ -251,8 +251,13 @@ mod tests {
     fn await_keys_read_as_written() {
         let key = |s: &str| await_key(&syn::parse_str(s).unwrap());
         assert_eq!(key(r#"ctx.wait_for_event::<String>("go")"#), r#"ctx.wait_for_event::<String>("go")"#);
-        assert_eq!(key("ctx.call_activity(charge, (order.id, amount * 2))"), "ctx.call_activity(charge, (order.id, amount*2))");
+        assert_eq!(
+            key("ctx.call_activity(charge, (order.id, amount * 2))"),
+            "ctx.call_activity(charge, (order.id, amount * 2))"
+        );
         assert_eq!(key(r#"ctx.when_all(tasks).checkpoint("approval")"#), r#"checkpoint("approval")"#);
         assert_eq!(key("ctx.timer(Duration::from_secs(5))"), "ctx.timer(Duration::from_secs(5))");
+        assert_eq!(key("ctx.call_activity(work, n + 1)"), "ctx.call_activity(work, n + 1)");
+        assert_eq!(key("ctx.call_activity(f, vec![a, b])"), "ctx.call_activity(f, vec![a, b])");
     }
 }

@@ -90,7 +90,8 @@ pub(crate) fn parse_args(cx: &Ctxt, kind: MacroKind, attr: TokenStream) -> Args 
 /// The value of `version = N`: a whole number from 1.
 fn parse_version(input: syn::parse::ParseStream<'_>) -> syn::Result<u32> {
     let value: syn::Expr = input.parse()?;
-    let hint = "`version` takes a whole number from 1, e.g. `version = 2`; an orchestrator without `version` is version 1";
+    let hint =
+        "`version` takes a whole number from 1, e.g. `version = 2`; an orchestrator without `version` is version 1";
     let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(int), .. }) = &value else {
         return Err(syn::Error::new_spanned(&value, hint));
     };

@@ -4,10 +4,10 @@
 //! in the (sorted) request; the last one tells the orchestration. While locked, operations
 //! from anyone but the owner wait in the entity's record, in order, until the owner releases.
 
+use super::registry::Registry;
 use super::step::panic_message;
 use super::store::{Action, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest};
 use super::{EngineConfig, WAKE_KEY};
-use super::registry::Registry;
 use crate::entity::{Entity, EntityContext};
 use crate::ids::{EntityId, EntityReply, LockRequest, new_execution_id};
 use crate::instance::RuntimeStatus;

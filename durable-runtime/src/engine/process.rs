@@ -6,7 +6,8 @@ use super::replay::{self, replay};
 use super::resume::{Resume, choose};
 use super::step::{Base, Outcome, StepRun, run_step};
 use super::store::{
-    LATEST_VERSION, Action, ActivityRequest, MessageId, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest,
+    Action, ActivityRequest, LATEST_VERSION, MessageId, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit,
+    TimerRequest,
 };
 use super::{EngineConfig, WAKE_KEY, timer_key};
 use crate::history::{EventKind, HistoryEvent, ParentRef};
@@ -297,9 +298,10 @@ impl Processing<'_> {
                 now: self.now,
             });
             match chosen {
-                Ok(c) => {
-                    (c.entry, run_step(&c.entry, &instance_id, self.now, Base::Resume(&c.snapshot), &messages, Vec::new()))
-                }
+                Ok(c) => (
+                    c.entry,
+                    run_step(&c.entry, &instance_id, self.now, Base::Resume(&c.snapshot), &messages, Vec::new()),
+                ),
                 Err(reason) => {
                     self.block(reason);
                     return;

@@ -51,11 +51,11 @@ impl Registry {
     /// Register an entry. A second entry with the same name and version is remembered as a
     /// duplicate, which [`check`](Self::check) refuses (the first one stays).
     pub fn insert(&mut self, entry: OrchestratorEntry) -> &mut Self {
-        let versions = self.orchestrators.entry(entry.name).or_default();
-        if versions.contains_key(&entry.version) {
-            self.duplicates.push((entry.name, entry.version));
-        } else {
-            versions.insert(entry.version, entry);
+        match self.orchestrators.entry(entry.name).or_default().entry(entry.version) {
+            std::collections::btree_map::Entry::Occupied(_) => self.duplicates.push((entry.name, entry.version)),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(entry);
+            }
         }
         self
     }

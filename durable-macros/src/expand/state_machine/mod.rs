@@ -34,8 +34,7 @@ pub(crate) struct StepParams<'a> {
 /// The body of `__durable_run`: decode the input or load the saved state, then run arms until
 /// the orchestrator returns or suspends. Errors are shadowing conflicts found while emitting.
 pub(crate) fn step_body(lw: &Lowered, params: &StepParams<'_>) -> Result<TokenStream, syn::Error> {
-    let mut e =
-        Emitter { lw, layout: Layout::new(lw), rt: params.rt, errors: Vec::new() };
+    let mut e = Emitter { lw, layout: Layout::new(lw), rt: params.rt, errors: Vec::new() };
     e.emit(params)
 }
 
@@ -94,15 +93,20 @@ impl Emitter<'_> {
             })
             .collect();
         let fp = quote!(__DURABLE_FINGERPRINT);
-        let sites = self.layout.sites.iter().map(|site| {
-            let key = &site.key;
-            let pc = site.block.pc();
-            let fields = self.layout.variants.get(&site.block).map(Vec::as_slice).unwrap_or_default();
-            let names: Vec<String> = field_names(self.lw, fields);
-            let line = quote_spanned!(site.span=> ::core::line!());
-            let p = self.rt.private(Span::call_site());
-            quote!(#p::Site { key: #key, pc: #pc, line: #line, locals: &[#(#names),*] })
-        }).collect::<Vec<_>>();
+        let sites = self
+            .layout
+            .sites
+            .iter()
+            .map(|site| {
+                let key = &site.key;
+                let pc = site.block.pc();
+                let fields = self.layout.variants.get(&site.block).map(Vec::as_slice).unwrap_or_default();
+                let names: Vec<String> = field_names(self.lw, fields);
+                let line = quote_spanned!(site.span=> ::core::line!());
+                let p = self.rt.private(Span::call_site());
+                quote!(#p::Site { key: #key, pc: #pc, line: #line, locals: &[#(#names),*] })
+            })
+            .collect::<Vec<_>>();
         let arms: Vec<TokenStream> = self
             .layout
             .arms

@@ -363,3 +363,31 @@ async fn exported_instances_are_checked_against_new_code_before_deploying() {
         assert!(refused.contains("the local `extra`"), "{refused}");
     }
 }
+
+#[orchestrator(name = "looper", version = 1)]
+async fn looper_v1(ctx: OrchestrationContext, n: u32) -> Result<String, OrchestrationError> {
+    let _: () = ctx.wait_for_event("tick").await?;
+    ctx.continue_as_new(n + 1);
+    Ok(String::new())
+}
+
+#[orchestrator(name = "looper", version = 2)]
+async fn looper(ctx: OrchestrationContext, n: u32) -> Result<String, OrchestrationError> {
+    let _ = ctx;
+    Ok(format!("v2 took over at {n}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eternal_orchestration_moves_to_the_new_version_at_continue_as_new() {
+    let backend = memory();
+    let client = Client::from_arc(backend.clone());
+    let old = worker(&backend).orchestrator(looper_v1).start().await.unwrap();
+    let id = client.start(looper_v1, 0).await.unwrap().into_string();
+    parked_at(&client, &id, "wait_for_event").await;
+    old.shutdown().await.unwrap();
+    let both = worker(&backend).orchestrator(looper_v1).orchestrator(looper).start().await.unwrap();
+    client.raise_event(&id, "tick", ()).await.unwrap();
+    assert_eq!(output(&client, &id).await, "\"v2 took over at 1\"");
+    assert_eq!(client.status(&id).await.unwrap().unwrap().version, 2);
+    both.shutdown().await.unwrap();
+}

@@ -7,9 +7,12 @@
 //!
 //! Rules it follows:
 //! - a panic in the orchestrator fails the instance with the panic message;
-//! - a snapshot written by a different version of the orchestrator (fingerprint mismatch), or an
-//!   instance whose orchestrator is not registered here, is left as it is: its messages stay in
-//!   its inbox, its status says why, and it resumes once matching code is deployed;
+//! - an instance runs on the orchestrator version it started on (`registry`); a snapshot written
+//!   by other code is resumed when that code still has its suspension point with the same live
+//!   locals, else by a newer registered version, else from its history replayed (`resume`);
+//!   when nothing here can, or its orchestrator is not registered here, it is left as it is:
+//!   its messages stay in its inbox, its status says why (`blocked`), and it resumes once
+//!   matching code is deployed;
 //! - starting an unknown orchestrator, or with an input that does not deserialize, fails the
 //!   instance with a clear message;
 //! - `continue_as_new` restarts the history with the new input, carrying unconsumed events over;

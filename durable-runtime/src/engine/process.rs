@@ -454,6 +454,9 @@ impl Processing<'_> {
                 self.status.execution_id = execution_id.clone();
                 self.status.output = None;
                 self.status.error = None;
+                // The new execution starts on the highest registered version: eternal
+                // orchestrations move to new code at their next `continue_as_new`.
+                self.status.version = LATEST_VERSION;
                 self.snapshot = None;
                 self.snapshot_change = SnapshotChange::Delete;
                 self.actions.push(Action::SendMessage {

@@ -307,24 +307,45 @@ pub struct InstancePage {
     pub continuation: Option<String>,
 }
 
+impl InstanceStatus {
+    /// A status record created at `now`: no output, error, reason or custom status yet.
+    pub fn created(
+        name: String,
+        instance_id: String,
+        execution_id: String,
+        runtime_status: RuntimeStatus,
+        input: String,
+        now: Millis,
+    ) -> Self {
+        InstanceStatus {
+            name,
+            instance_id,
+            execution_id,
+            runtime_status,
+            input,
+            output: None,
+            custom_status: None,
+            error: None,
+            reason: None,
+            created_ms: now,
+            updated_ms: now,
+            parent: None,
+            version: crate::ids::FIRST_VERSION,
+            blocked: false,
+        }
+    }
+}
+
 /// The status record of an entity created by its first message: backends call this when a
 /// message is sent to an entity instance id (`@name@key`) that does not exist.
 pub fn implicit_entity_status(instance_id: &str, now: Millis) -> Option<InstanceStatus> {
     let id = crate::ids::EntityId::from_instance_id(instance_id)?;
-    Some(InstanceStatus {
-        name: id.name,
-        instance_id: instance_id.to_string(),
-        execution_id: String::new(),
-        runtime_status: RuntimeStatus::Running,
-        input: "null".to_string(),
-        output: None,
-        custom_status: None,
-        error: None,
-        reason: None,
-        created_ms: now,
-        updated_ms: now,
-        parent: None,
-        version: crate::ids::FIRST_VERSION,
-        blocked: false,
-    })
+    Some(InstanceStatus::created(
+        id.name,
+        instance_id.to_string(),
+        String::new(),
+        RuntimeStatus::Running,
+        "null".to_string(),
+        now,
+    ))
 }

@@ -99,20 +99,16 @@ impl NewInstance {
     /// The status record of the new instance: `Pending`, created at `now`.
     pub fn initial_status(&self, now: Millis) -> InstanceStatus {
         InstanceStatus {
-            name: self.name.clone(),
-            instance_id: self.instance_id.clone(),
-            execution_id: self.execution_id.clone(),
-            runtime_status: RuntimeStatus::Pending,
-            input: self.input.clone(),
-            output: None,
-            custom_status: None,
-            error: None,
-            reason: None,
-            created_ms: now,
-            updated_ms: now,
             parent: self.parent.clone(),
             version: self.version,
-            blocked: false,
+            ..InstanceStatus::created(
+                self.name.clone(),
+                self.instance_id.clone(),
+                self.execution_id.clone(),
+                RuntimeStatus::Pending,
+                self.input.clone(),
+                now,
+            )
         }
     }
 

@@ -48,6 +48,8 @@ fn worker(backend: &Arc<dyn Backend>) -> durable::WorkerBuilder {
         .activity(refund)
         .activity(charge)
         .activity(double)
+        .activity(fetch)
+        .activity(flaky)
         .blocked_retry(Duration::from_millis(50))
 }
 
@@ -363,6 +365,86 @@ async fn a_same_body_snapshot_that_does_not_decode_is_checked_and_falls_back_to_
     assert_eq!(check, Ok(durable::testing::ResumeCheck { version: 1, by_replay: true }));
 }
 
+mod helper_old {
+    use super::*;
+    pub fn limit() -> u32 {
+        10
+    }
+    #[orchestrator(name = "limit")]
+    pub async fn limited(ctx: OrchestrationContext, _n: u32) -> Result<String, OrchestrationError> {
+        let max = limit();
+        let got: u32 = ctx.wait_for_event("go").await?;
+        Ok(format!("{got} of {max}"))
+    }
+}
+
+/// The orchestrator's body is token for token the same; only a helper outside it changed its
+/// return type. Same fingerprint, so the snapshot is taken as "same code".
+mod helper_new {
+    use super::*;
+    pub fn limit() -> u64 {
+        10
+    }
+    #[orchestrator(name = "limit")]
+    pub async fn limited(ctx: OrchestrationContext, _n: u32) -> Result<String, OrchestrationError> {
+        let max = limit();
+        let got: u32 = ctx.wait_for_event("go").await?;
+        Ok(format!("{got} of {max}"))
+    }
+}
+
+/// End to end, no simulation: a helper outside the body changed the type of a live local.
+/// The worker blocks the instance although the history replays through the new code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding 4: an unchanged body with a changed helper type is blocked; the replay that works is never tried"]
+async fn an_unchanged_body_whose_local_changed_type_resumes_by_replay() {
+    assert_eq!(helper_old::limited::FINGERPRINT, helper_new::limited::FINGERPRINT);
+    let backend = memory();
+    let client = Client::from_arc(backend.clone());
+    let old = worker(&backend).orchestrator(helper_old::limited).start().await.unwrap();
+    let id = client.start(helper_old::limited, 0).await.unwrap().into_string();
+    parked_at(&client, &id, "ctx.wait_for_event(\"go\")").await;
+    old.shutdown().await.unwrap();
+    let line = serde_json::to_string(&client.export_in_flight(Some("limit")).await.unwrap()[0]).unwrap();
+    let e: ExportedInstance = serde_json::from_str(&line).unwrap();
+    assert!(durable::engine::replay_orchestrator::<helper_new::limited>(&id, &e.history).unwrap().snapshot.is_some());
+    println!("check_resume: {:?}", durable::testing::check_resume::<helper_new::limited>(&line));
+    let new = worker(&backend).orchestrator(helper_new::limited).start().await.unwrap();
+    client.raise_event(&id, "go", 3).await.unwrap();
+    let s = settled(&client, &id).await;
+    println!("status: {:?} output {:?} blocked {} reason {:?}", s.runtime_status, s.output, s.blocked, s.reason);
+    assert_eq!(s.output.as_deref(), Some("\"3 of 10\""));
+    new.shutdown().await.unwrap();
+}
+
+/// The same fast path with the very same code: `std::any::type_name` is documented as unstable
+/// across compiler releases; a toolchain upgrade that renders a type name differently
+/// (simulated: the saved `durable_runtime::task::Task<u32>` written as an older rustc might
+/// have, `Task<u32>`) blocks every in-flight instance, and neither the replay nor any other
+/// version is tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding 4: a type name rendered differently (toolchain upgrade) blocks the very same code with no fallback"]
+async fn the_same_code_after_a_toolchain_upgrade_falls_back_to_replay() {
+    let backend = memory();
+    let client = Client::from_arc(backend.clone());
+    let w = worker(&backend).orchestrator(evt_u32::evt).start().await.unwrap();
+    let id = client.start(evt_u32::evt, 1).await.unwrap().into_string();
+    parked_at(&client, &id, "ctx.wait_for_event(\"e\")").await;
+    w.shutdown().await.unwrap();
+    let line = serde_json::to_string(&client.export_in_flight(Some("evt")).await.unwrap()[0]).unwrap();
+    let line = retype_exported(&line, "durable_runtime::task::Task<u32>", "Task<u32>");
+    let e: ExportedInstance = serde_json::from_str(&line).unwrap();
+    let snap = durable::state::Snapshot::from_bytes(&e.snapshot_bytes().unwrap().unwrap()).unwrap();
+    let ctx = OrchestrationContext::new(&id, 0, snap.runtime.clone());
+    let stepped = evt_u32::evt::__step(&ctx, StepInput::Resume(&snap.state));
+    println!("the step: {stepped:?}");
+    assert!(matches!(stepped, StepResult::BadState(_)));
+    assert!(durable::engine::replay_orchestrator::<evt_u32::evt>(&id, &e.history).unwrap().snapshot.is_some());
+    let check = durable::testing::check_resume::<evt_u32::evt>(&line);
+    println!("check_resume: {check:?}");
+    assert_eq!(check, Ok(durable::testing::ResumeCheck { version: 1, by_replay: true }));
+}
+
 // =====================================================================================
 // Finding 5: with the same fingerprint, `load_state` trusts `pc` alone and never checks that
 // the site at `pc` has the snapshot's key. A lowering change in a new release of the macro
@@ -589,11 +671,149 @@ async fn a_child_on_an_unregistered_version_starts_once_that_version_is_deployed
     .await;
     println!("child blocked: {:?}", child.reason);
     w1.shutdown().await.unwrap();
-    let w2 = worker(&backend).orchestrator(parent_of_late).orchestrator(late_v1).orchestrator(late_v2).start().await.unwrap();
+    let w2 = worker(&backend)
+        .orchestrator(parent_of_late)
+        .orchestrator(late_v1)
+        .orchestrator(late_v2)
+        .start()
+        .await
+        .unwrap();
     let done = client.wait_for_completion(&id, Duration::from_secs(3)).await;
     println!("parent after deploying version 2: {done:?}");
     assert_eq!(done.expect("the parent never finished").output::<String>().unwrap(), "v2 4");
     w2.shutdown().await.unwrap();
+}
+
+// =====================================================================================
+// Finding 1c (same root cause): spilled operands are saved as `__durable_arg`, `__durable_arg#1`
+// by position. Reordering a helper's parameters together with its call (a refactor that keeps
+// the meaning) keeps the key of the last await, the names and the types: the instance resumes
+// with the two values crossed.
+// =====================================================================================
+
+#[activity]
+async fn fetch(what: String) -> Result<i64, ActivityError> {
+    Ok(match what.as_str() {
+        "base" => 1,
+        "tax" => 2,
+        _ => 0,
+    })
+}
+
+/// `base * 100 + tax * 10 + fee`.
+fn price(base: i64, tax: i64, fee: i64) -> i64 {
+    base * 100 + tax * 10 + fee
+}
+
+/// The same, parameters reordered.
+fn price_tax_first(tax: i64, base: i64, fee: i64) -> i64 {
+    base * 100 + tax * 10 + fee
+}
+
+mod price_old {
+    use super::*;
+    #[orchestrator(name = "price")]
+    pub async fn quote(ctx: OrchestrationContext, _n: u32) -> Result<i64, OrchestrationError> {
+        Ok(price(
+            ctx.call_activity(fetch, "base".to_string()).await?,
+            ctx.call_activity(fetch, "tax".to_string()).await?,
+            ctx.wait_for_event("fee").await?,
+        ))
+    }
+}
+
+mod price_new {
+    use super::*;
+    #[orchestrator(name = "price")]
+    pub async fn quote(ctx: OrchestrationContext, _n: u32) -> Result<i64, OrchestrationError> {
+        Ok(price_tax_first(
+            ctx.call_activity(fetch, "tax".to_string()).await?,
+            ctx.call_activity(fetch, "base".to_string()).await?,
+            ctx.wait_for_event("fee").await?,
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding 1c: operands reordered with the helper's parameters resume with the spilled values crossed (213, not 123)"]
+async fn reordered_operands_are_not_crossed() {
+    let backend = memory();
+    let client = Client::from_arc(backend.clone());
+    let old = worker(&backend).orchestrator(price_old::quote).start().await.unwrap();
+    let id = client.start(price_old::quote, 0).await.unwrap().into_string();
+    parked_at(&client, &id, "ctx.wait_for_event(\"fee\")").await;
+    println!("old state: {}", client.state(&id).await.unwrap().unwrap());
+    old.shutdown().await.unwrap();
+    let new = worker(&backend).orchestrator(price_new::quote).start().await.unwrap();
+    client.raise_event(&id, "fee", 3).await.unwrap();
+    let s = settled(&client, &id).await;
+    println!("status: {:?} output {:?} reason {:?}", s.runtime_status, s.output, s.reason);
+    if s.runtime_status == RuntimeStatus::Completed {
+        assert_eq!(s.output.as_deref(), Some("123"), "base and tax crossed");
+    }
+    new.shutdown().await.unwrap();
+}
+
+// =====================================================================================
+// Finding 8: an instance resumed by the snapshot's key with code that differs before the
+// suspension point (the designed case) can no longer be rewound: rewind replays the whole
+// history through the current code, which no longer reproduces the first steps.
+// =====================================================================================
+
+static FLAKY_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Fails the first time it runs, then succeeds.
+#[activity]
+async fn flaky(n: i64) -> Result<i64, ActivityError> {
+    if !FLAKY_FAILED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err("first attempt fails".into());
+    }
+    Ok(n)
+}
+
+mod rw_old {
+    use super::*;
+    #[orchestrator(name = "rw")]
+    pub async fn rw(ctx: OrchestrationContext, _n: u32) -> Result<i64, OrchestrationError> {
+        let b: i64 = ctx.wait_for_event("go").await?;
+        Ok(ctx.call_activity(flaky, b).await?)
+    }
+}
+
+/// A custom status added before the suspension point: resumed by key (as designed).
+mod rw_new {
+    use super::*;
+    #[orchestrator(name = "rw")]
+    pub async fn rw(ctx: OrchestrationContext, _n: u32) -> Result<i64, OrchestrationError> {
+        ctx.set_custom_status("waiting for go");
+        let b: i64 = ctx.wait_for_event("go").await?;
+        Ok(ctx.call_activity(flaky, b).await?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding 8: an instance resumed by key cannot be rewound: the rewind replays the history through code that differs before the point"]
+async fn an_instance_resumed_by_key_can_be_rewound() {
+    let backend = memory();
+    let client = Client::from_arc(backend.clone());
+    let old = worker(&backend).orchestrator(rw_old::rw).start().await.unwrap();
+    let id = client.start(rw_old::rw, 0).await.unwrap().into_string();
+    parked_at(&client, &id, "ctx.wait_for_event(\"go\")").await;
+    old.shutdown().await.unwrap();
+    let new = worker(&backend).orchestrator(rw_new::rw).start().await.unwrap();
+    client.raise_event(&id, "go", 5).await.unwrap();
+    let failed = client.wait_for_completion(&id, WAIT).await.unwrap();
+    assert_eq!(failed.runtime_status, RuntimeStatus::Failed, "{failed:?}");
+    client.rewind(&id, "the activity is fixed").await.unwrap();
+    let s = eventually("rewound or refused", async || {
+        let s = client.status(&id).await.unwrap()?;
+        (s.runtime_status != RuntimeStatus::Failed || s.reason.is_some()).then_some(s)
+    })
+    .await;
+    println!("after rewind: {:?} reason {:?}", s.runtime_status, s.reason);
+    let done = client.wait_for_completion(&id, Duration::from_secs(3)).await.unwrap();
+    assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{done:?}");
+    new.shutdown().await.unwrap();
 }
 
 // =====================================================================================

@@ -114,11 +114,16 @@ enum Command {
     /// Read, signal and list entities.
     #[command(subcommand)]
     Entity(EntityCommand),
-    /// Before a deploy: per orchestrator name and version, the instances in flight, how many
-    /// are blocked, and where they are suspended.
+    /// Orchestrator versions in flight: instances, blocked ones, where they wait.
+    ///
+    /// Per orchestrator name and version: the instances not finished, how many of them no
+    /// registered code can run now (blocked: `durable status ID` says why), and where they are
+    /// suspended. What to look at before a deploy.
     Versions,
-    /// Write the in-flight instances (status, snapshot, history) to stdout, one JSON object a
-    /// line: what a CI test checks new code against with `durable::testing::check_resume`.
+    /// Write the in-flight instances to stdout, one JSON object a line.
+    ///
+    /// Each line is a `durable::ExportedInstance` (status, snapshot, history): what a CI test
+    /// checks the next build against with `durable::testing::check_resume` before a deploy.
     Export {
         /// Export the instances not finished (Pending, Running, Suspended, ContinuedAsNew); the
         /// only kind of export there is, so it is required.

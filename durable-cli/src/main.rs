@@ -114,6 +114,25 @@ enum Command {
     /// Read, signal and list entities.
     #[command(subcommand)]
     Entity(EntityCommand),
+    /// Orchestrator versions in flight: instances, blocked ones, where they wait.
+    ///
+    /// Per orchestrator name and version: the instances not finished, how many of them no
+    /// registered code can run now (blocked: `durable status ID` says why), and where they are
+    /// suspended. What to look at before a deploy.
+    Versions,
+    /// Write the in-flight instances to stdout, one JSON object a line.
+    ///
+    /// Each line is a `durable::ExportedInstance` (status, snapshot, history): what a CI test
+    /// checks the next build against with `durable::testing::check_resume` before a deploy.
+    Export {
+        /// Export the instances not finished (Pending, Running, Suspended, ContinuedAsNew); the
+        /// only kind of export there is, so it is required.
+        #[arg(long)]
+        in_flight: bool,
+        /// Only instances of this orchestrator.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -291,6 +310,9 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
         }
         Command::Entity(EntityCommand::Get { name, .. }) => check_entity_name(name),
         Command::Entity(EntityCommand::List { name: Some(name), .. }) => check_entity_name(name),
+        Command::Export { in_flight: false, .. } => Err(Failure::usage(
+            "export writes the instances in flight, and only those: use `durable export --in-flight [--name NAME]`",
+        )),
         _ => Ok(()),
     }
 }
@@ -407,6 +429,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 out.line(&format!("signaled {name}/{key} {op}"));
             }
             Ok(())
+        }
+        Command::Versions => {
+            let versions = client.versions().await?;
+            out.versions(&versions);
+            Ok(())
+        }
+        Command::Export { name, .. } => {
+            let exported = client.export_in_flight(name.as_deref()).await?;
+            match out.exported(&exported) {
+                // A reader that stopped early (`| head -1`) is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(Failure { code: 1, kind: "Output", message: format!("writing the export to stdout: {e}") })
+                }
+                _ => Ok(()),
+            }
         }
         Command::Entity(EntityCommand::List { name, top }) => {
             if let Some(n) = &name {

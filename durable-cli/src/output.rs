@@ -2,8 +2,9 @@
 
 use durable_http::render;
 use durable_runtime::client::EntityStatus;
-use durable_runtime::{HistoryEvent, InstanceStatus};
+use durable_runtime::{ExportedInstance, HistoryEvent, InstanceStatus, VersionSummary};
 use serde_json::{Value, json};
+use std::io::Write;
 
 /// Where results go (stdout), and in which form.
 pub struct Out {
@@ -25,6 +26,17 @@ impl Out {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
     }
 
+    /// `export`: one `ExportedInstance` as compact JSON a line, whatever `--json` says (what
+    /// `durable::testing::check_resume` reads); stops at the first write that fails.
+    pub fn exported(&self, items: &[ExportedInstance]) -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        for item in items {
+            serde_json::to_writer(&mut w, item)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    }
+
     /// A control command was accepted.
     pub fn done(&self, id: &str, action: &str, text: &str) {
         if self.json {
@@ -44,6 +56,7 @@ impl Out {
         let mut rows: Vec<(&str, String)> = vec![
             ("instance", s.instance_id.clone()),
             ("name", s.name.clone()),
+            ("version", version(s.version)),
             ("status", s.runtime_status.to_string()),
             ("created", time(s.created_ms)),
             ("updated", time(s.updated_ms)),
@@ -56,6 +69,9 @@ impl Out {
         }
         if let Some(e) = &s.error {
             rows.push(("error", e.clone()));
+        }
+        if s.blocked {
+            rows.push(("blocked", "yes: no registered code can run it now (the reason says why)".to_string()));
         }
         if let Some(r) = s.reason.as_deref().filter(|r| !r.is_empty()) {
             rows.push(("reason", r.to_string()));
@@ -116,13 +132,40 @@ impl Out {
                 vec![
                     s.instance_id.clone(),
                     s.name.clone(),
-                    s.runtime_status.to_string(),
+                    version(s.version),
+                    if s.blocked { format!("{} (blocked)", s.runtime_status) } else { s.runtime_status.to_string() },
                     time(s.created_ms),
                     time(s.updated_ms),
                 ]
             })
             .collect();
-        table(&["INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED"], rows);
+        table(&["INSTANCE", "NAME", "VERSION", "STATUS", "CREATED", "UPDATED"], rows);
+    }
+
+    /// `versions`: a row per orchestrator name and version, then a row per further
+    /// suspension point (`COUNT × KEY (line N)`).
+    pub fn versions(&self, versions: &[VersionSummary]) {
+        if self.json {
+            return self.value(&Value::Array(versions.iter().map(render::version_summary).collect()));
+        }
+        let mut rows = Vec::new();
+        for v in versions {
+            let mut at: Vec<String> = v.suspended_at.iter().map(|(k, n)| format!("{n} × {k}")).collect();
+            let suspended: u64 = v.suspended_at.values().sum();
+            if v.in_flight > suspended {
+                at.push(format!("{} × not suspended yet", v.in_flight - suspended));
+            }
+            let mut at = at.into_iter();
+            rows.push(vec![
+                v.name.clone(),
+                version(v.version),
+                v.in_flight.to_string(),
+                v.blocked.to_string(),
+                at.next().unwrap_or_default(),
+            ]);
+            rows.extend(at.map(|a| vec![String::new(), String::new(), String::new(), String::new(), a]));
+        }
+        table(&["NAME", "VERSION", "IN FLIGHT", "BLOCKED", "SUSPENDED AT"], rows);
     }
 
     /// `entity get`.
@@ -153,6 +196,11 @@ impl Out {
 /// `2026-01-02 03:04:05.678` (UTC).
 fn time(ms: u64) -> String {
     render::rfc3339(ms).replace('T', " ").trim_end_matches('Z').to_string()
+}
+
+/// A version; 0 is an instance started by name that has not run yet.
+fn version(v: u32) -> String {
+    if v == 0 { "0 (not yet bound)".to_string() } else { v.to_string() }
 }
 
 fn str_of(v: &Value) -> String {

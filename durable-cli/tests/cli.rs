@@ -1,9 +1,13 @@
 //! The real `durable` binary against a redis-server of the test's own, with a worker on the
-//! same task hub: every subcommand, its output (tables and `--json`) and its exit code.
+//! same task hub: every subcommand, its output (tables and `--json`) and its exit code; and the
+//! check before a deploy: `durable versions`, `durable export --in-flight`, and each exported
+//! instance run through `durable::testing::check_resume` against the next build.
 
 mod common;
 
 use common::*;
+use durable::prelude::*;
+use durable::testing::{ResumeCheck, check_resume};
 use serde_json::json;
 
 fn finished(v: &serde_json::Value) -> bool {
@@ -207,7 +211,9 @@ async fn redis_errors_and_usage() {
     durable_at(&down, &[]).await.fails(2, "Usage");
     let help = durable_at(&down, &["--help"]).await.ok().stdout;
     assert!(help.contains("Exit codes:") && help.contains("3  not found"), "{help}");
-    for cmd in ["serve", "start", "status", "history", "list", "raise", "terminate", "purge", "entity"] {
+    for cmd in
+        ["serve", "start", "status", "history", "list", "raise", "terminate", "purge", "entity", "versions", "export"]
+    {
         assert!(help.contains(cmd), "--help lists {cmd}");
     }
     let v = durable_at(&down, &["--version"]).await.ok().stdout;
@@ -218,4 +224,174 @@ async fn redis_errors_and_usage() {
     env.durable(&["--partitions", "3", "list"]).await.fails(1, "partitions");
     env.durable(&["--hub", "bad{hub}", "list"]).await.fails(1, "prefix");
     env.shutdown().await;
+}
+
+// ------------------------------------------------------------------ before a deploy
+
+#[activity]
+async fn double(n: i64) -> Result<i64, ActivityError> {
+    Ok(n * 2)
+}
+
+/// Version 1 of `parked`: instances started before version 2 existed are still in flight.
+mod v1 {
+    use super::*;
+    #[orchestrator(name = "parked")]
+    pub async fn parked(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+        let code: String = ctx.wait_for_event("go").await?; // v1 waits here
+        Ok(format!("v1 {code} {n}"))
+    }
+}
+
+/// Version 2 of `parked`, deployed now beside version 1.
+mod v2 {
+    use super::*;
+    #[orchestrator(name = "parked", version = 2)]
+    pub async fn parked(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+        ctx.set_custom_status("parked");
+        let code: String = ctx.wait_for_event("go").await?; // v2 waits here
+        Ok(format!("v2 {code} {n}"))
+    }
+}
+
+/// The next build of version 2, compatible: only code after the suspension point changed.
+mod v2_compatible {
+    use super::*;
+    #[orchestrator(name = "parked", version = 2)]
+    pub async fn parked(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+        ctx.set_custom_status("parked");
+        let code: String = ctx.wait_for_event("go").await?;
+        Ok(format!("v2 compatible {code} {n}"))
+    }
+}
+
+/// The next build of version 2, incompatible: an activity added before the suspension point
+/// whose result is live there, which the instances in flight never computed.
+mod v2_incompatible {
+    use super::*;
+    #[orchestrator(name = "parked", version = 2)]
+    pub async fn parked(ctx: OrchestrationContext, n: i64) -> Result<String, OrchestrationError> {
+        let extra = ctx.call_activity(double, n).await?;
+        let code: String = ctx.wait_for_event("go").await?;
+        Ok(format!("v2 incompatible {code} {n} {extra}"))
+    }
+}
+
+/// The suspension key `durable versions` shows for the await marked `// MARK` in this file.
+fn key_at(mark: &str) -> String {
+    let line = include_str!("cli.rs").lines().position(|l| l.ends_with(&format!("// {mark}"))).unwrap() + 1;
+    format!("ctx.wait_for_event(\"go\") (line {line})")
+}
+
+fn deploy(backend: durable::backend::Redis) -> durable::WorkerBuilder {
+    Worker::builder(backend).activity(double).blocked_retry(Duration::from_millis(50))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_export_check_the_next_build_before_deploying() {
+    let env = Env::without_worker().await;
+    let client = Client::new(env.backend().await);
+    let running = deploy(env.backend().await).orchestrator(v1::parked).orchestrator(v2::parked).start().await.unwrap();
+    for i in 0..2 {
+        client.start_with_id(v1::parked, format!("old-{i}"), i).await.unwrap();
+    }
+    for i in 0..3 {
+        client.start_with_id(v2::parked, format!("new-{i}"), 10 + i).await.unwrap();
+    }
+    let (k1, k2) = (key_at("v1 waits here"), key_at("v2 waits here"));
+
+    // `durable versions`: JSON (the HTTP API's shape) once all five wait, then the table.
+    let suspended = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["suspendedAt"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum())
+            .collect()
+    };
+    let v = env.poll_json(&["versions"], |v| suspended(v) == [2, 3]).await;
+    assert_eq!(
+        v,
+        json!([
+            { "name": "parked", "version": 1, "inFlight": 2, "blocked": 0, "suspendedAt": { &k1: 2 } },
+            { "name": "parked", "version": 2, "inFlight": 3, "blocked": 0, "suspendedAt": { &k2: 3 } },
+        ])
+    );
+    let table = env.durable(&["versions"]).await.ok().stdout;
+    println!("durable versions:\n{table}");
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].starts_with("NAME") && rows[0].contains("IN FLIGHT") && rows[0].contains("SUSPENDED AT"));
+    let cells = |row: &str| row.split_whitespace().take(5).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(cells(rows[1]), ["parked", "1", "2", "0", "2"], "{table}");
+    assert!(rows[1].ends_with(&format!("2 × {k1}")), "{table}");
+    assert_eq!(cells(rows[2]), ["parked", "2", "3", "0", "3"], "{table}");
+    assert!(rows[2].ends_with(&format!("3 × {k2}")), "{table}");
+
+    // `durable export --in-flight`: one ExportedInstance a line, which the CI test of the next
+    // build runs through `check_resume`.
+    env.durable(&["export"]).await.fails(2, "--in-flight");
+    env.durable(&["--json", "export", "--name", "parked"]).await.fails(2, r#""code":"BadUsage""#);
+    assert_eq!(env.durable(&["export", "--in-flight", "--name", "nobody"]).await.ok().stdout, "");
+    let out = env.durable(&["export", "--in-flight"]).await.ok().stdout;
+    assert_eq!(out, env.durable(&["--json", "export", "--in-flight", "--name", "parked"]).await.ok().stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    println!("one line of durable export --in-flight:\n{}", lines[0]);
+    let mut versions = Vec::new();
+    for line in &lines {
+        let e: durable::ExportedInstance = serde_json::from_str(line).unwrap();
+        assert_eq!(e.status.name, "parked");
+        assert!(e.snapshot.is_some() && !e.history.is_empty(), "{line}");
+        versions.push(e.status.version);
+        // The example test of a CI job: the compatible build resumes every instance in flight,
+        // from its snapshot...
+        assert_eq!(
+            check_resume::<v2_compatible::parked>(line),
+            Ok(ResumeCheck { version: 2, by_replay: false }),
+            "{}",
+            e.status.instance_id
+        );
+        // ... and the incompatible one is refused, saying which local it lacks.
+        let refused = check_resume::<v2_incompatible::parked>(line).unwrap_err();
+        assert!(refused.contains("orchestrator `parked`"), "{refused}");
+        assert!(refused.contains("the local `extra` is live at `ctx.wait_for_event(\"go\")`"), "{refused}");
+    }
+    versions.sort();
+    assert_eq!(versions, [1, 1, 2, 2, 2]);
+
+    // Deploy the incompatible build anyway: the instance that gets its event is blocked, and
+    // says why; `versions`, `status` and `list` show it.
+    running.shutdown().await.unwrap();
+    let wrong = deploy(env.backend().await).orchestrator(v2_incompatible::parked).start().await.unwrap();
+    env.durable(&["raise", "new-0", "go", "--data", r#""now""#]).await.ok();
+    let s = env.poll_json(&["status", "new-0"], |v| v["blocked"] == true).await;
+    assert_eq!((s["version"].clone(), s["runtimeStatus"].clone()), (json!(2), json!("Running")), "{s}");
+    assert!(s["reason"].as_str().unwrap().contains("the local `extra`"), "{s}");
+    let t = env.durable(&["status", "new-0"]).await.ok().stdout;
+    println!("durable status new-0:\n{t}");
+    assert!(t.lines().any(|l| l.starts_with("version ") && l.trim_end().ends_with(" 2")), "{t}");
+    assert!(t.lines().any(|l| l.starts_with("blocked ") && l.contains("yes")), "{t}");
+    assert!(t.lines().any(|l| l.starts_with("reason ") && l.contains("the local `extra`")), "{t}");
+    let v = env.durable(&["--json", "versions"]).await.ok().json();
+    assert_eq!(
+        (v[1]["version"].clone(), v[1]["inFlight"].clone(), v[1]["blocked"].clone()),
+        (json!(2), json!(3), json!(1))
+    );
+    assert_eq!(v[0]["blocked"], 0);
+    let table = env.durable(&["versions"]).await.ok().stdout;
+    println!("durable versions, one blocked:\n{table}");
+    assert_eq!(table.lines().nth(2).map(cells).unwrap(), ["parked", "2", "3", "1", "3"], "{table}");
+    let l = env.durable(&["list", "--name", "parked"]).await.ok().stdout;
+    assert!(l.lines().any(|r| r.starts_with("new-0 ") && r.contains("Running (blocked)")), "{l}");
+    assert!(l.lines().next().unwrap().contains("VERSION"), "{l}");
+
+    // The compatible build, deployed: the blocked instance resumes with its event.
+    wrong.shutdown().await.unwrap();
+    let fixed =
+        deploy(env.backend().await).orchestrator(v1::parked).orchestrator(v2_compatible::parked).start().await.unwrap();
+    let s = env.poll_json(&["status", "new-0"], |v| v["runtimeStatus"] == "Completed").await;
+    assert_eq!((s["output"].clone(), s["blocked"].clone()), (json!("v2 compatible now 10"), json!(false)), "{s}");
+    let v = env.durable(&["--json", "versions"]).await.ok().json();
+    assert_eq!(v[1], json!({ "name": "parked", "version": 2, "inFlight": 2, "blocked": 0, "suspendedAt": { &k2: 2 } }));
+    fixed.shutdown().await.unwrap();
 }

@@ -1,7 +1,8 @@
 //! The dashboard in headless Chromium, driven over WebDriver (chromedriver) with a tiny client:
 //! `durable serve` on a redis-server of the test's own, a worker on the same task hub. The list
-//! shows a started instance; its page shows the timeline and the live locals; the terminate
-//! button terminates it.
+//! shows a started instance and its version; its page shows the timeline and the live locals;
+//! the terminate button terminates it; an instance no registered code can run is marked
+//! blocked in the list and its page says why in a banner.
 //!
 //! Skips (and passes, saying so) when chromium or chromedriver is not installed
 //! (`apt-get install chromium chromium-driver`; `DURABLE_CHROMIUM` and `DURABLE_CHROMEDRIVER`
@@ -11,6 +12,7 @@
 mod common;
 
 use common::*;
+use durable::prelude::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -165,6 +167,13 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// Version 3 of `approval`, which the test's worker does not register: its instance is blocked.
+#[orchestrator(name = "approval", version = 3)]
+async fn approval_v3(ctx: OrchestrationContext, request: String) -> Result<Value, OrchestrationError> {
+    let answer = ctx.wait_for_event::<Value>("approve").await?;
+    Ok(json!({ "request": request, "answer": answer }))
+}
+
 #[test]
 fn base64_decodes() {
     assert_eq!(base64_decode("aGVsbG8="), b"hello");
@@ -194,15 +203,26 @@ async fn dashboard_in_headless_chromium() {
     }
     env.durable(&["start", "approval", "--id", "order-42", "--input", r#""a new laptop""#]).await.ok();
     env.poll_json(&["status", "order-42"], |v| v["customStatus"] == "waiting for approval").await;
+    let client = Client::new(env.backend().await);
+    client.start_with_id(approval_v3, "stuck-7", "a chair".to_string()).await.unwrap();
+    env.poll_json(&["status", "stuck-7"], |v| v["blocked"] == true).await;
 
     let browser = tokio::task::spawn_blocking(move || {
         let b = Browser::start(&chromium, &chromedriver);
         b.goto(&base);
         // The list shows the instance, live.
         b.wait_for("order-42 in the list", r#"return document.querySelector('tr[data-id="order-42"]') !== null"#);
-        b.wait_for("three instances", r#"return document.querySelectorAll('#instances tr[data-id]').length === 3"#);
+        b.wait_for("four instances", r#"return document.querySelectorAll('#instances tr[data-id]').length === 4"#);
         let status = b.js(r#"return document.querySelector('tr[data-id="order-42"] .badge').textContent"#);
         assert_eq!(status, "Running");
+        // Versions in the list, and the blocked one marked.
+        let version = b.js(r#"return document.querySelector('tr[data-id="order-42"] td.version').textContent"#);
+        assert_eq!(version, "v1");
+        let version = b.js(r#"return document.querySelector('tr[data-id="stuck-7"] td.version').textContent"#);
+        assert_eq!(version, "v3");
+        let marked = b.js(r#"return [...document.querySelectorAll('#instances .badge.blocked')].map(e => e.closest('tr').dataset.id)"#);
+        assert_eq!(marked, json!(["stuck-7"]));
+        std::fs::write(std::env::temp_dir().join("durable-dashboard-list.png"), b.screenshot()).unwrap();
         // Its page: the timeline (the whole execution, the activity, the timer) and the locals.
         b.click(r#"tr[data-id="order-42"]"#);
         b.wait_for("the instance page", r#"return location.hash === '#/instances/order-42'"#);
@@ -219,6 +239,8 @@ async fn dashboard_in_headless_chromium() {
         let greeting = b.js(r#"return document.querySelector('#locals tr[data-local="greeting"]').innerText"#);
         assert!(greeting.as_str().unwrap().contains("Hello a new laptop!"), "{greeting}");
         b.wait_for("the input", r#"return document.querySelector('#input').textContent === '"a new laptop"'"#);
+        assert_eq!(b.js("return document.querySelector('#version').textContent"), "1");
+        assert_eq!(b.js("return document.querySelector('#blocked-banner').hidden"), true);
         let png = b.screenshot();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "a PNG screenshot ({} bytes)", png.len());
         let out = std::env::temp_dir().join("durable-dashboard.png");
@@ -235,6 +257,17 @@ async fn dashboard_in_headless_chromium() {
             r#"const s = document.querySelector('#status'); return s && s.textContent === 'Terminated'"#,
         );
         b.wait_for("a disabled terminate button", "return document.querySelector('#btn-terminate').disabled");
+        // The blocked instance's page: a banner with the reason.
+        b.js("location.hash = '#/instances/stuck-7'; return true");
+        let banner = b.wait_for(
+            "the blocked banner",
+            r#"const e = document.querySelector('#blocked-banner');
+               return e && !e.hidden && e.offsetHeight > 0 && e.textContent"#,
+        );
+        let banner = banner.as_str().unwrap();
+        assert!(banner.starts_with("blocked: version 3 of orchestrator `approval` is not registered"), "{banner}");
+        assert_eq!(b.js("return document.querySelector('#version').textContent"), "3");
+        std::fs::write(std::env::temp_dir().join("durable-dashboard-blocked.png"), b.screenshot()).unwrap();
         b
     })
     .await

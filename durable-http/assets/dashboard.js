@@ -57,6 +57,9 @@ function el(tag, attrs, ...children) {
 }
 
 function badge(status) { return el("span", { class: "badge " + status, "data-status": status }, status); }
+// Version 0: started by name, not yet run (bound to the highest version the worker registers).
+function fmtVersion(v) { return v === 0 ? "unbound" : "v" + v; }
+function blockedBadge(s) { return s.blocked ? el("span", { class: "badge blocked", title: "blocked: " + (s.reason || "") }, "blocked") : null; }
 function json(v) { return v === undefined ? "" : JSON.stringify(v); }
 function pretty(v) { return v === undefined || v === null ? "null" : JSON.stringify(v, null, 2); }
 function fmtTime(t) { return t ? t.replace("T", " ").replace("Z", "") : ""; }
@@ -104,7 +107,7 @@ function viewInstances(view) {
         el("label", {}, "Status"), status, el("label", {}, "Name"), name,
         el("label", {}, live, " live"), count),
       el("table", {}, el("thead", {}, el("tr", {},
-        ["Instance", "Name", "Status", "Created", "Updated"].map(h => el("th", {}, h)))), body)),
+        ["Instance", "Name", "Version", "Status", "Created", "Updated"].map(h => el("th", {}, h)))), body)),
     el("div", { class: "panel" },
       el("div", { class: "toolbar" }, el("label", {}, "Start"), startName, startInput, startId,
         el("button", { class: "primary", id: "start", onclick: async () => {
@@ -126,9 +129,11 @@ function viewInstances(view) {
     body.replaceChildren(...r.instances.map(s => el("tr", {
       class: "clickable", "data-id": s.instanceId,
       onclick: () => { location.hash = "#/instances/" + enc(s.instanceId); },
-    }, el("td", { class: "mono" }, s.instanceId), el("td", {}, s.name), el("td", {}, badge(s.runtimeStatus)),
+    }, el("td", { class: "mono" }, s.instanceId), el("td", {}, s.name),
+      el("td", { class: "version", "data-version": s.version }, fmtVersion(s.version)),
+      el("td", {}, badge(s.runtimeStatus), " ", blockedBadge(s)),
       el("td", {}, fmtTime(s.createdTime)), el("td", {}, fmtTime(s.lastUpdatedTime)))));
-    if (!r.instances.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no instances")));
+    if (!r.instances.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no instances")));
     count.textContent = r.instances.length + (r.continuationToken ? "+" : "") + " shown";
   };
   const refilter = () => {
@@ -277,6 +282,7 @@ function renderTimeline(box, history, finished) {
 
 function viewInstance(view, id) {
   const head = el("div", {});
+  const banner = el("div", { id: "blocked-banner", class: "banner blocked", hidden: true });
   const details = el("div", { class: "grid", id: "details" });
   const locals = el("div", { id: "locals" });
   const timeline = el("div", { id: "timeline" });
@@ -292,6 +298,7 @@ function viewInstance(view, id) {
   view.append(
     el("p", {}, el("a", { href: "#/" }, "← instances")),
     head,
+    banner,
     el("div", { class: "panel actions" },
       evName, evData, act("raise", "Raise event", "", () => {
         if (!evName.value.trim()) throw new Error("give the event a name");
@@ -324,18 +331,22 @@ function viewInstance(view, id) {
     if (gen !== generation) return;
     const finished = FINISHED.includes(s.runtimeStatus);
     head.replaceChildren(el("h1", {}, badge(s.runtimeStatus), " ", el("span", { id: "instance-id" }, s.instanceId)),
-      el("p", { class: "muted" }, s.name));
+      el("p", { class: "muted" }, s.name + " " + fmtVersion(s.version)));
+    // Blocked: no code registered on the workers can run it now; the reason says what to deploy.
+    banner.hidden = !s.blocked;
+    banner.textContent = s.blocked ? "blocked: " + (s.reason || "no registered code can run it now") : "";
     const row = (k, v, cls) => [el("div", { class: "k" }, k), el("div", { class: cls || "" }, v)];
     details.replaceChildren(
       ...row("Status", el("span", { id: "status" }, s.runtimeStatus)),
       ...row("Orchestrator", s.name),
+      ...row("Version", el("span", { id: "version" }, s.version === 0 ? "0 (not yet bound: started by name, not yet run)" : String(s.version))),
       ...row("Created", fmtTime(s.createdTime)),
       ...row("Updated", fmtTime(s.lastUpdatedTime)),
       ...row("Input", el("pre", { id: "input" }, pretty(s.input))),
       ...row("Output", el("pre", { id: "output" }, pretty(s.output))),
       ...(s.customStatus !== null ? row("Custom status", el("pre", {}, pretty(s.customStatus))) : []),
       ...(s.error ? row("Error", el("pre", { class: "error-text" }, s.error)) : []),
-      ...(s.reason ? row("Reason", s.reason) : []),
+      ...(s.reason && !s.blocked ? row("Reason", s.reason) : []),
       ...(s.parentInstanceId ? row("Parent", el("a", { href: "#/instances/" + enc(s.parentInstanceId) }, s.parentInstanceId)) : []));
     if (s.state && s.state.locals) {
       // The compiler's own locals (`__durable_…`: the task being awaited) are shown apart.

@@ -112,6 +112,21 @@ pub(crate) async fn start(
     base: Base,
     JsonBody(input): JsonBody,
 ) -> ApiResult {
+    start_named(st, name, q, base, input).await
+}
+
+/// `POST /orchestrations/versions`: the route `GET /orchestrations/versions` takes this path,
+/// so an orchestrator named `versions` is started here.
+pub(crate) async fn start_versions(
+    State(st): State<AppState>,
+    Q(q): Q<StartQuery>,
+    base: Base,
+    JsonBody(input): JsonBody,
+) -> ApiResult {
+    start_named(st, "versions".to_string(), q, base, input).await
+}
+
+async fn start_named(st: AppState, name: String, q: StartQuery, base: Base, input: Value) -> ApiResult {
     if let Some(known) = &st.config.orchestrators
         && !known.contains(&name)
     {
@@ -137,6 +152,13 @@ pub(crate) async fn start(
     let body = management_urls(&base, &id);
     let loc = location(&instance_url(&base, &id));
     Ok((StatusCode::ACCEPTED, [loc], Json(body)).into_response())
+}
+
+/// `GET /orchestrations/versions`: per orchestrator name and version, the instances in flight,
+/// how many are blocked, and where they are suspended.
+pub(crate) async fn versions(State(st): State<AppState>) -> ApiResult {
+    let versions = st.client.versions().await?;
+    Ok(Json(versions.iter().map(render::version_summary).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,8 @@
 //! The HTTP API of `durable`, in the style of Azure Durable Functions: start orchestrations,
-//! query, list and purge instances, raise events, terminate/suspend/resume/rewind, and signal
-//! and read entities, over HTTP with JSON. It needs no user code: it is a [`Client`] behind
-//! [axum](https://docs.rs/axum) routes.
+//! query, list and purge instances, raise events, terminate/suspend/resume/rewind, signal
+//! and read entities, and see which orchestrator versions have instances in flight, over HTTP
+//! with JSON. It needs no user code: it is a [`Client`] behind [axum](https://docs.rs/axum)
+//! routes.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -120,6 +121,7 @@ pub fn router(client: Client, config: HttpConfig) -> Router {
     let state = AppState { client, config: Arc::new(config), metrics: Arc::default() };
     use handlers::*;
     Router::new()
+        .route("/orchestrations/versions", get(versions).post(start_versions))
         .route("/orchestrations/{name}", post(start))
         .route("/instances", get(list).delete(purge_many))
         .route("/instances/{id}", get(status).delete(purge_one))

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 /// Every route of [`crate::router`]: (method, path). A test checks that each is in
 /// [`document`] and answered by the router, and that the document has no other.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/orchestrations/versions"),
+    ("post", "/orchestrations/versions"),
     ("post", "/orchestrations/{name}"),
     ("get", "/instances"),
     ("delete", "/instances"),
@@ -178,22 +180,18 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
             ],
         )
     };
-    match (method, path) {
-        ("post", "/orchestrations/{name}") => operation(
-            "startOrchestration",
-            "Start an orchestration. The body (JSON, empty = null) is its input.",
-            vec![
-                match &cfg.orchestrators {
-                    Some(names) => json!({ "name": "name", "in": "path", "required": true,
-                        "description": "The orchestrator's registered name.", "schema": { "type": "string", "enum": names } }),
-                    None => path_param("name", "The orchestrator's registered name."),
-                },
-                query(
-                    "instanceId",
-                    "The instance id (default: a random one): 1 to 256 bytes, no control characters, not starting with `@` (entities).",
-                    json!({ "type": "string", "minLength": 1, "pattern": format!("^[^@{CONTROL}][^{CONTROL}]*$") }),
-                ),
-            ],
+    // Starting an orchestration: by a name in the path, or the one named `versions` (whose path
+    // is also `GET /orchestrations/versions`).
+    let start = |id: &str, summary: &str, mut params: Vec<Value>| {
+        params.push(query(
+            "instanceId",
+            "The instance id (default: a random one): 1 to 256 bytes, no control characters, not starting with `@` (entities).",
+            json!({ "type": "string", "minLength": 1, "pattern": format!("^[^@{CONTROL}][^{CONTROL}]*$") }),
+        ));
+        operation(
+            id,
+            summary,
+            params,
             Some(json_request("The orchestrator's input.")),
             vec![
                 (
@@ -209,6 +207,35 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
                 ("409", error("A live instance already has this id.")),
                 ("413", error("The body is over the limit.")),
             ],
+        )
+    };
+    match (method, path) {
+        ("get", "/orchestrations/versions") => operation(
+            "listVersions",
+            "Per orchestrator name and version: the instances in flight (not finished), how many of them are blocked (no registered code can run them now; their status says why), and where they are suspended.",
+            vec![],
+            None,
+            vec![(
+                "200",
+                body(
+                    "Sorted by name, then version; only versions with instances in flight.",
+                    json!({ "type": "array", "items": schema_ref("VersionSummary") }),
+                ),
+            )],
+        ),
+        ("post", "/orchestrations/versions") => start(
+            "startVersionsOrchestration",
+            "Start the orchestrator named `versions` (this path is also GET /orchestrations/versions). The body (JSON, empty = null) is its input.",
+            vec![],
+        ),
+        ("post", "/orchestrations/{name}") => start(
+            "startOrchestration",
+            "Start an orchestration. The body (JSON, empty = null) is its input.",
+            vec![match &cfg.orchestrators {
+                Some(names) => json!({ "name": "name", "in": "path", "required": true,
+                    "description": "The orchestrator's registered name.", "schema": { "type": "string", "enum": names } }),
+                None => path_param("name", "The orchestrator's registered name."),
+            }],
         ),
         ("get", "/instances") => {
             let mut params = list_filters();
@@ -428,7 +455,7 @@ fn schemas() -> Value {
         },
         "InstanceStatus": {
             "type": "object",
-            "required": ["name", "instanceId", "runtimeStatus", "createdTime", "lastUpdatedTime"],
+            "required": ["name", "instanceId", "runtimeStatus", "createdTime", "lastUpdatedTime", "version", "blocked"],
             "properties": {
                 "name": { "type": "string" },
                 "instanceId": { "type": "string" },
@@ -441,8 +468,32 @@ fn schemas() -> Value {
                 "error": nullable_string,
                 "reason": nullable_string,
                 "parentInstanceId": nullable_string,
+                "version": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The orchestrator version it runs on (`#[orchestrator(version = N)]`, default 1); 0 for an instance started by name that has not run yet."
+                },
+                "blocked": {
+                    "type": "boolean",
+                    "description": "No registered code can run it now (an incompatible change, an unregistered version): `reason` says why and what to deploy; it resumes once a worker runs matching code."
+                },
                 "history": { "type": "array", "items": schema_ref("HistoryEvent"), "description": "With showHistory=true." },
                 "state": { "description": "With showState=true: `{at, pc, locals}` of a suspended orchestration, or null." }
+            }
+        },
+        "VersionSummary": {
+            "type": "object",
+            "required": ["name", "version", "inFlight", "blocked", "suspendedAt"],
+            "properties": {
+                "name": { "type": "string", "description": "The orchestrator's name." },
+                "version": { "type": "integer", "minimum": 0, "description": "Its version (0: started by name, not yet run)." },
+                "inFlight": { "type": "integer", "minimum": 0, "description": "Instances not finished (Pending, Running, Suspended, ContinuedAsNew)." },
+                "blocked": { "type": "integer", "minimum": 0, "description": "Of those, how many no registered code can run now." },
+                "suspendedAt": {
+                    "type": "object",
+                    "additionalProperties": { "type": "integer", "minimum": 0 },
+                    "description": "Suspension point (the await's source text and line, e.g. `ctx.wait_for_event(\"go\") (line 12)`) → how many instances wait there."
+                }
             }
         },
         "HistoryEvent": {

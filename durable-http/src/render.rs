@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use durable_runtime::client::EntityStatus;
 use durable_runtime::time::Millis;
-use durable_runtime::{HistoryEvent, InstanceStatus};
+use durable_runtime::{HistoryEvent, InstanceStatus, VersionSummary};
 use serde_json::{Map, Value, json};
 
 /// A JSON text stored by the runtime, as a JSON value (a string if it somehow is not JSON).
@@ -28,7 +28,22 @@ pub fn status(s: &InstanceStatus, show_input: bool) -> Value {
     m.insert("error".into(), json!(s.error));
     m.insert("reason".into(), json!(s.reason));
     m.insert("parentInstanceId".into(), json!(s.parent.as_ref().map(|p| &p.instance_id)));
+    m.insert("version".into(), json!(s.version));
+    m.insert("blocked".into(), json!(s.blocked));
     Value::Object(m)
+}
+
+/// One orchestrator version with instances in flight, as `GET /orchestrations/versions` and
+/// `durable versions --json` show it: `{"name", "version", "inFlight", "blocked", "suspendedAt"}`,
+/// `suspendedAt` mapping each suspension point (with its source line) to how many wait there.
+pub fn version_summary(v: &VersionSummary) -> Value {
+    json!({
+        "name": v.name,
+        "version": v.version,
+        "inFlight": v.in_flight,
+        "blocked": v.blocked,
+        "suspendedAt": v.suspended_at,
+    })
 }
 
 /// One history event: `{"eventType": "TaskCompleted", "timestamp": "...", "seq": 3, ...fields}`,

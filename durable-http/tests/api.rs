@@ -7,9 +7,10 @@ mod common;
 
 use axum::Router;
 use common::{Env, call};
+use durable::prelude::*;
 use durable_http::HttpConfig;
 use durable_test_support::backends::TestBackend;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn start_then_status_until_completed<B: TestBackend>(backend: B) {
     let env = Env::new(backend, HttpConfig::new()).await;
@@ -422,7 +423,7 @@ async fn entities<B: TestBackend>(backend: B) {
 
 async fn bearer_token<B: TestBackend>(backend: B) {
     let env = Env::new(backend, HttpConfig::new().with_token("s3cret")).await;
-    for uri in ["/healthz", "/instances", "/nowhere", "/openapi.json"] {
+    for uri in ["/healthz", "/instances", "/nowhere", "/openapi.json", "/orchestrations/versions"] {
         let r = env.call("GET", uri, None).await;
         r.expect_error(401, "Unauthorized");
         assert_eq!(r.header("www-authenticate"), Some("Bearer"));
@@ -431,6 +432,8 @@ async fn bearer_token<B: TestBackend>(backend: B) {
     }
     let r = call(&env.app, "GET", "/healthz", None, &[("authorization", "Bearer s3cret")]).await;
     assert_eq!(r.status, 200);
+    let r = call(&env.app, "GET", "/orchestrations/versions", None, &[("authorization", "Bearer s3cret")]).await;
+    assert_eq!(r.status, 200, "{r:?}");
     let r = call(&env.app, "POST", "/orchestrations/hello_cities", None, &[("authorization", "bearer s3cret")]).await;
     assert_eq!(r.status, 202);
     env.call("POST", "/orchestrations/hello_cities", None).await.expect_error(401, "Unauthorized");
@@ -464,6 +467,86 @@ async fn openapi_lists_every_route_and_the_router_answers_each<B: TestBackend>(b
             "{method} {concrete} answered {code}, which the document does not list"
         );
     }
+    env.shutdown().await;
+}
+
+/// Version 3 of `approval`, which the test's worker does not register: its instances wait,
+/// blocked, until a worker that does runs.
+#[orchestrator(name = "approval", version = 3)]
+async fn approval_v3(ctx: OrchestrationContext, request: String) -> Result<Value, OrchestrationError> {
+    let answer = ctx.wait_for_event::<Value>("approve").await?;
+    Ok(json!({ "request": request, "answer": answer }))
+}
+
+async fn versions_in_flight_and_blocked_instances<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
+    let r = env.call("GET", "/orchestrations/versions", None).await;
+    assert_eq!((r.status.as_u16(), r.json.clone()), (200, json!([])), "{r:?}");
+    env.call("POST", "/orchestrations/hello_cities?instanceId=done", None).await;
+    env.finish("done").await;
+    for id in ["w1", "w2"] {
+        assert_eq!(
+            env.call("POST", &format!("/orchestrations/approval?instanceId={id}"), Some("\"x\"")).await.status,
+            202
+        );
+        env.poll(&format!("/instances/{id}?showState=true"), |r| r.json["state"].is_object()).await;
+    }
+    env.client.start_with_id(approval_v3, "v3", "y".to_string()).await.unwrap();
+
+    // The status says which version an instance runs on and whether it is blocked.
+    let r = env.poll("/instances/v3", |r| r.json["blocked"] == true).await;
+    assert_eq!(r.json["version"], 3, "{r:?}");
+    let reason = r.json["reason"].as_str().unwrap();
+    assert!(reason.contains("version 3 of orchestrator `approval` is not registered"), "{reason}");
+    let r = env.call("GET", "/instances/w1", None).await;
+    assert_eq!((r.json["version"].clone(), r.json["blocked"].clone()), (json!(1), json!(false)), "{r:?}");
+    let r = env.call("GET", "/instances/done", None).await;
+    assert_eq!((r.json["version"].clone(), r.json["blocked"].clone()), (json!(1), json!(false)), "{r:?}");
+    let r = env.call("GET", "/instances?name=approval", None).await;
+    let listed: Vec<(Value, Value)> =
+        r.json["instances"].as_array().unwrap().iter().map(|s| (s["version"].clone(), s["blocked"].clone())).collect();
+    assert_eq!(listed.len(), 3, "{r:?}");
+    assert!(listed.contains(&(json!(3), json!(true))) && listed.contains(&(json!(1), json!(false))), "{listed:?}");
+
+    // Per name and version: in flight, blocked, where they wait (finished instances are not in
+    // flight; the blocked one never ran, so it waits nowhere yet).
+    let r = env.call("GET", "/orchestrations/versions", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json.as_array().unwrap();
+    assert_eq!(v.len(), 2, "{r:?}");
+    assert_eq!(
+        (&v[0]["name"], &v[0]["version"], &v[0]["inFlight"], &v[0]["blocked"]),
+        (&json!("approval"), &json!(1), &json!(2), &json!(0)),
+        "{r:?}"
+    );
+    let at = v[0]["suspendedAt"].as_object().unwrap();
+    assert_eq!(at.len(), 1, "{r:?}");
+    let (key, n) = at.iter().next().unwrap();
+    assert!(key.starts_with("ctx.wait_for_event::<Value>(\"approve\") (line "), "{key}");
+    assert_eq!(n, 2);
+    assert_eq!(v[1], json!({ "name": "approval", "version": 3, "inFlight": 1, "blocked": 1, "suspendedAt": {} }));
+
+    // The route takes the path an orchestrator named `versions` would start at: POST still does.
+    let r = env.call("POST", "/orchestrations/versions?instanceId=named", None).await;
+    assert_eq!((r.status.as_u16(), r.json["id"].clone()), (202, json!("named")), "{r:?}");
+    env.finish("named").await;
+    let r = env.call("GET", "/instances/named", None).await;
+    assert!(r.json["error"].as_str().unwrap().contains("unknown orchestrator `versions`"), "{r:?}");
+    env.call("DELETE", "/orchestrations/versions", None).await.expect_error(405, "MethodNotAllowed");
+
+    // The OpenAPI document describes the route and the new status fields.
+    let doc = env.call("GET", "/openapi.json", None).await.json;
+    let op = &doc["paths"]["/orchestrations/versions"]["get"];
+    assert_eq!(
+        op["responses"]["200"]["content"]["application/json"]["schema"]["items"]["$ref"],
+        "#/components/schemas/VersionSummary"
+    );
+    let schemas = &doc["components"]["schemas"];
+    for field in ["name", "version", "inFlight", "blocked", "suspendedAt"] {
+        assert!(schemas["VersionSummary"]["properties"][field].is_object(), "VersionSummary.{field}");
+    }
+    assert_eq!(schemas["InstanceStatus"]["properties"]["version"]["type"], "integer");
+    assert_eq!(schemas["InstanceStatus"]["properties"]["blocked"]["type"], "boolean");
     env.shutdown().await;
 }
 
@@ -528,5 +611,6 @@ durable_test_support::on_both_backends! {
     bearer_token,
     unknown_routes_and_methods,
     openapi_lists_every_route_and_the_router_answers_each,
+    versions_in_flight_and_blocked_instances,
     healthz_and_metrics,
 }

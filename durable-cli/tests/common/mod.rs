@@ -36,13 +36,7 @@ pub struct Env {
 impl Env {
     pub async fn new() -> Self {
         let server = RedisServer::start();
-        let backend = durable::backend::Redis::builder(server.url())
-            .prefix(HUB)
-            .partitions(PARTITIONS)
-            .lease_duration(std::time::Duration::from_secs(2))
-            .connect()
-            .await
-            .expect("connect the worker to the test's redis-server");
+        let backend = hub_backend(&server.url()).await;
         let worker = Worker::builder(backend)
             .orchestrator(hello_cities)
             .orchestrator(approval)
@@ -54,6 +48,17 @@ impl Env {
             .await
             .expect("start the worker");
         Self { server, worker: Some(worker) }
+    }
+
+    /// A redis-server with no worker on it: the test starts the workers it wants with
+    /// [`Env::backend`].
+    pub async fn without_worker() -> Self {
+        Self { server: RedisServer::start(), worker: None }
+    }
+
+    /// A new connection to the task hub, for a worker or a client of the test's own.
+    pub async fn backend(&self) -> durable::backend::Redis {
+        hub_backend(&self.url()).await
     }
 
     pub fn url(&self) -> String {
@@ -88,6 +93,17 @@ impl Env {
             w.shutdown().await.unwrap();
         }
     }
+}
+
+/// The task hub [`HUB`] ([`PARTITIONS`] partitions, 2 s leases) on the redis-server at `url`.
+pub async fn hub_backend(url: &str) -> durable::backend::Redis {
+    durable::backend::Redis::builder(url.to_string())
+        .prefix(HUB)
+        .partitions(PARTITIONS)
+        .lease_duration(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .expect("connect to the test's redis-server")
 }
 
 /// One run of the binary.

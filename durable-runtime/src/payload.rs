@@ -85,6 +85,23 @@ impl<'de> serde::Deserialize<'de> for Blob {
     }
 }
 
+/// `#[serde(with = "crate::payload::bytes")]` on a `Vec<u8>`: written as a MessagePack binary
+/// (one length and the bytes, not an array of numbers); reads either.
+pub mod bytes {
+    use super::Blob;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write `v` as bytes.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    /// Read bytes, or an array of numbers (as written before).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Blob::deserialize(d).map(|b| b.0)
+    }
+}
+
 /// Render a snapshot as JSON for people and tools, without the user's types:
 /// `{"at": "ctx.wait_for_event(\"go\")", "line": 12, "pc": 7, "locals": {"name": value, …}}`.
 pub fn state_to_json(bytes: &[u8]) -> serde_json::Value {

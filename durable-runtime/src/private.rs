@@ -94,7 +94,8 @@ pub struct Site {
 }
 
 /// Decode a snapshot and find where this code resumes it: at its `pc` if this very body wrote
-/// it, else at the suspension point with the same key, if the same locals are live there.
+/// it, else at the suspension point with the same key, if the same locals are live there and
+/// neither the point nor its locals are ambiguous.
 pub fn load_state(
     bytes: &[u8],
     name: &str,
@@ -104,60 +105,114 @@ pub fn load_state(
     let st: crate::payload::Snapshot =
         crate::payload::from_state(bytes).map_err(|e| StepResult::BadState(format!("orchestrator `{name}`: {e}")))?;
     if st.fingerprint == fingerprint {
-        let pc = st.pc;
-        return Ok((st, pc));
+        // The same body: resume at `pc` — once the point there has the saved key (a snapshot
+        // written before keys were recorded has no types and is trusted as it was).
+        let legacy = st.types.is_empty() && !st.locals.is_empty();
+        if legacy || sites.iter().any(|s| s.pc == st.pc && s.key == st.at) {
+            let pc = st.pc;
+            return Ok((st, pc));
+        }
     }
     let at = || if st.line > 0 { format!("`{}` (line {})", st.at, st.line) } else { format!("`{}`", st.at) };
+    let refuse = |why: String| Err(StepResult::BadState(why));
+    if st.at.contains('#') {
+        return refuse(format!(
+            "it is suspended at {}, one of several points of the code that wrote it awaiting the same text, so other code \
+             cannot tell which one it is; name each with `.checkpoint(\"…\")` (keys stay the same when the text changes)",
+            at()
+        ));
+    }
     let Some(site) = sites.iter().find(|s| s.key == st.at) else {
         let keys: Vec<String> = sites.iter().map(|s| format!("`{}` (line {})", s.key, s.line)).collect();
-        return Err(StepResult::BadState(format!(
+        return refuse(format!(
             "it is suspended at {}, which this code does not await any more (its suspension points are {})",
             at(),
             if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
-        )));
+        ));
     };
+    let repeats: Vec<String> = sites
+        .iter()
+        .filter(|s| s.key.starts_with(&format!("{}#", st.at)))
+        .map(|s| format!("line {}", s.line))
+        .collect();
+    if !repeats.is_empty() {
+        return refuse(format!(
+            "it is suspended at {}, and this code awaits that text at several points (line {}, {}), so it cannot tell \
+             which one the instance is at; name each with `.checkpoint(\"…\")`",
+            at(),
+            site.line,
+            repeats.join(", ")
+        ));
+    }
     if st.types.len() != st.locals.len() {
-        return Err(StepResult::BadState(format!(
+        return refuse(format!(
             "it is suspended at {} in a snapshot written before local types were recorded, so only the code that wrote it can resume it",
             at()
-        )));
+        ));
+    }
+    if let Some((n, _)) = st.locals.iter().find(|(n, _)| n.contains('#')) {
+        let base = n.split('#').next().unwrap_or(n);
+        return refuse(format!(
+            "at {} it keeps several {} that other code cannot tell apart, so only the code that wrote it can resume it",
+            at(),
+            if base.starts_with("__durable_") {
+                format!("values of the same kind ({})", describe(base))
+            } else {
+                format!("locals named `{base}`")
+            }
+        ));
     }
     for local in site.locals {
         if !st.locals.iter().any(|(n, _)| n == local) {
-            return Err(StepResult::BadState(format!(
-                "the local `{local}` is live at `{}` (line {}) in this code but not in the snapshot",
-                site.key, site.line
-            )));
+            return refuse(format!(
+                "{} is live at `{}` (line {}) in this code but not in the snapshot",
+                describe(local),
+                site.key,
+                site.line
+            ));
         }
     }
     for (n, _) in &st.locals {
         if !site.locals.contains(&n.as_str()) {
-            return Err(StepResult::BadState(format!(
-                "the snapshot keeps the local `{n}` at {}, which this code does not keep there (line {})",
+            return refuse(format!(
+                "the snapshot keeps {} at {}, which this code does not keep there (line {})",
+                describe(n),
                 at(),
                 site.line
-            )));
+            ));
         }
     }
     Ok((st, site.pc))
 }
 
+/// A saved local for a person: `the local `x``, or what a temporary of the lowering holds.
+fn describe(name: &str) -> String {
+    match name.split('#').next().unwrap_or(name) {
+        "__durable_task" => "the awaited task".to_string(),
+        "__durable_iter" => "the state of the enclosing `for` loop".to_string(),
+        n if n.starts_with("__durable_") => format!("a value computed before the `.await` (`{name}`)"),
+        _ => format!("the local `{name}`"),
+    }
+}
+
 /// Decode saved local `name` of a snapshot, refusing one saved with another type.
 pub fn restore<T: Persist>(st: &crate::payload::Snapshot, name: &str) -> Result<T, StepResult> {
     let Some(i) = st.locals.iter().position(|(n, _)| n == name) else {
-        return Err(StepResult::BadState(format!("the saved state has no local `{name}` at `{}`", st.at)));
+        return Err(StepResult::BadState(format!("the saved state does not have {} at `{}`", describe(name), st.at)));
     };
     let now = std::any::type_name::<T>();
     if let Some(saved) = st.types.get(i)
         && saved != now
     {
         return Err(StepResult::BadState(format!(
-            "the local `{name}` at `{}` (line {}) was saved as `{saved}`, and this code has it as `{now}`",
-            st.at, st.line
+            "{} at `{}` (line {}) was saved as `{saved}`, and this code has it as `{now}`",
+            describe(name),
+            st.at,
+            st.line
         )));
     }
     crate::payload::from_state(&st.locals[i].1.0)
-        .map_err(|e| StepResult::BadState(format!("saved local `{name}` at `{}`: {e}", st.at)))
+        .map_err(|e| StepResult::BadState(format!("{} at `{}` does not decode: {e}", describe(name), st.at)))
 }
 
 /// One local encoded for a snapshot: its name, type and bytes.

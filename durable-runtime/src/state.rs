@@ -120,6 +120,7 @@ pub struct Snapshot {
     /// The fingerprint of the orchestrator's code that wrote it.
     pub fingerprint: u64,
     /// The state machine's state (MessagePack).
+    #[serde(with = "crate::payload::bytes")]
     pub state: Vec<u8>,
     /// Tasks, results and buffered events.
     pub runtime: RuntimeState,
@@ -326,5 +327,54 @@ impl RuntimeState {
         let id = self.alloc();
         self.complete(id, Err(TaskError::new(kind, name, message)));
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            orchestrator: "o".into(),
+            version: 2,
+            fingerprint: 7,
+            state: (0..=255).collect(),
+            runtime: RuntimeState::default(),
+            pending_continue_as_new: None,
+        }
+    }
+
+    #[test]
+    fn the_state_bytes_are_written_as_one_binary_and_read_back() {
+        let s = snapshot();
+        let bytes = s.to_bytes().unwrap();
+        assert_eq!(Snapshot::from_bytes(&bytes).unwrap(), s);
+        // The 256 bytes stand as they are (a binary), not as 256 numbers of up to 2 bytes each.
+        assert!(bytes.windows(256).any(|w| w == s.state.as_slice()), "{bytes:?}");
+    }
+
+    #[test]
+    fn a_snapshot_written_with_the_state_as_numbers_still_reads() {
+        #[derive(Serialize)]
+        struct Before<'a> {
+            orchestrator: &'a str,
+            fingerprint: u64,
+            state: &'a [u8],
+            runtime: RuntimeState,
+            pending_continue_as_new: Option<String>,
+        }
+        let s = snapshot();
+        let before = Before {
+            orchestrator: "o",
+            fingerprint: 7,
+            state: &s.state,
+            runtime: RuntimeState::default(),
+            pending_continue_as_new: None,
+        };
+        let bytes = rmp_serde::to_vec_named(&before).unwrap();
+        let read = Snapshot::from_bytes(&bytes).unwrap();
+        assert_eq!(read.state, s.state);
+        assert_eq!(read.version, 1, "a snapshot from before versions is version 1");
     }
 }

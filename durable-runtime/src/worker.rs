@@ -351,24 +351,37 @@ async fn step_instance(
     config: &EngineConfig,
     item: &OrchestrationWorkItem,
 ) -> Option<StepCommit> {
-    let prepared = engine::prepare(registry, item);
-    let history = if prepared.needs_history {
-        match backend.history(&item.instance_id).await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(instance = %item.instance_id, error = %e, "loading the history failed; the step is handed back");
-                let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
-                return None;
-            }
-        }
-    } else {
-        None
-    };
+    let mut prepared = engine::prepare(item);
+    let mut history = None;
+    let mut loaded = false;
     let now = backend.now();
     let started = std::time::Instant::now();
-    let commit = catch_unwind(AssertUnwindSafe(|| {
-        engine::process_prepared(registry, item, prepared, history.as_deref(), now, config)
-    }));
+    let commit = loop {
+        if prepared.needs_history && !loaded {
+            match backend.history(&item.instance_id).await {
+                Ok(h) => history = h,
+                Err(e) => {
+                    tracing::warn!(instance = %item.instance_id, error = %e, "loading the history failed; the step is handed back");
+                    let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
+                    return None;
+                }
+            }
+            loaded = true;
+        }
+        let stepped =
+            catch_unwind(AssertUnwindSafe(|| engine::step(registry, item, prepared, history.as_deref(), now, config)));
+        match stepped {
+            Ok(engine::Stepped::NeedsHistory(p)) if !loaded => prepared = p,
+            Ok(engine::Stepped::NeedsHistory(p)) => {
+                // Given and still asked for (a backend without the history): decide without.
+                let c =
+                    catch_unwind(AssertUnwindSafe(|| engine::process_prepared(registry, item, p, None, now, config)));
+                break c;
+            }
+            Ok(engine::Stepped::Commit(c)) => break Ok(c),
+            Err(p) => break Err(p),
+        }
+    };
     let m = crate::metrics::worker_metrics();
     m.step_seconds.observe(started.elapsed());
     m.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

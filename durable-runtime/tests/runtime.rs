@@ -16,8 +16,7 @@ async fn step_once<B: Backend>(backend: &B, registry: &Registry) -> bool {
     let Some(item) = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap() else {
         return false;
     };
-    let history =
-        if engine::needs_history(registry, &item) { backend.history(&item.instance_id).await.unwrap() } else { None };
+    let history = if engine::needs_history(&item) { backend.history(&item.instance_id).await.unwrap() } else { None };
     let commit = engine::process(registry, &item, history.as_deref(), backend.now(), &EngineConfig::default());
     backend.commit(commit).await.unwrap();
     true
@@ -442,7 +441,7 @@ async fn lost_snapshot_is_rebuilt_from_history<B: TestBackend>(backend: B) {
     // Step by hand without the snapshot: the engine replays the history.
     let mut item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap().unwrap();
     item.snapshot = None;
-    assert!(engine::needs_history(&registry, &item));
+    assert!(engine::needs_history(&item));
     let history = backend.history(&id).await.unwrap().unwrap();
     let commit = engine::process(&registry, &item, Some(&history), backend.now(), &Default::default());
     assert!(

@@ -61,14 +61,14 @@ impl Default for EngineConfig {
 pub struct Prepared {
     /// The decoded snapshot, or why it could not be decoded.
     snapshot: Result<Option<Snapshot>, String>,
-    /// Whether [`process_prepared`] needs the instance's history: to rebuild a missing
-    /// snapshot, to rewind, or to try a replay when the snapshot was written by other code.
+    /// Whether the step needs the instance's history for sure: to rebuild a missing snapshot or
+    /// to rewind. ([`step`] may still ask for it: a snapshot no registered code can resume.)
     pub needs_history: bool,
 }
 
 /// Look at a work item before stepping it ([`Prepared::needs_history`] says whether to load
 /// its history).
-pub fn prepare(registry: &Registry, item: &OrchestrationWorkItem) -> Prepared {
+pub fn prepare(item: &OrchestrationWorkItem) -> Prepared {
     let Some(status) = item.status.as_ref().filter(|_| !crate::ids::is_entity_instance(&item.instance_id)) else {
         return Prepared { snapshot: Ok(None), needs_history: false };
     };
@@ -76,18 +76,15 @@ pub fn prepare(registry: &Registry, item: &OrchestrationWorkItem) -> Prepared {
     let live = matches!(status.runtime_status, RuntimeStatus::Running | RuntimeStatus::Suspended);
     let rewind = status.runtime_status == RuntimeStatus::Failed
         && item.messages.iter().any(|m| matches!(m.message, InstanceMessage::Rewind { .. }));
-    let other_code = match &snapshot {
-        Ok(Some(s)) => registry.get_version(&s.orchestrator, s.version).is_none_or(|e| e.fingerprint != s.fingerprint),
-        Ok(None) => false,
-        Err(_) => true,
-    };
     let lost = matches!(snapshot, Ok(None)) && live;
-    Prepared { snapshot, needs_history: rewind || (live && other_code) || lost }
+    // A snapshot no registered code resumes also needs the history (a replay may); `step`
+    // finds that out and asks for it.
+    Prepared { snapshot, needs_history: rewind || lost }
 }
 
 /// Whether [`process`] needs the instance's history for this work item.
-pub fn needs_history(registry: &Registry, item: &OrchestrationWorkItem) -> bool {
-    prepare(registry, item).needs_history
+pub fn needs_history(item: &OrchestrationWorkItem) -> bool {
+    prepare(item).needs_history
 }
 
 /// The timer key of task `id` of execution `execution_id`.
@@ -98,7 +95,9 @@ pub fn timer_key(execution_id: &str, id: u64) -> String {
 const WAKE_KEY: &str = "wake";
 
 /// Step an instance: process its pending messages and return what to commit. `history` must be
-/// given when [`needs_history`] says so; `now` is the backend's clock.
+/// given when [`needs_history`] says so; `now` is the backend's clock. Without the history, an
+/// instance whose snapshot no registered code resumes is blocked without trying a replay:
+/// [`step`] asks for the history instead (the worker uses it).
 pub fn process(
     registry: &Registry,
     item: &OrchestrationWorkItem,
@@ -106,10 +105,12 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
-    process_prepared(registry, item, prepare(registry, item), history, now, config)
+    process_prepared(registry, item, prepare(item), history, now, config)
 }
 
-/// [`process`] a work item already [`prepare`]d.
+/// [`process`] a work item already [`prepare`]d. If it turns out to need the history after all
+/// (no registered code resumes its snapshot) and `history` is `None`, the instance is blocked
+/// for now; [`step`] asks for the history instead.
 pub fn process_prepared(
     registry: &Registry,
     item: &OrchestrationWorkItem,
@@ -121,5 +122,36 @@ pub fn process_prepared(
     if crate::ids::is_entity_instance(&item.instance_id) {
         return entity::process_entity(registry, item, now, config);
     }
-    process::process_orchestration(registry, item, prepared.snapshot, history, now, config)
+    match process::process_orchestration(registry, item, prepared.snapshot, history, now, config, false) {
+        Ok(c) => c,
+        Err(ask) => ask.0,
+    }
+}
+
+/// What [`step`] gives.
+#[derive(Debug)]
+pub enum Stepped {
+    /// What to commit.
+    Commit(StepCommit),
+    /// Call again with the instance's history: no registered code resumes its snapshot, and a
+    /// replay may.
+    NeedsHistory(Prepared),
+}
+
+/// Step a [`prepare`]d work item, or ask for its history if it turns out to need it.
+pub fn step(
+    registry: &Registry,
+    item: &OrchestrationWorkItem,
+    prepared: Prepared,
+    history: Option<&[HistoryEvent]>,
+    now: Millis,
+    config: &EngineConfig,
+) -> Stepped {
+    if crate::ids::is_entity_instance(&item.instance_id) {
+        return Stepped::Commit(entity::process_entity(registry, item, now, config));
+    }
+    match process::process_orchestration(registry, item, prepared.snapshot, history, now, config, history.is_none()) {
+        Ok(c) => Stepped::Commit(c),
+        Err(ask) => Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true }),
+    }
 }

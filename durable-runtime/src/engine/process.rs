@@ -17,7 +17,12 @@ use crate::messages::{Command, InstanceMessage, TaskMessage};
 use crate::state::{OpenTask, RuntimeState, Snapshot};
 use crate::time::Millis;
 
-/// Step orchestration instance `item` (see [`super::process`]).
+/// A step that could not decide without the history (`ask`): what it would commit without it
+/// (the instance blocked), and the snapshot given back.
+pub(super) struct AskHistory(pub StepCommit, pub Result<Option<Snapshot>, String>);
+
+/// Step orchestration instance `item` (see [`super::process`]). With `ask`, a step that needs
+/// the history (not given) to decide is an `Err`.
 pub(super) fn process_orchestration(
     registry: &Registry,
     item: &OrchestrationWorkItem,
@@ -25,10 +30,11 @@ pub(super) fn process_orchestration(
     history: Option<&[HistoryEvent]>,
     now: Millis,
     config: &EngineConfig,
-) -> StepCommit {
+    ask: bool,
+) -> Result<StepCommit, Box<AskHistory>> {
     let Some(status) = &item.status else {
         // The instance is gone (purged): drop its messages.
-        return StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect());
+        return Ok(StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect()));
     };
     let (snapshot, unreadable) = match snapshot {
         Ok(s) => (s, None),
@@ -48,6 +54,8 @@ pub(super) fn process_orchestration(
         consumed: Vec::new(),
         actions: Vec::new(),
         start: false,
+        start_message: None,
+        wants_history: false,
         deliver: Vec::new(),
         deferred: Vec::new(),
         rewind: None,
@@ -56,7 +64,14 @@ pub(super) fn process_orchestration(
         p.on_message(m.id, &m.message, history);
     }
     p.flush(history);
-    p.into_commit()
+    if ask && p.wants_history {
+        let snapshot = match p.unreadable.take() {
+            Some(e) => Err(e),
+            None => Ok(p.snapshot.take()),
+        };
+        return Err(Box::new(AskHistory(p.into_commit(), snapshot)));
+    }
+    Ok(p.into_commit())
 }
 
 struct Rewound {
@@ -80,6 +95,10 @@ struct Processing<'a> {
     actions: Vec<Action>,
     /// The first step of the current execution is to run.
     start: bool,
+    /// The `Start` message of that first step: left unacknowledged if the start is blocked.
+    start_message: Option<MessageId>,
+    /// No code can resume it from its snapshot, and its history was not given: a replay may.
+    wants_history: bool,
     /// Messages to deliver in this step (`None` id: re-delivered by a rewind).
     deliver: Vec<(Option<MessageId>, TaskMessage)>,
     /// Messages held back while suspended (not acknowledged).
@@ -99,6 +118,7 @@ impl Processing<'_> {
                 let not_started = matches!(self.rs(), RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew);
                 if *execution_id == self.status.execution_id && not_started && !self.start {
                     self.start = true;
+                    self.start_message = Some(id);
                     self.reset_history = true;
                     self.events.clear();
                     self.events.push(EventKind::ExecutionStarted {
@@ -288,7 +308,7 @@ impl Processing<'_> {
             };
             (entry, run)
         } else {
-            let chosen = choose(&Resume {
+            let mut r = Resume {
                 registry: self.registry,
                 instance_id: &instance_id,
                 status: &self.status,
@@ -296,13 +316,30 @@ impl Processing<'_> {
                 unreadable: self.unreadable.as_deref(),
                 history,
                 now: self.now,
-            });
-            match chosen {
-                Ok(c) => (
-                    c.entry,
-                    run_step(&c.entry, &instance_id, self.now, Base::Resume(&c.snapshot), &messages, Vec::new()),
-                ),
+                trust_same_code: true,
+            };
+            let run_chosen = |r: &Resume<'_>| {
+                choose(r).map(|c| {
+                    let run =
+                        run_step(&c.entry, &instance_id, self.now, Base::Resume(&c.snapshot), &messages, Vec::new());
+                    (c.entry, c.trusted, run)
+                })
+            };
+            let mut attempt = run_chosen(&r);
+            if let Ok((_, true, Some(StepRun { outcome: Outcome::Blocked(_), .. }))) = &attempt {
+                // The very code that wrote the snapshot refuses it (a helper's type changed, a
+                // toolchain renders type names differently): look at the other versions and
+                // the history as for other code.
+                r.trust_same_code = false;
+                attempt = run_chosen(&r);
+            }
+            match attempt {
+                Ok((entry, _, run)) => (entry, run),
                 Err(reason) => {
+                    if history.is_none() {
+                        // The history may resume it: ask for it before saying it is blocked.
+                        self.wants_history = true;
+                    }
                     self.block(reason);
                     return;
                 }
@@ -331,8 +368,17 @@ impl Processing<'_> {
     fn block(&mut self, reason: String) {
         self.deliver.clear();
         if self.start {
-            // Not reachable today (an unknown orchestrator at start fails), but never lose a start.
+            // The start waits too: its message stays in the inbox, nothing of it is recorded,
+            // and it runs once a worker has the code.
             self.start = false;
+            if let Some(id) = self.start_message.take() {
+                self.consumed.retain(|c| *c != id);
+            }
+            self.events.clear();
+            self.reset_history = false;
+            if let Some(before) = &self.item.status {
+                self.status.runtime_status = before.runtime_status;
+            }
         }
         self.status.reason = Some(reason);
         self.status.blocked = true;

@@ -49,6 +49,18 @@ struct Emitter<'l> {
 impl Emitter<'_> {
     fn emit(&mut self, params: &StepParams<'_>) -> Result<TokenStream, syn::Error> {
         let (input_ty, name) = (params.input_ty, params.name);
+        for site in &self.layout.sites {
+            if let Some((checkpoint, _)) = site.key.split_once('#')
+                && checkpoint.starts_with("checkpoint(")
+            {
+                self.errors.push(syn::Error::new(
+                    site.span,
+                    format!(
+                        "`.{checkpoint}` names another suspension point of this orchestrator too: give each its own name, so a state saved at one is never resumed at the other"
+                    ),
+                ));
+            }
+        }
         // Slots.
         let slot_decls: Vec<TokenStream> = self
             .layout

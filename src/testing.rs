@@ -7,7 +7,7 @@
 //! results in the same order, so their [`Trace`](crate::testing::Trace)s must be equal: that is the differential test
 //! of the orchestrator compiler.
 //!
-//! [`check_resume`] checks new code against instances in flight before a deploy: each line of
+//! [`check_resume`](crate::testing::check_resume) checks new code against instances in flight before a deploy: each line of
 //! `durable export --in-flight` (or [`Client::export_in_flight`](crate::Client::export_in_flight))
 //! must be resumable by this build's orchestrator.
 

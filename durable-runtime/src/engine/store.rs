@@ -136,7 +136,7 @@ pub struct OrchestrationWorkItem {
     pub lock: u64,
     /// Its status record; `None` if the instance no longer exists (purged).
     pub status: Option<InstanceStatus>,
-    /// Its snapshot ([`Snapshot::to_bytes`]), if any: opaque bytes to the backend.
+    /// Its snapshot ([`Snapshot::to_bytes`](crate::state::Snapshot::to_bytes)), if any: opaque bytes to the backend.
     pub snapshot: Option<Vec<u8>>,
     /// How many events its history has (the next event's `seq`).
     pub history_len: u64,
@@ -149,7 +149,7 @@ pub struct OrchestrationWorkItem {
 pub enum SnapshotChange {
     /// Leave it as it is.
     Keep,
-    /// Replace it with these bytes ([`Snapshot::to_bytes`]).
+    /// Replace it with these bytes ([`Snapshot::to_bytes`](crate::state::Snapshot::to_bytes)).
     Set(Vec<u8>),
     /// Delete it (the instance finished).
     Delete,

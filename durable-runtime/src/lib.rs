@@ -2,6 +2,12 @@
 //! steps them, the backends, the worker and the client.
 //!
 //! Users depend on the `durable` facade crate, which re-exports this crate and the macros.
+//!
+//! The modules form layers, and a lower layer never imports an upper one (checked by
+//! `tests/layers.rs`): vocabulary (ids, time, messages, history, statuses) → persisted state
+//! ([`state`]) → what user code sees ([`context`], [`task`], [`entity`]) → the [`engine`],
+//! which owns the storage contract ([`engine::store::Backend`]) → the [`backend`]s → the
+//! [`worker`], [`client`] and [`deploy`] tools.
 
 // Layers, lowest first; a module imports only from modules of its own layer or below.
 // 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses.

@@ -2,7 +2,6 @@
 //! cross it — work items in, atomic step commits out. Backends (`crate::backend`) implement it;
 //! snapshots cross it as opaque bytes, so every backend stores exactly what the engine wrote.
 //!
-//!
 //! A backend is a set of queues and records with a few atomic operations; all the logic of
 //! stepping an orchestration lives in [`crate::engine`], so every backend behaves the same.
 //!

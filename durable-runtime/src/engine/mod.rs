@@ -18,6 +18,7 @@
 //! - `continue_as_new` restarts the history with the new input, carrying unconsumed events over;
 //! - a missing snapshot is rebuilt by replaying the history ([`replay()`]).
 
+mod commands;
 mod entity;
 mod process;
 mod registry;

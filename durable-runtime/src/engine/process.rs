@@ -1,17 +1,17 @@
 //! Stepping one orchestration instance: its inbox messages in order (start, task results,
 //! events, control messages), then at most one run of its state machine, into one commit.
 
+use super::commands::command_actions;
 use super::registry::Registry;
 use super::replay::{self, replay};
 use super::resume::{Resume, choose};
 use super::step::{Base, Outcome, StepRun, run_step};
 use super::store::{
-    Action, ActivityRequest, LATEST_VERSION, MessageId, NewInstance, OrchestrationWorkItem, SnapshotChange, StepCommit,
-    TimerRequest,
+    Action, LATEST_VERSION, MessageId, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest,
 };
 use super::{EngineConfig, WAKE_KEY, timer_key};
-use crate::history::{EventKind, HistoryEvent, ParentRef};
-use crate::ids::{EntityReply, LockRequest, new_execution_id};
+use crate::history::{EventKind, HistoryEvent};
+use crate::ids::{EntityReply, new_execution_id};
 use crate::instance::{InstanceStatus, RuntimeStatus};
 use crate::messages::{Command, InstanceMessage, TaskMessage};
 use crate::state::{OpenTask, RuntimeState, Snapshot};
@@ -404,83 +404,7 @@ impl Processing<'_> {
         let exec = self.status.execution_id.clone();
         let me = self.item.instance_id.clone();
         for cmd in run.commands {
-            let action = match cmd {
-                Command::ScheduleActivity { .. }
-                | Command::CreateTimer { .. }
-                | Command::CallEntity { .. }
-                | Command::LockEntities { .. }
-                    if finished =>
-                {
-                    continue;
-                }
-                Command::CallEntity { id, entity, op, input } => Action::SendMessage {
-                    instance_id: entity.instance_id(),
-                    message: InstanceMessage::EntityOperation {
-                        op,
-                        input,
-                        sender: Some(me.clone()),
-                        reply: Some(EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id }),
-                    },
-                },
-                Command::SignalEntity { entity, op, input } => Action::SendMessage {
-                    instance_id: entity.instance_id(),
-                    message: InstanceMessage::EntityOperation { op, input, sender: Some(me.clone()), reply: None },
-                },
-                Command::LockEntities { id, entities } => Action::SendMessage {
-                    instance_id: entities[0].instance_id(),
-                    message: InstanceMessage::EntityLock {
-                        request: LockRequest {
-                            owner: EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id },
-                            entities,
-                            position: 0,
-                        },
-                    },
-                },
-                Command::UnlockEntities { id, entities } => {
-                    let owner = EntityReply { instance_id: me.clone(), execution_id: exec.clone(), task_id: id };
-                    for e in entities {
-                        self.actions.push(Action::SendMessage {
-                            instance_id: e.instance_id(),
-                            message: InstanceMessage::EntityRelease { owner: owner.clone() },
-                        });
-                    }
-                    continue;
-                }
-                Command::ScheduleActivity { id, name, input, attempt } => Action::ScheduleActivity(ActivityRequest {
-                    instance_id: me.clone(),
-                    execution_id: exec.clone(),
-                    task_id: id,
-                    name,
-                    input,
-                    attempt,
-                }),
-                Command::CreateTimer { id, fire_at } => Action::SetTimer(TimerRequest {
-                    instance_id: me.clone(),
-                    key: timer_key(&exec, id),
-                    fire_at,
-                    message: InstanceMessage::TaskResult {
-                        execution_id: exec.clone(),
-                        result: TaskMessage::TimerFired { id },
-                    },
-                }),
-                Command::CancelTimer { id } => {
-                    Action::CancelTimer { instance_id: me.clone(), key: timer_key(&exec, id) }
-                }
-                Command::StartSubOrchestration { id, name, version, instance_id, input } => {
-                    Action::CreateInstance(NewInstance {
-                        instance_id,
-                        execution_id: new_execution_id(),
-                        name,
-                        input,
-                        parent: Some(ParentRef { instance_id: me.clone(), execution_id: exec.clone(), task_id: id }),
-                        version,
-                    })
-                }
-                Command::SendEvent { instance_id, name, data } => {
-                    Action::SendMessage { instance_id, message: InstanceMessage::Event { name, data } }
-                }
-            };
-            self.actions.push(action);
+            command_actions(cmd, &me, &exec, finished, &mut self.actions);
         }
         match run.outcome {
             Outcome::Suspended(s) => match s.to_bytes() {

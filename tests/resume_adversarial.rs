@@ -17,30 +17,10 @@ use durable::orchestrator::{StepInput, StepResult};
 use durable::prelude::*;
 use durable::state::RuntimeState;
 use durable::{EventKind, ExportedInstance, InstanceStatus, Orchestrator, RuntimeStatus};
+use durable_test_support::wait::{eventually_some, parked_at};
 use std::sync::Arc;
-use std::time::Instant;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Wait until instance `id` is suspended at exactly the key `at`.
-async fn parked_at(client: &Client, id: &str, at: &str) {
-    eventually(&format!("{id} suspended at {at}"), async || {
-        let st = client.state(id).await.unwrap()?;
-        (st["at"].as_str() == Some(at)).then_some(())
-    })
-    .await;
-}
+const WAIT: Duration = durable_test_support::wait::PATIENCE;
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(Memory::new())
@@ -59,7 +39,7 @@ fn worker(backend: &Arc<dyn Backend>) -> durable::WorkerBuilder {
 
 /// Its status once it finished, or blocked, whichever comes first.
 async fn settled(client: &Client, id: &str) -> InstanceStatus {
-    eventually(&format!("{id} finished or blocked"), async || {
+    eventually_some(&format!("{id} finished or blocked"), async || {
         client.status(id).await.unwrap().filter(|s| s.blocked || s.runtime_status.is_terminal())
     })
     .await
@@ -139,7 +119,7 @@ async fn an_identical_await_added_earlier_does_not_move_the_instance() {
 
     let new = worker(&backend).orchestrator(steps_new::steps).start().await.unwrap();
     client.raise_event(&id, "next", ()).await.unwrap();
-    let s = eventually("resumed or blocked", async || {
+    let s = eventually_some("resumed or blocked", async || {
         let s = client.status(&id).await.unwrap()?;
         if s.blocked {
             return Some(s);
@@ -254,7 +234,7 @@ async fn a_start_on_an_unregistered_version_starts_once_that_version_is_deployed
     // A client built from the new code starts version 2 while the workers still run version 1.
     let w1 = worker(&backend).orchestrator(late_v1).start().await.unwrap();
     let id = client.start(late_v2, 7).await.unwrap().into_string();
-    let s = eventually("blocked", async || client.status(&id).await.unwrap().filter(|s| s.blocked)).await;
+    let s = eventually_some("blocked", async || client.status(&id).await.unwrap().filter(|s| s.blocked)).await;
     println!("blocked on the old worker: {:?} {:?}", s.runtime_status, s.reason);
     assert!(s.reason.as_deref().unwrap_or_default().contains("waits until then"), "{s:?}");
     w1.shutdown().await.unwrap();
@@ -580,7 +560,7 @@ async fn swapped_loop_nesting_does_not_cross_the_iterator_states() {
     let id = client.start(grid_old::grid, 0).await.unwrap().into_string();
     parked_at(&client, &id, "ctx.wait_for_event(\"tick\")").await;
     client.raise_event(&id, "tick", ()).await.unwrap();
-    eventually("(0, 0) done", async || {
+    eventually_some("(0, 0) done", async || {
         let st = client.state(&id).await.unwrap()?;
         (st["locals"]["done"].as_array()?.len() == 1).then_some(())
     })
@@ -635,7 +615,7 @@ async fn a_child_on_an_unregistered_version_starts_once_that_version_is_deployed
     let client = Client::from_arc(backend.clone());
     let w1 = worker(&backend).orchestrator(parent_of_late).orchestrator(late_v1).start().await.unwrap();
     let id = client.start(parent_of_late, 4).await.unwrap().into_string();
-    let child = eventually("the child is blocked", async || {
+    let child = eventually_some("the child is blocked", async || {
         let page = client.list(durable::InstanceQuery::default()).await.unwrap();
         page.instances.into_iter().find(|s| s.name == "late" && s.blocked)
     })
@@ -775,7 +755,7 @@ async fn an_instance_resumed_by_key_can_be_rewound() {
     let failed = client.wait_for_completion(&id, WAIT).await.unwrap();
     assert_eq!(failed.runtime_status, RuntimeStatus::Failed, "{failed:?}");
     client.rewind(&id, "the activity is fixed").await.unwrap();
-    let s = eventually("rewound or refused", async || {
+    let s = eventually_some("rewound or refused", async || {
         let s = client.status(&id).await.unwrap()?;
         (s.runtime_status != RuntimeStatus::Failed || s.reason.is_some()).then_some(s)
     })
@@ -860,7 +840,7 @@ async fn held_versions_move_forward_only_and_say_so() {
     // Versions 1 and 3: an event that does not finish it (another name) moves it to version 3.
     let w = worker(&backend).orchestrator(gap_v1).orchestrator(gap_v3).start().await.unwrap();
     client.raise_event(&id, "other", ()).await.unwrap();
-    eventually("moved to version 3", async || {
+    eventually_some("moved to version 3", async || {
         client.status(&id).await.unwrap().filter(|s| s.version == 3 && !s.blocked).map(|_| ())
     })
     .await;
@@ -868,7 +848,7 @@ async fn held_versions_move_forward_only_and_say_so() {
     // Version 2 only: refused, with the version to deploy.
     let w = worker(&backend).orchestrator(gap_v2).start().await.unwrap();
     client.raise_event(&id, "go", "x").await.unwrap();
-    let s = eventually("blocked", async || client.status(&id).await.unwrap().filter(|s| s.blocked)).await;
+    let s = eventually_some("blocked", async || client.status(&id).await.unwrap().filter(|s| s.blocked)).await;
     let reason = s.reason.unwrap();
     println!("blocked: {reason}");
     assert!(reason.contains("version 3"), "{reason}");

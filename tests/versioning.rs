@@ -10,34 +10,14 @@
 use durable::backend::{Backend, Memory};
 use durable::prelude::*;
 use durable::{ExportedInstance, InstanceStatus, RuntimeStatus};
+use durable_test_support::wait::{eventually_some, parked_at};
 use std::sync::Arc;
-use std::time::Instant;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Wait until instance `id` is suspended at an await whose key contains `at`.
-async fn parked_at(client: &Client, id: &str, at: &str) {
-    eventually(&format!("{id} suspended at {at}"), async || {
-        let st = client.state(id).await.unwrap()?;
-        st["at"].as_str().is_some_and(|a| a.contains(at)).then_some(())
-    })
-    .await;
-}
+const WAIT: Duration = durable_test_support::wait::PATIENCE;
 
 /// Wait until instance `id` is blocked; its status.
 async fn blocked(client: &Client, id: &str) -> InstanceStatus {
-    eventually(&format!("{id} blocked"), async || client.status(id).await.unwrap().filter(|s| s.blocked)).await
+    eventually_some(&format!("{id} blocked"), async || client.status(id).await.unwrap().filter(|s| s.blocked)).await
 }
 
 #[activity]

@@ -371,13 +371,7 @@ async fn step_instance(
         let stepped =
             catch_unwind(AssertUnwindSafe(|| engine::step(registry, item, prepared, history.as_deref(), now, config)));
         match stepped {
-            Ok(engine::Stepped::NeedsHistory(p)) if !loaded => prepared = p,
-            Ok(engine::Stepped::NeedsHistory(p)) => {
-                // Given and still asked for (a backend without the history): decide without.
-                let c =
-                    catch_unwind(AssertUnwindSafe(|| engine::process_prepared(registry, item, p, None, now, config)));
-                break c;
-            }
+            Ok(engine::Stepped::NeedsHistory(p)) => prepared = p,
             Ok(engine::Stepped::Commit(c)) => break Ok(c),
             Err(p) => break Err(p),
         }

@@ -45,6 +45,29 @@ pub async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Wait until `f` gives a value, and return it; panics after [`PATIENCE`] saying `what` it
+/// waited for.
+pub async fn eventually_some<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Wait until instance `id` is suspended at an await whose key contains `at` (its live state,
+/// `Client::state`, says where).
+pub async fn parked_at(client: &Client, id: &str, at: &str) {
+    eventually_some(&format!("{id} suspended at {at}"), async || {
+        let st = client.state(id).await.unwrap()?;
+        st["at"].as_str().is_some_and(|a| a.contains(at)).then_some(())
+    })
+    .await;
+}
+
 /// Let background tasks run for a moment: for checking that something does *not* happen.
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(100)).await;

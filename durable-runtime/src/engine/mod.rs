@@ -106,24 +106,7 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
-    process_prepared(registry, item, prepare(item), history, now, config)
-}
-
-/// [`process`] a work item already [`prepare`]d. If it turns out to need the history after all
-/// (no registered code resumes its snapshot) and `history` is `None`, the instance is blocked
-/// for now; [`step`] asks for the history instead.
-pub fn process_prepared(
-    registry: &Registry,
-    item: &OrchestrationWorkItem,
-    prepared: Prepared,
-    history: Option<&[HistoryEvent]>,
-    now: Millis,
-    config: &EngineConfig,
-) -> StepCommit {
-    if crate::ids::is_entity_instance(&item.instance_id) {
-        return entity::process_entity(registry, item, now, config);
-    }
-    match process::process_orchestration(registry, item, prepared.snapshot, history, now, config, false) {
+    match run(registry, item, prepare(item).snapshot, history, now, config, false) {
         Ok(c) => c,
         Err(ask) => ask.0,
     }
@@ -139,7 +122,8 @@ pub enum Stepped {
     NeedsHistory(Prepared),
 }
 
-/// Step a [`prepare`]d work item, or ask for its history if it turns out to need it.
+/// Step a [`prepare`]d work item, or ask once for its history if it turns out to need it (a
+/// `Prepared` that asked, or said it needs the history, is never asked for it again).
 pub fn step(
     registry: &Registry,
     item: &OrchestrationWorkItem,
@@ -148,11 +132,24 @@ pub fn step(
     now: Millis,
     config: &EngineConfig,
 ) -> Stepped {
-    if crate::ids::is_entity_instance(&item.instance_id) {
-        return Stepped::Commit(entity::process_entity(registry, item, now, config));
-    }
-    match process::process_orchestration(registry, item, prepared.snapshot, history, now, config, history.is_none()) {
+    let ask = history.is_none() && !prepared.needs_history;
+    match run(registry, item, prepared.snapshot, history, now, config, ask) {
         Ok(c) => Stepped::Commit(c),
         Err(ask) => Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true }),
     }
+}
+
+fn run(
+    registry: &Registry,
+    item: &OrchestrationWorkItem,
+    snapshot: Result<Option<Snapshot>, String>,
+    history: Option<&[HistoryEvent]>,
+    now: Millis,
+    config: &EngineConfig,
+    ask: bool,
+) -> Result<StepCommit, Box<process::AskHistory>> {
+    if crate::ids::is_entity_instance(&item.instance_id) {
+        return Ok(entity::process_entity(registry, item, now, config));
+    }
+    process::process_orchestration(registry, item, snapshot, history, now, config, ask)
 }

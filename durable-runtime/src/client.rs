@@ -11,23 +11,53 @@ use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
 use crate::state::Snapshot;
+use crate::transient::{Backoff, Repeat, retry};
 use serde::Serialize;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The default limit on payloads (inputs, event data) sent through a client: 1 MiB.
-pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// The default limit on payloads (inputs, event data) sent through a client: 1 MiB. Workers
+/// apply the same default to what they produce (`WorkerBuilder::max_payload_bytes`).
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = crate::engine::DEFAULT_MAX_PAYLOAD_BYTES;
+
+/// How long a client call goes on retrying transient backend errors by default: 10 s.
+pub const DEFAULT_TRANSIENT_RETRY: Duration = Duration::from_secs(10);
 
 /// Starts, queries, signals, terminates and purges instances. Cheap to clone.
+///
+/// # When the backend cannot be reached for a moment
+///
+/// Every call rides out transient backend errors ([`Error::is_transient`]: Redis restarting,
+/// a connection refused, reset or dropped) by trying again with exponential backoff, for up to
+/// [`with_transient_retry`](Self::with_transient_retry) (default
+/// [`DEFAULT_TRANSIENT_RETRY`]); [`wait_for_completion`](Self::wait_for_completion) does so
+/// within its own timeout. What is tried again:
+///
+/// - reads (`status`, `history`, `list`, `entity_state`, …) and the waits: always;
+/// - `terminate`, `suspend`, `resume`, `rewind` and `purge`: always, since a second one changes
+///   nothing (the instance is already terminated, suspended, running or gone; a `purge` whose
+///   first attempt deleted the instance but lost the reply answers `Ok(false)`);
+/// - starting an instance: always, and a start whose reply was lost is recognised by its
+///   execution id, so it never creates the instance twice (see
+///   [`start_with_id`](Self::start_with_id));
+/// - `raise_event` and entity signals: only when the error says the call never reached the
+///   backend (connection refused, Redis still loading); if the connection dropped after it
+///   was sent it may have been applied, and sending it again would deliver it twice, so the
+///   error is returned and says so.
 #[derive(Clone)]
 pub struct Client {
     backend: Arc<dyn Backend>,
     max_payload_bytes: usize,
+    transient_retry: Duration,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("max_payload_bytes", &self.max_payload_bytes).finish()
+        f.debug_struct("Client")
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("transient_retry", &self.transient_retry)
+            .finish()
     }
 }
 
@@ -39,7 +69,7 @@ impl Client {
 
     /// A client on a shared backend.
     pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
-        Self { backend, max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
+        Self { backend, max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES, transient_retry: DEFAULT_TRANSIENT_RETRY }
     }
 
     /// Refuse payloads (inputs, event data) over `n` bytes with `Error::PayloadTooLarge`
@@ -49,9 +79,38 @@ impl Client {
         self
     }
 
+    /// Go on retrying a call that fails with a transient backend error for up to `d` (default
+    /// [`DEFAULT_TRANSIENT_RETRY`]; `Duration::ZERO` returns the first error). See
+    /// [the type's docs](Client#when-the-backend-cannot-be-reached-for-a-moment) for what is
+    /// retried. [`wait_for_completion`](Self::wait_for_completion) retries within its own
+    /// timeout instead.
+    pub fn with_transient_retry(mut self, d: Duration) -> Self {
+        self.transient_retry = d;
+        self
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
+    }
+
+    /// Run a call, retrying transient errors as `repeat` allows.
+    async fn call<T, F, Fut>(&self, what: &str, repeat: Repeat, call: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        retry(&mut Backoff::within(self.transient_retry), what, repeat, call).await
+    }
+
+    /// Read an instance's status, retrying transient errors.
+    async fn read_status(&self, id: &str) -> Result<Option<InstanceStatus>, Error> {
+        self.call("reading an instance's status", Repeat::Safe, || self.backend.status(id)).await
+    }
+
+    /// Send a message to an instance, retrying transient errors as `repeat` allows.
+    async fn send(&self, id: &str, message: InstanceMessage, what: &str, repeat: Repeat) -> Result<(), Error> {
+        self.call(what, repeat, || self.backend.send_message(id, message.clone())).await
     }
 
     fn check_size(&self, what: impl FnOnce() -> String, json: &str) -> Result<(), Error> {
@@ -63,11 +122,22 @@ impl Client {
 
     /// Start orchestrator `f` with `input` under a new random instance id.
     pub async fn start<O: Orchestrator>(&self, f: O, input: O::Input) -> Result<InstanceId, Error> {
-        self.start_with_id(f, InstanceId::random().into_string(), input).await
+        let _ = f;
+        let json =
+            payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
+        self.start_json(O::NAME, O::VERSION, InstanceId::random().into_string(), json, true).await
     }
 
     /// Start orchestrator `f` with `input` under instance id `id`. `Error::InstanceAlreadyExists`
     /// if a live instance has that id (a finished one is replaced).
+    ///
+    /// If the connection drops after the start was sent, the client looks for the instance by
+    /// the execution id it sent before sending it again, so a start applied but unanswered is
+    /// not applied twice (and a finished instance it created is not replaced). If the id is
+    /// then taken by an execution it cannot recognise as its own (the instance it created has
+    /// already continued as new, or another client took the id meanwhile), it returns
+    /// `Error::InstanceAlreadyExists`; ids from [`start`](Self::start) are random, so there
+    /// the instance is its own.
     pub async fn start_with_id<O: Orchestrator>(
         &self,
         f: O,
@@ -77,7 +147,7 @@ impl Client {
         let _ = f;
         let json =
             payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
-        self.start_json(O::NAME, O::VERSION, id.into(), json).await
+        self.start_json(O::NAME, O::VERSION, id.into(), json, false).await
     }
 
     /// Start the orchestrator registered as `name` with a JSON input, under a new random id. It
@@ -85,7 +155,7 @@ impl Client {
     /// An unknown name or an input of the wrong shape fails the instance with a clear message.
     pub async fn start_by_name(&self, name: &str, input: serde_json::Value) -> Result<InstanceId, Error> {
         let json = input.to_string();
-        self.start_json(name, LATEST_VERSION, InstanceId::random().into_string(), json).await
+        self.start_json(name, LATEST_VERSION, InstanceId::random().into_string(), json, true).await
     }
 
     /// Start the orchestrator registered as `name` with a JSON input under instance id `id`.
@@ -95,29 +165,75 @@ impl Client {
         id: impl Into<String>,
         input: serde_json::Value,
     ) -> Result<InstanceId, Error> {
-        self.start_json(name, LATEST_VERSION, id.into(), input.to_string()).await
+        self.start_json(name, LATEST_VERSION, id.into(), input.to_string(), false).await
     }
 
-    async fn start_json(&self, name: &str, version: u32, id: String, json: String) -> Result<InstanceId, Error> {
+    /// Create the instance. `random`: the id was drawn at random here, so an instance with it
+    /// can only be the one this call created.
+    async fn start_json(
+        &self,
+        name: &str,
+        version: u32,
+        id: String,
+        json: String,
+        random: bool,
+    ) -> Result<InstanceId, Error> {
         let id = InstanceId::new(id)?;
         self.check_size(|| format!("the input of orchestrator `{name}`"), &json)?;
-        self.backend.create_instance(NewInstance::new(id.as_str(), name, json).with_version(version)).await?;
-        Ok(id)
+        let new = NewInstance::new(id.as_str(), name, json).with_version(version);
+        let mut backoff = Backoff::within(self.transient_retry);
+        // Whether an attempt may have created the instance without us hearing back.
+        let mut maybe_created = false;
+        loop {
+            let e = match self.backend.create_instance(new.clone()).await {
+                Ok(()) => return Ok(id),
+                Err(e) => e,
+            };
+            match e.transient() {
+                None if maybe_created && matches!(e, Error::InstanceAlreadyExists(_)) => {
+                    return if random || self.created_by(&new).await? { Ok(id) } else { Err(e) };
+                }
+                None => return Err(e),
+                Some(t) => {
+                    maybe_created |= t == crate::error::Transient::Unknown;
+                    tracing::debug!(instance = %id, error = %e, "starting an instance: the backend cannot be reached; trying again");
+                    if !backoff.pause().await {
+                        return Err(e);
+                    }
+                    // Applied but unanswered: do not create it again (a finished instance
+                    // would be replaced, and run twice).
+                    if maybe_created && self.created_by(&new).await? {
+                        return Ok(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the instance `new` describes exists with the execution `new` started.
+    async fn created_by(&self, new: &NewInstance) -> Result<bool, Error> {
+        let s = self.read_status(&new.instance_id).await?;
+        Ok(s.is_some_and(|s| s.execution_id == new.execution_id))
     }
 
     /// The instance's status, or `None` if there is no such instance.
     pub async fn status(&self, id: &str) -> Result<Option<InstanceStatus>, Error> {
-        self.backend.status(id).await
+        self.read_status(id).await
     }
 
     async fn existing(&self, id: &str) -> Result<InstanceStatus, Error> {
-        self.backend.status(id).await?.ok_or_else(|| Error::InstanceNotFound(id.to_string()))
+        self.read_status(id).await?.ok_or_else(|| Error::InstanceNotFound(id.to_string()))
     }
 
     /// Wait (real time) until the instance has finished — Completed, Failed or Terminated — and
-    /// return its status; `Error::Timeout` if it has not within `timeout`.
+    /// return its status; `Error::Timeout` if it has not within `timeout`. Transient backend
+    /// errors (Redis restarting) are retried until `timeout`.
     pub async fn wait_for_completion(&self, id: &str, timeout: Duration) -> Result<InstanceStatus, Error> {
-        match self.backend.wait_for_finished(id, timeout).await? {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let wait =
+            || self.backend.wait_for_finished(id, deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let finished = retry(&mut Backoff::until(deadline), "waiting for an instance", Repeat::Safe, wait).await?;
+        match finished {
             None => Err(Error::InstanceNotFound(id.to_string())),
             Some(s) if s.is_finished() => Ok(s),
             Some(s) => Err(Error::Timeout {
@@ -133,12 +249,14 @@ impl Client {
 
     /// The instance's history, oldest first.
     pub async fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, Error> {
-        self.backend.history(id).await?.ok_or_else(|| Error::InstanceNotFound(id.to_string()))
+        self.call("reading a history", Repeat::Safe, || self.backend.history(id))
+            .await?
+            .ok_or_else(|| Error::InstanceNotFound(id.to_string()))
     }
 
     /// Instances matching `query`, one page at a time.
     pub async fn list(&self, query: InstanceQuery) -> Result<InstancePage, Error> {
-        self.backend.list(query).await
+        self.call("listing instances", Repeat::Safe, || self.backend.list(query.clone())).await
     }
 
     /// Raise event `name` with `data` on the instance. Events that arrive before the
@@ -150,7 +268,8 @@ impl Client {
         if s.is_finished() {
             return Err(invalid(&s, format!("cannot raise event `{name}` on a finished instance")));
         }
-        self.backend.send_message(id, InstanceMessage::Event { name: name.to_string(), data }).await
+        let message = InstanceMessage::Event { name: name.to_string(), data };
+        self.send(id, message, &format!("event `{name}`"), Repeat::IfNotSent).await
     }
 
     /// Terminate the instance (its parent, if any, sees the sub-orchestration fail).
@@ -159,7 +278,8 @@ impl Client {
         if s.is_finished() {
             return Err(invalid(&s, "cannot terminate an instance that has already finished".into()));
         }
-        self.backend.send_message(id, InstanceMessage::Terminate { reason: reason.to_string() }).await
+        let message = InstanceMessage::Terminate { reason: reason.to_string() };
+        self.send(id, message, "terminate", Repeat::Safe).await
     }
 
     /// Suspend the instance: it takes no steps until resumed; messages wait.
@@ -168,7 +288,8 @@ impl Client {
         if s.is_finished() {
             return Err(invalid(&s, "cannot suspend an instance that has already finished".into()));
         }
-        self.backend.send_message(id, InstanceMessage::Suspend { reason: reason.to_string() }).await
+        let message = InstanceMessage::Suspend { reason: reason.to_string() };
+        self.send(id, message, "suspend", Repeat::Safe).await
     }
 
     /// Resume a suspended instance.
@@ -177,7 +298,8 @@ impl Client {
         if s.is_finished() {
             return Err(invalid(&s, "cannot resume an instance that has already finished".into()));
         }
-        self.backend.send_message(id, InstanceMessage::Resume { reason: reason.to_string() }).await
+        let message = InstanceMessage::Resume { reason: reason.to_string() };
+        self.send(id, message, "resume", Repeat::Safe).await
     }
 
     /// Rewind a failed instance: the tasks whose failure failed it run again, and it goes on
@@ -187,7 +309,8 @@ impl Client {
         if s.runtime_status != RuntimeStatus::Failed {
             return Err(invalid(&s, "only a failed instance can be rewound".into()));
         }
-        self.backend.send_message(id, InstanceMessage::Rewind { reason: reason.to_string() }).await
+        let message = InstanceMessage::Rewind { reason: reason.to_string() };
+        self.send(id, message, "rewind", Repeat::Safe).await
     }
 
     /// The live state of a suspended orchestration, for people and tools: its suspension
@@ -196,8 +319,7 @@ impl Client {
     /// finished, or a backend that cannot show it).
     pub async fn state(&self, id: &str) -> Result<Option<serde_json::Value>, Error> {
         Ok(self
-            .backend
-            .snapshot(id)
+            .call("reading a snapshot", Repeat::Safe, || self.backend.snapshot(id))
             .await?
             .map(|b| Snapshot::from_bytes(&b))
             .transpose()?
@@ -206,12 +328,12 @@ impl Client {
 
     /// Work waiting in the backend (activities, timers, unconsumed messages), if it can tell.
     pub async fn queue_depths(&self) -> Result<Option<crate::metrics::QueueDepths>, Error> {
-        self.backend.queue_depths().await
+        self.call("reading queue depths", Repeat::Safe, || self.backend.queue_depths()).await
     }
 
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
     pub async fn purge(&self, id: &str) -> Result<bool, Error> {
-        self.backend.purge(id).await
+        self.call("purge", Repeat::Safe, || self.backend.purge(id)).await
     }
 }
 
@@ -243,7 +365,8 @@ impl Client {
         validate_entity_id(id)?;
         self.check_size(|| format!("the input of operation `{op}` on entity `{id}`"), &input)?;
         let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
-        self.backend.send_message(&id.instance_id(), message).await
+        let what = format!("operation `{op}` on entity `{id}`");
+        self.send(&id.instance_id(), message, &what, Repeat::IfNotSent).await
     }
 
     /// The state of entity `E` with `key`; `None` if it was never created (or was deleted).
@@ -261,7 +384,7 @@ impl Client {
     /// last failed operation, and when it last changed. `None` if it never received anything.
     pub async fn entity(&self, name: &str, key: &str) -> Result<Option<EntityStatus>, Error> {
         let id = EntityId::new(name, key);
-        Ok(self.backend.status(&id.instance_id()).await?.map(|s| EntityStatus::from_status(id, s)))
+        Ok(self.read_status(&id.instance_id()).await?.map(|s| EntityStatus::from_status(id, s)))
     }
 
     /// Entities, optionally of one name, in creation order (one page; see [`InstanceQuery`]).
@@ -272,7 +395,7 @@ impl Client {
             query = query.with_name(n);
         }
         loop {
-            let page = self.backend.list(query.clone()).await?;
+            let page = self.list(query.clone()).await?;
             for s in page.instances {
                 if let Some(id) = EntityId::from_instance_id(&s.instance_id) {
                     if s.output.is_some() {
@@ -292,7 +415,7 @@ impl Client {
 
     /// Delete an entity and its state; `Ok(false)` if there was none.
     pub async fn purge_entity(&self, name: &str, key: &str) -> Result<bool, Error> {
-        self.backend.purge(&EntityId::new(name, key).instance_id()).await
+        self.purge(&EntityId::new(name, key).instance_id()).await
     }
 }
 

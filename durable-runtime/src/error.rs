@@ -230,3 +230,75 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 }
+
+/// What a transient error says about the call that got it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transient {
+    /// The call never reached the backend (the connection was refused, Redis was still loading
+    /// its data): making it again cannot apply it twice.
+    NotSent,
+    /// The connection dropped while the call was on its way or its reply was (broken pipe,
+    /// reset, timeout): the backend may or may not have applied it.
+    Unknown,
+}
+
+impl Error {
+    /// Whether the error says the backend could not be reached for a moment — the connection
+    /// was refused, reset or dropped, an I/O error, Redis still loading its data after a
+    /// restart — so that the same call may succeed if made again. `Client` retries these
+    /// itself (see `Client::with_transient_retry`).
+    pub fn is_transient(&self) -> bool {
+        self.transient().is_some()
+    }
+
+    /// How a transient error left the call, or `None` if the error is not transient.
+    ///
+    /// Backends report connection failures as [`Error::Backend`] with the driver's message
+    /// (`redis: HGET: broken pipe`), so this reads the message.
+    pub(crate) fn transient(&self) -> Option<Transient> {
+        let Error::Backend(message) = self else { return None };
+        let m = message.to_ascii_lowercase();
+        // Refused before anything was sent: nothing was applied.
+        const NOT_SENT: &[&str] = &["connection refused", "busyloading", "loading the dataset"];
+        // The connection broke with the call in flight: it may have been applied.
+        const UNKNOWN: &[&str] = &[
+            "broken pipe",
+            "connection reset",
+            "connection aborted",
+            "unexpected end of file",
+            "not connected",
+            "timed out",
+            "(os error",
+            " - io",
+            "tryagain",
+            "masterdown",
+            "clusterdown",
+        ];
+        if NOT_SENT.iter().any(|p| m.contains(p)) {
+            Some(Transient::NotSent)
+        } else if UNKNOWN.iter().any(|p| m.contains(p)) {
+            Some(Transient::Unknown)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, Transient};
+
+    #[test]
+    fn connection_errors_are_transient_and_others_are_not() {
+        let t = |m: &str| Error::Backend(m.to_string()).transient();
+        assert_eq!(t("redis: HGET: broken pipe"), Some(Transient::Unknown));
+        assert_eq!(t("redis: HGET: Connection reset by peer (os error 104)"), Some(Transient::Unknown));
+        assert_eq!(t("redis: connecting: Connection refused (os error 111)"), Some(Transient::NotSent));
+        assert_eq!(t("redis: HGET: BusyLoading: Redis is loading the dataset in memory"), Some(Transient::NotSent));
+        assert_eq!(t("redis: loading instances: timed out"), Some(Transient::Unknown));
+        assert_eq!(t("redis: loading a script: NOPERM this user has no permissions"), None);
+        assert_eq!(t("redis: an instance status does not deserialize: EOF"), None);
+        assert!(!Error::InstanceNotFound("x".into()).is_transient());
+        assert!(!Error::Shutdown.is_transient());
+    }
+}

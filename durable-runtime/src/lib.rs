@@ -10,7 +10,8 @@
 //! [`worker`], [`client`] and [`deploy`] tools.
 
 // Layers, lowest first; a module imports only from modules of its own layer or below.
-// 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses.
+// 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses;
+//    riding out transient backend errors.
 pub mod error;
 pub mod hash;
 pub mod history;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod payload;
 pub mod retry;
 pub mod time;
+pub(crate) mod transient;
 // 2. Persisted state: the runtime's task bookkeeping and snapshots.
 pub mod state;
 // 3. What user code sees: contexts, durable tasks, entities, the orchestrator/activity traits.

@@ -20,6 +20,7 @@ use crate::engine::{self, EngineConfig, Registry};
 use crate::error::Error;
 use crate::orchestrator::{Activity, BoxFuture, Orchestrator};
 use crate::payload;
+use crate::transient::{Backoff, Repeat, retry};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -132,6 +133,24 @@ impl WorkerBuilder {
         self
     }
 
+    /// The largest payload this worker's activities, orchestrations and entities may produce,
+    /// in bytes of JSON (default 1 MiB, as the client's
+    /// [`DEFAULT_MAX_PAYLOAD_BYTES`](crate::client::DEFAULT_MAX_PAYLOAD_BYTES)). Over it:
+    ///
+    /// - an activity's output fails its task (the orchestration sees a `TaskError`; retries
+    ///   follow its policy), and an error message is cut to the limit (at least 1 KiB);
+    /// - an orchestration's output, custom status or `continue_as_new` input, or the input or
+    ///   data of what it schedules or sends (activities, sub-orchestrations, entity operations,
+    ///   `send_event`), fails the instance, and nothing of that step is sent;
+    /// - an entity's new state, an operation's result, or what an operation sends fails that
+    ///   operation, and the state stays as it was.
+    ///
+    /// Each failure message names the payload, its size and the limit.
+    pub fn max_payload_bytes(mut self, n: usize) -> Self {
+        self.engine.max_payload_bytes = n;
+        self
+    }
+
     /// How long [`WorkerHandle::shutdown`] waits for running activities before handing them
     /// back to the backend for another worker (default 30 s).
     pub fn shutdown_grace(mut self, d: Duration) -> Self {
@@ -147,6 +166,10 @@ impl WorkerBuilder {
                 "max_concurrent_activities and max_concurrent_orchestrations must be at least 1".into(),
             ));
         }
+        if self.engine.max_payload_bytes == 0 {
+            return Err(Error::Config("max_payload_bytes must be at least 1".into()));
+        }
+        let max_payload = self.engine.max_payload_bytes;
         self.registry.check()?;
         let (tx, rx) = watch::channel(false);
         let registry = Arc::new(self.registry);
@@ -164,6 +187,7 @@ impl WorkerBuilder {
             activities,
             self.max_concurrent_activities,
             self.shutdown_grace,
+            max_payload,
             rx,
         ));
         Ok(WorkerHandle { shutdown: tx, tasks: vec![orchestrations, activities], backend })
@@ -224,7 +248,22 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 }
 
 const FETCH_WAIT: Duration = Duration::from_secs(5);
+/// The pause after an internal error stepping an instance.
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
+/// The pauses after a failed fetch (the backend cannot be reached): doubling from the first
+/// to the last, back to the first after a fetch that works.
+const FETCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
+/// How long completing an activity goes on retrying transient errors before giving up (the
+/// item then runs again once the backend's visibility timeout gives it to a worker).
+const COMPLETE_RETRY: Duration = Duration::from_secs(60);
+/// How long a shutting-down worker tries to hand back the activities it could not finish.
+const ABANDON_RETRY: Duration = Duration::from_secs(10);
+
+/// The pause before fetching again after `failures` failed fetches in a row (from 1).
+fn fetch_backoff(failures: u32) -> Duration {
+    let (first, last) = FETCH_BACKOFF;
+    first.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(last)
+}
 
 /// Most instances stepped (and committed) together.
 const MAX_BATCH: usize = 256;
@@ -259,6 +298,7 @@ async fn orchestration_loop(
     let config = Arc::new(config);
     let sem = Arc::new(Semaphore::new(max));
     let mut tasks = JoinSet::new();
+    let mut failures = 0;
     loop {
         while tasks.try_join_next().is_some() {}
         let Some(mut held) = permits(&sem, MAX_BATCH, &mut rx).await else { break };
@@ -266,6 +306,9 @@ async fn orchestration_loop(
             r = backend.fetch_orchestration_work_batch(held.num_permits(), FETCH_WAIT) => r,
             _ = stopped(&mut rx) => break,
         };
+        if fetched.is_ok() {
+            failures = 0;
+        }
         match fetched {
             Ok(items) if !items.is_empty() => {
                 // Keep one permit per item; the rest go back at once.
@@ -278,8 +321,13 @@ async fn orchestration_loop(
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "fetching orchestration work failed; retrying");
-                tokio::time::sleep(ERROR_BACKOFF).await;
+                failures += 1;
+                let pause = fetch_backoff(failures);
+                tracing::warn!(error = %e, retry_in = ?pause, "fetching orchestration work failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stopped(&mut rx) => break,
+                }
             }
         }
     }
@@ -399,11 +447,13 @@ async fn activity_loop(
     activities: Arc<HashMap<&'static str, ActivityFn>>,
     max: usize,
     grace: Duration,
+    max_payload: usize,
     mut rx: watch::Receiver<bool>,
 ) {
     let sem = Arc::new(Semaphore::new(max));
     let in_flight: Arc<Mutex<HashMap<u64, ActivityWorkItem>>> = Arc::default();
     let mut tasks = JoinSet::new();
+    let mut failures = 0;
     loop {
         while tasks.try_join_next().is_some() {}
         let Some(mut held) = permits(&sem, MAX_BATCH, &mut rx).await else { break };
@@ -411,6 +461,9 @@ async fn activity_loop(
             r = backend.fetch_activity_work_batch(held.num_permits(), FETCH_WAIT) => r,
             _ = stopped(&mut rx) => break,
         };
+        if fetched.is_ok() {
+            failures = 0;
+        }
         match fetched {
             Ok(items) if !items.is_empty() => {
                 for item in items {
@@ -418,10 +471,22 @@ async fn activity_loop(
                     in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
                     let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
                     tasks.spawn(async move {
-                        let outcome = run_activity(&activities, &item).await;
+                        let outcome = run_activity(&activities, &item, max_payload).await;
                         let mine = in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
-                        if mine && let Err(e) = backend.complete_activity_work(item, outcome).await {
-                            tracing::warn!(error = %e, "completing an activity failed");
+                        if mine {
+                            // Only the first completion of an item counts, so completing it
+                            // again after a lost reply changes nothing.
+                            let complete = || backend.complete_activity_work(item.clone(), outcome.clone());
+                            let mut backoff = Backoff::within(COMPLETE_RETRY);
+                            if let Err(e) = retry(&mut backoff, "completing an activity", Repeat::Safe, complete).await
+                            {
+                                tracing::warn!(
+                                    activity = %item.request.name,
+                                    instance = %item.request.instance_id,
+                                    error = %e,
+                                    "completing an activity failed; it runs again once the backend hands it out again"
+                                );
+                            }
                         }
                         drop(permit);
                     });
@@ -429,8 +494,13 @@ async fn activity_loop(
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "fetching activity work failed; retrying");
-                tokio::time::sleep(ERROR_BACKOFF).await;
+                failures += 1;
+                let pause = fetch_backoff(failures);
+                tracing::warn!(error = %e, retry_in = ?pause, "fetching activity work failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stopped(&mut rx) => break,
+                }
             }
         }
     }
@@ -439,15 +509,27 @@ async fn activity_loop(
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         let left: Vec<_> = in_flight.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, i)| i).collect();
+        // Handing an item back twice changes nothing (only a pending item is handed back).
+        let mut backoff = Backoff::within(ABANDON_RETRY);
         for item in left {
-            let _ = backend.abandon_activity_work(item).await;
+            let abandon = || backend.abandon_activity_work(item.clone());
+            if let Err(e) = retry(&mut backoff, "handing an activity back", Repeat::Safe, abandon).await {
+                tracing::warn!(
+                    activity = %item.request.name,
+                    error = %e,
+                    "handing an unfinished activity back failed; it runs again once the backend hands it out again"
+                );
+            }
         }
     }
 }
 
+/// Run an activity: its JSON output, or its error message. An output over `max_payload` bytes
+/// is an error naming it and the limit; an error message over it is cut.
 async fn run_activity(
     activities: &HashMap<&'static str, ActivityFn>,
     item: &ActivityWorkItem,
+    max_payload: usize,
 ) -> Result<String, String> {
     let r = &item.request;
     let Some(f) = activities.get(r.name.as_str()) else {
@@ -472,10 +554,30 @@ async fn run_activity(
         Ok(outcome) => outcome,
         Err(p) => Err(format!("activity `{}` panicked: {}", r.name, engine::panic_message(p.as_ref()))),
     };
+    let outcome = match outcome {
+        Ok(out) if out.len() > max_payload => {
+            let what = format!("the output of activity `{}`", r.name);
+            Err(Error::PayloadTooLarge { what, size: out.len(), limit: max_payload }.to_string())
+        }
+        Err(message) => Err(cut(message, max_payload.max(1024))),
+        ok => ok,
+    };
     m.activity_seconds.observe(started.elapsed());
     let counter = if outcome.is_ok() { &m.activities_completed } else { &m.activities_failed };
     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     outcome
+}
+
+/// `message`, cut to at most about `max` bytes (on a character boundary) with a note saying so.
+fn cut(message: String, max: usize) -> String {
+    if message.len() <= max {
+        return message;
+    }
+    let mut end = max.saturating_sub(100);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut: the message is {} bytes, over the limit of {max})", &message[..end], message.len())
 }
 
 /// Polls a future, turning a panic into an error (an activity's panic never takes the worker

@@ -7,7 +7,22 @@ use std::path::{Path, PathBuf};
 
 /// The layer of each top-level module, lowest first.
 const LAYERS: &[(u8, &[&str])] = &[
-    (1, &["error", "hash", "history", "ids", "instance", "messages", "metrics", "payload", "retry", "time"]),
+    (
+        1,
+        &[
+            "error",
+            "hash",
+            "history",
+            "ids",
+            "instance",
+            "messages",
+            "metrics",
+            "payload",
+            "retry",
+            "time",
+            "transient",
+        ],
+    ),
     (2, &["state"]),
     (3, &["context", "entity", "orchestrator", "task", "private"]),
     (4, &["engine"]),

@@ -64,6 +64,8 @@ const MAX_CANCELLED: usize = 64;
 
 struct EntityStep<'a> {
     entry: EntityEntry,
+    /// The largest state, result or payload sent an operation may produce.
+    max_payload: usize,
     record: EntityRecord,
     ctx: EntityContext,
     replies: Vec<Action>,
@@ -72,6 +74,31 @@ struct EntityStep<'a> {
 }
 
 impl EntityStep<'_> {
+    /// Why operation `op`, which returned `out` and asked for the effects from `first_effect`
+    /// on, fails for a payload over the limit, if it does: the new state, the result, or an
+    /// input it sends.
+    fn oversized(&self, op: &str, out: &str, first_effect: usize) -> Option<String> {
+        let limit = self.max_payload;
+        let id = &self.ctx.id;
+        // What is named only once a payload is found over the limit.
+        let over = |json: &str, what: &dyn Fn() -> String| {
+            (json.len() > limit).then(|| super::payload_too_large(what(), json.len(), limit))
+        };
+        let state = self.record.state.as_deref().unwrap_or_default();
+        over(state, &|| format!("the state of entity `{id}`"))
+            .or_else(|| over(out, &|| format!("the result of operation `{op}` on entity `{id}`")))
+            .or_else(|| {
+                self.ctx.effects[first_effect..].iter().find_map(|effect| match effect {
+                    EntityEffect::Signal { target, op: target_op, input, .. } => over(input, &|| {
+                        format!("the input of operation `{target_op}` on entity `{target}` signalled by entity `{id}`")
+                    }),
+                    EntityEffect::StartOrchestration { name, input, .. } => {
+                        over(input, &|| format!("the input of orchestrator `{name}` started by entity `{id}`"))
+                    }
+                })
+            })
+    }
+
     fn reply(&mut self, to: &EntityReply, result: TaskMessage) {
         self.replies.push(Action::SendMessage {
             instance_id: to.instance_id.clone(),
@@ -89,7 +116,14 @@ impl EntityStep<'_> {
                     return;
                 }
                 let before = self.ctx.effects.len();
-                let result = (self.entry.apply)(&mut self.record.state, &mut self.ctx, &op, &input);
+                let state_before = self.record.state.clone();
+                let mut result = (self.entry.apply)(&mut self.record.state, &mut self.ctx, &op, &input);
+                if let Ok(out) = &result
+                    && let Some(e) = self.oversized(&op, out, before)
+                {
+                    self.record.state = state_before;
+                    result = Err(e);
+                }
                 if let Err(e) = &result {
                     self.ctx.effects.truncate(before);
                     self.last_error = Some(e.clone());
@@ -193,7 +227,15 @@ pub(crate) fn process_entity(
         .unwrap_or_default();
     let mut ctx = EntityContext::new(id);
     ctx.now = now;
-    let mut step = EntityStep { entry, record, ctx, replies: Vec::new(), last_error: None, _item: item };
+    let mut step = EntityStep {
+        entry,
+        max_payload: config.max_payload_bytes,
+        record,
+        ctx,
+        replies: Vec::new(),
+        last_error: None,
+        _item: item,
+    };
     for m in &item.messages {
         step.handle(m.message.clone());
     }

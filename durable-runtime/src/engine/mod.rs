@@ -42,18 +42,32 @@ use crate::time::Millis;
 use std::time::Duration;
 use store::{OrchestrationWorkItem, StepCommit};
 
+/// The default limit on the payloads a step produces, and on those a client sends: 1 MiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// How long an instance that cannot run here (version mismatch, unregistered orchestrator)
     /// waits before it is looked at again.
     pub blocked_retry: Duration,
+    /// The largest payload a step may produce, in bytes (JSON): an orchestration's output,
+    /// custom status, `continue_as_new` input, and the inputs and event data it sends; an
+    /// entity's state, an operation's result and what an operation sends. Over it, the
+    /// orchestration fails (the step's other effects are dropped) or the entity operation
+    /// fails (its state stays as it was), with a message naming the payload and the limit.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { blocked_retry: Duration::from_secs(5) }
+        Self { blocked_retry: Duration::from_secs(5), max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
     }
+}
+
+/// The failure message of a payload over the limit: what it is, its size and the limit.
+pub(crate) fn payload_too_large(what: String, size: usize, limit: usize) -> String {
+    crate::error::Error::PayloadTooLarge { what, size, limit }.to_string()
 }
 
 /// A work item looked at before stepping it: its snapshot decoded once, and whether its

@@ -269,6 +269,7 @@ impl Processing<'_> {
         }
         let messages: Vec<TaskMessage> = self.deliver.iter().map(|(_, m)| m.clone()).collect();
         let instance_id = self.item.instance_id.clone();
+        let limit = self.config.max_payload_bytes;
         let (entry, run) = if self.start || self.rewind.is_some() {
             let version = self.status.version;
             let entry = if self.start && version == LATEST_VERSION {
@@ -287,7 +288,7 @@ impl Processing<'_> {
             let input = self.status.input.clone();
             let run = match self.rewind.take() {
                 Some(Rewound { base: Some(s), prelude }) => {
-                    run_step(&entry, &instance_id, self.now, Base::Resume(&s), &messages, prelude)
+                    run_step(&entry, &instance_id, self.now, Base::Resume(&s), &messages, prelude, limit)
                 }
                 Some(Rewound { base: None, prelude }) => run_step(
                     &entry,
@@ -296,6 +297,7 @@ impl Processing<'_> {
                     Base::Start { input: &input, runtime: RuntimeState::default() },
                     &messages,
                     prelude,
+                    limit,
                 ),
                 None => run_step(
                     &entry,
@@ -304,6 +306,7 @@ impl Processing<'_> {
                     Base::Start { input: &input, runtime: RuntimeState::default() },
                     &messages,
                     Vec::new(),
+                    limit,
                 ),
             };
             (entry, run)
@@ -320,8 +323,8 @@ impl Processing<'_> {
             };
             let run_chosen = |r: &Resume<'_>| {
                 choose(r).map(|c| {
-                    let run =
-                        run_step(&c.entry, &instance_id, self.now, Base::Resume(&c.snapshot), &messages, Vec::new());
+                    let base = Base::Resume(&c.snapshot);
+                    let run = run_step(&c.entry, &instance_id, self.now, base, &messages, Vec::new(), limit);
                     (c.entry, c.trusted, run)
                 })
             };

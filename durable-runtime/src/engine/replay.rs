@@ -2,7 +2,7 @@
 //! history says it did.
 
 use super::OrchestratorEntry;
-use super::step::{Base, Outcome, event_message, run_step};
+use super::step::{Base, Outcome, event_message, failed_on_limit, run_step};
 use crate::error::Error;
 use crate::history::{EventKind, HistoryEvent};
 use crate::messages::{Command, TaskMessage};
@@ -72,11 +72,20 @@ pub fn replay(entry: &OrchestratorEntry, instance_id: &str, history: &[HistoryEv
                     Some((s, p)) => (s, p),
                     None => (state.clone(), Vec::new()),
                 };
-                let base = match &from {
+                let base = || match &from {
                     Some(s) => Base::Resume(s),
                     None => Base::Start { input, runtime: RuntimeState::default() },
                 };
-                let run = run_step(entry, instance_id, ev.timestamp_ms, base, &messages, prelude);
+                let recorded: Vec<EventKind> = group.iter().map(|e| e.kind.clone()).collect();
+                // Payloads are not limited when replaying, except in a step that failed for a
+                // payload over the limit: it is replayed with that limit, to fail the same way.
+                let mut run =
+                    run_step(entry, instance_id, ev.timestamp_ms, base(), &messages, prelude.clone(), usize::MAX);
+                if let Some(limit) = failed_on_limit(&recorded)
+                    && run.as_ref().map(|r| &r.events) != Some(&recorded)
+                {
+                    run = run_step(entry, instance_id, ev.timestamp_ms, base(), &messages, prelude, limit);
+                }
                 let produced = run.as_ref().map(|r| r.events.clone()).unwrap_or_default();
                 for (k, recorded) in group.iter().enumerate() {
                     match produced.get(k) {
@@ -107,7 +116,7 @@ pub fn replay(entry: &OrchestratorEntry, instance_id: &str, history: &[HistoryEv
                     return Err(fail(seq, format!("after this event the code now also produces {}", show(extra))));
                 }
                 out.before_last_step = from.clone();
-                out.last_step = group.iter().map(|e| e.kind.clone()).collect();
+                out.last_step = recorded;
                 out.steps += 1;
                 match run.map(|r| r.outcome) {
                     None => state = from,

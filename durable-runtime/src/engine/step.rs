@@ -96,6 +96,69 @@ fn command_event(cmd: &Command, retry_ids: &BTreeSet<u64>) -> Option<EventKind> 
     })
 }
 
+/// The task a command opens, if it opens one.
+fn opened_task(cmd: &Command) -> Option<u64> {
+    match cmd {
+        Command::ScheduleActivity { id, .. }
+        | Command::CreateTimer { id, .. }
+        | Command::StartSubOrchestration { id, .. }
+        | Command::CallEntity { id, .. }
+        | Command::LockEntities { id, .. } => Some(*id),
+        Command::CancelTimer { .. }
+        | Command::SendEvent { .. }
+        | Command::SignalEntity { .. }
+        | Command::UnlockEntities { .. } => None,
+    }
+}
+
+/// Why a step of orchestrator `name` fails for a payload over `limit`, if it does: the first
+/// of its commands' payloads, its custom status and its `output` (what it is, and the JSON)
+/// over the limit.
+fn oversized(
+    name: &str,
+    commands: &[Command],
+    custom_status: Option<&Option<String>>,
+    output: Option<(&str, &String)>,
+    limit: usize,
+) -> Option<String> {
+    // What is named only once a payload is found over the limit (steps stay allocation-free).
+    let over = |json: &str, what: &dyn Fn() -> String| {
+        (json.len() > limit).then(|| super::payload_too_large(what(), json.len(), limit))
+    };
+    let from_commands = commands.iter().find_map(|c| match c {
+        Command::ScheduleActivity { name: activity, input, .. } => {
+            over(input, &|| format!("the input of activity `{activity}` scheduled by orchestrator `{name}`"))
+        }
+        Command::StartSubOrchestration { name: child, input, .. } => {
+            over(input, &|| format!("the input of sub-orchestration `{child}` started by orchestrator `{name}`"))
+        }
+        Command::SendEvent { instance_id, name: event, data } => {
+            over(data, &|| format!("the data of event `{event}` sent to instance {instance_id:?}"))
+        }
+        Command::CallEntity { entity, op, input, .. } | Command::SignalEntity { entity, op, input } => {
+            over(input, &|| format!("the input of operation `{op}` on entity `{entity}` from orchestrator `{name}`"))
+        }
+        _ => None,
+    });
+    from_commands
+        .or_else(|| {
+            let status = custom_status?.as_deref()?;
+            over(status, &|| format!("the custom status of orchestrator `{name}`"))
+        })
+        .or_else(|| {
+            let (what, json) = output?;
+            over(json, &|| format!("{what} orchestrator `{name}`"))
+        })
+}
+
+/// The limit a recorded step failed on for a payload over it, if its failure says so
+/// (replaying it needs the same limit to fail the same way).
+pub(crate) fn failed_on_limit(step: &[EventKind]) -> Option<usize> {
+    let Some(EventKind::ExecutionFailed { message }) = step.last() else { return None };
+    let rest = &message[message.find(" bytes, over the limit of ")? + " bytes, over the limit of ".len()..];
+    rest[..rest.find(" bytes")?].parse().ok()
+}
+
 /// The message of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -109,6 +172,10 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Run one step: apply `messages`, then (if any was not dropped, or this is a start, or there
 /// are `prelude` commands) run the state machine. `None` if nothing needed a step.
+///
+/// A step that produces a payload over `max_payload` bytes (its output, custom status,
+/// `continue_as_new` input, or the input or data of a command) fails the execution instead:
+/// its commands are dropped and `ExecutionFailed` says which payload and the limit.
 pub(crate) fn run_step(
     entry: &OrchestratorEntry,
     instance_id: &str,
@@ -116,6 +183,7 @@ pub(crate) fn run_step(
     base: Base<'_>,
     messages: &[TaskMessage],
     prelude: Vec<Command>,
+    max_payload: usize,
 ) -> Option<StepRun> {
     let (runtime, is_start) = match &base {
         Base::Start { runtime, .. } => (runtime.clone(), true),
@@ -170,12 +238,35 @@ pub(crate) fn run_step(
         }
     };
     let commands = ctx.take_commands();
-    events.extend(commands.iter().filter_map(|c| command_event(c, &retry_ids)));
     let (custom_status, can) = ctx.take_step_effects();
+    let can = can.or(pending_can);
+    let output = match (&result, &can) {
+        (StepResult::Completed(_), Some(input)) => Some(("the input of `continue_as_new` of", input)),
+        (StepResult::Completed(output), None) => Some(("the output of", output)),
+        _ => None,
+    };
+    if let Some(message) = oversized(entry.name, &commands, custom_status.as_ref(), output, max_payload) {
+        let mut runtime = runtime;
+        // The step's commands are dropped: so is the bookkeeping of the tasks they opened.
+        for c in &commands {
+            if let Some(id) = opened_task(c) {
+                runtime.open.remove(&id);
+                runtime.locks.remove(&id);
+            }
+        }
+        events.push(EventKind::ExecutionFailed { message: message.clone() });
+        return Some(StepRun {
+            events,
+            commands: Vec::new(),
+            custom_status: None,
+            runtime,
+            outcome: Outcome::Failed(message),
+        });
+    }
+    events.extend(commands.iter().filter_map(|c| command_event(c, &retry_ids)));
     if let Some(cs) = &custom_status {
         events.push(EventKind::CustomStatusSet { status: cs.clone() });
     }
-    let can = can.or(pending_can);
     let outcome = match result {
         StepResult::Suspended(state) => Outcome::Suspended(Snapshot {
             orchestrator: entry.name.to_string(),

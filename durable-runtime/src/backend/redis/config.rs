@@ -156,8 +156,9 @@ impl Redis {
             activity: Mutex::new(ActivityMode::default()),
             next_lock: AtomicU64::new(1),
         };
-        // The clock: Redis's, so that every process agrees on when a timer is due.
         let mut c = inner.conn.clone();
+        check_eviction_policy(&mut c, &inner.client.get_connection_info().addr().to_string()).await?;
+        // The clock: Redis's, so that every process agrees on when a timer is due.
         let (secs, micros): (u64, u64) =
             redis::cmd("TIME").query_async(&mut c).await.map_err(|e| backend_err("TIME", e))?;
         let redis_ms = secs * 1000 + micros / 1000;
@@ -199,5 +200,37 @@ impl Redis {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(response_timeout);
         client.get_connection_manager_with_config(config).await.map_err(|e| backend_err("connecting", e))
+    }
+}
+
+/// Refuse a Redis that may evict keys when it is full (`maxmemory-policy` other than
+/// `noeviction`): the task hub's keys are not a cache. Leases carry TTLs, so the `volatile-*`
+/// policies evict them first, and any policy may evict an instance's inbox, its history or a
+/// partition's sequence counters, which stalls instances or applies a step only in part.
+/// Where `CONFIG GET` is not allowed (an ACL without it, a managed Redis), say so and go on.
+async fn check_eviction_policy(c: &mut ConnectionManager, addr: &str) -> Result<(), Error> {
+    let reply: Result<Vec<String>, redis::RedisError> =
+        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(c).await;
+    let policy = match reply {
+        Ok(pair) => pair.get(1).cloned(),
+        Err(e) if e.is_io_error() => return Err(backend_err("CONFIG GET maxmemory-policy", e)),
+        Err(e) => {
+            tracing::warn!(
+                redis = addr,
+                error = %e,
+                "cannot read Redis's maxmemory-policy (CONFIG GET is not allowed): make sure it is `noeviction`, \
+                 or Redis may evict the task hub's keys when it is full and lose or stall instances"
+            );
+            return Ok(());
+        }
+    };
+    match policy {
+        Some(p) if p != "noeviction" => Err(Error::Config(format!(
+            "Redis at {addr}: maxmemory-policy is {p}, so when it reaches maxmemory it evicts keys, and the \
+             task hub's keys are not a cache (leases have TTLs and are evicted first; an evicted inbox, history or \
+             sequence key stalls instances or applies a step only in part). Run `CONFIG SET maxmemory-policy noeviction` \
+             (and set it in redis.conf), so that a full Redis refuses writes instead of losing data"
+        ))),
+        _ => Ok(()),
     }
 }

@@ -42,6 +42,10 @@
 //! `XAUTOCLAIM` after the visibility timeout; a live worker keeps its running items with
 //! `XCLAIM` (so long activities are not run twice).
 //!
+//! Scripts run by their SHA1 and, when Redis's script cache does not have them (`NOSCRIPT`: a
+//! restart, `SCRIPT FLUSH`), again by their text. A pipelined batch of commits sends again
+//! only the commits that got `NOSCRIPT`: those that ran are never sent twice.
+//!
 //! Connections reconnect with exponential backoff (the `redis` crate's connection manager);
 //! work in flight while Redis is away is handed back and resumes. A commit whose outcome is
 //! unknown (the connection dropped) makes the owner take its partition again under a new

@@ -88,6 +88,7 @@ pub(super) struct Scripts {
     pub(super) apply: Lua,
     pub(super) complete: Lua,
     pub(super) abandon: Lua,
+    pub(super) consumers: Lua,
 }
 
 impl Scripts {
@@ -102,6 +103,7 @@ impl Scripts {
             apply: Lua::new(lua!("apply.lua")),
             complete: Lua::new(lua!("complete.lua")),
             abandon: Lua::new(lua!("abandon.lua")),
+            consumers: Lua::new(lua!("consumers.lua")),
         }
     }
 }
@@ -111,7 +113,18 @@ impl Redis {
     pub(super) async fn load_scripts(&self) -> Result<(), Error> {
         let s = &self.inner.scripts;
         let mut c = self.conn();
-        for lua in [&s.commit, &s.create, &s.send, &s.purge, &s.lease, &s.timers, &s.apply, &s.complete, &s.abandon] {
+        for lua in [
+            &s.commit,
+            &s.create,
+            &s.send,
+            &s.purge,
+            &s.lease,
+            &s.timers,
+            &s.apply,
+            &s.complete,
+            &s.abandon,
+            &s.consumers,
+        ] {
             lua.script.load_async(&mut c).await.map_err(|e| backend_err("loading a script", e))?;
         }
         Ok(())

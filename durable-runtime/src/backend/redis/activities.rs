@@ -1,7 +1,8 @@
 //! Activities: reading work items with the consumer group, completing and handing them back,
-//! keeping running items claimed and claiming those of dead workers.
+//! keeping running items claimed, claiming those of dead workers, and deleting consumers that
+//! are gone.
 
-use super::{BLOCK_MAX, Redis, backend_err, from_json, keys, lock, to_json};
+use super::{BLOCK_MAX, Redis, backend_err, from_json, keys, lock, reply_str, to_json};
 use crate::backend::{ActivityRequest, ActivityWorkItem};
 use crate::error::Error;
 use keys::{Entry, stream_id};
@@ -11,14 +12,22 @@ use std::time::{Duration, Instant};
 
 /// A handle that has not fetched activity work for this long hands its prefetched items back.
 const ACT_IDLE_AFTER: Duration = Duration::from_secs(2);
-/// How many activity items one read asks for at least.
+/// How many activity items one read asks for at least, and one upkeep round claims at most
+/// per partition.
 const ACT_PREFETCH: usize = 8;
+/// At most this many `XAUTOCLAIM` calls per partition and upkeep round (each looks at up to
+/// ten times `ACT_PREFETCH` pending entries); the next round goes on from where this one
+/// stopped.
+const CLAIM_CALLS: usize = 128;
 
 /// The activity items this handle holds: read ahead (`buffer`) and handed out (`in_flight`).
 #[derive(Default)]
 pub(super) struct Acts {
     pub(super) buffer: VecDeque<ActivityWorkItem>,
     pub(super) in_flight: HashMap<u64, ActivityWorkItem>,
+    /// The worker stopped (`release`): items read or claimed from now on are handed back at
+    /// once, until activity work is fetched again.
+    pub(super) closed: bool,
 }
 
 /// Whether this handle fetches activities, and when its items are claimed again next.
@@ -27,6 +36,10 @@ pub(super) struct ActivityMode {
     pub(super) active: bool,
     pub(super) last_fetch: Option<Instant>,
     pub(super) next_refresh: Option<Instant>,
+    /// Per partition, where the walk over the pending entries (`XAUTOCLAIM`) goes on.
+    pub(super) claim_cursor: HashMap<u32, String>,
+    /// When consumers that are gone are looked for next.
+    pub(super) next_cleanup: Option<Instant>,
 }
 
 impl Redis {
@@ -75,8 +88,9 @@ impl Redis {
             for _ in 0..parts {
                 cmd.arg(">");
             }
+            // Held for the whole read, so that `hand_back_activities` waits for a read on its way.
+            let mut guard = this.inner.act_conn.lock().await;
             let reply: Result<Value, redis::RedisError> = if block.is_some() {
-                let mut guard = this.inner.act_conn.lock().await;
                 if guard.is_none() {
                     *guard = Some(Self::manager(&this.inner.client, Some(BLOCK_MAX + Duration::from_secs(5))).await?);
                 }
@@ -97,10 +111,28 @@ impl Redis {
                 let Some(p) = (0..parts).find(|p| key == format!("{}:act", this.tag(*p))) else { continue };
                 items.extend(entries.iter().filter_map(|e| this.work_item(p, e)));
             }
-            lock(&this.inner.acts).buffer.extend(items);
+            this.take_in(items).await?;
+            drop(guard);
             Ok::<(), Error>(())
         });
         task.await.map_err(|e| Error::Backend(format!("redis: activity read task failed: {e}")))?
+    }
+
+    /// Put items read or claimed into the buffer, or hand them back if the worker stopped.
+    async fn take_in(&self, items: Vec<ActivityWorkItem>) -> Result<(), Error> {
+        let back: Vec<u64> = {
+            let mut acts = lock(&self.inner.acts);
+            if acts.closed {
+                items.into_iter().map(|i| i.work_id).collect()
+            } else {
+                acts.buffer.extend(items);
+                Vec::new()
+            }
+        };
+        for w in back {
+            self.abandon_one(w).await?;
+        }
+        Ok(())
     }
 
     /// The work item of an activity entry of partition `p` (`None`: unreadable, left pending).
@@ -121,6 +153,7 @@ impl Redis {
         wait: Duration,
     ) -> Result<Vec<ActivityWorkItem>, Error> {
         self.ensure_started().await;
+        lock(&self.inner.acts).closed = false;
         self.note_activity_fetch();
         let deadline = tokio::time::Instant::now() + wait;
         let mut read_once = false;
@@ -189,8 +222,10 @@ impl Redis {
     }
 
     /// Keep our running items (`XCLAIM` resets their idle time), claim items of dead workers
-    /// (`XAUTOCLAIM`), and hand prefetched items back if activities are no longer fetched.
+    /// (`XAUTOCLAIM`), delete consumers that are gone, and hand prefetched items back if
+    /// activities are no longer fetched.
     pub(super) async fn activity_upkeep(&self) -> Result<(), Error> {
+        let _one_at_a_time = self.inner.act_upkeep.lock().await;
         let (active, idle) = {
             let a = lock(&self.inner.activity);
             (a.active, a.last_fetch.is_none_or(|t| t.elapsed() > ACT_IDLE_AFTER))
@@ -205,9 +240,10 @@ impl Redis {
                 self.abandon_one(w).await?;
             }
         }
-        let mine: Vec<u64> = {
+        let (mine, closed) = {
             let acts = lock(&self.inner.acts);
-            acts.in_flight.keys().chain(acts.buffer.iter().map(|i| &i.work_id)).copied().collect()
+            let mine: Vec<u64> = acts.in_flight.keys().chain(acts.buffer.iter().map(|i| &i.work_id)).copied().collect();
+            (mine, acts.closed)
         };
         let mut by_part: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         for w in &mine {
@@ -226,33 +262,110 @@ impl Redis {
                 .await
                 .map_err(|e| backend_err("XCLAIM", e))?;
         }
-        if idle {
+        if idle || closed {
             if lock(&self.inner.acts).in_flight.is_empty() {
                 lock(&self.inner.activity).active = false;
             }
             return Ok(());
         }
         let mine: HashSet<u64> = mine.into_iter().collect();
-        let visibility = self.inner.cfg.visibility.as_millis() as u64;
         for p in 0..self.inner.cfg.partitions {
+            self.claim_dead(p, &mine).await?;
+        }
+        let cleanup_due = {
+            let mut a = lock(&self.inner.activity);
+            let due = a.next_cleanup.is_none_or(|t| Instant::now() >= t);
+            if due {
+                a.next_cleanup = Some(Instant::now() + self.inner.cfg.visibility);
+            }
+            due
+        };
+        if cleanup_due {
+            let idle_ms = self.inner.cfg.visibility.as_millis() as u64;
+            for p in 0..self.inner.cfg.partitions {
+                self.delete_consumers(p, Some(idle_ms), "").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Claim up to `ACT_PREFETCH` items of partition `p` idle past the visibility timeout (their
+    /// worker died), walking the pending entries with the cursor `XAUTOCLAIM` returns: each call
+    /// looks at only so many entries, and those of live workers (kept fresh) may come first in
+    /// any number. The walk goes on in the next round from where this one stopped, and starts
+    /// over when it has been through all of them.
+    async fn claim_dead(&self, p: u32, mine: &HashSet<u64>) -> Result<(), Error> {
+        let mut c = self.conn();
+        let visibility = self.inner.cfg.visibility.as_millis() as u64;
+        let mut cursor = lock(&self.inner.activity).claim_cursor.get(&p).cloned().unwrap_or_else(|| "0-0".to_string());
+        let mut claimed = 0;
+        for _ in 0..CLAIM_CALLS {
             let reply: Value = redis::cmd("XAUTOCLAIM")
                 .arg(format!("{}:act", self.tag(p)))
                 .arg("w")
                 .arg(&self.inner.worker_id)
                 .arg(visibility)
-                .arg("0-0")
+                .arg(&cursor)
                 .arg("COUNT")
-                .arg(ACT_PREFETCH)
+                .arg(ACT_PREFETCH - claimed)
                 .query_async(&mut c)
                 .await
                 .map_err(|e| backend_err("XAUTOCLAIM", e))?;
-            let entries = match &reply {
-                Value::Array(a) if a.len() >= 2 => keys::parse_entries(&a[1]),
-                _ => Vec::new(),
+            let (next, entries) = match &reply {
+                Value::Array(a) if a.len() >= 2 => (reply_str(&a[0]), keys::parse_entries(&a[1])),
+                _ => (String::new(), Vec::new()),
             };
+            claimed += entries.len();
             let items: Vec<_> =
                 entries.iter().filter_map(|e| self.work_item(p, e)).filter(|i| !mine.contains(&i.work_id)).collect();
-            lock(&self.inner.acts).buffer.extend(items);
+            self.take_in(items).await?;
+            cursor = if next.is_empty() { "0-0".to_string() } else { next };
+            if cursor == "0-0" || claimed >= ACT_PREFETCH {
+                break;
+            }
+        }
+        lock(&self.inner.activity).claim_cursor.insert(p, cursor);
+        Ok(())
+    }
+
+    /// Delete the consumers of partition `p` that hold no pending entry and are idle for longer
+    /// than `idle_ms` (if given), or are named `name` (see `consumers.lua`).
+    async fn delete_consumers(&self, p: u32, idle_ms: Option<u64>, name: &str) -> Result<(), Error> {
+        let deleted: i64 = self
+            .inner
+            .scripts
+            .consumers
+            .key(format!("{}:lease", self.tag(p)))
+            .arg(self.tag(p))
+            .arg(idle_ms.map_or(-1, |ms| ms as i64))
+            .arg(name)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("deleting activity consumers", e))?;
+        if deleted > 0 {
+            tracing::debug!(partition = p, deleted, "deleted activity consumers with nothing pending");
+        }
+        Ok(())
+    }
+
+    /// The worker stopped: hand the prefetched items back at once (another worker takes them
+    /// without waiting for the visibility timeout), and delete this handle's consumers if they
+    /// hold nothing. Items still running stay claimed until they complete or are handed back.
+    pub(super) async fn hand_back_activities(&self) -> Result<(), Error> {
+        let _one_at_a_time = self.inner.act_upkeep.lock().await;
+        lock(&self.inner.acts).closed = true;
+        // A read on its way puts what it read into the buffer first (or hands it back).
+        let _reads = self.inner.act_conn.lock().await;
+        let left: Vec<u64> = lock(&self.inner.acts).buffer.drain(..).map(|i| i.work_id).collect();
+        for w in left {
+            self.abandon_one(w).await?;
+        }
+        if !lock(&self.inner.acts).in_flight.is_empty() {
+            return Ok(());
+        }
+        lock(&self.inner.activity).active = false;
+        for p in 0..self.inner.cfg.partitions {
+            self.delete_consumers(p, None, &self.inner.worker_id).await?;
         }
         Ok(())
     }

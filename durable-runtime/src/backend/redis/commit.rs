@@ -2,12 +2,13 @@
 //! outcome (or an unknown one) to the in-memory state.
 
 use super::inbox::LockInfo;
+use super::scripts::is_noscript;
 use super::{Redis, backend_err, keys, lock, reply_str, to_json};
 use crate::backend::{Action, Backend, SnapshotChange, StepCommit};
 use crate::error::Error;
 use crate::time::Millis;
 use keys::stream_id;
-use redis::Value;
+use redis::{RedisResult, Value};
 use std::collections::HashSet;
 
 /// What a commit queued besides its own instance, for the in-memory state to follow.
@@ -231,35 +232,55 @@ impl Redis {
                 _ => results.push(Some(Err(Error::LockLost(c.instance_id.clone())))),
             }
         }
-        if !prepared.is_empty() {
-            let script = &self.inner.scripts.commit;
+        // Each commit is sent once by the script's SHA1. Redis answers `NOSCRIPT` to those it
+        // reached after its script cache was emptied (a restart, `SCRIPT FLUSH`, even in the
+        // middle of this pipeline): they did not run, and only they are sent again, by the
+        // script's text. The commits that ran are never sent twice: they would pass the lease
+        // and generation checks again and apply twice.
+        let script = &self.inner.scripts.commit;
+        let keys: Vec<Vec<Vec<u8>>> =
+            prepared.iter().map(|(_, p, _, _)| vec![format!("{}:lease", self.tag(*p)).into_bytes()]).collect();
+        let mut todo: Vec<usize> = (0..prepared.len()).collect();
+        let mut by_text = false;
+        while !todo.is_empty() {
             let mut pipe = redis::pipe();
-            for (_, p, args, _) in &prepared {
-                pipe.cmd("EVALSHA").arg(script.get_hash()).arg(1).arg(format!("{}:lease", self.tag(*p))).arg(args);
+            pipe.ignore_errors();
+            for &j in &todo {
+                pipe.add_command(script.cmd(by_text, &keys[j], &prepared[j].2));
             }
-            let mut replies: Result<Vec<Value>, redis::RedisError> = pipe.query_async(&mut self.conn()).await;
-            if let Err(e) = &replies
-                && e.to_string().to_ascii_lowercase().contains("noscript")
-            {
-                let loaded = script.load_async(&mut self.conn()).await;
-                if loaded.is_ok() {
-                    replies = pipe.query_async(&mut self.conn()).await;
-                }
-            }
-            match replies {
-                Ok(replies) => {
-                    for ((k, _, _, fx), reply) in prepared.iter().zip(replies) {
-                        let c = &commits[*k];
-                        results[*k] = Some(self.after_commit(c, &reply_str(&reply), fx));
-                    }
-                }
+            let replies: Result<Vec<RedisResult<Value>>, redis::RedisError> = pipe.query_async(&mut self.conn()).await;
+            let replies = match replies {
+                Ok(replies) if replies.len() == todo.len() => Ok(replies),
+                Ok(replies) => Err(format!("{} replies to {} commits", replies.len(), todo.len())),
+                Err(e) => Err(e.to_string()),
+            };
+            let replies = match replies {
+                Ok(replies) => replies,
                 Err(e) => {
-                    for (k, _, _, _) in &prepared {
-                        self.reset_partition(&commits[*k]);
+                    for &j in &todo {
+                        let k = prepared[j].0;
+                        self.reset_partition(&commits[k]);
+                        results[k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
+                    }
+                    break;
+                }
+            };
+            let mut again = Vec::new();
+            for (&j, reply) in todo.iter().zip(replies) {
+                let (k, _, _, fx) = &prepared[j];
+                let c = &commits[*k];
+                match reply {
+                    Ok(v) => results[*k] = Some(self.after_commit(c, &reply_str(&v), fx)),
+                    Err(e) if is_noscript(&e) && !by_text => again.push(j),
+                    Err(e) => {
+                        // The script failed while it ran: its outcome is unknown.
+                        self.reset_partition(c);
                         results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
                     }
                 }
             }
+            todo = again;
+            by_text = true;
         }
         results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Backend("redis: no reply".into())))).collect()
     }

@@ -71,7 +71,9 @@ impl RedisBuilder {
     }
 
     /// How long an activity work item fetched by a worker that stopped renewing it (it died)
-    /// waits before another worker claims it (default 30 s).
+    /// waits before another worker claims it (default 30 s). A worker that shuts down gracefully
+    /// hands its prefetched items back at once instead; the consumer (in Redis) of a worker that
+    /// died is deleted once it holds nothing and has been idle for this long.
     pub fn activity_visibility_timeout(mut self, d: Duration) -> Self {
         self.cfg.visibility = d;
         self
@@ -142,6 +144,7 @@ impl Redis {
             conn,
             ctl_conn: tokio::sync::Mutex::new(None),
             act_conn: tokio::sync::Mutex::new(None),
+            act_upkeep: tokio::sync::Mutex::new(()),
             scripts: Scripts::new(),
             skew_ms: 0,
             virtual_start: None,

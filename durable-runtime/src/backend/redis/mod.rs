@@ -10,7 +10,7 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `{P:pN}:ctl` | stream | the control stream: every instance's inbox (`i` instance, `m` message); an entry is deleted when a step consumes it |
-//! | `{P:pN}:act` | stream, group `w` | activity work items; a dead worker's items are claimed again after the visibility timeout |
+//! | `{P:pN}:act` | stream, group `w` (a consumer per worker) | activity work items; a dead worker's items are claimed again after the visibility timeout |
 //! | `{P:pN}:tm`, `:tp`, `:ti:<id>` | zset, hash, set | timers by due time, their messages, the timers of each instance |
 //! | `{P:pN}:ob` | stream | the outbox: operations for instances of other partitions |
 //! | `{P:pN}:oseq`, `:in` | hash | outbox numbers per target; last number applied per source (exactly-once) |
@@ -39,8 +39,14 @@
 //! Activities are read by any worker with `XREADGROUP` (consumer group `w`); a completion is
 //! one Lua script that `XACK`s the item and delivers the result only if the item was still
 //! pending, so only the first completion counts. Items of a dead worker are claimed again with
-//! `XAUTOCLAIM` after the visibility timeout; a live worker keeps its running items with
-//! `XCLAIM` (so long activities are not run twice).
+//! `XAUTOCLAIM` after the visibility timeout, walking all pending entries with its cursor; a live
+//! worker keeps its running items with `XCLAIM` (so long activities are not run twice). A worker
+//! that stops hands its prefetched items back at once and deletes its consumers; consumers
+//! that hold nothing and have been idle past the visibility timeout are deleted by the others.
+//!
+//! Scripts run by their SHA1 and, when Redis's script cache does not have them (`NOSCRIPT`: a
+//! restart, `SCRIPT FLUSH`), again by their text. A pipelined batch of commits sends again
+//! only the commits that got `NOSCRIPT`: those that ran are never sent twice.
 //!
 //! Connections reconnect with exponential backoff (the `redis` crate's connection manager);
 //! work in flight while Redis is away is handed back and resumes. A commit whose outcome is
@@ -133,6 +139,8 @@ struct Inner {
     /// Dedicated connections for blocking reads (control streams, activity streams).
     ctl_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
     act_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// One activity upkeep (or hand-back) at a time.
+    act_upkeep: tokio::sync::Mutex<()>,
     scripts: Scripts,
     /// Redis time minus local time, in ms.
     skew_ms: i64,
@@ -313,6 +321,10 @@ impl Backend for Redis {
     fn release(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
             self.stop_orchestrating().await;
+            if let Err(e) = self.hand_back_activities().await {
+                // Not lost: they are claimed again after the visibility timeout.
+                tracing::warn!(error = %e, "handing prefetched activities back failed");
+            }
             Ok(())
         })
     }

@@ -7,10 +7,10 @@
 
 use durable_runtime::backend::{Backend, Redis};
 use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
-use durable_runtime::{Client, Error, EventKind, HistoryEvent, RuntimeStatus, Worker};
+use durable_runtime::{Client, Error, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, hello, say_hello};
+use durable_test_support::history::check_history;
 use durable_test_support::redis_server::RedisServer;
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -165,30 +165,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-/// No event twice: contiguous sequence numbers, one start, each task scheduled and finished once.
-fn check_history(id: &str, history: &[HistoryEvent]) {
-    let mut started = 0;
-    let mut scheduled = HashSet::new();
-    let mut finished = HashSet::new();
-    for (i, e) in history.iter().enumerate() {
-        assert_eq!(e.seq, i as u64, "{id}: history sequence has a gap or a duplicate: {history:?}");
-        match &e.kind {
-            EventKind::ExecutionStarted { .. } => started += 1,
-            EventKind::TaskScheduled { id: t, .. } | EventKind::SubOrchestrationCreated { id: t, .. } => {
-                assert!(scheduled.insert(*t), "{id}: task {t} scheduled twice: {history:?}")
-            }
-            EventKind::TaskCompleted { id: t, .. }
-            | EventKind::TaskFailed { id: t, .. }
-            | EventKind::SubOrchestrationCompleted { id: t, .. }
-            | EventKind::SubOrchestrationFailed { id: t, .. } => {
-                assert!(finished.insert(*t), "{id}: task {t} finished twice: {history:?}")
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(started, 1, "{id}: {history:?}");
 }
 
 async fn check_all(client: &Client, expected: &[(String, bool, Vec<String>)], timeout: Duration) {

@@ -12,12 +12,13 @@
 
 use durable_runtime::backend::Redis;
 use durable_runtime::engine::replay_orchestrator;
-use durable_runtime::{Client, EventKind, HistoryEvent, RuntimeStatus, Worker};
+use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, call_slow, hello, say_hello, slow};
+use durable_test_support::history::check_history;
 use durable_test_support::redis_server::RedisServer;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
@@ -149,31 +150,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// No event twice: contiguous sequence numbers, one start, each task scheduled and finished
-/// once (the history checker of `redis_faults.rs`).
-fn check_history(id: &str, history: &[HistoryEvent]) {
-    let mut started = 0;
-    let mut scheduled = HashSet::new();
-    let mut finished = HashSet::new();
-    for (i, e) in history.iter().enumerate() {
-        assert_eq!(e.seq, i as u64, "{id}: history sequence has a gap or a duplicate: {history:?}");
-        match &e.kind {
-            EventKind::ExecutionStarted { .. } => started += 1,
-            EventKind::TaskScheduled { id: t, .. } | EventKind::SubOrchestrationCreated { id: t, .. } => {
-                assert!(scheduled.insert(*t), "{id}: task {t} scheduled twice: {history:?}")
-            }
-            EventKind::TaskCompleted { id: t, .. }
-            | EventKind::TaskFailed { id: t, .. }
-            | EventKind::SubOrchestrationCompleted { id: t, .. }
-            | EventKind::SubOrchestrationFailed { id: t, .. } => {
-                assert!(finished.insert(*t), "{id}: task {t} finished twice: {history:?}")
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(started, 1, "{id}: {history:?}");
 }
 
 async fn redis_conn(url: &str) -> MultiplexedConnection {

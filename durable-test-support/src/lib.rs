@@ -36,9 +36,11 @@
 //! - [`wait`]: waiting for something to happen, with one patience.
 //! - [`fixtures`]: shared activities, orchestrators and the `Counter` entity.
 //! - [`differential`]: the differential harness of the orchestrator compiler ([`diff!`]).
+//! - [`history`]: a history checked after a fault (no event lost or doubled).
 
 pub mod backends;
 pub mod differential;
 pub mod fixtures;
+pub mod history;
 pub mod redis_server;
 pub mod wait;

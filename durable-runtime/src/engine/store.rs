@@ -335,8 +335,8 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// A worker using this handle stopped: hand back what it holds (the Redis backend releases
-    /// its partition leases, so other workers take them over at once instead of after the lease
-    /// expires). The default does nothing.
+    /// its partition leases and hands its prefetched activity work items back, so other workers
+    /// take them over at once instead of after a timeout). The default does nothing.
     fn release(&self) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(std::future::ready(Ok(())))
     }

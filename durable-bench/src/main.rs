@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p durable-bench -- SCENARIO [--backend memory|redis] [--redis URL] [--n N]
 //!                                                  [--concurrency C] [--runs R] [--concurrent-waits]
+//!                                                  [--wave W] [--exit-parked]
 //! ```
 //!
 //! Scenarios (see `docs/performance.md` for the figures and the design targets):
@@ -18,16 +19,27 @@
 //!   a time; p50/p99 of start → `wait_for_completion`.
 //! - `history-length`: one instance awaiting N activities (default 4,000) in a loop, 10 times;
 //!   the time per step at the beginning of the history versus after 1,000 events and later.
+//! - `entity-hot`: N signals (default 20,000) to one entity from 16 concurrent senders; signals/s.
+//! - `entities`: N signals (default 100,000) spread over 100 entities; signals/s.
+//! - `parked`: N instances (default 100,000), each running one activity and then waiting for an
+//!   event, left parked: the memory they take in Redis (`INFO memory`, `MEMORY USAGE` of every
+//!   key of the run, one instance's keys field by field) and the resident memory of this process
+//!   (the worker and the client) before, when all are parked, and 10 s later. `--wave W` starts
+//!   them W at a time, each wave parked before the next (resident memory by number parked,
+//!   without one large burst); `--exit-parked` exits right after the report, nothing freed, for
+//!   heap profilers (`heaptrack`, `massif`).
 //! - `all`: every scenario above, with its default size.
 //!
 //! Activities do no work: the figures are the cost of the runtime itself.
 
+mod parked;
 mod scenarios;
 mod workload;
 
 use durable::WorkerHandle;
 use durable::backend::{Backend, Memory};
 use durable::prelude::*;
+use parked::{ParkedOptions, RedisHub, parked};
 use scenarios::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -36,8 +48,8 @@ use workload::*;
 /// How long any single wait may take before the benchmark reports a hang.
 const WAIT: Duration = Duration::from_secs(600);
 
-const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits]
-scenarios: five-activity, sequential, fan-out, latency, history-length, all";
+const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked]
+scenarios: five-activity, sequential, fan-out, latency, history-length, entity-hot, entities, parked, all";
 
 // ------------------------------------------------------------------ options
 
@@ -50,10 +62,11 @@ enum Scenario {
     HistoryLength,
     EntityHot,
     Entities,
+    Parked,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Scenario::FiveActivity,
         Scenario::Sequential,
         Scenario::FanOut,
@@ -61,6 +74,7 @@ impl Scenario {
         Scenario::HistoryLength,
         Scenario::EntityHot,
         Scenario::Entities,
+        Scenario::Parked,
     ];
 
     fn parse(s: &str) -> Option<Self> {
@@ -72,6 +86,7 @@ impl Scenario {
             "history-length" => Self::HistoryLength,
             "entity-hot" => Self::EntityHot,
             "entities" => Self::Entities,
+            "parked" => Self::Parked,
             _ => return None,
         })
     }
@@ -85,6 +100,7 @@ impl Scenario {
             Self::HistoryLength => "history-length",
             Self::EntityHot => "entity-hot",
             Self::Entities => "entities",
+            Self::Parked => "parked",
         }
     }
 
@@ -97,6 +113,7 @@ impl Scenario {
             Self::HistoryLength => 4_000,
             Self::EntityHot => 20_000,
             Self::Entities => 100_000,
+            Self::Parked => 100_000,
         }
     }
 }
@@ -115,6 +132,8 @@ struct Options {
     concurrency: Option<usize>,
     /// five-activity: wait for every instance at once rather than one after the other.
     concurrent_waits: bool,
+    /// parked: waves, idle time, exit once reported.
+    parked: ParkedOptions,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -124,6 +143,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut n = None;
     let mut concurrency = None;
     let mut concurrent_waits = false;
+    let mut parked = ParkedOptions { wave: None, idle: parked::IDLE, exit_parked: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
@@ -139,6 +159,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 concurrency = Some(v.parse().map_err(|_| format!("--concurrency: not a number: {v:?}"))?);
             }
             "--concurrent-waits" => concurrent_waits = true,
+            "--exit-parked" => parked.exit_parked = true,
+            "--wave" => {
+                let v = value(a)?;
+                parked.wave = Some(v.parse().map_err(|_| format!("--wave: not a number: {v:?}"))?);
+            }
             "-h" | "--help" => return Err(USAGE.to_string()),
             "all" if scenarios.is_none() => scenarios = Some(Scenario::ALL.to_vec()),
             s if scenarios.is_none() && !s.starts_with('-') => {
@@ -153,22 +178,26 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         other => return Err(format!("unknown backend {other:?}: memory or redis\n{USAGE}")),
     };
     let scenarios = scenarios.ok_or_else(|| format!("no scenario given\n{USAGE}"))?;
-    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits })
+    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits, parked })
 }
 
 // ------------------------------------------------------------------ setup
 
-async fn connect(kind: &BackendKind) -> Result<Arc<dyn Backend>, String> {
+/// A fresh backend; on Redis also its task hub, for the scenarios that look at its keys.
+async fn connect(kind: &BackendKind) -> Result<(Arc<dyn Backend>, Option<RedisHub>), String> {
     match kind {
-        BackendKind::Memory => Ok(Arc::new(Memory::new())),
-        BackendKind::Redis(url) => connect_redis(url).await,
+        BackendKind::Memory => Ok((Arc::new(Memory::new()), None)),
+        BackendKind::Redis(url) => {
+            let redis = connect_redis(url).await?;
+            Ok((Arc::new(redis.clone()), Some(RedisHub { url: url.clone(), backend: redis })))
+        }
     }
 }
 
 /// A Redis backend on a task hub (key prefix) of its own, so that runs never see each other's
 /// instances: `durable-bench-<pid>-<n>`. Its keys are left in Redis afterwards; delete them with
 /// `redis-cli --scan --pattern '{durable-bench-*' | xargs -r redis-cli del`.
-async fn connect_redis(url: &str) -> Result<Arc<dyn Backend>, String> {
+async fn connect_redis(url: &str) -> Result<durable::backend::Redis, String> {
     static HUBS: AtomicU32 = AtomicU32::new(0);
     let prefix = format!("durable-bench-{}-{}", std::process::id(), HUBS.fetch_add(1, Ordering::Relaxed));
     let redis = durable::backend::Redis::builder(url)
@@ -176,7 +205,7 @@ async fn connect_redis(url: &str) -> Result<Arc<dyn Backend>, String> {
         .connect()
         .await
         .map_err(|e| format!("connecting to Redis at {url}: {e}"))?;
-    Ok(Arc::new(redis))
+    Ok(redis)
 }
 
 /// A worker running every benchmark orchestrator and activity, and a client, on `backend`.
@@ -187,8 +216,10 @@ async fn start(backend: &Arc<dyn Backend>, concurrency: Option<usize>) -> Result
         .orchestrator(sequence)
         .orchestrator(timed_sequence)
         .orchestrator(fan_out)
+        .orchestrator(parked_on_event)
         .activity(noop)
         .activity(timed)
+        .activity(counted)
         .entity::<Tally>();
     if let Some(c) = concurrency {
         builder = builder.max_concurrent_orchestrations(c).max_concurrent_activities(c);
@@ -247,7 +278,7 @@ async fn main() {
 
 /// Run one scenario on a fresh backend and worker.
 async fn run(s: Scenario, opts: &Options) -> Result<(), String> {
-    let backend = connect(&opts.backend).await?;
+    let (backend, hub) = connect(&opts.backend).await?;
     let (worker, client) = start(&backend, opts.concurrency).await?;
     let n = opts.n.unwrap_or(s.default_n());
     match s {
@@ -258,6 +289,7 @@ async fn run(s: Scenario, opts: &Options) -> Result<(), String> {
         Scenario::HistoryLength => history_length(&client, n).await?,
         Scenario::EntityHot => entity_signals(&client, 1, n).await?,
         Scenario::Entities => entity_signals(&client, 100, (n / 100).max(1)).await?,
+        Scenario::Parked => parked(&client, n, hub.as_ref(), &opts.parked).await?,
     }
     worker.shutdown().await.map_err(|e| format!("worker shutdown: {e}"))
 }
@@ -281,6 +313,10 @@ mod tests {
         assert_eq!(o.scenarios, Scenario::ALL);
         assert_eq!(o.backend, BackendKind::Memory);
         assert!(parse_args(&args("five-activity --concurrent-waits")).unwrap().concurrent_waits);
+        let o = parse_args(&args("parked --backend redis --exit-parked --wave 5000")).unwrap();
+        assert_eq!(o.scenarios, [Scenario::Parked]);
+        assert!(o.parked.exit_parked);
+        assert_eq!(o.parked.wave, Some(5000));
     }
 
     #[test]
@@ -309,7 +345,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_scenario_runs_on_the_memory_backend() {
         // Small sizes: this checks that the workloads complete, it times nothing.
-        let backend = connect(&BackendKind::Memory).await.unwrap();
+        let (backend, _) = connect(&BackendKind::Memory).await.unwrap();
         let (worker, client) = start(&backend, None).await.unwrap();
         five_activity(&client, 20, false).await.unwrap();
         five_activity(&client, 20, true).await.unwrap();
@@ -317,6 +353,10 @@ mod tests {
         fan_out_in(&client, 50).await.unwrap();
         latency(&client, 5).await.unwrap();
         history_length(&client, 40).await.unwrap();
+        let quick = ParkedOptions { wave: None, idle: Duration::ZERO, exit_parked: false };
+        parked(&client, 20, None, &quick).await.unwrap();
+        let waves = ParkedOptions { wave: Some(7), ..quick };
+        parked(&client, 20, None, &waves).await.unwrap();
         worker.shutdown().await.unwrap();
     }
 }

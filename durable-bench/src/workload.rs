@@ -64,3 +64,20 @@ pub(crate) async fn fan_out(ctx: OrchestrationContext, n: u64) -> Result<u64, Or
     let results = ctx.when_all(tasks).await?;
     Ok(results.iter().sum())
 }
+
+/// Runs of `counted`, for the parked scenario to know when every instance is past its activity.
+pub(crate) static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[activity]
+pub(crate) async fn counted(n: u64) -> Result<u64, ActivityError> {
+    COUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(n + 1)
+}
+
+/// One activity, then parked on event `go` until someone raises it.
+#[orchestrator]
+pub(crate) async fn parked_on_event(ctx: OrchestrationContext, n: u64) -> Result<u64, OrchestrationError> {
+    let a = ctx.call_activity(counted, n).await?;
+    let go: u64 = ctx.wait_for_event("go").await?;
+    Ok(a + go)
+}

@@ -160,6 +160,9 @@ impl Redis {
         if ids.is_empty() {
             return out;
         }
+        for part in o.parts.values_mut() {
+            part.trim();
+        }
         let start = o.rr as usize % ids.len();
         o.rr = o.rr.wrapping_add(1);
         let mut progress = true;

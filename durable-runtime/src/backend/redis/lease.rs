@@ -49,7 +49,26 @@ impl Part {
     fn locked(&self) -> usize {
         self.insts.values().filter(|i| i.locked.is_some()).count()
     }
+
+    /// Give back the room of a burst. `insts` and `ready` grow to hold every instance with
+    /// unconsumed messages at once (73 + 24 bytes a slot; after 100,000 starts queued at once,
+    /// 8,000–16,000 slots in each of 8 partitions) and used to keep that capacity when they
+    /// emptied, so an idle worker held room for every instance of the burst, parked or not. A
+    /// table more than eight times larger than what it holds is shrunk to twice that; it is
+    /// shrunk again only after losing at least half of its entries, so the rehash is amortized
+    /// over the removals.
+    pub(super) fn trim(&mut self) {
+        if self.insts.capacity() > TRIM_ABOVE && self.insts.len() * 8 < self.insts.capacity() {
+            self.insts.shrink_to(self.insts.len() * 2);
+        }
+        if self.ready.capacity() > TRIM_ABOVE && self.ready.len() * 8 < self.ready.capacity() {
+            self.ready.shrink_to(self.ready.len() * 2);
+        }
+    }
 }
+
+/// Inbox tables of a partition up to this capacity are never shrunk.
+const TRIM_ABOVE: usize = 1024;
 
 impl Redis {
     /// Become an orchestration worker: register, take leases (the first time, before returning).
@@ -232,5 +251,38 @@ impl Redis {
         }
         let wkey = format!("{{{}}}:workers", self.inner.cfg.prefix);
         let _: Result<i64, _> = redis::cmd("ZREM").arg(wkey).arg(&self.inner.worker_id).query_async(&mut c).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_partition_gives_back_the_room_of_a_burst() {
+        let mut part = Part::new(1);
+        let id = |i: u32| format!("instance-{i}");
+        for i in 0..100_000 {
+            part.insts.insert(id(i), Inst::default());
+            part.ready.push_back(id(i));
+        }
+        let burst = part.insts.capacity();
+        // Most instances parked (their inboxes consumed), one in 50 still queued.
+        let keep = |every: u32| move |k: &String| k[9..].parse::<u32>().unwrap() % every == 0;
+        part.insts.retain(|k, _| keep(50)(k));
+        part.ready.retain(keep(50));
+        part.trim();
+        assert_eq!(part.insts.len(), 2_000);
+        let cap = part.insts.capacity();
+        assert!(cap < 8 * 2_000 && cap < burst / 8, "insts kept room for {cap} of {burst}");
+        assert!(part.ready.capacity() < 8 * 2_000, "ready kept room for {}", part.ready.capacity());
+        // Not shrunk again (no rehash) until it has lost at least half of what it holds.
+        part.insts.retain(|k, _| keep(100)(k));
+        part.trim();
+        assert_eq!(part.insts.capacity(), cap);
+        part.insts.clear();
+        part.ready.clear();
+        part.trim();
+        assert_eq!((part.insts.capacity(), part.ready.capacity()), (0, 0));
     }
 }

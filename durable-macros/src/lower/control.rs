@@ -259,14 +259,7 @@ impl Lowerer<'_> {
         let done = self.new_block();
         self.cfg[done].term = Term::Goto(exit);
         self.cfg[cur].term = Term::If { cond: cond.tokens, uses: cond.uses, defs, then: body, els: done };
-        self.enter(body);
-        self.loops.push(LoopCtx { label: label_name(&w.label), head: Some(head), exit, result: None });
-        self.lower_stmts(&w.body.stmts, false);
-        self.terminate(Term::Goto(head));
-        self.loops.pop();
-        self.pop_scope();
-        self.enter(exit);
-        Operand::plain(quote!(()))
+        self.loop_body(&w.label, head, exit, body, &w.body.stmts)
     }
 
     pub(super) fn lower_for(&mut self, f: &syn::ExprForLoop) -> Operand {
@@ -306,9 +299,22 @@ impl Lowerer<'_> {
                 MatchArm { pat: quote!(::core::option::Option::None), guard: None, defs: Vec::new(), target: done },
             ],
         };
+        self.loop_body(&f.label, head, exit, body, &f.body.stmts)
+    }
+
+    /// The body of a `while` or `for` whose head is lowered: run `stmts` in `body`, jump back to
+    /// `head`, and go on at `exit` (with the loop's scope, opened at the head, closed).
+    fn loop_body(
+        &mut self,
+        label: &Option<syn::Label>,
+        head: BlockId,
+        exit: BlockId,
+        body: BlockId,
+        stmts: &[syn::Stmt],
+    ) -> Operand {
         self.enter(body);
-        self.loops.push(LoopCtx { label: label_name(&f.label), head: Some(head), exit, result: None });
-        self.lower_stmts(&f.body.stmts, false);
+        self.loops.push(LoopCtx { label: label_name(label), head: Some(head), exit, result: None });
+        self.lower_stmts(stmts, false);
         self.terminate(Term::Goto(head));
         self.loops.pop();
         self.pop_scope();

@@ -47,6 +47,14 @@ pub(crate) struct StepRun {
     pub outcome: Outcome,
 }
 
+impl StepRun {
+    /// The step failed the execution with `message`: nothing it asked for is sent.
+    fn failed(mut events: Vec<EventKind>, runtime: RuntimeState, message: String) -> Self {
+        events.push(EventKind::ExecutionFailed { message: message.clone() });
+        StepRun { events, commands: Vec::new(), custom_status: None, runtime, outcome: Outcome::Failed(message) }
+    }
+}
+
 /// The history event recording a delivered message.
 pub(crate) fn message_event(msg: &TaskMessage) -> EventKind {
     match msg.clone() {
@@ -227,14 +235,7 @@ pub(crate) fn run_step(
         Ok(r) => r,
         Err(payload) => {
             let message = format!("orchestrator `{}` panicked: {}", entry.name, panic_message(payload.as_ref()));
-            events.push(EventKind::ExecutionFailed { message: message.clone() });
-            return Some(StepRun {
-                events,
-                commands: Vec::new(),
-                custom_status: None,
-                runtime,
-                outcome: Outcome::Failed(message),
-            });
+            return Some(StepRun::failed(events, runtime, message));
         }
     };
     let commands = ctx.take_commands();
@@ -254,14 +255,7 @@ pub(crate) fn run_step(
                 runtime.locks.remove(&id);
             }
         }
-        events.push(EventKind::ExecutionFailed { message: message.clone() });
-        return Some(StepRun {
-            events,
-            commands: Vec::new(),
-            custom_status: None,
-            runtime,
-            outcome: Outcome::Failed(message),
-        });
+        return Some(StepRun::failed(events, runtime, message));
     }
     events.extend(commands.iter().filter_map(|c| command_event(c, &retry_ids)));
     if let Some(cs) = &custom_status {

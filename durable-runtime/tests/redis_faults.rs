@@ -10,10 +10,8 @@ use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator}
 use durable_runtime::{Client, Error, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, hello, say_hello};
 use durable_test_support::history::check_history;
+use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const LEASE: Duration = Duration::from_secs(1);
@@ -82,69 +80,19 @@ fn fault_worker_process() {
     }
 }
 
-/// A spawned worker process, killed on drop.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stdin: Option<ChildStdin>,
+/// A worker process in role `role` (see `fault_worker_process`).
+fn spawn_worker(role: &str, url: &str, prefix: &str) -> ChildProcess {
+    ChildProcess::spawn(
+        "fault_worker_process",
+        &[
+            ("DURABLE_FAULT_ROLE", role.to_string()),
+            ("DURABLE_FAULT_URL", url.to_string()),
+            ("DURABLE_FAULT_PREFIX", prefix.to_string()),
+        ],
+    )
 }
 
-impl Proc {
-    fn spawn(role: &str, url: &str, prefix: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["fault_worker_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env("DURABLE_FAULT_ROLE", role)
-            .env("DURABLE_FAULT_URL", url)
-            .env("DURABLE_FAULT_PREFIX", prefix)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self { child, lines, stdin }
-    }
-
-    /// The first output line starting with `prefix` (waits up to 30 s).
-    fn expect_line(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                // The test harness prints `test NAME ... ` before the first line, unterminated.
-                Ok(l) if l.contains(prefix) => return l[l.find(prefix).unwrap()..].to_string(),
-                Ok(_) => {}
-                Err(e) => panic!("worker process {} never printed {prefix:?}: {e}", self.child.id()),
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(sig).arg(self.child.id().to_string()).status().unwrap().success();
-        assert!(ok, "kill {sig} {} failed", self.child.id());
-    }
-
-    fn kill9(mut self) {
-        self.signal("-9");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const LINE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A small deterministic PRNG (xorshift), seeded from the clock and printed for reruns.
 struct Rng(u64);
@@ -196,9 +144,9 @@ async fn kill_9_workers_while_500_orchestrations_run() {
     let url = server.url();
     let prefix = "kill9";
     let mut rng = Rng::new();
-    let mut workers: Vec<Proc> = (0..3).map(|_| Proc::spawn("worker", &url, prefix)).collect();
+    let mut workers: Vec<ChildProcess> = (0..3).map(|_| spawn_worker("worker", &url, prefix)).collect();
     for w in &workers {
-        w.expect_line("READY");
+        w.expect_line("READY", LINE_PATIENCE);
     }
     let client = Client::new(connect(&url, prefix).await);
     let started = Instant::now();
@@ -233,8 +181,8 @@ async fn kill_9_workers_while_500_orchestrations_run() {
             .instances
             .len();
         println!("round {round}: killed worker {victim} at {:?}, {running} instances running", started.elapsed());
-        let fresh = Proc::spawn("worker", &url, prefix);
-        fresh.expect_line("READY");
+        let fresh = spawn_worker("worker", &url, prefix);
+        fresh.expect_line("READY", LINE_PATIENCE);
         workers.push(fresh);
     }
     let expected = starter.await.unwrap();
@@ -252,8 +200,8 @@ async fn a_worker_paused_past_its_lease_cannot_commit() {
     let id = client.start_with_id(hello, "paused-1", vec!["Oslo".into()]).await.unwrap();
     let part = client_backend.partition_of(&id);
 
-    let mut stepper = Proc::spawn("stepper", &url, prefix);
-    let fetched = stepper.expect_line("FETCHED");
+    let mut stepper = spawn_worker("stepper", &url, prefix);
+    let fetched = stepper.expect_line("FETCHED", LINE_PATIENCE);
     let mut words = fetched.split_whitespace().skip(1);
     assert_eq!(words.next(), Some("paused-1"));
     let old_epoch: u64 = words
@@ -275,8 +223,8 @@ async fn a_worker_paused_past_its_lease_cannot_commit() {
 
     // The paused worker wakes up and commits its step: refused by the epoch check.
     stepper.signal("-CONT");
-    writeln!(stepper.stdin.as_mut().unwrap(), "commit").unwrap();
-    assert_eq!(stepper.expect_line("COMMIT"), "COMMIT LOCKLOST");
+    stepper.send_line("commit");
+    assert_eq!(stepper.expect_line("COMMIT", LINE_PATIENCE), "COMMIT LOCKLOST");
     let history = client.history(&id).await.unwrap();
     check_history(&id, &history);
     replay_orchestrator::<hello>(&id, &history).unwrap();

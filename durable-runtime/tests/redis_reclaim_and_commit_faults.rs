@@ -15,15 +15,13 @@ use durable_runtime::engine::replay_orchestrator;
 use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, call_slow, hello, say_hello, slow};
 use durable_test_support::history::check_history;
+use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const LEASE: Duration = Duration::from_secs(1);
@@ -77,79 +75,27 @@ fn worker_process() {
     });
 }
 
-/// A spawned worker process, killed on drop.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stdin: Option<ChildStdin>,
+/// A worker process (see `worker_process`), once it is ready.
+fn spawn_worker(url: &str, prefix: &str, partitions: u32, visibility: Duration, activities: usize) -> ChildProcess {
+    let p = ChildProcess::spawn(
+        "worker_process",
+        &[
+            ("DURABLE_FAULT_URL", url.to_string()),
+            ("DURABLE_FAULT_PREFIX", prefix.to_string()),
+            ("DURABLE_FAULT_PARTITIONS", partitions.to_string()),
+            ("DURABLE_FAULT_VISIBILITY_MS", visibility.as_millis().to_string()),
+            ("DURABLE_FAULT_ACTIVITIES", activities.to_string()),
+        ],
+    );
+    p.expect_line("READY", Duration::from_secs(30));
+    p
 }
 
-impl Proc {
-    fn spawn(url: &str, prefix: &str, partitions: u32, visibility: Duration, activities: usize) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["worker_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env("DURABLE_FAULT_URL", url)
-            .env("DURABLE_FAULT_PREFIX", prefix)
-            .env("DURABLE_FAULT_PARTITIONS", partitions.to_string())
-            .env("DURABLE_FAULT_VISIBILITY_MS", visibility.as_millis().to_string())
-            .env("DURABLE_FAULT_ACTIVITIES", activities.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        let p = Self { child, lines, stdin };
-        p.expect_line("READY", Duration::from_secs(30));
-        p
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for an output line containing `word` (up to `patience`).
-    fn expect_line(&self, word: &str, patience: Duration) {
-        let deadline = Instant::now() + patience;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                // The test harness prints `test NAME ... ` before the first line, unterminated.
-                Ok(l) if l.contains(word) => return,
-                Ok(_) => {}
-                Err(e) => panic!("worker process {} never printed {word:?}: {e}", self.pid()),
-            }
-        }
-    }
-
-    /// Asks the worker to shut down gracefully and waits until it has.
-    fn shut_down(mut self) {
-        writeln!(self.stdin.as_mut().unwrap(), "shutdown").unwrap();
-        self.expect_line("STOPPED", Duration::from_secs(60));
-        let _ = self.child.wait();
-    }
-
-    fn kill9(mut self) {
-        let ok = Command::new("kill").arg("-9").arg(self.pid().to_string()).status().unwrap().success();
-        assert!(ok, "kill -9 {} failed", self.pid());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Ask a worker process to shut down gracefully, and wait until it has.
+fn shut_down(mut p: ChildProcess) {
+    p.send_line("shutdown");
+    p.expect_line("STOPPED", Duration::from_secs(60));
+    p.wait();
 }
 
 async fn redis_conn(url: &str) -> MultiplexedConnection {
@@ -220,9 +166,9 @@ async fn a_holds_100_then_b_prefetches(
     url: &str,
     prefix: &str,
     visibility: Duration,
-) -> (Proc, Proc, Client, Vec<String>, MultiplexedConnection) {
+) -> (ChildProcess, ChildProcess, Client, Vec<String>, MultiplexedConnection) {
     let mut c = redis_conn(url).await;
-    let a = Proc::spawn(url, prefix, 1, visibility, 100);
+    let a = spawn_worker(url, prefix, 1, visibility, 100);
     let client = Client::new(connect(url, prefix, 1, visibility).await);
     for i in 0..100 {
         client.start_with_id(call_slow, &format!("long-{i}"), 3_600_000).await.unwrap();
@@ -242,7 +188,7 @@ async fn a_holds_100_then_b_prefetches(
         len == 100 + B_ITEMS
     })
     .await;
-    let b = Proc::spawn(url, prefix, 1, visibility, 2);
+    let b = spawn_worker(url, prefix, 1, visibility, 2);
     poll_until("worker B holds 8 items", Duration::from_secs(30), async || {
         pending_of(&mut c, prefix, b.pid()).await == B_ITEMS as i64
     })
@@ -303,7 +249,7 @@ async fn a_stopped_workers_prefetched_activities_are_handed_back() {
     let w = worker_builder(backend).start().await.unwrap();
     let stopping = Instant::now();
     // B finishes its 2 running items and hands the 6 prefetched ones back as it stops.
-    b.shut_down();
+    shut_down(b);
     println!("B stopped in {:?}", stopping.elapsed());
     let bound = Duration::from_millis(2 * SHORT_MS) + Duration::from_secs(10);
     assert!(bound < visibility);
@@ -344,7 +290,7 @@ async fn no_commit_is_applied_twice_when_scripts_are_flushed() {
         })
     };
     let started = Instant::now();
-    let workers: Vec<Proc> = (0..2).map(|_| Proc::spawn(&url, prefix, PARTS, visibility, 100)).collect();
+    let workers: Vec<ChildProcess> = (0..2).map(|_| spawn_worker(&url, prefix, PARTS, visibility, 100)).collect();
     // Waves of instances ready at once: the workers step and commit them in batches. Long
     // inputs make each commit a few KB, so that Redis reads a batch in several parts and a
     // flush can come between two commits of one batch.
@@ -405,7 +351,7 @@ async fn no_commit_is_applied_twice_when_scripts_are_flushed() {
     assert!(refused > 0, "no script call was refused: the test did not test anything");
     // Workers that stop leave no consumer and no pending activity behind.
     for w in workers {
-        w.shut_down();
+        shut_down(w);
     }
     for p in 0..PARTS {
         let left = consumers_of(&mut c, prefix, p).await;

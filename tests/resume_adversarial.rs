@@ -1,12 +1,12 @@
 //! Adversarial review of resuming in-flight instances with changed code.
 //!
 //! Each test states the behaviour the design promises ("never resumed wrongly, never stranded
-//! silently", design README §3). The review found eight problems; findings 1–7 are fixed and
+//! silently", design README §3). The review found eight problems; all are fixed and
 //! their tests pass (repeated keys and positional temporaries are never matched across code —
 //! the replay decides; a blocked start keeps its message; the same code's snapshot falls back
 //! like any other; `pc` is trusted only with its key; a checkpoint name is unique; reasons speak
-//! of "the awaited task", not of temporaries). Finding 8 is still `#[ignore]`d: run it with
-//! `cargo test --test resume_adversarial -- --ignored --nocapture`.
+//! of "the awaited task", not of temporaries; a failed instance keeps the state it failed
+//! from, so it is rewound even when its history no longer replays through its code).
 //!
 //! Two builds of one orchestrator are two `#[orchestrator(name = "…")]` functions in different
 //! modules; a deploy is a worker with the old one shut down and one with the new one started on
@@ -742,7 +742,6 @@ mod rw_new {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding 8: an instance resumed by key cannot be rewound: the rewind replays the history through code that differs before the point"]
 async fn an_instance_resumed_by_key_can_be_rewound() {
     let backend = memory();
     let client = Client::from_arc(backend.clone());

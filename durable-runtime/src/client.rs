@@ -314,9 +314,11 @@ impl Client {
     }
 
     /// The live state of a suspended orchestration, for people and tools: its suspension
-    /// point, program counter and live locals as JSON (`{"at": "Await3", "pc": 7, "locals":
-    /// {...}}`, see [`payload::state_to_json`]). `None` if it has no snapshot (not started yet,
-    /// finished, or a backend that cannot show it).
+    /// point with its source line, program counter and live locals as JSON (`{"at":
+    /// "ctx.wait_for_event(\"go\")", "line": 12, "pc": 7, "locals": {...}}`, see
+    /// [`payload::state_to_json`]). A failed instance shows the state its failed step started
+    /// from (what a rewind starts from). `None` if it has no snapshot (not started yet,
+    /// completed, terminated, or a backend that cannot show it).
     pub async fn state(&self, id: &str) -> Result<Option<serde_json::Value>, Error> {
         Ok(self
             .call("reading a snapshot", Repeat::Safe, || self.backend.snapshot(id))

@@ -213,14 +213,22 @@ impl Processing<'_> {
             self.status.reason = Some("cannot rewind: the history was not loaded".into());
             return;
         };
-        let replayed = match replay(&entry, &self.item.instance_id, history) {
-            Ok(r) => r,
+        let prep = match replay(&entry, &self.item.instance_id, history) {
+            Ok(r) => replay::rewind_prepare(r.before_last_step.as_ref(), &r.last_step),
+            // The history does not replay through this code (the instance was resumed by other
+            // code): rewind from the state the failed step started from, kept at the failure,
+            // and that step's recorded events.
+            Err(_) if self.snapshot.is_some() => {
+                let last = history.iter().rposition(|e| e.kind == EventKind::OrchestratorStarted);
+                let failed_step: Vec<EventKind> =
+                    last.map(|i| history[i + 1..].iter().map(|e| e.kind.clone()).collect()).unwrap_or_default();
+                replay::rewind_prepare(self.snapshot.as_ref(), &failed_step)
+            }
             Err(e) => {
                 self.status.reason = Some(format!("cannot rewind: {e}"));
                 return;
             }
         };
-        let prep = replay::rewind_prepare(replayed.before_last_step.as_ref(), &replayed.last_step);
         self.events.push(EventKind::ExecutionRewound { reason: reason.to_string() });
         self.status.runtime_status = RuntimeStatus::Running;
         self.status.error = None;
@@ -459,8 +467,14 @@ impl Processing<'_> {
                 self.status.error = Some(message.clone());
             }
         }
+        // A failed execution keeps the state it failed from, so that a rewind can run the failed
+        // step again even when the history no longer replays through the code (it was resumed
+        // by other code); a completed one has no state left.
+        self.snapshot_change = match (&outcome, &self.item.snapshot) {
+            (Err(_), Some(_)) => SnapshotChange::Keep,
+            _ => SnapshotChange::Delete,
+        };
         self.snapshot = None;
-        self.snapshot_change = SnapshotChange::Delete;
         self.report_to_parent(outcome);
     }
 

@@ -2,7 +2,7 @@
 //! renewing and handing back leases under fencing epochs (rebalance).
 
 use super::inbox::{Inst, LockInfo};
-use super::{Redis, backend_err, lock};
+use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
 use crate::error::Error;
 use redis::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -118,23 +118,30 @@ impl Redis {
         let parts = inner.cfg.partitions;
         let target = parts.div_ceil(n);
 
-        // Renew what we hold.
+        // Renew what we hold, all in one round trip.
         let held: Vec<(u32, u64)> = self.owned_partitions();
-        for (p, epoch) in held {
-            let ok: i64 = inner
-                .scripts
-                .lease
-                .key(format!("{}:lease", self.tag(p)))
-                .arg(self.tag(p))
-                .arg("renew")
-                .arg(&inner.worker_id)
-                .arg(lease_ms)
-                .arg(epoch)
-                .invoke_async(&mut c)
-                .await
-                .map_err(|e| backend_err("renewing a lease", e))?;
-            if ok == 0 {
-                self.drop_partition(p, epoch);
+        let calls: Vec<ScriptCall> = held
+            .iter()
+            .map(|&(p, epoch)| {
+                let keys = vec![format!("{}:lease", self.tag(p)).into_bytes()];
+                let args = [
+                    self.tag(p),
+                    "renew".to_string(),
+                    inner.worker_id.clone(),
+                    lease_ms.to_string(),
+                    epoch.to_string(),
+                ]
+                .map(String::into_bytes)
+                .to_vec();
+                (keys, args)
+            })
+            .collect();
+        let renewed =
+            invoke_batch(self, &inner.scripts.lease, &calls).await.map_err(|e| backend_err("renewing leases", e))?;
+        for (&(p, epoch), reply) in held.iter().zip(renewed) {
+            match reply.map_err(|e| backend_err("renewing a lease", e))? {
+                Value::Int(1) => {}
+                _ => self.drop_partition(p, epoch),
             }
         }
 

@@ -1,5 +1,5 @@
-//! Upkeep: the background tasks (leases and heartbeats, timers, outboxes, activity claims), and
-//! purging finished instances.
+//! Upkeep: the background tasks, each on its own schedule (leases and heartbeats; timers and
+//! outboxes; activity claims), and purging finished instances.
 
 use super::inbox::ctl_reader;
 use super::{Inner, Redis, backend_err, lock, reply_str};
@@ -20,7 +20,11 @@ impl Redis {
             .started
             .get_or_init(|| async {
                 let weak = Arc::downgrade(&self.inner);
-                tokio::spawn(maintenance(weak.clone()));
+                // Independent tasks, so that none waits behind another's work: a lease is
+                // renewed on time however long an outbox takes to drain.
+                tokio::spawn(run_task(weak.clone(), "leases", false, lease_round));
+                tokio::spawn(run_task(weak.clone(), "timers and outboxes", true, timers_round));
+                tokio::spawn(run_task(weak.clone(), "activity claims", false, activities_round));
                 tokio::spawn(ctl_reader(weak));
             })
             .await;
@@ -52,74 +56,107 @@ impl Redis {
     }
 }
 
-/// Leases, heartbeats, timers, outboxes and activity upkeep.
-async fn maintenance(weak: Weak<Inner>) {
+/// Run `round` until the handle is dropped; each round says how long to wait for the next.
+/// After an error it runs again with backoff (50 ms doubling up to 2 s). `wake`s make it run
+/// early if `wakeable`.
+async fn run_task<F, Fut>(weak: Weak<Inner>, what: &'static str, wakeable: bool, round: F)
+where
+    F: Fn(Redis) -> Fut,
+    Fut: Future<Output = Result<Duration, Error>>,
+{
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let r = Redis { inner };
-        let res = maintenance_round(&r).await;
-        let sleep = match res {
+        let sleep = match round(r.clone()).await {
             Ok(d) => {
                 backoff = Duration::from_millis(50);
                 d
             }
             Err(e) => {
-                tracing::error!(error = %e, retry_in = ?backoff, "upkeep failed");
+                tracing::error!(error = %e, retry_in = ?backoff, task = what, "upkeep failed");
                 let d = backoff;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
                 d
             }
         };
-        let _ = tokio::time::timeout(sleep, r.inner.wake.notified()).await;
+        if wakeable {
+            let _ = tokio::time::timeout(sleep, r.inner.wake.notified()).await;
+        } else {
+            drop(r);
+            tokio::time::sleep(sleep).await;
+        }
     }
 }
 
-/// One round of upkeep; how long to sleep until the next.
-async fn maintenance_round(r: &Redis) -> Result<Duration, Error> {
-    let mut sleep = Duration::from_secs(1);
-    let (active, idle, heartbeat_due) = {
+/// Whether this handle steps orchestrations, and whether it stopped fetching them.
+fn orchestrating(r: &Redis) -> (bool, bool) {
+    let o = lock(&r.inner.owner);
+    let idle = r.inner.fetching.load(Ordering::SeqCst) == 0
+        && o.last_fetch.is_none_or(|t| t.elapsed() > IDLE_AFTER.max(r.inner.cfg.lease));
+    (o.active, idle)
+}
+
+/// Leases on their own schedule: heartbeat, renew and rebalance every third of the lease, and
+/// hand the partitions back once idle. Nothing else runs in this task, so a long outbox drain
+/// or a burst of timers never delays a renewal.
+async fn lease_round(r: Redis) -> Result<Duration, Error> {
+    let every = r.inner.cfg.lease / 3;
+    let (active, idle) = orchestrating(&r);
+    if !active {
+        return Ok(every.min(Duration::from_secs(1)));
+    }
+    if idle {
+        r.stop_orchestrating().await;
+        return Ok(every.min(Duration::from_secs(1)));
+    }
+    let due = {
         let o = lock(&r.inner.owner);
-        let idle = r.inner.fetching.load(Ordering::SeqCst) == 0
-            && o.last_fetch.is_none_or(|t| t.elapsed() > IDLE_AFTER.max(r.inner.cfg.lease));
-        (o.active, idle, o.next_heartbeat.is_none_or(|t| Instant::now() >= t) || o.parts.is_empty())
+        o.next_heartbeat.is_none_or(|t| Instant::now() >= t) || o.parts.is_empty()
     };
-    if active {
-        if idle {
-            r.stop_orchestrating().await;
-        } else {
-            if heartbeat_due {
-                r.rebalance().await?;
-            }
-            r.pump_timers().await?;
-            r.drain_outboxes().await?;
-            let o = lock(&r.inner.owner);
-            if let Some(t) = o.next_heartbeat {
-                sleep = sleep.min(t.saturating_duration_since(Instant::now()));
-            }
-            if r.inner.virtual_start.is_none() {
-                let now = Backend::now(r);
-                if let Some(due) = o.parts.values().map(|p| p.timer_due).min()
-                    && due != u64::MAX
-                {
-                    sleep = sleep.min(Duration::from_millis(due.saturating_sub(now).max(1)));
-                }
-            }
-            if o.parts.values().any(|p| p.outbox_dirty) {
-                sleep = sleep.min(Duration::from_millis(20));
-            }
-            if o.parts.len() < r.inner.cfg.partitions as usize {
-                // Partitions of dead workers free up when their leases expire.
-                sleep = sleep.min(r.inner.cfg.lease / 3);
-            }
+    if due {
+        r.rebalance().await?;
+        // Renewed and rebalanced: new partitions may have timers due or outboxes to drain.
+        r.inner.wake.notify_one();
+    }
+    let o = lock(&r.inner.owner);
+    Ok(o.next_heartbeat.map_or(every, |t| t.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)))
+}
+
+/// Timers and outboxes of owned partitions.
+async fn timers_round(r: Redis) -> Result<Duration, Error> {
+    let mut sleep = Duration::from_secs(1);
+    let (active, idle) = orchestrating(&r);
+    if !active || idle {
+        return Ok(sleep);
+    }
+    r.pump_timers().await?;
+    r.drain_outboxes().await?;
+    let o = lock(&r.inner.owner);
+    if r.inner.virtual_start.is_none() {
+        let now = Backend::now(&r);
+        if let Some(due) = o.parts.values().map(|p| p.timer_due).min()
+            && due != u64::MAX
+        {
+            sleep = sleep.min(Duration::from_millis(due.saturating_sub(now).max(1)));
         }
     }
+    if o.parts.values().any(|p| p.outbox_dirty) {
+        sleep = sleep.min(Duration::from_millis(20));
+    }
+    Ok(sleep)
+}
+
+/// Activity claims: refresh what this handle runs every quarter of the visibility timeout.
+async fn activities_round(r: Redis) -> Result<Duration, Error> {
+    let every = r.inner.cfg.visibility / 4;
     let refresh_due = {
         let mut a = lock(&r.inner.activity);
         if !a.active {
-            false
-        } else if a.next_refresh.is_none_or(|t| Instant::now() >= t) {
-            a.next_refresh = Some(Instant::now() + r.inner.cfg.visibility / 4);
+            return Ok(every.min(Duration::from_secs(1)));
+        }
+        if a.next_refresh.is_none_or(|t| Instant::now() >= t) {
+            a.next_refresh = Some(Instant::now() + every);
             true
         } else {
             false
@@ -128,8 +165,6 @@ async fn maintenance_round(r: &Redis) -> Result<Duration, Error> {
     if refresh_due {
         r.activity_upkeep().await?;
     }
-    if lock(&r.inner.activity).active {
-        sleep = sleep.min(r.inner.cfg.visibility / 4);
-    }
-    Ok(sleep)
+    let a = lock(&r.inner.activity);
+    Ok(a.next_refresh.map_or(every, |t| t.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)))
 }

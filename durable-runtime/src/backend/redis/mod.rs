@@ -167,6 +167,47 @@ fn backend_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Backend(format!("redis: {what}: {e}"))
 }
 
+/// One call of a script: its keys and its arguments.
+type ScriptCall = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// Run many calls of `lua` in one round trip (a pipeline); their replies in order. Calls Redis
+/// answered `NOSCRIPT` (its script cache was emptied) did not run: only they are sent again, by
+/// the script's text, so no call runs twice. An error of the connection fails them all.
+async fn invoke_batch(
+    r: &Redis,
+    lua: &scripts::Lua,
+    calls: &[ScriptCall],
+) -> Result<Vec<redis::RedisResult<Value>>, redis::RedisError> {
+    let mut replies: Vec<Option<redis::RedisResult<Value>>> = (0..calls.len()).map(|_| None).collect();
+    let mut todo: Vec<usize> = (0..calls.len()).collect();
+    let mut by_text = false;
+    while !todo.is_empty() {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for &j in &todo {
+            pipe.add_command(lua.cmd(by_text, &calls[j].0, &calls[j].1));
+        }
+        let got: Vec<redis::RedisResult<Value>> = pipe.query_async(&mut r.conn()).await?;
+        if got.len() != todo.len() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "unexpected number of replies",
+                format!("{} replies to {} calls", got.len(), todo.len()),
+            )));
+        }
+        let mut again = Vec::new();
+        for (&j, reply) in todo.iter().zip(got) {
+            match reply {
+                Err(e) if scripts::is_noscript(&e) && !by_text => again.push(j),
+                reply => replies[j] = Some(reply),
+            }
+        }
+        todo = again;
+        by_text = true;
+    }
+    Ok(replies.into_iter().map(|r| r.expect("every call has a reply")).collect())
+}
+
 /// The JSON of a value the backend stores.
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::Backend(format!("redis: does not serialize: {e}")))

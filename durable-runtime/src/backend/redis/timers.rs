@@ -1,7 +1,7 @@
 //! Timers and outboxes: the owner of a partition moves due timers into its control stream and
 //! drains its outbox into the target partitions, exactly once per operation.
 
-use super::{Redis, backend_err, keys, lock, reply_int};
+use super::{Redis, ScriptCall, backend_err, invoke_batch, keys, lock, reply_int, reply_str};
 use crate::backend::Backend;
 use crate::error::Error;
 use keys::stream_id;
@@ -85,37 +85,55 @@ impl Redis {
                 if entries.is_empty() {
                     break;
                 }
+                // Every entry of the batch is applied in one round trip. Entries for one target
+                // run in order; after a `GAP` the later ones for that target answer `GAP` too
+                // (unless another drainer filled the gap meanwhile, which applies them once).
                 let mut done = Vec::new();
-                let mut blocked: HashSet<u32> = HashSet::new();
+                let mut calls: Vec<ScriptCall> = Vec::new();
+                let mut called: Vec<(u64, u32)> = Vec::new();
                 for e in &entries {
                     let target: u32 = e.get_str("t").and_then(|s| s.parse().ok()).unwrap_or(u32::MAX);
-                    if target >= self.inner.cfg.partitions || blocked.contains(&target) {
-                        if target >= self.inner.cfg.partitions {
-                            done.push(stream_id(e.n));
-                        }
+                    if target >= self.inner.cfg.partitions {
+                        done.push(stream_id(e.n));
                         continue;
                     }
                     let n: usize = e.get_str("n").and_then(|s| s.parse().ok()).unwrap_or(0);
-                    let mut inv = self.inner.scripts.apply.key(format!("{}:lease", self.tag(target)));
-                    inv.arg(self.tag(target))
-                        .arg(target)
-                        .arg(p)
-                        .arg(e.get("q").unwrap_or(b"0"))
-                        .arg(e.get("k").unwrap_or(b""))
-                        .arg(n);
+                    let keys = vec![format!("{}:lease", self.tag(target)).into_bytes()];
+                    let mut args: Vec<Vec<u8>> = vec![
+                        self.tag(target).into_bytes(),
+                        target.to_string().into_bytes(),
+                        p.to_string().into_bytes(),
+                        e.get("q").unwrap_or(b"0").to_vec(),
+                        e.get("k").unwrap_or(b"").to_vec(),
+                        n.to_string().into_bytes(),
+                    ];
                     for i in 1..=n {
-                        inv.arg(e.get(&format!("a{i}")).unwrap_or(b""));
+                        args.push(e.get(&format!("a{i}")).unwrap_or(b"").to_vec());
                     }
-                    let r: String =
-                        inv.invoke_async(&mut c).await.map_err(|e| backend_err("applying an outbox entry", e))?;
-                    if r == "GAP" {
-                        blocked.insert(target);
-                    } else {
-                        done.push(stream_id(e.n));
-                        // Applying may have queued work in the target's outbox (a refused
-                        // sub-orchestration answers its parent).
-                        if let Some(part) = lock(&self.inner.owner).parts.get_mut(&target) {
-                            part.outbox_dirty = true;
+                    calls.push((keys, args));
+                    called.push((e.n, target));
+                }
+                let replies = invoke_batch(self, &self.inner.scripts.apply, &calls)
+                    .await
+                    .map_err(|e| backend_err("applying outbox entries", e))?;
+                let mut blocked: HashSet<u32> = HashSet::new();
+                let mut failed = None;
+                for (&(n, target), reply) in called.iter().zip(replies) {
+                    match reply {
+                        Ok(v) if reply_str(&v) == "GAP" => {
+                            blocked.insert(target);
+                        }
+                        Ok(_) => {
+                            done.push(stream_id(n));
+                            // Applying may have queued work in the target's outbox (a refused
+                            // sub-orchestration answers its parent).
+                            if let Some(part) = lock(&self.inner.owner).parts.get_mut(&target) {
+                                part.outbox_dirty = true;
+                            }
+                        }
+                        Err(e) => {
+                            blocked.insert(target);
+                            failed.get_or_insert(backend_err("applying an outbox entry", e));
                         }
                     }
                 }
@@ -131,6 +149,9 @@ impl Redis {
                     // An earlier entry is still on its way (another drainer): look again later.
                     if let Some(part) = lock(&self.inner.owner).parts.get_mut(&p) {
                         part.outbox_dirty = true;
+                    }
+                    if let Some(e) = failed {
+                        return Err(e);
                     }
                     break;
                 }

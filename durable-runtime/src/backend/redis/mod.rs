@@ -19,6 +19,7 @@
 //! | `{P:pN}:idx` | zset | the partition's instances by creation time |
 //! | `{P:pN}:lease`, `:epoch` | string | the partition's lease (worker id, `PX`) and fencing epoch |
 //! | `{P:pN}:seq`, `:gen` | counter | stream entry numbers, instance generations |
+//! | `{P:pN}:dead` | stream | entries of `:ctl` and `:act` that could not be read (a message from a newer release), moved here with their stream, id, partition, reason and time, and their fields as `f:<name>`; at most about 10,000 per partition |
 //! | `{P}:workers` | zset | live workers by heartbeat expiry |
 //! | `{P}:partitions` | string | the partition count (every process must agree) |
 //!
@@ -74,7 +75,7 @@ mod timers;
 
 pub use config::RedisBuilder;
 
-use super::{ActivityWorkItem, Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, StepCommit};
+use super::{ActivityWorkItem, Backend, DeadLetter, InstanceMessage, NewInstance, OrchestrationWorkItem, StepCommit};
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
@@ -89,7 +90,7 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 use scripts::Scripts;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 
@@ -195,6 +196,12 @@ fn reply_int(v: &Value) -> i64 {
     }
 }
 
+/// Moves an unreadable entry to the dead-letter stream (`dead_letter.lua`).
+static DEAD_LETTER: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("dead_letter.lua")));
+
+/// At most about this many dead letters are kept per partition (the oldest go first).
+const DEAD_LETTERS_KEPT: usize = 10_000;
+
 /// How long a blocking read waits at most before looking at ownership changes again.
 const BLOCK_MAX: Duration = Duration::from_millis(500);
 
@@ -287,6 +294,42 @@ impl Redis {
         Ok(firsts.into_iter().flatten().map(|(_, s)| s as Millis).min().map(from_millis))
     }
 
+    /// Move entry `e` of partition `p`'s stream `kind` (`ctl` or `act`), which could not be
+    /// read for `reason`, to the partition's dead-letter stream, and take it out of its stream
+    /// (acknowledged and deleted), atomically. `false` if it was gone already.
+    pub(super) async fn dead_letter(&self, p: u32, kind: &str, e: &keys::Entry, reason: &str) -> Result<bool, Error> {
+        let t = self.tag(p);
+        let mut call = DEAD_LETTER.key(format!("{t}:{kind}"));
+        call.key(format!("{t}:dead")).arg(kind).arg(keys::stream_id(e.n)).arg(p).arg(reason).arg(DEAD_LETTERS_KEPT);
+        for (k, v) in &e.fields {
+            call.arg(k.as_slice()).arg(v.as_slice());
+        }
+        let moved: i64 = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("moving an entry to the dead letters", e))?;
+        if moved == 1 {
+            tracing::warn!(
+                partition = p,
+                stream = kind,
+                entry = e.n,
+                reason,
+                "moved an unreadable entry to the dead letters"
+            );
+        }
+        Ok(moved == 1)
+    }
+
+    /// Move the unreadable entries `bad` of partition `p`'s stream `kind`; failures are logged
+    /// (see the callers for when the entry is looked at again).
+    pub(super) async fn dead_letter_all(&self, p: u32, kind: &str, bad: Vec<(keys::Entry, String)>) {
+        for (e, reason) in bad {
+            if let Err(err) = self.dead_letter(p, kind, &e, &reason).await {
+                tracing::error!(partition = p, stream = kind, entry = e.n, reason, error = %err, "moving an unreadable entry to the dead letters failed");
+            }
+        }
+    }
+
     /// How many activity work items are queued or running.
     pub async fn pending_activities(&self) -> Result<usize, Error> {
         let mut pipe = redis::pipe();
@@ -347,6 +390,10 @@ impl Backend for Redis {
 
     fn purge<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(self.purge_instance(instance_id))
+    }
+
+    fn dead_letters(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetter>, Error>> {
+        Box::pin(self.load_dead_letters(limit))
     }
 
     fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>> {

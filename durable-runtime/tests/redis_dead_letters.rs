@@ -46,6 +46,7 @@ async fn unreadable_entries_go_to_the_dead_letters() {
     let future_message = r#"{"MessageFromTheFuture":{"x":1}}"#;
     let ctl_id = xadd(&mut c, "{dl:p0}", "ctl", &[("i", "someone"), ("m", future_message)]).await;
     let act_id = xadd(&mut c, "{dl:p1}", "act", &[("i", "someone"), ("r", r#"{"newer":true}"#)]).await;
+    let no_message_id = xadd(&mut c, "{dl:p1}", "ctl", &[("i", "someone")]).await;
 
     // The worker keeps working.
     let id = client.start(hello, vec!["Paris".to_string(), "Rome".to_string()]).await.unwrap();
@@ -55,13 +56,13 @@ async fn unreadable_entries_go_to_the_dead_letters() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let dead = loop {
         let dead = client.dead_letters(10).await.unwrap();
-        if dead.len() >= 2 {
+        if dead.len() >= 3 {
             break dead;
         }
         assert!(Instant::now() < deadline, "the unreadable entries never reached the dead letters: {dead:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead.len(), 3, "{dead:?}");
     let ctl = dead.iter().find(|d| d.stream == "{dl:p0}:ctl").expect("the control entry");
     assert_eq!((ctl.entry_id.as_str(), ctl.partition), (ctl_id.as_str(), 0));
     assert!(ctl.reason.contains("MessageFromTheFuture"), "{}", ctl.reason);
@@ -72,10 +73,13 @@ async fn unreadable_entries_go_to_the_dead_letters() {
     assert!(act.reason.contains("activity request does not decode"), "{}", act.reason);
     assert_eq!(act.fields.get("r").map(String::as_str), Some(r#"{"newer":true}"#));
     assert!(act.time_ms > 0 && ctl.time_ms > 0);
+    let no_message = dead.iter().find(|d| d.stream == "{dl:p1}:ctl").expect("the control entry without a message");
+    assert_eq!(no_message.entry_id, no_message_id);
+    assert!(no_message.reason.contains("no message"), "{}", no_message.reason);
     assert_eq!(client.dead_letters(1).await.unwrap().len(), 1);
 
     // Gone from their streams, nothing pending.
-    for (key, id) in [("{dl:p0}:ctl", &ctl_id), ("{dl:p1}:act", &act_id)] {
+    for (key, id) in [("{dl:p0}:ctl", &ctl_id), ("{dl:p1}:act", &act_id), ("{dl:p1}:ctl", &no_message_id)] {
         let left: Vec<redis::Value> = redis::cmd("XRANGE").arg(key).arg(id).arg(id).query_async(&mut c).await.unwrap();
         assert!(left.is_empty(), "{key} {id} is still there");
     }

@@ -45,6 +45,11 @@
 //! that stops hands its prefetched items back at once and deletes its consumers; consumers
 //! that hold nothing and have been idle past the visibility timeout are deleted by the others.
 //!
+//! An entry of a control or activity stream that cannot be read (a message variant from a newer
+//! release during a rolling upgrade, say) is moved to the partition's dead-letter stream with
+//! the reason, acknowledged and deleted from its stream in the same script (`dead_letter.lua`),
+//! so it is neither skipped silently nor left pending; `Client::dead_letters` shows them.
+//!
 //! Scripts run by their SHA1 and, when Redis's script cache does not have them (`NOSCRIPT`: a
 //! restart, `SCRIPT FLUSH`), again by their text. A pipelined batch of commits sends again
 //! only the commits that got `NOSCRIPT`: those that ran are never sent twice.

@@ -325,12 +325,22 @@ impl Redis {
         Ok(moved == 1)
     }
 
-    /// Move the unreadable entries `bad` of partition `p`'s stream `kind`; failures are logged
-    /// (see the callers for when the entry is looked at again).
+    /// Move the unreadable entries `bad` of partition `p`'s stream `kind`, trying each up to
+    /// three times; failures are logged (see the callers for when the entry is looked at again).
     pub(super) async fn dead_letter_all(&self, p: u32, kind: &str, bad: Vec<(keys::Entry, String)>) {
         for (e, reason) in bad {
-            if let Err(err) = self.dead_letter(p, kind, &e, &reason).await {
-                tracing::error!(partition = p, stream = kind, entry = e.n, reason, error = %err, "moving an unreadable entry to the dead letters failed");
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 1..=3 {
+                match self.dead_letter(p, kind, &e, &reason).await {
+                    Ok(_) => break,
+                    Err(err) if attempt == 3 => {
+                        tracing::error!(partition = p, stream = kind, entry = e.n, reason, error = %err, "moving an unreadable entry to the dead letters failed");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                }
             }
         }
     }

@@ -120,6 +120,16 @@ enum Command {
     /// registered code can run now (blocked: `durable status ID` says why), and where they are
     /// suspended. What to look at before a deploy.
     Versions,
+    /// Entries the workers could not read, newest first.
+    ///
+    /// A message variant from a newer release during a rolling upgrade, say: each was moved
+    /// out of its stream to the hub's dead-letter stream with the reason and its fields, so it
+    /// is neither lost nor read again and again.
+    DeadLetters {
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        top: u32,
+    },
     /// Write the in-flight instances to stdout, one JSON object a line.
     ///
     /// Each line is a `durable::ExportedInstance` (status, snapshot, history): what a CI test
@@ -428,6 +438,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 out.line(&format!("signaled {name}/{key} {op}"));
             }
+            Ok(())
+        }
+        Command::DeadLetters { top } => {
+            let list = client.dead_letters(top as usize).await?;
+            out.dead_letters(&list);
             Ok(())
         }
         Command::Versions => {

@@ -1,6 +1,7 @@
 //! What the commands print: aligned tables for people, the HTTP API's JSON shapes for scripts.
 
 use durable_http::render;
+use durable_runtime::backend::DeadLetter;
 use durable_runtime::client::EntityStatus;
 use durable_runtime::{ExportedInstance, HistoryEvent, InstanceStatus, VersionSummary};
 use serde_json::{Value, json};
@@ -166,6 +167,22 @@ impl Out {
             rows.extend(at.map(|a| vec![String::new(), String::new(), String::new(), String::new(), a]));
         }
         table(&["NAME", "VERSION", "IN FLIGHT", "BLOCKED", "SUSPENDED AT"], rows);
+    }
+
+    /// `dead-letters`.
+    pub fn dead_letters(&self, list: &[DeadLetter]) {
+        if self.json {
+            let v: Vec<Value> = list.iter().map(render::dead_letter).collect();
+            return self.value(&json!({ "deadLetters": v }));
+        }
+        let rows = list
+            .iter()
+            .map(|d| {
+                let fields: Vec<String> = d.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                vec![time(d.time_ms), d.stream.clone(), d.entry_id.clone(), d.reason.clone(), fields.join(" ")]
+            })
+            .collect();
+        table(&["TIME", "STREAM", "ENTRY", "REASON", "FIELDS"], rows);
     }
 
     /// `entity get`.

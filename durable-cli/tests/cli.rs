@@ -395,3 +395,49 @@ async fn versions_and_export_check_the_next_build_before_deploying() {
     assert_eq!(v[1], json!({ "name": "parked", "version": 2, "inFlight": 2, "blocked": 0, "suspendedAt": { &k2: 2 } }));
     fixed.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_show_unreadable_entries() {
+    let env = Env::new().await;
+    env.durable(&["dead-letters"]).await.ok();
+    let none = env.durable(&["dead-letters", "--json"]).await.ok().json();
+    assert_eq!(none, json!({ "deadLetters": [] }));
+    // A control message from a newer release, numbered as the backend numbers entries.
+    let mut c = redis::Client::open(env.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let tag = format!("{{{HUB}:p0}}");
+    let n: u64 = redis::cmd("INCR").arg(format!("{tag}:seq")).query_async(&mut c).await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(format!("{tag}:ctl"))
+        .arg(format!("{n}-0"))
+        .arg("i")
+        .arg("someone")
+        .arg("m")
+        .arg(r#"{"FromTheFuture":{}}"#)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let id = env.durable(&["start", "hello_cities", "--input", r#"["Oslo"]"#]).await.ok().stdout.trim().to_string();
+    let s = env.poll_json(&["status", &id], finished).await;
+    assert_eq!(s["runtimeStatus"], "Completed", "{s}");
+    let d = env.poll_json(&["dead-letters"], |v| v["deadLetters"].as_array().is_some_and(|a| !a.is_empty())).await;
+    let d0 = &d["deadLetters"][0];
+    assert_eq!(d0["stream"], format!("{tag}:ctl"), "{d}");
+    assert_eq!(d0["entryId"], format!("{n}-0"));
+    assert_eq!(d0["partition"], 0);
+    assert!(d0["reason"].as_str().unwrap().contains("FromTheFuture"), "{d}");
+    assert_eq!(d0["fields"]["m"], r#"{"FromTheFuture":{}}"#);
+    let table = env.durable(&["dead-letters"]).await.ok().stdout;
+    assert!(
+        table.starts_with("TIME") && table.contains("FromTheFuture") && table.contains(&format!("{n}-0")),
+        "{table}"
+    );
+
+    let url = env.url();
+    let served = tokio::task::spawn_blocking(move || Served::start(&url, &["--token", "t0k"])).await.unwrap();
+    assert_eq!(http(&served.addr, "GET", "/dead-letters", &[], None).status, 401);
+    let r = http(&served.addr, "GET", "/dead-letters?top=5", &[("Authorization", "Bearer t0k")], None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["deadLetters"][0]["entryId"], format!("{n}-0"), "{r:?}");
+    drop(served);
+    env.shutdown().await;
+}

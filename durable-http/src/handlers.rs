@@ -480,6 +480,18 @@ pub(crate) async fn list_entities(State(st): State<AppState>, Q(q): Q<EntitiesQu
     Ok(Json(json!({ "entities": list.iter().map(render::entity).collect::<Vec<_>>() })).into_response())
 }
 
+#[derive(Deserialize)]
+pub(crate) struct DeadLettersQuery {
+    top: Option<String>,
+}
+
+/// `GET /dead-letters?top=`: entries the backend could not read, newest first.
+pub(crate) async fn dead_letters(State(st): State<AppState>, Q(q): Q<DeadLettersQuery>) -> ApiResult {
+    let top = parse_top(&q.top)?;
+    let list = st.client.dead_letters(top).await?;
+    Ok(Json(json!({ "deadLetters": list.iter().map(render::dead_letter).collect::<Vec<_>>() })).into_response())
+}
+
 /// `GET /openapi.json`.
 pub(crate) async fn openapi_json(State(st): State<AppState>) -> Response {
     Json(crate::openapi::document(&st.config)).into_response()

@@ -1,7 +1,7 @@
 //! The HTTP API of `durable`, in the style of Azure Durable Functions: start orchestrations,
 //! query, list and purge instances, raise events, terminate/suspend/resume/rewind, signal
-//! and read entities, and see which orchestrator versions have instances in flight, over HTTP
-//! with JSON. It needs no user code: it is a [`Client`] behind [axum](https://docs.rs/axum)
+//! and read entities, see which orchestrator versions have instances in flight and which
+//! entries the backend could not read (dead letters), over HTTP with JSON. It needs no user code: it is a [`Client`] behind [axum](https://docs.rs/axum)
 //! routes.
 //!
 //! ```no_run
@@ -132,6 +132,7 @@ pub fn router(client: Client, config: HttpConfig) -> Router {
         .route("/instances/{id}/rewind", post(rewind))
         .route("/entities", get(list_entities))
         .route("/entities/{name}/{key}", get(entity).post(signal_entity).delete(purge_entity))
+        .route("/dead-letters", get(dead_letters))
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -23,6 +23,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/entities/{name}/{key}"),
     ("post", "/entities/{name}/{key}"),
     ("delete", "/entities/{name}/{key}"),
+    ("get", "/dead-letters"),
     ("get", "/openapi.json"),
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -333,6 +334,17 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
             "Rewind a failed instance: its failed tasks run again.",
             "The instance has not failed.",
         ),
+        ("get", "/dead-letters") => operation(
+            "listDeadLetters",
+            "Entries the backend could not read (a message variant from a newer release during a rolling upgrade, say), newest first: each was moved out of its stream with the reason, so it is neither lost nor read again. Always empty on the Memory backend.",
+            vec![query(
+                "top",
+                "At most this many, 1 to 1000 (default 100).",
+                json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+            )],
+            None,
+            vec![("200", body("The dead letters.", schema_ref("DeadLetterList"))), ("400", error("Bad query string."))],
+        ),
         ("get", "/entities") => operation(
             "listEntities",
             "List entities that have state.",
@@ -479,6 +491,24 @@ fn schemas() -> Value {
                 },
                 "history": { "type": "array", "items": schema_ref("HistoryEvent"), "description": "With showHistory=true." },
                 "state": { "description": "With showState=true: `{at, pc, locals}` of a suspended orchestration, or null." }
+            }
+        },
+        "DeadLetterList": {
+            "type": "object",
+            "required": ["deadLetters"],
+            "properties": { "deadLetters": { "type": "array", "items": schema_ref("DeadLetter") } }
+        },
+        "DeadLetter": {
+            "type": "object",
+            "required": ["id", "stream", "entryId", "partition", "reason", "time", "fields"],
+            "properties": {
+                "id": { "type": "string", "description": "Its id in the dead-letter stream." },
+                "stream": { "type": "string", "description": "The stream it came from (for Redis, the key, e.g. `{durable:p3}:ctl`)." },
+                "entryId": { "type": "string", "description": "Its id in that stream." },
+                "partition": { "type": "integer", "minimum": 0, "description": "The partition of that stream." },
+                "reason": { "type": "string", "description": "Why it could not be read (the decode error)." },
+                "time": { "type": "string", "format": "date-time", "description": "When it was moved." },
+                "fields": { "type": "object", "additionalProperties": { "type": "string" }, "description": "The entry's fields as they were." }
             }
         },
         "VersionSummary": {

@@ -46,6 +46,20 @@ pub fn version_summary(v: &VersionSummary) -> Value {
     })
 }
 
+/// One dead letter, as `GET /dead-letters` and `durable dead-letters --json` show it:
+/// `{"id", "stream", "entryId", "partition", "reason", "time", "fields"}`.
+pub fn dead_letter(d: &durable_runtime::backend::DeadLetter) -> Value {
+    json!({
+        "id": d.id,
+        "stream": d.stream,
+        "entryId": d.entry_id,
+        "partition": d.partition,
+        "reason": d.reason,
+        "time": rfc3339(d.time_ms),
+        "fields": d.fields,
+    })
+}
+
 /// One history event: `{"eventType": "TaskCompleted", "timestamp": "...", "seq": 3, ...fields}`,
 /// with payload fields (input, result, data, output, custom status) as JSON values.
 pub fn history_event(e: &HistoryEvent) -> Value {

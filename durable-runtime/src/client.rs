@@ -333,6 +333,22 @@ impl Client {
         self.call("reading queue depths", Repeat::Safe, || self.backend.queue_depths()).await
     }
 
+    /// The newest `limit` entries the backend could not read (a message variant from a newer
+    /// release during a rolling upgrade, say), newest first: each was moved out of its stream
+    /// to the backend's dead-letter stream with the reason, so it is neither lost nor read
+    /// again and again. Always empty for the Memory backend.
+    ///
+    /// ```no_run
+    /// # async fn f(client: durable_runtime::Client) -> Result<(), durable_runtime::Error> {
+    /// for d in client.dead_letters(20).await? {
+    ///     println!("{} {} partition {}: {}", d.stream, d.entry_id, d.partition, d.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<crate::backend::DeadLetter>, Error> {
+        self.call("reading dead letters", Repeat::Safe, || self.backend.dead_letters(limit)).await
+    }
+
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
     pub async fn purge(&self, id: &str) -> Result<bool, Error> {
         self.call("purge", Repeat::Safe, || self.backend.purge(id)).await

@@ -10,8 +10,8 @@ pub mod redis;
 
 pub use self::redis::{Redis, RedisBuilder};
 pub use crate::engine::store::{
-    Action, ActivityRequest, ActivityWorkItem, Backend, MessageId, NewInstance, OrchestrationWorkItem, PendingMessage,
-    SnapshotChange, StepCommit, TimerRequest,
+    Action, ActivityRequest, ActivityWorkItem, Backend, DeadLetter, MessageId, NewInstance, OrchestrationWorkItem,
+    PendingMessage, SnapshotChange, StepCommit, TimerRequest,
 };
 pub use crate::ids::new_execution_id;
 pub use crate::messages::InstanceMessage;

@@ -269,6 +269,27 @@ pub struct TimerRequest {
     pub message: InstanceMessage,
 }
 
+/// An entry a backend could not read (a message variant from a newer release during a rolling
+/// upgrade, say), moved out of its stream to the backend's dead-letter stream: neither lost nor
+/// read again and again. Shown by [`Client::dead_letters`](crate::Client::dead_letters).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream.
+    pub id: String,
+    /// The stream it came from (for Redis, the key, e.g. `{durable:p3}:ctl`).
+    pub stream: String,
+    /// Its id in that stream.
+    pub entry_id: String,
+    /// The partition of that stream.
+    pub partition: u32,
+    /// Why it could not be read (the decode error).
+    pub reason: String,
+    /// When it was moved, in ms since the Unix epoch.
+    pub time_ms: Millis,
+    /// The entry's fields as they were (bytes that are not UTF-8 are replaced).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
 /// Storage for instances, inboxes, timers and activity work. Object-safe: the worker and the
 /// client hold an `Arc<dyn Backend>`.
 ///
@@ -345,6 +366,14 @@ pub trait Backend: Send + Sync + 'static {
     /// default).
     fn queue_depths(&self) -> BoxFuture<'_, Result<Option<QueueDepths>, Error>> {
         Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// The newest `limit` entries the backend could not read and moved to its dead-letter
+    /// stream, newest first. The default (and [`Memory`](crate::backend::Memory), which never
+    /// decodes what it stores) has none.
+    fn dead_letters(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetter>, Error>> {
+        let _ = limit;
+        Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
     /// Up to `max` instances with new messages, each locked for the caller; waits up to `wait`

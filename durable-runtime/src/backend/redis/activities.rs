@@ -2,7 +2,7 @@
 //! keeping running items claimed, claiming those of dead workers, and deleting consumers that
 //! are gone.
 
-use super::{BLOCK_MAX, Redis, backend_err, from_json, keys, lock, reply_str, to_json};
+use super::{BLOCK_MAX, Redis, backend_err, keys, lock, reply_str, to_json};
 use crate::backend::{ActivityRequest, ActivityWorkItem};
 use crate::error::Error;
 use keys::{Entry, stream_id};
@@ -107,11 +107,19 @@ impl Redis {
                 Err(e) => return Err(backend_err("XREADGROUP", e)),
             };
             let mut items = Vec::new();
+            let mut bad = Vec::new();
             for (key, entries) in keys::parse_read(&reply) {
                 let Some(p) = (0..parts).find(|p| key == format!("{}:act", this.tag(*p))) else { continue };
-                items.extend(entries.iter().filter_map(|e| this.work_item(p, e)));
+                let (ok, unreadable) = Self::work_items(p, entries);
+                items.extend(ok);
+                bad.push((p, unreadable));
             }
             this.take_in(items).await?;
+            // If moving one fails, it stays pending and is claimed again after the visibility
+            // timeout (`claim_dead`), which tries again.
+            for (p, unreadable) in bad {
+                this.dead_letter_all(p, "act", unreadable).await;
+            }
             drop(guard);
             Ok::<(), Error>(())
         });
@@ -135,16 +143,24 @@ impl Redis {
         Ok(())
     }
 
-    /// The work item of an activity entry of partition `p` (`None`: unreadable, left pending).
-    fn work_item(&self, p: u32, e: &Entry) -> Option<ActivityWorkItem> {
-        let r = e.get("r")?;
-        match from_json::<ActivityRequest>(r, "an activity request") {
-            Ok(request) => Some(ActivityWorkItem { work_id: keys::work_id(e.n, p), request }),
-            Err(err) => {
-                tracing::warn!(entry = e.n, partition = p, error = %err, "skipping an unreadable activity entry");
-                None
+    /// The work items of activity entries of partition `p`, and those that cannot be read with
+    /// the reason.
+    fn work_items(p: u32, entries: Vec<Entry>) -> (Vec<ActivityWorkItem>, Vec<(Entry, String)>) {
+        let mut items = Vec::new();
+        let mut bad = Vec::new();
+        for e in entries {
+            let decoded = match e.get("r") {
+                None => Err("the activity entry has no request (field `r`)".to_string()),
+                Some(r) => serde_json::from_slice::<ActivityRequest>(r).map_err(|err| {
+                    format!("the activity request does not decode (written by a newer release?): {err}")
+                }),
+            };
+            match decoded {
+                Ok(request) => items.push(ActivityWorkItem { work_id: keys::work_id(e.n, p), request }),
+                Err(reason) => bad.push((e, reason)),
             }
         }
+        (items, bad)
     }
 
     pub(super) async fn fetch_activity_batch(
@@ -316,9 +332,9 @@ impl Redis {
                 _ => (String::new(), Vec::new()),
             };
             claimed += entries.len();
-            let items: Vec<_> =
-                entries.iter().filter_map(|e| self.work_item(p, e)).filter(|i| !mine.contains(&i.work_id)).collect();
-            self.take_in(items).await?;
+            let (items, unreadable) = Self::work_items(p, entries);
+            self.take_in(items.into_iter().filter(|i| !mine.contains(&i.work_id)).collect()).await?;
+            self.dead_letter_all(p, "act", unreadable).await;
             cursor = if next.is_empty() { "0-0".to_string() } else { next };
             if cursor == "0-0" || claimed >= ACT_PREFETCH {
                 break;

@@ -5,6 +5,7 @@ use super::{BLOCK_MAX, Inner, Redis, backend_err, from_json, keys, lock, reply_i
 use crate::backend::{Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, PendingMessage};
 use crate::error::Error;
 use crate::instance::InstanceStatus;
+use keys::Entry;
 use keys::stream_id;
 use redis::Value;
 use std::sync::Weak;
@@ -111,42 +112,49 @@ impl Redis {
         };
         let streams = keys::parse_read(&reply);
         let mut added = 0;
-        let mut o = lock(&self.inner.owner);
-        for (key, entries) in streams {
-            let Some(&(p, epoch, _)) = cursors.iter().find(|(p, _, _)| key == format!("{}:ctl", self.tag(*p))) else {
-                continue;
-            };
-            let Some(part) = o.parts.get_mut(&p) else { continue };
-            if part.epoch != epoch {
-                continue;
-            }
-            for e in entries {
-                if e.n <= part.last {
+        let mut bad = Vec::new();
+        {
+            let mut o = lock(&self.inner.owner);
+            for (key, entries) in streams {
+                let Some(&(p, epoch, _)) = cursors.iter().find(|(p, _, _)| key == format!("{}:ctl", self.tag(*p)))
+                else {
+                    continue;
+                };
+                let Some(part) = o.parts.get_mut(&p) else { continue };
+                if part.epoch != epoch {
                     continue;
                 }
-                part.last = e.n;
-                let (Some(inst), Some(m)) = (e.get_str("i"), e.get("m")) else { continue };
-                let message = match from_json::<InstanceMessage>(m, "a control message") {
-                    Ok(m) => m,
-                    Err(err) => {
-                        tracing::warn!(entry = e.n, partition = p, error = %err, "dropping an unreadable control entry");
+                for e in entries {
+                    if e.n <= part.last {
                         continue;
                     }
-                };
-                let st = part.insts.entry(inst.clone()).or_default();
-                st.inbox.push(PendingMessage { id: e.n, message });
-                if !st.has_new {
-                    st.has_new = true;
-                    if st.locked.is_none() {
-                        part.ready.push_back(inst);
+                    part.last = e.n;
+                    let (inst, message) = match decode_ctl(&e) {
+                        Ok(d) => d,
+                        Err(reason) => {
+                            bad.push((p, e, reason));
+                            continue;
+                        }
+                    };
+                    let st = part.insts.entry(inst.clone()).or_default();
+                    st.inbox.push(PendingMessage { id: e.n, message });
+                    if !st.has_new {
+                        st.has_new = true;
+                        if st.locked.is_none() {
+                            part.ready.push_back(inst);
+                        }
                     }
+                    added += 1;
                 }
-                added += 1;
             }
         }
-        drop(o);
         if added > 0 {
             self.inner.ready.notify_waiters();
+        }
+        // Past the cursor now: moved to the dead letters, or, if that fails, left in the stream
+        // until the partition is read from its start again (by its next owner).
+        for (p, e, reason) in bad {
+            self.dead_letter_all(p, "ctl", vec![(e, reason)]).await;
         }
         Ok(added)
     }
@@ -318,6 +326,15 @@ impl Redis {
             }
         }
     }
+}
+
+/// The instance and message of a control entry, or why it cannot be read.
+fn decode_ctl(e: &Entry) -> Result<(String, InstanceMessage), String> {
+    let inst = e.get_str("i").ok_or("the control entry has no instance (field `i`)")?;
+    let m = e.get("m").ok_or("the control entry has no message (field `m`)")?;
+    let message = serde_json::from_slice::<InstanceMessage>(m)
+        .map_err(|err| format!("the control message does not decode (written by a newer release?): {err}"))?;
+    Ok((inst, message))
 }
 
 /// Counts a fetch in progress, and notes when it ends (an idle handle hands its partitions back).

@@ -46,7 +46,7 @@ pub(crate) fn split_work_id(id: u64) -> (u64, u32) {
 /// One stream entry: its number and its fields.
 pub(crate) struct Entry {
     pub n: u64,
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    pub fields: Fields,
 }
 
 impl Entry {
@@ -78,19 +78,29 @@ fn items(v: &Value) -> &[Value] {
 /// Entries of an entry list: `[[id, [field, value, …]], …]`. Deleted entries (`nil` fields, as
 /// `XAUTOCLAIM` may return) are skipped.
 pub(crate) fn parse_entries(v: &Value) -> Vec<Entry> {
+    parse_entries_raw(v)
+        .into_iter()
+        .filter_map(|(id, fields)| Some(Entry { n: parse_stream_id(&id)?, fields }))
+        .collect()
+}
+
+/// An entry's fields, names and values as they are.
+pub(crate) type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Entries of an entry list with their ids as they are (ids Redis made, `<ms>-<seq>`, as well).
+pub(crate) fn parse_entries_raw(v: &Value) -> Vec<(Vec<u8>, Fields)> {
     let mut out = Vec::new();
     for e in items(v) {
         let parts = items(e);
         let (Some(id), Some(fields)) = (parts.first().and_then(bytes), parts.get(1)) else {
             continue;
         };
-        let Some(n) = parse_stream_id(&id) else { continue };
         let flat = items(fields);
         if flat.is_empty() {
             continue;
         }
         let fields = flat.chunks(2).filter_map(|c| Some((bytes(c.first()?)?, bytes(c.get(1)?)?))).collect();
-        out.push(Entry { n, fields });
+        out.push((id, fields));
     }
     out
 }

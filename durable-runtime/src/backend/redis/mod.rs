@@ -19,6 +19,7 @@
 //! | `{P:pN}:idx` | zset | the partition's instances by creation time |
 //! | `{P:pN}:lease`, `:epoch` | string | the partition's lease (worker id, `PX`) and fencing epoch |
 //! | `{P:pN}:seq`, `:gen` | counter | stream entry numbers, instance generations |
+//! | `{P:pN}:dead` | stream | entries of `:ctl` and `:act` that could not be read (a message from a newer release), moved here with their stream, id, partition, reason and time, and their fields as `f:<name>`; at most about 10,000 per partition |
 //! | `{P}:workers` | zset | live workers by heartbeat expiry |
 //! | `{P}:partitions` | string | the partition count (every process must agree) |
 //!
@@ -43,6 +44,11 @@
 //! worker keeps its running items with `XCLAIM` (so long activities are not run twice). A worker
 //! that stops hands its prefetched items back at once and deletes its consumers; consumers
 //! that hold nothing and have been idle past the visibility timeout are deleted by the others.
+//!
+//! An entry of a control or activity stream that cannot be read (a message variant from a newer
+//! release during a rolling upgrade, say) is moved to the partition's dead-letter stream with
+//! the reason, acknowledged and deleted from its stream in the same script (`dead_letter.lua`),
+//! so it is neither skipped silently nor left pending; `Client::dead_letters` shows them.
 //!
 //! Scripts run by their SHA1 and, when Redis's script cache does not have them (`NOSCRIPT`: a
 //! restart, `SCRIPT FLUSH`), again by their text. A pipelined batch of commits sends again
@@ -74,7 +80,7 @@ mod timers;
 
 pub use config::RedisBuilder;
 
-use super::{ActivityWorkItem, Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, StepCommit};
+use super::{ActivityWorkItem, Backend, DeadLetter, InstanceMessage, NewInstance, OrchestrationWorkItem, StepCommit};
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
@@ -89,7 +95,7 @@ use redis::Value;
 use redis::aio::ConnectionManager;
 use scripts::Scripts;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 
@@ -236,6 +242,12 @@ fn reply_int(v: &Value) -> i64 {
     }
 }
 
+/// Moves an unreadable entry to the dead-letter stream (`dead_letter.lua`).
+static DEAD_LETTER: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("dead_letter.lua")));
+
+/// At most about this many dead letters are kept per partition (the oldest go first).
+const DEAD_LETTERS_KEPT: usize = 10_000;
+
 /// How long a blocking read waits at most before looking at ownership changes again.
 const BLOCK_MAX: Duration = Duration::from_millis(500);
 
@@ -328,6 +340,52 @@ impl Redis {
         Ok(firsts.into_iter().flatten().map(|(_, s)| s as Millis).min().map(from_millis))
     }
 
+    /// Move entry `e` of partition `p`'s stream `kind` (`ctl` or `act`), which could not be
+    /// read for `reason`, to the partition's dead-letter stream, and take it out of its stream
+    /// (acknowledged and deleted), atomically. `false` if it was gone already.
+    pub(super) async fn dead_letter(&self, p: u32, kind: &str, e: &keys::Entry, reason: &str) -> Result<bool, Error> {
+        let t = self.tag(p);
+        let mut call = DEAD_LETTER.key(format!("{t}:{kind}"));
+        call.key(format!("{t}:dead")).arg(kind).arg(keys::stream_id(e.n)).arg(p).arg(reason).arg(DEAD_LETTERS_KEPT);
+        for (k, v) in &e.fields {
+            call.arg(k.as_slice()).arg(v.as_slice());
+        }
+        let moved: i64 = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("moving an entry to the dead letters", e))?;
+        if moved == 1 {
+            tracing::warn!(
+                partition = p,
+                stream = kind,
+                entry = e.n,
+                reason,
+                "moved an unreadable entry to the dead letters"
+            );
+        }
+        Ok(moved == 1)
+    }
+
+    /// Move the unreadable entries `bad` of partition `p`'s stream `kind`, trying each up to
+    /// three times; failures are logged (see the callers for when the entry is looked at again).
+    pub(super) async fn dead_letter_all(&self, p: u32, kind: &str, bad: Vec<(keys::Entry, String)>) {
+        for (e, reason) in bad {
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 1..=3 {
+                match self.dead_letter(p, kind, &e, &reason).await {
+                    Ok(_) => break,
+                    Err(err) if attempt == 3 => {
+                        tracing::error!(partition = p, stream = kind, entry = e.n, reason, error = %err, "moving an unreadable entry to the dead letters failed");
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                    }
+                }
+            }
+        }
+    }
+
     /// How many activity work items are queued or running.
     pub async fn pending_activities(&self) -> Result<usize, Error> {
         let mut pipe = redis::pipe();
@@ -388,6 +446,10 @@ impl Backend for Redis {
 
     fn purge<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(self.purge_instance(instance_id))
+    }
+
+    fn dead_letters(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetter>, Error>> {
+        Box::pin(self.load_dead_letters(limit))
     }
 
     fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>> {

@@ -1,6 +1,7 @@
 //! Queries: an instance's status, snapshot and history, listing instances, and queue depths.
 
-use super::{Redis, backend_err, from_json};
+use super::{Redis, backend_err, from_json, keys};
+use crate::engine::store::DeadLetter;
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
@@ -121,5 +122,51 @@ impl Redis {
             d.messages += c[2];
         }
         Ok(Some(d))
+    }
+
+    /// The newest `limit` dead letters of all partitions, newest first.
+    pub(super) async fn load_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for p in 0..self.inner.cfg.partitions {
+            pipe.cmd("XREVRANGE").arg(format!("{}:dead", self.tag(p))).arg("+").arg("-").arg("COUNT").arg(limit);
+        }
+        let per_part: Vec<redis::Value> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("XREVRANGE", e))?;
+        let mut all = Vec::new();
+        for v in &per_part {
+            for (id, fields) in keys::parse_entries_raw(v) {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let mut d = DeadLetter {
+                    id: text(&id),
+                    stream: String::new(),
+                    entry_id: String::new(),
+                    partition: 0,
+                    reason: String::new(),
+                    time_ms: 0,
+                    fields: Default::default(),
+                };
+                for (k, v) in fields {
+                    match k.as_slice() {
+                        b"stream" => d.stream = text(&v),
+                        b"id" => d.entry_id = text(&v),
+                        b"partition" => d.partition = text(&v).parse().unwrap_or(0),
+                        b"reason" => d.reason = text(&v),
+                        b"time" => d.time_ms = text(&v).parse().unwrap_or(0),
+                        k => {
+                            if let Some(name) = k.strip_prefix(b"f:") {
+                                d.fields.insert(text(name), text(&v));
+                            }
+                        }
+                    }
+                }
+                all.push(d);
+            }
+        }
+        all.sort_by(|a, b| (b.time_ms, &b.id).cmp(&(a.time_ms, &a.id)));
+        all.truncate(limit);
+        Ok(all)
     }
 }

@@ -9,7 +9,7 @@ use durable_runtime::backend::{Backend, Redis};
 use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
 use durable_runtime::{Client, Error, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, hello, say_hello};
-use durable_test_support::history::check_history;
+use durable_test_support::history::{check_all_completed as check_all, check_history};
 use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
 use std::time::{Duration, Instant};
@@ -112,29 +112,6 @@ impl Rng {
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-async fn check_all(client: &Client, expected: &[(String, bool, Vec<String>)], timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    for (id, parent, cities) in expected {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let done = client.wait_for_completion(id, left).await.unwrap();
-        assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{id}: {done:?}");
-        let greetings: Vec<String> = cities.iter().map(|c| format!("Hello {c}!")).collect();
-        let history = client.history(id).await.unwrap();
-        check_history(id, &history);
-        if *parent {
-            assert_eq!(done.output::<String>().unwrap(), greetings.join(" "));
-            replay_orchestrator::<fixtures::parent>(id, &history).unwrap();
-            let child = format!("{id}:0");
-            let child_history = client.history(&child).await.unwrap();
-            check_history(&child, &child_history);
-            replay_orchestrator::<hello>(&child, &child_history).unwrap();
-        } else {
-            assert_eq!(done.output::<Vec<String>>().unwrap(), greetings);
-            replay_orchestrator::<hello>(id, &history).unwrap();
-        }
     }
 }
 

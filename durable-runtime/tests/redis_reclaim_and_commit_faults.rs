@@ -11,10 +11,9 @@
 //! their settings in `DURABLE_FAULT_*` variables (see [`worker_process`]).
 
 use durable_runtime::backend::Redis;
-use durable_runtime::engine::replay_orchestrator;
 use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, call_slow, hello, say_hello, slow};
-use durable_test_support::history::check_history;
+use durable_test_support::history::{check_all_completed, check_history};
 use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
 use redis::Value;
@@ -309,26 +308,7 @@ async fn no_commit_is_applied_twice_when_scripts_are_flushed() {
             expected.push((id.into_string(), parent, cities));
         }
         flushing.store(true, Ordering::SeqCst);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        for (id, parent, cities) in &expected {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let done = client.wait_for_completion(id, left).await.unwrap();
-            let history = client.history(id).await.unwrap();
-            check_history(id, &history);
-            assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{id}: {done:?}");
-            let greetings: Vec<String> = cities.iter().map(|c| format!("Hello {c}!")).collect();
-            if *parent {
-                assert_eq!(done.output::<String>().unwrap(), greetings.join(" "));
-                replay_orchestrator::<fixtures::parent>(id, &history).unwrap();
-                let child = format!("{id}:0");
-                let child_history = client.history(&child).await.unwrap();
-                check_history(&child, &child_history);
-                replay_orchestrator::<hello>(&child, &child_history).unwrap();
-            } else {
-                assert_eq!(done.output::<Vec<String>>().unwrap(), greetings);
-                replay_orchestrator::<hello>(id, &history).unwrap();
-            }
-        }
+        check_all_completed(&client, &expected, Duration::from_secs(120)).await;
     }
     stop.store(true, Ordering::SeqCst);
     flusher.await.unwrap();

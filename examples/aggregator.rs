@@ -57,8 +57,12 @@ async fn main() -> Result<(), durable::Error> {
     println!("12 readings signaled");
     // Signals are applied asynchronously: wait (up to 10 s) until the entity started the report.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // The report is created by the entity's commit; on Redis it reaches another partition a
+    // moment later (through that partition's outbox), so wait until it exists too.
     let report = loop {
-        if let Some(id) = client.entity_state::<Batch>("sensor-7").await?.and_then(|b| b.started) {
+        if let Some(id) = client.entity_state::<Batch>("sensor-7").await?.and_then(|b| b.started)
+            && client.status(&id).await?.is_some()
+        {
             break id;
         }
         if std::time::Instant::now() > deadline {

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p durable-bench -- SCENARIO [--backend memory|redis] [--redis URL] [--n N]
 //!                                                  [--concurrency C] [--runs R] [--concurrent-waits]
-//!                                                  [--wave W] [--exit-parked]
+//!                                                  [--wave W] [--exit-parked] [--signals S]
 //! ```
 //!
 //! Scenarios (see `docs/performance.md` for the figures and the design targets):
@@ -28,10 +28,15 @@
 //!   them W at a time, each wave parked before the next (resident memory by number parked,
 //!   without one large burst); `--exit-parked` exits right after the report, nothing freed, for
 //!   heap profilers (`heaptrack`, `massif`).
-//! - `all`: every scenario above, with its default size.
+//! - `backlog` (Redis only): N starts (default 1,000,000) of an orchestration that finishes in
+//!   its first step and `--signals S` (default 200,000) signals to one entity, queued while no
+//!   worker runs; then one worker drains them. The resident memory of this process while it
+//!   drains, what the backend held in memory, and the longest command in Redis's `SLOWLOG`.
+//! - `all`: every scenario above but `backlog`, with its default size.
 //!
 //! Activities do no work: the figures are the cost of the runtime itself.
 
+mod backlog;
 mod parked;
 mod scenarios;
 mod workload;
@@ -48,8 +53,8 @@ use workload::*;
 /// How long any single wait may take before the benchmark reports a hang.
 const WAIT: Duration = Duration::from_secs(600);
 
-const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked]
-scenarios: five-activity, sequential, fan-out, latency, history-length, entity-hot, entities, parked, all";
+const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked] [--signals S]
+scenarios: five-activity, sequential, fan-out, latency, history-length, entity-hot, entities, parked, backlog, all";
 
 // ------------------------------------------------------------------ options
 
@@ -63,6 +68,7 @@ enum Scenario {
     EntityHot,
     Entities,
     Parked,
+    Backlog,
 }
 
 impl Scenario {
@@ -87,6 +93,7 @@ impl Scenario {
             "entity-hot" => Self::EntityHot,
             "entities" => Self::Entities,
             "parked" => Self::Parked,
+            "backlog" => Self::Backlog,
             _ => return None,
         })
     }
@@ -101,6 +108,7 @@ impl Scenario {
             Self::EntityHot => "entity-hot",
             Self::Entities => "entities",
             Self::Parked => "parked",
+            Self::Backlog => "backlog",
         }
     }
 
@@ -114,6 +122,7 @@ impl Scenario {
             Self::EntityHot => 20_000,
             Self::Entities => 100_000,
             Self::Parked => 100_000,
+            Self::Backlog => 1_000_000,
         }
     }
 }
@@ -134,6 +143,8 @@ struct Options {
     concurrent_waits: bool,
     /// parked: waves, idle time, exit once reported.
     parked: ParkedOptions,
+    /// backlog: signals queued to one entity.
+    signals: u64,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -143,6 +154,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut n = None;
     let mut concurrency = None;
     let mut concurrent_waits = false;
+    let mut signals = 200_000;
     let mut parked = ParkedOptions { wave: None, idle: parked::IDLE, exit_parked: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -159,6 +171,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 concurrency = Some(v.parse().map_err(|_| format!("--concurrency: not a number: {v:?}"))?);
             }
             "--concurrent-waits" => concurrent_waits = true,
+            "--signals" => {
+                let v = value(a)?;
+                signals = v.parse().map_err(|_| format!("--signals: not a number: {v:?}"))?;
+            }
             "--exit-parked" => parked.exit_parked = true,
             "--wave" => {
                 let v = value(a)?;
@@ -178,7 +194,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         other => return Err(format!("unknown backend {other:?}: memory or redis\n{USAGE}")),
     };
     let scenarios = scenarios.ok_or_else(|| format!("no scenario given\n{USAGE}"))?;
-    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits, parked })
+    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits, parked, signals })
 }
 
 // ------------------------------------------------------------------ setup
@@ -278,6 +294,13 @@ async fn main() {
 
 /// Run one scenario on a fresh backend and worker.
 async fn run(s: Scenario, opts: &Options) -> Result<(), String> {
+    if s == Scenario::Backlog {
+        // Queued before its worker starts.
+        let BackendKind::Redis(url) = &opts.backend else {
+            return Err("the backlog scenario runs on Redis: pass --backend redis".into());
+        };
+        return backlog::backlog(url, opts.n.unwrap_or(s.default_n()), opts.signals, opts.concurrency).await;
+    }
     let (backend, hub) = connect(&opts.backend).await?;
     let (worker, client) = start(&backend, opts.concurrency).await?;
     let n = opts.n.unwrap_or(s.default_n());
@@ -290,6 +313,7 @@ async fn run(s: Scenario, opts: &Options) -> Result<(), String> {
         Scenario::EntityHot => entity_signals(&client, 1, n).await?,
         Scenario::Entities => entity_signals(&client, 100, (n / 100).max(1)).await?,
         Scenario::Parked => parked(&client, n, hub.as_ref(), &opts.parked).await?,
+        Scenario::Backlog => unreachable!("run above"),
     }
     worker.shutdown().await.map_err(|e| format!("worker shutdown: {e}"))
 }

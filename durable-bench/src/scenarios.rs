@@ -36,8 +36,8 @@ pub(crate) fn quantile(v: &[Duration], q: f64) -> Duration {
 /// The entity of the entity scenarios.
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Tally {
-    sum: u64,
-    count: u64,
+    pub(crate) sum: u64,
+    pub(crate) count: u64,
 }
 
 #[entity]

@@ -139,6 +139,16 @@ pub async fn wait_event(ctx: OrchestrationContext, secs: u64) -> Result<String, 
     Ok(ctx.wait_for_event::<String>("go").await?)
 }
 
+/// Adds up `n` events named `e`, received one at a time.
+#[orchestrator]
+pub async fn sum_events(ctx: OrchestrationContext, n: u32) -> Result<i64, OrchestrationError> {
+    let mut sum = 0;
+    for _ in 0..n {
+        sum += ctx.wait_for_event::<i64>("e").await?;
+    }
+    Ok(sum)
+}
+
 /// [`wait_event`] under the same name with code that cannot resume its instances: a local
 /// (`label`) is live at the `wait_for_event` that [`wait_event`]'s snapshot does not have, and
 /// a timer it always sets makes [`wait_event`]'s history (without one) not replay.

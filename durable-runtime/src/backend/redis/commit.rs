@@ -135,10 +135,23 @@ impl Redis {
                     if let Some(st) = part.insts.get_mut(&commit.instance_id) {
                         st.inbox.retain(|m| !done.contains(&m.id));
                         st.locked = None;
-                        if st.has_new {
+                        // More messages came, or the step had only the first ones and took
+                        // some (a step that took none of them would take none again).
+                        let progressed = !commit.consumed.is_empty();
+                        if progressed {
+                            st.stalled = 0;
+                        }
+                        if st.has_new || (info.truncated && progressed) {
+                            st.has_new = true;
                             part.ready.push_back(commit.instance_id.clone());
                         } else if st.inbox.is_empty() {
                             remove = true;
+                        }
+                        if !progressed {
+                            // It took none of what it was given (all of it, or the first
+                            // messages and the `terminate`/`resume` behind them): it takes
+                            // none of the rest either until a step of it makes progress.
+                            st.stalled = st.inbox.len();
                         }
                     }
                     if remove {
@@ -155,6 +168,9 @@ impl Redis {
                 }
                 let ready = o.parts.get(&info.part).is_some_and(|p| !p.ready.is_empty());
                 drop(guard);
+                if !commit.consumed.is_empty() {
+                    self.inner.room.notify_one();
+                }
                 if fx.remote || !fx.timers.is_empty() {
                     self.inner.wake.notify_one();
                 }
@@ -216,6 +232,7 @@ impl Redis {
                     instance: l.instance.clone(),
                     generation: l.generation.clone(),
                     stale: l.stale.clone(),
+                    truncated: l.truncated,
                 })
             };
             match info {

@@ -2,16 +2,16 @@
 //! the task hub's partition count).
 
 use super::activities::{ActivityMode, Acts};
+use super::clock::Clock;
 use super::lease::Owner;
 use super::scripts::Scripts;
 use super::{Inner, Redis, backend_err, keys};
 use crate::error::Error;
-use crate::time::to_millis;
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// Configures a [`Redis`] backend. Every process on one task hub (prefix) must use the same
@@ -31,6 +31,9 @@ pub(super) struct Config {
     pub(super) visibility: Duration,
     pub(super) virtual_clock: bool,
     pub(super) read_batch: usize,
+    pub(super) read_ahead: usize,
+    pub(super) step_messages: usize,
+    pub(super) clock_ahead: Duration,
 }
 
 impl RedisBuilder {
@@ -45,6 +48,9 @@ impl RedisBuilder {
                 visibility: Duration::from_secs(30),
                 virtual_clock: false,
                 read_batch: 512,
+                read_ahead: 4096,
+                step_messages: 1000,
+                clock_ahead: Duration::ZERO,
             },
         }
     }
@@ -89,6 +95,35 @@ impl RedisBuilder {
     /// How many control or activity entries one read takes at most (default 512).
     pub fn read_batch(mut self, n: usize) -> Self {
         self.cfg.read_batch = n.max(1);
+        self
+    }
+
+    /// How many control entries (messages to instances) of one partition the owner holds in
+    /// memory, read ahead of the steps that consume them (default 4,096; one read may add up
+    /// to [`read_batch`](Self::read_batch) more). A backlog — a burst of starts, a hot entity
+    /// with many queued signals, work piled up while no worker ran — is read in pieces of this
+    /// size, so a worker's memory does not grow with it. Messages an instance cannot consume
+    /// yet (it is suspended, or no version of its code is registered here) do not count: they
+    /// wait in memory until it can, and never stop the partition's other instances.
+    pub fn read_ahead(mut self, n: usize) -> Self {
+        self.cfg.read_ahead = n.max(1);
+        self
+    }
+
+    /// How many messages one orchestration or entity step consumes at most (default 1,000),
+    /// which bounds what one commit writes and deletes (one Lua script: Redis runs nothing
+    /// else meanwhile). An instance with more waiting takes them in several steps, in order;
+    /// `terminate` and `resume` are seen at once however many messages are queued before them.
+    pub fn max_messages_per_step(mut self, n: usize) -> Self {
+        self.cfg.step_messages = n.max(1);
+        self
+    }
+
+    /// Make this handle's clock run `d` ahead of Redis's, as a worker's whose clock is wrong
+    /// would: for tests that the scripts decide by Redis's clock. Not for production.
+    #[doc(hidden)]
+    pub fn clock_ahead_for_tests(mut self, d: Duration) -> Self {
+        self.cfg.clock_ahead = d;
         self
     }
 
@@ -137,6 +172,7 @@ impl Redis {
         let client = redis::Client::open(url.as_str()).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
         let conn = Self::manager(&client, Some(Duration::from_secs(10))).await?;
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let clock_ahead = cfg.clock_ahead;
         let mut inner = Inner {
             cfg,
             worker_id,
@@ -146,13 +182,14 @@ impl Redis {
             act_conn: tokio::sync::Mutex::new(None),
             act_upkeep: tokio::sync::Mutex::new(()),
             scripts: Scripts::new(),
-            skew_ms: 0,
+            clock: Clock::new(clock_ahead),
             virtual_start: None,
             advanced_ms: AtomicU64::new(0),
             owner: Mutex::new(Owner::default()),
             acts: Mutex::new(Acts::default()),
             wake: Notify::new(),
             ready: Notify::new(),
+            room: Notify::new(),
             started: tokio::sync::OnceCell::new(),
             fetching: AtomicUsize::new(0),
             rebalancing: tokio::sync::Mutex::new(()),
@@ -162,10 +199,11 @@ impl Redis {
         let mut c = inner.conn.clone();
         check_eviction_policy(&mut c, &inner.client.get_connection_info().addr().to_string()).await?;
         // The clock: Redis's, so that every process agrees on when a timer is due.
+        let sent = Instant::now();
         let (secs, micros): (u64, u64) =
             redis::cmd("TIME").query_async(&mut c).await.map_err(|e| backend_err("TIME", e))?;
         let redis_ms = secs * 1000 + micros / 1000;
-        inner.skew_ms = redis_ms as i64 - to_millis(SystemTime::now()) as i64;
+        inner.clock.set(redis_ms, sent, Instant::now());
         if inner.cfg.virtual_clock {
             inner.virtual_start = Some(redis_ms);
         }

@@ -18,6 +18,31 @@ pub(super) struct Inst {
     pub(super) inbox: Vec<PendingMessage>,
     pub(super) has_new: bool,
     pub(super) locked: Option<u64>,
+    /// How many of the first messages of `inbox` its last step left (it is suspended, or no
+    /// code here can run it): they do not count against the read-ahead until a step consumes
+    /// some of its messages again.
+    pub(super) stalled: usize,
+}
+
+/// What a [`Redis`] handle holds of its partitions' control streams in memory
+/// ([`Redis::inbox_stats`]): the figures that [`RedisBuilder::read_ahead`] and
+/// [`RedisBuilder::max_messages_per_step`] bound.
+///
+/// [`RedisBuilder::read_ahead`]: super::RedisBuilder::read_ahead
+/// [`RedisBuilder::max_messages_per_step`]: super::RedisBuilder::max_messages_per_step
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboxStats {
+    /// Control entries held now, over all owned partitions (messages of suspended or blocked
+    /// instances, which do not count against the read-ahead, aside).
+    pub held: usize,
+    /// The most held at once since the handle connected.
+    pub peak_held: usize,
+    /// Messages held for instances that cannot consume them yet (suspended, or blocked
+    /// waiting for their code).
+    pub stalled: usize,
+    /// The most messages one step has been given since the handle connected.
+    pub largest_step: usize,
 }
 
 /// A locked instance: where it lives and what its commit checks.
@@ -28,6 +53,8 @@ pub(super) struct LockInfo {
     pub(super) generation: String,
     /// Inbox entries of an older instance with the same id: acknowledged with the commit.
     pub(super) stale: Vec<u64>,
+    /// The step was given only the first messages of a longer inbox.
+    pub(super) truncated: bool,
 }
 
 impl Redis {
@@ -55,6 +82,21 @@ impl Redis {
         Ok(())
     }
 
+    /// What this handle holds of its partitions' control streams in memory: how close it runs
+    /// to [`read_ahead`](super::RedisBuilder::read_ahead) and
+    /// [`max_messages_per_step`](super::RedisBuilder::max_messages_per_step).
+    pub fn inbox_stats(&self) -> InboxStats {
+        let o = lock(&self.inner.owner);
+        let mut stats = InboxStats { peak_held: o.peak_held, largest_step: o.largest_step, ..InboxStats::default() };
+        for part in o.parts.values() {
+            for inst in part.insts.values() {
+                stats.stalled += inst.stalled;
+                stats.held += inst.inbox.len() - inst.stalled;
+            }
+        }
+        stats
+    }
+
     /// Put a message into an existing instance's inbox.
     pub(super) async fn send(&self, instance_id: &str, message: InstanceMessage) -> Result<(), Error> {
         let p = self.part_of(instance_id);
@@ -78,13 +120,26 @@ impl Redis {
     /// Read new control entries of the owned partitions into their inboxes; blocks up to
     /// `block` if there is none (`None`: do not block).
     pub(super) async fn read_ctl(&self, block: Option<Duration>) -> Result<usize, Error> {
-        let cursors: Vec<(u32, u64, u64)> = {
+        let room = self.inner.room.notified();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        let (cursors, full): (Vec<(u32, u64, u64)>, bool) = {
             let o = lock(&self.inner.owner);
-            o.parts.iter().map(|(p, s)| (*p, s.epoch, s.last)).collect()
+            let read_ahead = self.inner.cfg.read_ahead;
+            let cursors: Vec<_> =
+                o.parts.iter().filter(|(_, s)| s.held() < read_ahead).map(|(p, s)| (*p, s.epoch, s.last)).collect();
+            let full = cursors.len() < o.parts.len();
+            (cursors, full)
         };
         if cursors.is_empty() {
-            if block.is_some() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            if let Some(b) = block {
+                // Every owned partition holds its read-ahead (or there is none): wait until a
+                // step consumes some.
+                let wait = if full { b } else { Duration::from_millis(50) };
+                tokio::select! {
+                    _ = &mut room => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
             return Ok(0);
         }
@@ -149,6 +204,10 @@ impl Redis {
             }
         }
         if added > 0 {
+            let mut o = lock(&self.inner.owner);
+            let held = o.parts.values().map(|p| p.held()).sum();
+            o.peak_held = o.peak_held.max(held);
+            drop(o);
             self.inner.ready.notify_waiters();
         }
         // Past the cursor now: moved to the dead letters, or, if that fails, left in the stream
@@ -194,11 +253,19 @@ impl Redis {
                     }
                     st.has_new = false;
                     st.locked = Some(lock_id);
-                    let msgs = st.inbox.clone();
+                    let (msgs, truncated) = step_window(&st.inbox, self.inner.cfg.step_messages);
+                    o.largest_step = o.largest_step.max(msgs.len());
                     out.push((lock_id, p, id.clone(), msgs));
                     o.locks.insert(
                         lock_id,
-                        LockInfo { part: p, epoch, instance: id, generation: String::new(), stale: Vec::new() },
+                        LockInfo {
+                            part: p,
+                            epoch,
+                            instance: id,
+                            generation: String::new(),
+                            stale: Vec::new(),
+                            truncated,
+                        },
                     );
                     progress = true;
                     break;
@@ -326,6 +393,23 @@ impl Redis {
             }
         }
     }
+}
+
+/// The messages one step of an instance gets: the first `max` of its inbox, and, past them,
+/// the ones that must not wait behind a backlog (`Terminate`, and `Resume`, which is what lets
+/// a suspended instance consume what it holds); whether some were left for later steps.
+fn step_window(inbox: &[PendingMessage], max: usize) -> (Vec<PendingMessage>, bool) {
+    if inbox.len() <= max {
+        return (inbox.to_vec(), false);
+    }
+    let mut window = inbox[..max].to_vec();
+    window.extend(
+        inbox[max..]
+            .iter()
+            .filter(|m| matches!(m.message, InstanceMessage::Terminate { .. } | InstanceMessage::Resume { .. }))
+            .cloned(),
+    );
+    (window, true)
 }
 
 /// The instance and message of a control entry, or why it cannot be read.

@@ -4,6 +4,7 @@
 use super::inbox::{Inst, LockInfo};
 use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
 use crate::error::Error;
+use crate::time::Millis;
 use redis::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
@@ -18,6 +19,10 @@ pub(super) struct Owner {
     pub(super) locks: HashMap<u64, LockInfo>,
     pub(super) rr: u32,
     pub(super) next_heartbeat: Option<Instant>,
+    /// The most control entries counted against the read-ahead at once, over all partitions.
+    pub(super) peak_held: usize,
+    /// The most messages one step was given.
+    pub(super) largest_step: usize,
 }
 
 /// An owned partition: its lease epoch, its inboxes, and its timer and outbox state.
@@ -46,6 +51,12 @@ impl Part {
             outbox_dirty: true,
         }
     }
+    /// The control entries held in memory that count against the read-ahead: those of
+    /// instances that can consume them.
+    pub(super) fn held(&self) -> usize {
+        self.insts.values().map(|i| i.inbox.len() - i.stalled).sum()
+    }
+
     fn locked(&self) -> usize {
         self.insts.values().filter(|i| i.locked.is_some()).count()
     }
@@ -93,26 +104,21 @@ impl Redis {
     pub(super) async fn rebalance(&self) -> Result<(), Error> {
         let inner = &self.inner;
         let _one_at_a_time = inner.rebalancing.lock().await;
-        let now = self.real_now();
         let lease_ms = inner.cfg.lease.as_millis() as u64;
         let wkey = format!("{{{}}}:workers", inner.cfg.prefix);
         let mut c = self.conn();
-        let (_, _, live): (Value, Value, Vec<String>) = redis::pipe()
-            .cmd("ZADD")
-            .arg(&wkey)
-            .arg(now + lease_ms)
+        // The heartbeat also reads Redis's clock, which this handle's clock follows.
+        let sent = Instant::now();
+        let (redis_ms, live): (Millis, Vec<String>) = inner
+            .scripts
+            .members
+            .key(&wkey)
             .arg(&inner.worker_id)
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&wkey)
-            .arg("-inf")
-            .arg(now)
-            .cmd("ZRANGE")
-            .arg(&wkey)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut c)
+            .arg(lease_ms)
+            .invoke_async(&mut c)
             .await
             .map_err(|e| backend_err("heartbeat", e))?;
+        inner.clock.set(redis_ms, sent, Instant::now());
         let n = live.len().max(1) as u32;
         let rank = live.iter().position(|w| *w == inner.worker_id).unwrap_or(0) as u32;
         let parts = inner.cfg.partitions;

@@ -37,6 +37,19 @@
 //! that each operation applies exactly once even when a drain is repeated. The owner also moves
 //! due timers into the control stream (atomically, by Lua, fenced by the epoch).
 //!
+//! The owner holds at most `read_ahead` control entries of a partition in memory (it stops
+//! reading a partition that holds that many until steps consume some), and a step gets at most
+//! `max_messages_per_step` of an instance's messages (the first ones, and a `terminate` or
+//! `resume` queued behind them); an instance with more is stepped again once its step took
+//! some. Messages an instance could not take (it is suspended, or no registered code can run
+//! it) do not count against the read-ahead until one of its steps takes some again, so they
+//! never hold back the partition's other instances.
+//!
+//! Time is Redis's (`clock`): the scripts that decide by it — which timers are due
+//! (`timers.lua`), which workers are gone (`members.lua`) — read `TIME` themselves, and a
+//! handle follows Redis's clock with its monotonic clock between heartbeats, never reading the
+//! wall clock; the virtual clock of tests replaces both.
+//!
 //! Activities are read by any worker with `XREADGROUP` (consumer group `w`); a completion is
 //! one Lua script that `XACK`s the item and delivers the result only if the item was still
 //! pending, so only the first completion counts. Items of a dead worker are claimed again with
@@ -63,11 +76,13 @@
 //!
 //! [`Redis`] and its public API are here, with the `Backend` implementation, which delegates
 //! to the parts: `config` (the builder, connecting), `scripts` (the Lua scripts beside it),
-//! `keys` (key layout and stream codecs), `lease` (leases and rebalance), `inbox` (control
+//! `keys` (key layout and stream codecs), `clock` (Redis's time), `lease` (leases and
+//! rebalance, the live-worker set), `inbox` (control
 //! streams and orchestration work), `commit` (step commits), `activities`, `timers` (timers and
 //! outboxes), `maintenance` (background upkeep, purge) and `queries`.
 
 mod activities;
+mod clock;
 mod commit;
 mod config;
 mod inbox;
@@ -79,6 +94,7 @@ mod scripts;
 mod timers;
 
 pub use config::RedisBuilder;
+pub use inbox::InboxStats;
 
 use super::{ActivityWorkItem, Backend, DeadLetter, InstanceMessage, NewInstance, OrchestrationWorkItem, StepCommit};
 use crate::error::Error;
@@ -86,8 +102,9 @@ use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::metrics::QueueDepths;
 use crate::orchestrator::BoxFuture;
-use crate::time::{Millis, from_millis, to_millis};
+use crate::time::{Millis, from_millis};
 use activities::{ActivityMode, Acts};
+use clock::Clock;
 use config::Config;
 use keys::{partition_of, tag};
 use lease::Owner;
@@ -148,8 +165,8 @@ struct Inner {
     /// One activity upkeep (or hand-back) at a time.
     act_upkeep: tokio::sync::Mutex<()>,
     scripts: Scripts,
-    /// Redis time minus local time, in ms.
-    skew_ms: i64,
+    /// Redis's clock, as this handle follows it.
+    clock: Clock,
     /// The virtual clock's start, if virtual.
     virtual_start: Option<Millis>,
     advanced_ms: AtomicU64,
@@ -159,6 +176,8 @@ struct Inner {
     wake: Notify,
     /// Signalled when orchestration work may be ready.
     ready: Notify,
+    /// Signalled when a step consumed messages: the control reader may read ahead again.
+    room: Notify,
     /// Maintenance and reader tasks started.
     started: tokio::sync::OnceCell<()>,
     fetching: AtomicUsize,
@@ -297,9 +316,9 @@ impl Redis {
         lock(&self.inner.owner).parts.iter().map(|(p, s)| (*p, s.epoch)).collect()
     }
 
-    /// Real time according to Redis (local time corrected by the skew measured at connect).
+    /// Real time: Redis's clock, as this handle follows it.
     fn real_now(&self) -> Millis {
-        (to_millis(SystemTime::now()) as i64 + self.inner.skew_ms).max(0) as Millis
+        self.inner.clock.now()
     }
 
     /// Move the clock forward by `d` and deliver the timers that are due. On a real clock the

@@ -89,6 +89,7 @@ pub(super) struct Scripts {
     pub(super) complete: Lua,
     pub(super) abandon: Lua,
     pub(super) consumers: Lua,
+    pub(super) members: Lua,
 }
 
 impl Scripts {
@@ -104,6 +105,7 @@ impl Scripts {
             complete: Lua::new(lua!("complete.lua")),
             abandon: Lua::new(lua!("abandon.lua")),
             consumers: Lua::new(lua!("consumers.lua")),
+            members: Lua::new(lua!("members.lua")),
         }
     }
 }
@@ -124,6 +126,7 @@ impl Redis {
             &s.complete,
             &s.abandon,
             &s.consumers,
+            &s.members,
         ] {
             lua.script.load_async(&mut c).await.map_err(|e| backend_err("loading a script", e))?;
         }

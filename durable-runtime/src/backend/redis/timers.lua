@@ -1,11 +1,18 @@
 -- Move due timers into the control stream (the partition's owner). KEYS[1]: the lease key.
--- ARGV: tag, worker, epoch, now ms, limit.
+-- ARGV: tag, worker, epoch, clock, ms, limit. Clock `r`: due by Redis's time plus `ms` (what
+-- the handle was explicitly advanced by), never by the worker's own clock, which may be wrong;
+-- `v`: a virtual clock standing at `ms`.
 -- Returns {moved, next due ms or -1}, or 'LOCK' if the lease is not held at this epoch.
 local tag = ARGV[1]
 if not holds(tag, ARGV[2], ARGV[3]) then
   return 'LOCK'
 end
-local due = redis.call('ZRANGEBYSCORE', tag .. ':tm', '-inf', ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
+local now = tonumber(ARGV[5])
+if ARGV[4] == 'r' then
+  local t = redis.call('TIME')
+  now = now + tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local due = redis.call('ZRANGEBYSCORE', tag .. ':tm', '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
 for _, m in ipairs(due) do
   local inst = string.match(m, '^(.-)\n')
   local msg = redis.call('HGET', tag .. ':tp', m)

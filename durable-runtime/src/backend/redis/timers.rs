@@ -7,6 +7,7 @@ use crate::error::Error;
 use keys::stream_id;
 use redis::Value;
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 impl Redis {
     /// Move due timers of owned partitions into their control streams.
@@ -15,6 +16,11 @@ impl Redis {
         let due: Vec<(u32, u64)> = {
             let o = lock(&self.inner.owner);
             o.parts.iter().filter(|(_, s)| s.timer_due <= now).map(|(p, s)| (*p, s.epoch)).collect()
+        };
+        // Due by Redis's clock (what this handle was advanced by added), or by the virtual one.
+        let (clock, at) = match self.inner.virtual_start {
+            Some(_) => ("v", now),
+            None => ("r", self.inner.advanced_ms.load(Ordering::SeqCst)),
         };
         let mut c = self.conn();
         for (p, epoch) in due {
@@ -26,7 +32,8 @@ impl Redis {
                 .arg(self.tag(p))
                 .arg(&self.inner.worker_id)
                 .arg(epoch)
-                .arg(now)
+                .arg(clock)
+                .arg(at)
                 .arg(1000)
                 .invoke_async(&mut c)
                 .await

@@ -106,10 +106,28 @@ enum Command {
     Resume(Control),
     /// Rewind a failed instance: its failed tasks run again.
     Rewind(Control),
-    /// Delete a finished instance and its history.
+    /// Delete a finished instance and its history, or every finished one matching filters.
+    ///
+    /// `durable purge ID` deletes one instance; `durable purge --status completed
+    /// --created-before 2026-01-01T00:00:00Z` deletes every finished instance that matches all
+    /// the filters given, and prints how many. Running instances and entities are never
+    /// deleted: a live status (Pending, Running, Suspended, ContinuedAsNew) is bad usage.
     Purge {
-        /// The instance id.
-        id: String,
+        /// The instance id (or give filters instead).
+        id: Option<String>,
+        /// Only these finished statuses (comma-separated or repeated): Completed, Failed,
+        /// Terminated (default: all three).
+        #[arg(long, value_delimiter = ',', value_parser = parse_status)]
+        status: Vec<RuntimeStatus>,
+        /// Only instances of this orchestrator.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only instances created before this time (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        created_before: Option<u64>,
+        /// Only instances created at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        created_after: Option<u64>,
     },
     /// Read, signal and list entities.
     #[command(subcommand)]
@@ -192,6 +210,11 @@ fn parse_status(s: &str) -> Result<RuntimeStatus, String> {
     })
 }
 
+/// An RFC 3339 time, in ms since the Unix epoch.
+fn parse_time(s: &str) -> Result<u64, String> {
+    render::parse_rfc3339(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 time (like 2026-01-02T03:04:05Z)"))
+}
+
 /// A failure, with the exit code it means.
 #[derive(Debug)]
 struct Failure {
@@ -217,6 +240,7 @@ impl From<Error> for Failure {
             Error::InstanceNotFound(_) => (3, "InstanceNotFound"),
             Error::InstanceAlreadyExists(_) => (4, "InstanceAlreadyExists"),
             Error::InvalidState { .. } => (4, "InvalidState"),
+            Error::InvalidQuery(_) => (2, "BadUsage"),
             Error::Config(_) => (1, "Config"),
             _ => (1, "Backend"),
         };
@@ -320,6 +344,24 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
         }
         Command::Entity(EntityCommand::Get { name, .. }) => check_entity_name(name),
         Command::Entity(EntityCommand::List { name: Some(name), .. }) => check_entity_name(name),
+        Command::Purge { id, status, name, created_before, created_after } => {
+            let filtered = !status.is_empty() || name.is_some() || created_before.is_some() || created_after.is_some();
+            match id {
+                Some(_) if filtered => Err(Failure::usage(
+                    "give an instance id or filters (--status, --name, --created-before, --created-after), not both",
+                )),
+                None if !filtered => Err(Failure::usage(
+                    "give an instance id, or filters (--status, --name, --created-before, --created-after) to purge \
+                     every finished instance that matches them (--status completed,failed,terminated for all)",
+                )),
+                _ => match status.iter().find(|s| !s.is_terminal()) {
+                    Some(s) => Err(Failure::usage(format!(
+                        "--status {s}: only finished instances (Completed, Failed, Terminated) can be purged; terminate them first"
+                    ))),
+                    None => Ok(()),
+                },
+            }
+        }
         Command::Export { in_flight: false, .. } => Err(Failure::usage(
             "export writes the instances in flight, and only those: use `durable export --in-flight [--name NAME]`",
         )),
@@ -403,7 +445,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out.done(&c.id, "rewind", &format!("rewinding {}", c.id));
             Ok(())
         }
-        Command::Purge { id } => {
+        Command::Purge { id: None, status, name, created_before, created_after } => {
+            let mut query = InstanceQuery::new();
+            query.statuses = status;
+            query.name = name;
+            query.created_to_ms = created_before;
+            query.created_from_ms = created_after;
+            let n = client.purge_where(query).await?;
+            if out.json {
+                out.value(&json!({ "instancesDeleted": n }));
+            } else {
+                out.line(&format!("purged {n} instance{}", if n == 1 { "" } else { "s" }));
+            }
+            Ok(())
+        }
+        Command::Purge { id: Some(id), .. } => {
             if durable_runtime::ids::is_entity_instance(&id) {
                 return Err(Failure::usage(format!("{id:?} is an entity id; purge entities over the HTTP API")));
             }

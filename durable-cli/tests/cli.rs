@@ -71,6 +71,35 @@ async fn start_status_history_list_purge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_by_filter_deletes_only_matching_finished_instances() {
+    let env = Env::new().await;
+    // Bad usage, before Redis is asked.
+    env.durable(&["purge"]).await.fails(2, "instance id");
+    env.durable(&["purge", "x", "--status", "completed"]).await.fails(2, "not both");
+    env.durable(&["purge", "--status", "completed,running"]).await.fails(2, "only finished instances");
+    env.durable(&["purge", "--created-before", "yesterday"]).await.fails(2, "RFC 3339");
+
+    for id in ["c1", "c2"] {
+        env.durable(&["start", "hello_cities", "--input", r#"["Oslo"]"#, "--id", id]).await.ok();
+        env.poll_json(&["status", id], finished).await;
+    }
+    env.durable(&["start", "approval", "--input", r#""pay""#, "--id", "order-9"]).await.ok();
+    env.poll_json(&["status", "order-9"], |v| v["runtimeStatus"] == "Running").await;
+
+    let none = env.durable(&["--json", "purge", "--created-after", "2999-01-01T00:00:00Z"]).await.ok().json();
+    assert_eq!(none["instancesDeleted"], 0, "{none}");
+    let out = env.durable(&["purge", "--status", "completed", "--name", "hello_cities"]).await.ok().stdout;
+    assert_eq!(out.trim(), "purged 2 instances");
+    env.durable(&["status", "c1"]).await.fails(3, "no instance");
+    env.durable(&["status", "c2"]).await.fails(3, "no instance");
+    let live = env.durable(&["--json", "purge", "--created-before", "2999-01-01T00:00:00Z"]).await.ok().json();
+    assert_eq!(live["instancesDeleted"], 0, "the running instance is kept: {live}");
+    let s = env.durable(&["--json", "status", "order-9"]).await.ok().json();
+    assert_eq!(s["runtimeStatus"], "Running", "{s}");
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_locals_and_control() {
     let env = Env::new().await;
     env.durable(&["start", "approval", "--id", "a1", "--input", r#""a laptop""#]).await.ok();

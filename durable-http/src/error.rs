@@ -49,6 +49,7 @@ impl From<Error> for ApiError {
             Error::InstanceNotFound(_) => (StatusCode::NOT_FOUND, "InstanceNotFound"),
             Error::UnknownOrchestrator { .. } => (StatusCode::NOT_FOUND, "UnknownOrchestrator"),
             Error::InvalidState { .. } => (StatusCode::CONFLICT, "InvalidState"),
+            Error::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "BadQuery"),
             Error::NoOutput { .. } => (StatusCode::CONFLICT, "NoOutput"),
             Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
             Error::Shutdown => (StatusCode::SERVICE_UNAVAILABLE, "Shutdown"),

@@ -328,30 +328,11 @@ pub(crate) async fn purge_many(State(st): State<AppState>, Q(q): Q<ListQuery>) -
         ));
     }
     let mut query = q.filter()?;
+    // Live statuses are never purged: they match nothing here (the client refuses them).
     let asked = std::mem::take(&mut query.statuses);
     query.statuses =
         RuntimeStatus::ALL.into_iter().filter(|s| s.is_terminal() && (asked.is_empty() || asked.contains(s))).collect();
-    let mut ids = Vec::new();
-    if !query.statuses.is_empty() {
-        let mut query = query.with_limit(1000);
-        loop {
-            let page = st.client.list(query.clone()).await?;
-            ids.extend(page.instances.into_iter().map(|s| s.instance_id).filter(|id| !is_entity_instance(id)));
-            match page.continuation {
-                Some(c) => query = query.with_continuation(c),
-                None => break,
-            }
-        }
-    }
-    let mut deleted = 0u64;
-    for id in ids {
-        match st.client.purge(&id).await {
-            Ok(true) => deleted += 1,
-            // Gone or restarted in between: not ours to delete any more.
-            Ok(false) | Err(Error::InvalidState { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let deleted = if query.statuses.is_empty() { 0 } else { st.client.purge_where(query).await? };
     Ok((StatusCode::OK, Json(json!({ "instancesDeleted": deleted }))).into_response())
 }
 

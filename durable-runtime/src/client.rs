@@ -35,7 +35,7 @@ pub const DEFAULT_TRANSIENT_RETRY: Duration = Duration::from_secs(10);
 /// within its own timeout. What is tried again:
 ///
 /// - reads (`status`, `history`, `list`, `entity_state`, …) and the waits: always;
-/// - `terminate`, `suspend`, `resume`, `rewind` and `purge`: always, since a second one changes
+/// - `terminate`, `suspend`, `resume`, `rewind`, `purge` and `purge_where`: always, since a second one changes
 ///   nothing (the instance is already terminated, suspended, running or gone; a `purge` whose
 ///   first attempt deleted the instance but lost the reply answers `Ok(false)`);
 /// - starting an instance: always, and a start whose reply was lost is recognised by its
@@ -352,6 +352,39 @@ impl Client {
     /// Delete a finished instance and its history; `Ok(false)` if there was none.
     pub async fn purge(&self, id: &str) -> Result<bool, Error> {
         self.call("purge", Repeat::Safe, || self.backend.purge(id)).await
+    }
+
+    /// Delete every finished instance matching `query`, with its history and timers; how many
+    /// were deleted. It filters like [`list`](Self::list) (statuses, name, created before/after)
+    /// but goes through all matches in one call, in bounded batches, so it is the way to clean
+    /// up a task hub after the fact (to have finished instances deleted as they age, configure
+    /// a retention: `RedisBuilder::retention`, `Memory::with_retention`).
+    ///
+    /// - Live instances (Pending, Running, Suspended, ContinuedAsNew) and entities are never
+    ///   deleted. The statuses in `query` must be finished ones (none = Completed, Failed and
+    ///   Terminated); a live status is refused with `Error::InvalidQuery` rather than matching
+    ///   nothing, since a purge of running instances can only be a mistake: terminate them first.
+    /// - `query.limit`, if set, is the most to delete (the default is no limit);
+    ///   `query.continuation` must be `None` (`Error::InvalidQuery`).
+    /// - An instance that is restarted under the same id while the purge runs is kept.
+    /// - Tried again on transient errors like [`purge`](Self::purge); a call tried again counts
+    ///   only what its last attempt deleted.
+    ///
+    /// Named after the query it takes, like `list(query)`: `purge(id)` deletes one instance,
+    /// `purge_where(query)` all that match.
+    ///
+    /// ```no_run
+    /// # async fn f(client: durable_runtime::Client) -> Result<(), durable_runtime::Error> {
+    /// use durable_runtime::{InstanceQuery, RuntimeStatus};
+    /// use std::time::{Duration, SystemTime};
+    /// let month_ago = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+    /// let query = InstanceQuery::new().with_status(RuntimeStatus::Completed).created_before(month_ago);
+    /// let n = client.purge_where(query).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn purge_where(&self, query: InstanceQuery) -> Result<u64, Error> {
+        crate::instance::purge_statuses(&query)?;
+        self.call("bulk purge", Repeat::Safe, || self.backend.purge_where(query.clone())).await
     }
 }
 

@@ -229,6 +229,10 @@ pub enum Error {
     /// The worker configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A query that does not apply to the call it was given to (a bulk purge of live
+    /// statuses, say): the message says what is wrong and what to do.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
 }
 
 /// What a transient error says about the call that got it.

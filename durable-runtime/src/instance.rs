@@ -298,6 +298,31 @@ impl InstanceQuery {
     }
 }
 
+/// The statuses a bulk purge (`Backend::purge_where`) of `query` deletes: the finished ones it
+/// names, or all three (Completed, Failed, Terminated) if it names none. `Error::InvalidQuery`
+/// if it names a live status (they are never purged: terminate first) or has a continuation
+/// (a bulk purge has no pages: it goes on until everything that matches is gone).
+pub(crate) fn purge_statuses(query: &InstanceQuery) -> Result<Vec<RuntimeStatus>, Error> {
+    if query.continuation.is_some() {
+        return Err(Error::InvalidQuery(
+            "a bulk purge takes no continuation: it purges every match in one call (use `limit` to purge fewer)"
+                .to_string(),
+        ));
+    }
+    let live: Vec<String> = query.statuses.iter().filter(|s| !s.is_terminal()).map(ToString::to_string).collect();
+    if !live.is_empty() {
+        return Err(Error::InvalidQuery(format!(
+            "only finished instances can be purged (Completed, Failed, Terminated), not {}: terminate them first",
+            live.join(", ")
+        )));
+    }
+    Ok(if query.statuses.is_empty() {
+        RuntimeStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect()
+    } else {
+        query.statuses.clone()
+    })
+}
+
 /// One page of `Client::list`, ordered by creation time, then id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstancePage {

@@ -322,6 +322,43 @@ pub trait Backend: Send + Sync + 'static {
     /// `Error::InvalidState` if it has not finished.
     fn purge<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<bool, Error>>;
 
+    /// Delete every finished instance matching `query` (its statuses, name and creation
+    /// times), with everything it has; how many were deleted. A live instance is never deleted,
+    /// and neither is an entity (entities never finish). `query.statuses` may name only
+    /// finished statuses (none = all three) and `query.continuation` must be `None`, else
+    /// `Error::InvalidQuery`; `query.limit`, if set, is the most to delete in this call.
+    ///
+    /// Backends delete in bounded batches. The default pages through [`list`](Backend::list)
+    /// and [`purge`](Backend::purge)s each match; [`Memory`](crate::backend::Memory) and
+    /// [`Redis`](crate::backend::Redis) do better (Redis: one script per batch of 100).
+    fn purge_where(&self, query: InstanceQuery) -> BoxFuture<'_, Result<u64, Error>> {
+        Box::pin(async move {
+            let statuses = crate::instance::purge_statuses(&query)?;
+            let max = query.limit.map_or(u64::MAX, |n| n as u64);
+            let mut page = InstanceQuery { statuses, limit: Some(100), ..query };
+            let mut purged = 0;
+            while purged < max {
+                let found = self.list(page.clone()).await?;
+                for s in &found.instances {
+                    if purged == max {
+                        break;
+                    }
+                    match self.purge(&s.instance_id).await {
+                        Ok(true) => purged += 1,
+                        // Gone or restarted in between: not ours to delete any more.
+                        Ok(false) | Err(Error::InvalidState { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                match found.continuation {
+                    Some(c) => page.continuation = Some(c),
+                    None => break,
+                }
+            }
+            Ok(purged)
+        })
+    }
+
     /// An instance with new messages, locked for the caller; waits up to `wait` for one.
     /// Due timers are delivered before looking.
     fn fetch_orchestration_work(&self, wait: Duration) -> BoxFuture<'_, Result<Option<OrchestrationWorkItem>, Error>>;

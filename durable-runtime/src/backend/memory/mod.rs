@@ -90,6 +90,23 @@ impl Memory {
         }
     }
 
+    /// Delete finished instances (Completed, Failed, Terminated) with their history and timers
+    /// once they have been finished for `d` (by this store's clock, so a virtual clock's
+    /// [`advance`](Memory::advance) expires them). Default: keep them until purged. Expired
+    /// instances are deleted on the next call that touches the store. Instances still running,
+    /// chains of `continue_as_new` in progress and entities are never deleted. Applies to every
+    /// clone of this handle.
+    ///
+    /// ```
+    /// use durable_runtime::backend::Memory;
+    /// use std::time::Duration;
+    /// let backend = Memory::with_virtual_clock().with_retention(Duration::from_secs(24 * 3600));
+    /// ```
+    pub fn with_retention(self, d: Duration) -> Self {
+        self.inner.lock().retention_ms = Some(d.as_millis() as u64);
+        self
+    }
+
     /// Move the clock forward by `d` (on a real-time clock too: it then runs ahead) and deliver
     /// the timers that are due.
     pub fn advance(&self, d: Duration) {
@@ -135,6 +152,8 @@ impl Inner {
         // A panic while holding the lock leaves consistent data (every update is one step).
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.now_hint = self.now_locked(&st);
+        let now = st.now_hint;
+        st.expire(now);
         st
     }
 
@@ -207,6 +226,11 @@ impl Backend for Memory {
 
     fn purge<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         let r = self.inner.lock().purge(instance_id);
+        Box::pin(std::future::ready(r))
+    }
+
+    fn purge_where(&self, query: InstanceQuery) -> BoxFuture<'_, Result<u64, Error>> {
+        let r = self.inner.lock().purge_where(&query);
         Box::pin(std::future::ready(r))
     }
 

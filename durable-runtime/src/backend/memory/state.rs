@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::time::Millis;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -32,6 +32,10 @@ pub(super) struct State {
     pub(super) now_hint: Millis,
     /// Waiters for an instance to finish, by instance (woken when it finishes or is purged).
     pub(super) finish_waiters: HashMap<String, Arc<Notify>>,
+    /// Finished instances (Completed, Failed, Terminated) by when they finished.
+    finished: BTreeSet<(Millis, String)>,
+    /// Delete finished instances this long (ms) after they finished; `None`: keep them.
+    pub(super) retention_ms: Option<u64>,
 }
 
 pub(super) struct Instance {
@@ -43,6 +47,8 @@ pub(super) struct Instance {
     has_new: bool,
     /// The lock token of the worker stepping it.
     locked: Option<u64>,
+    /// When it finished (its entry in `State::finished`), if it has.
+    finished_at: Option<Millis>,
 }
 
 impl State {
@@ -68,6 +74,7 @@ impl State {
                     inbox: Vec::new(),
                     has_new: false,
                     locked: None,
+                    finished_at: None,
                 },
             );
         }
@@ -124,6 +131,7 @@ impl State {
             }
             // A finished instance is replaced: drop its timers.
             self.drop_timers_of(&new.instance_id);
+            self.set_finished(&new.instance_id, None);
         }
         let inst = Instance {
             status: new.initial_status(now),
@@ -133,6 +141,7 @@ impl State {
             has_new: false,
             // A worker still holding the replaced instance loses its lock.
             locked: None,
+            finished_at: None,
         };
         let start = new.start_message();
         self.instances.insert(new.instance_id.clone(), inst);
@@ -195,6 +204,7 @@ impl State {
                 })
             }
             Some(_) => {
+                self.set_finished(instance_id, None);
                 self.instances.remove(instance_id);
                 self.drop_timers_of(instance_id);
                 if let Some(w) = self.finish_waiters.remove(instance_id) {
@@ -203,6 +213,54 @@ impl State {
                 Ok(true)
             }
         }
+    }
+
+    /// Record when an instance finished (`None`: it has not, or no longer has).
+    fn set_finished(&mut self, instance_id: &str, at: Option<Millis>) {
+        let Some(inst) = self.instances.get_mut(instance_id) else { return };
+        if let Some(old) = inst.finished_at.take() {
+            self.finished.remove(&(old, instance_id.to_string()));
+        }
+        if let Some(at) = at {
+            inst.finished_at = Some(at);
+            self.finished.insert((at, instance_id.to_string()));
+        }
+    }
+
+    /// Retention: delete the instances that finished `retention_ms` before `now` or earlier.
+    pub(super) fn expire(&mut self, now: Millis) {
+        let Some(retention) = self.retention_ms else { return };
+        let cutoff = now.saturating_sub(retention);
+        while let Some((at, id)) = self.finished.first().cloned()
+            && at <= cutoff
+        {
+            if !matches!(self.purge(&id), Ok(true)) {
+                // Not finished any more (cannot happen: the index follows every status change).
+                self.finished.remove(&(at, id));
+            }
+        }
+    }
+
+    /// Delete the finished instances matching `query` (see `Backend::purge_where`), oldest
+    /// first; how many.
+    pub(super) fn purge_where(&mut self, query: &InstanceQuery) -> Result<u64, Error> {
+        let statuses = crate::instance::purge_statuses(query)?;
+        let query = InstanceQuery { statuses, ..query.clone() };
+        let mut matches: Vec<(Millis, String)> = self
+            .instances
+            .iter()
+            .filter(|(id, i)| i.status.is_finished() && !crate::ids::is_entity_instance(id) && query.matches(&i.status))
+            .map(|(id, i)| (i.status.created_ms, id.clone()))
+            .collect();
+        matches.sort();
+        matches.truncate(query.limit.unwrap_or(usize::MAX));
+        let mut purged = 0;
+        for (_, id) in matches {
+            if let Ok(true) = self.purge(&id) {
+                purged += 1;
+            }
+        }
+        Ok(purged)
     }
 
     /// Up to `max` ready instances, each locked for the worker that takes it.
@@ -269,12 +327,16 @@ impl State {
             SnapshotChange::Delete => inst.snapshot = None,
         }
         let finished = commit.status.as_ref().is_some_and(|s| s.is_finished());
+        let finished_at = commit.status.as_ref().map(|s| s.is_finished().then_some(s.updated_ms));
         if let Some(s) = commit.status {
             inst.status = s;
         }
         inst.locked = None;
         if inst.has_new {
             self.ready.push_back(commit.instance_id.clone());
+        }
+        if let Some(at) = finished_at {
+            self.set_finished(&commit.instance_id, at);
         }
         for action in commit.actions {
             match action {

@@ -3,7 +3,7 @@
 --   n, n stream ids to acknowledge,
 --   reset history (0/1), n, n history events,
 --   snapshot op (k/s/d), snapshot bytes,
---   status JSON ('' if unchanged), runtime status,
+--   status JSON ('' if unchanged), runtime status, last update of the status (ms),
 --   n operations, each: kind, target partition, argument count, arguments.
 -- Returns 'OK', 'LOCK' (the lease is not held at this epoch) or 'GONE' (the instance was
 -- replaced or purged since it was fetched).
@@ -39,9 +39,15 @@ if exists then
     redis.call('HDEL', ik, 'snap')
   end
 end
-local st, rs = ARGV[i], ARGV[i + 1]; i = i + 2
+local st, rs, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
 if exists and st ~= '' then
   redis.call('HSET', ik, 'st', st, 'rs', rs)
+  -- The finished index (for retention): finished instances by when they finished.
+  if FINISHED[rs] then
+    redis.call('ZADD', tag .. ':fin', at, inst)
+  else
+    redis.call('ZREM', tag .. ':fin', inst)
+  end
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do

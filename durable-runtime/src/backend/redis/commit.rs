@@ -48,8 +48,9 @@ impl Redis {
             Some(s) => {
                 a.push(to_json(s)?.into_bytes());
                 a.push(s.runtime_status.to_string().into_bytes());
+                a.push(s.updated_ms.to_string().into_bytes());
             }
-            None => a.extend([Vec::new(), Vec::new()]),
+            None => a.extend([Vec::new(), Vec::new(), Vec::new()]),
         }
         let mut fx = CommitEffects::default();
         a.push(commit.actions.len().to_string().into_bytes());

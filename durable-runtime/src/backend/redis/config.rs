@@ -34,6 +34,7 @@ pub(super) struct Config {
     pub(super) read_ahead: usize,
     pub(super) step_messages: usize,
     pub(super) clock_ahead: Duration,
+    pub(super) retention: Option<Duration>,
 }
 
 impl RedisBuilder {
@@ -51,6 +52,7 @@ impl RedisBuilder {
                 read_ahead: 4096,
                 step_messages: 1000,
                 clock_ahead: Duration::ZERO,
+                retention: None,
             },
         }
     }
@@ -124,6 +126,36 @@ impl RedisBuilder {
     #[doc(hidden)]
     pub fn clock_ahead_for_tests(mut self, d: Duration) -> Self {
         self.cfg.clock_ahead = d;
+        self
+    }
+
+    /// Delete finished instances (Completed, Failed, Terminated) with everything they own
+    /// (status, history, timers, index entries) once they have been finished for `d`. Default:
+    /// keep them until purged.
+    ///
+    /// Every finished instance is recorded with the time it finished (its last status
+    /// update), whether or not a retention is set; the worker that owns a partition deletes
+    /// its expired instances in the background, in batches of 100 per script call, checking
+    /// each is still finished (an instance restarted under the same id is kept). So the
+    /// retention applies where orchestration workers run: give every worker process of the
+    /// task hub the same one (a client-only process needs none). Expired instances go within
+    /// about a quarter of `d` (at most 5 s) after they expire. Instances still running,
+    /// chains of `continue_as_new` in progress and entities are never deleted. Instances that
+    /// finished under a release without retention are not recorded: delete them once with
+    /// `Client::purge_where`.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), durable_runtime::Error> {
+    /// use durable_runtime::backend::Redis;
+    /// use std::time::Duration;
+    /// let backend = Redis::builder("redis://127.0.0.1:6379")
+    ///     .retention(Duration::from_secs(7 * 24 * 3600))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn retention(mut self, d: Duration) -> Self {
+        self.cfg.retention = Some(d);
         self
     }
 

@@ -49,6 +49,108 @@ local function drop_timers(tag, inst)
   redis.call('DEL', ti)
 end
 
+-- Delete an instance with everything it owns: its record, history and timers, and its entries
+-- in the creation index and the finished index.
+local function purge_instance(tag, inst)
+  drop_timers(tag, inst)
+  redis.call('UNLINK', tag .. ':i:' .. inst, tag .. ':h:' .. inst)
+  redis.call('ZREM', tag .. ':idx', inst)
+  redis.call('ZREM', tag .. ':fin', inst)
+end
+
+-- Whether `a` sorts before `b` byte by byte, as Redis orders the members of a sorted set with
+-- equal scores (Lua's `<` follows the locale).
+local function bytes_lt(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
+-- The rank of the first member of sorted set `key` that comes after (score `ms`, member `id`)
+-- in the set's order (score, then member bytes); `id` need not be a member. O(log n) when it
+-- is one, O(log² n) when it is not.
+local function rank_after(key, ms, id)
+  local s = redis.call('ZSCORE', key, id)
+  if s and tonumber(s) == tonumber(ms) then
+    return redis.call('ZRANK', key, id) + 1
+  end
+  -- Ranks lo .. hi-1 have score `ms`: find the first whose member sorts after `id`.
+  local lo = redis.call('ZCOUNT', key, '-inf', '(' .. ms)
+  local hi = redis.call('ZCOUNT', key, '-inf', ms)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if bytes_lt(id, redis.call('ZRANGE', key, mid, mid)[1]) then
+      hi = mid
+    else
+      lo = mid + 1
+    end
+  end
+  return lo
+end
+
+-- Walk the partition's instances in creation order (the creation index), starting after
+-- (`after_ms`, `after_id`) (from the start if `after_ms` is ''), created in [`from`, `to`) ms
+-- ('' = unbounded), looking at `budget` of them at most. `f(inst, score)` returns two booleans:
+-- it deleted the instance from the index, and the walk stops here. Returns the score and id of
+-- the last instance looked at (false, false if none) and whether the range has more after it.
+-- A walk costs O(log n + looked at).
+local function walk(tag, after_ms, after_id, from, to, budget, f)
+  local key = tag .. ':idx'
+  local r = 0
+  if after_ms ~= '' then
+    r = rank_after(key, after_ms, after_id)
+  end
+  if from ~= '' then
+    r = math.max(r, redis.call('ZCOUNT', key, '-inf', '(' .. from))
+  end
+  local stop
+  if to ~= '' then
+    stop = redis.call('ZCOUNT', key, '-inf', '(' .. to)
+  else
+    stop = redis.call('ZCARD', key)
+  end
+  local seen, last_s, last_m = 0, false, false
+  while r < stop and seen < budget do
+    local chunk = redis.call('ZRANGE', key, r, r + math.min(64, stop - r, budget - seen) - 1, 'WITHSCORES')
+    if #chunk == 0 then
+      break
+    end
+    local halt = false
+    for j = 1, #chunk, 2 do
+      last_m, last_s = chunk[j], chunk[j + 1]
+      seen = seen + 1
+      local deleted
+      deleted, halt = f(last_m, last_s)
+      if deleted then
+        stop = stop - 1
+      else
+        r = r + 1
+      end
+      if halt then
+        break
+      end
+    end
+    if halt then
+      break
+    end
+  end
+  return last_s, last_m, r < stop
+end
+
+-- Whether status JSON `st` has orchestrator name `name`; `prefix` is `{"name":` followed by
+-- the name as JSON, which is how the runtime's status records start (an entity's first record,
+-- written by Lua, may not: it is decoded).
+local function has_name(st, name, prefix)
+  if string.sub(st, 1, 8) == '{"name":' then
+    return string.sub(st, 1, #prefix) == prefix
+  end
+  return cjson.decode(st).name == name
+end
+
 -- An operation for another partition goes to this partition's outbox, numbered per target, and
 -- the owner moves it over (exactly once: the target keeps the last number it applied).
 local function outbox(tag, target, kind, args)
@@ -87,6 +189,7 @@ local function create(tag, part, a)
     drop_timers(tag, a[1])
     redis.call('DEL', tag .. ':h:' .. a[1])
     redis.call('HDEL', ik, 'snap')
+    redis.call('ZREM', tag .. ':fin', a[1])
   end
   local gen = redis.call('INCR', tag .. ':gen')
   local m0 = redis.call('GET', tag .. ':seq') or '0'

@@ -1,10 +1,13 @@
 //! Upkeep: the background tasks, each on its own schedule (leases and heartbeats; timers and
-//! outboxes; activity claims), and purging finished instances.
+//! outboxes; activity claims; retention), and purging finished instances, one or all that
+//! match a query.
 
 use super::inbox::ctl_reader;
-use super::{Inner, Redis, backend_err, lock, reply_str};
+use super::{Inner, Redis, ScriptCall, backend_err, invoke_batch, lock, reply_int, reply_str};
 use crate::backend::Backend;
 use crate::error::Error;
+use crate::instance::{InstanceQuery, purge_statuses};
+use crate::time::Millis;
 use redis::Value;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -25,6 +28,9 @@ impl Redis {
                 tokio::spawn(run_task(weak.clone(), "leases", false, lease_round));
                 tokio::spawn(run_task(weak.clone(), "timers and outboxes", true, timers_round));
                 tokio::spawn(run_task(weak.clone(), "activity claims", false, activities_round));
+                if self.inner.cfg.retention.is_some() {
+                    tokio::spawn(run_task(weak.clone(), "retention", false, retention_round));
+                }
                 tokio::spawn(ctl_reader(weak));
             })
             .await;
@@ -53,6 +59,102 @@ impl Redis {
                 what: "only a finished instance can be purged; terminate it first".to_string(),
             }),
         }
+    }
+}
+
+/// How many instances one call of the retention or bulk-purge script deletes at most.
+const PURGE_BATCH: usize = 100;
+
+/// How many instances one call of the bulk-purge script looks at at most.
+const PURGE_SCAN: usize = 1000;
+
+impl Redis {
+    /// Delete the finished instances matching `query` (see `Backend::purge_where`): partition
+    /// by partition, each by `purge_where.lua` calls that delete up to [`PURGE_BATCH`] and look
+    /// at up to [`PURGE_SCAN`] instances, walking the creation index from where the last one
+    /// stopped.
+    pub(super) async fn purge_matching(&self, query: InstanceQuery) -> Result<u64, Error> {
+        let statuses = purge_statuses(&query)?;
+        let mut left = query.limit.map_or(u64::MAX, |n| n as u64);
+        let (from, to) = (opt_ms(query.created_from_ms), opt_ms(query.created_to_ms));
+        let (name, prefix) = name_filter(query.name.as_deref())?;
+        let mut purged = 0;
+        for p in 0..self.inner.cfg.partitions {
+            let t = self.tag(p);
+            let mut after: Option<(String, String)> = None;
+            while left > 0 {
+                let mut call = self.inner.scripts.purge_where.key(format!("{t}:lease"));
+                let (ms, id) = after.clone().unwrap_or_default();
+                call.arg(&t).arg(ms).arg(id).arg(&from).arg(&to).arg(&name).arg(&prefix);
+                call.arg(left.min(PURGE_BATCH as u64)).arg(PURGE_SCAN).arg(statuses.len());
+                for s in &statuses {
+                    call.arg(s.to_string());
+                }
+                let r: Vec<Value> =
+                    call.invoke_async(&mut self.conn()).await.map_err(|e| backend_err("purging instances", e))?;
+                let n = r.first().map_or(0, reply_int).max(0) as u64;
+                purged += n;
+                left = left.saturating_sub(n);
+                let more = r.get(3).map_or(0, reply_int) == 1;
+                if !more {
+                    break;
+                }
+                after =
+                    Some((r.get(1).map(reply_str).unwrap_or_default(), r.get(2).map(reply_str).unwrap_or_default()));
+            }
+        }
+        if purged > 0 {
+            tracing::info!(purged, "purged finished instances");
+        }
+        Ok(purged)
+    }
+
+    /// Delete the instances of the owned partitions that finished `retention` ago or earlier,
+    /// [`PURGE_BATCH`] per script call, all partitions in one pipeline, until none is left.
+    async fn expire_finished(&self, retention: Duration) -> Result<u64, Error> {
+        let cutoff = Backend::now(self).saturating_sub(retention.as_millis() as Millis);
+        let mut parts: Vec<u32> = lock(&self.inner.owner).parts.keys().copied().collect();
+        let mut deleted = 0u64;
+        while !parts.is_empty() {
+            let calls: Vec<ScriptCall> = parts
+                .iter()
+                .map(|p| {
+                    let t = self.tag(*p);
+                    let keys = vec![format!("{t}:lease").into_bytes()];
+                    let args =
+                        vec![t.into_bytes(), cutoff.to_string().into_bytes(), PURGE_BATCH.to_string().into_bytes()];
+                    (keys, args)
+                })
+                .collect();
+            let replies = invoke_batch(self, &self.inner.scripts.expire, &calls)
+                .await
+                .map_err(|e| backend_err("deleting expired instances", e))?;
+            let mut again = Vec::new();
+            for (p, reply) in parts.iter().zip(replies) {
+                let n = reply.map_err(|e| backend_err("deleting expired instances", e))?;
+                let n = reply_int(&n).max(0) as u64;
+                deleted += n;
+                if n == PURGE_BATCH as u64 {
+                    again.push(*p);
+                }
+            }
+            parts = again;
+        }
+        Ok(deleted)
+    }
+}
+
+/// A bound of a creation-time filter as the scripts take it ('' = none).
+pub(super) fn opt_ms(ms: Option<Millis>) -> String {
+    ms.map(|ms| ms.to_string()).unwrap_or_default()
+}
+
+/// A name filter as the scripts take it: the name ('' = any) and how the status records of
+/// instances with that name start (see `has_name` in `lib.lua`).
+pub(super) fn name_filter(name: Option<&str>) -> Result<(String, String), Error> {
+    match name {
+        None => Ok((String::new(), String::new())),
+        Some(n) => Ok((n.to_string(), format!("{{\"name\":{},", super::to_json(&n)?))),
     }
 }
 
@@ -167,4 +269,23 @@ async fn activities_round(r: Redis) -> Result<Duration, Error> {
     }
     let a = lock(&r.inner.activity);
     Ok(a.next_refresh.map_or(every, |t| t.saturating_duration_since(Instant::now())).max(Duration::from_millis(1)))
+}
+
+/// Retention: the owner of a partition deletes its instances that finished longer than the
+/// retention ago, every quarter of the retention (between 50 ms and 5 s). Nothing without a
+/// retention or without partitions.
+async fn retention_round(r: Redis) -> Result<Duration, Error> {
+    let Some(retention) = r.inner.cfg.retention else {
+        return Ok(Duration::from_secs(60)); // not started without one
+    };
+    let every = (retention / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let (active, idle) = orchestrating(&r);
+    if !active || idle {
+        return Ok(every);
+    }
+    let deleted = r.expire_finished(retention).await?;
+    if deleted > 0 {
+        tracing::debug!(deleted, ?retention, "deleted expired instances");
+    }
+    Ok(every)
 }

@@ -16,7 +16,8 @@
 //! | `{P:pN}:oseq`, `:in` | hash | outbox numbers per target; last number applied per source (exactly-once) |
 //! | `{P:pN}:i:<id>` | hash | an instance: status JSON `st`, runtime status `rs`, snapshot `snap`, generation `g`, first inbox entry `m0` |
 //! | `{P:pN}:h:<id>` | list | an instance's history (JSON events) |
-//! | `{P:pN}:idx` | zset | the partition's instances by creation time |
+//! | `{P:pN}:idx` | zset | the partition's instances by creation time (then id): listing and bulk purges walk it by rank |
+//! | `{P:pN}:fin` | zset | the partition's finished instances (Completed, Failed, Terminated) by when they finished, kept exact by the scripts that change a status: what retention deletes from |
 //! | `{P:pN}:lease`, `:epoch` | string | the partition's lease (worker id, `PX`) and fencing epoch |
 //! | `{P:pN}:seq`, `:gen` | counter | stream entry numbers, instance generations |
 //! | `{P:pN}:dead` | stream | entries of `:ctl` and `:act` that could not be read (a message from a newer release), moved here with their stream, id, partition, reason and time, and their fields as `f:<name>`; at most about 10,000 per partition |
@@ -63,6 +64,16 @@
 //! the reason, acknowledged and deleted from its stream in the same script (`dead_letter.lua`),
 //! so it is neither skipped silently nor left pending; `Client::dead_letters` shows them.
 //!
+//! Finished instances leave with everything they own (record, history, timers, index
+//! entries) when purged: one by `purge.lua`, all that match a query by `purge_where.lua`
+//! (batches of 100, resumed from the last instance looked at), and, with a retention, by the
+//! partition owner once they have been finished that long (`expire.lua`, from `:fin`).
+//!
+//! A page of `list` walks each partition's creation index from the continuation, the
+//! (creation time, id) of the last instance the previous page looked at (`page.lua`, which
+//! finds it in O(log² n) and then looks at no more than the page size, or 1,000 instances when
+//! a filter skips many); the pages of all partitions are merged in one order.
+//!
 //! Scripts run by their SHA1 and, when Redis's script cache does not have them (`NOSCRIPT`: a
 //! restart, `SCRIPT FLUSH`), again by their text. A pipelined batch of commits sends again
 //! only the commits that got `NOSCRIPT`: those that ran are never sent twice.
@@ -79,7 +90,7 @@
 //! `keys` (key layout and stream codecs), `clock` (Redis's time), `lease` (leases and
 //! rebalance, the live-worker set), `inbox` (control
 //! streams and orchestration work), `commit` (step commits), `activities`, `timers` (timers and
-//! outboxes), `maintenance` (background upkeep, purge) and `queries`.
+//! outboxes), `maintenance` (background upkeep, retention, purges) and `queries`.
 
 mod activities;
 mod clock;
@@ -465,6 +476,10 @@ impl Backend for Redis {
 
     fn purge<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(self.purge_instance(instance_id))
+    }
+
+    fn purge_where(&self, query: InstanceQuery) -> BoxFuture<'_, Result<u64, Error>> {
+        Box::pin(self.purge_matching(query))
     }
 
     fn dead_letters(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetter>, Error>> {

@@ -1,8 +1,7 @@
 -- Delete a finished instance. KEYS[1]: the partition's lease key. ARGV: tag, instance.
 -- Returns 1 (purged), 0 (no such instance) or the runtime status of a live instance.
 local tag, inst = ARGV[1], ARGV[2]
-local ik = tag .. ':i:' .. inst
-local rs = redis.call('HGET', ik, 'rs')
+local rs = redis.call('HGET', tag .. ':i:' .. inst, 'rs')
 if not rs then
   return 0
 end
@@ -10,7 +9,5 @@ end
 if not FINISHED[rs] and string.sub(inst, 1, 1) ~= '@' then
   return rs
 end
-drop_timers(tag, inst)
-redis.call('DEL', ik, tag .. ':h:' .. inst)
-redis.call('ZREM', tag .. ':idx', inst)
+purge_instance(tag, inst)
 return 1

@@ -1,12 +1,33 @@
 //! Queries: an instance's status, snapshot and history, listing instances, and queue depths.
 
-use super::{Redis, backend_err, from_json, keys};
+use super::maintenance::{name_filter, opt_ms};
+use super::{Redis, ScriptCall, backend_err, from_json, invoke_batch, keys, reply_int, reply_str};
 use crate::engine::store::DeadLetter;
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::metrics::QueueDepths;
 use crate::time::Millis;
+use redis::Value;
+
+/// A page looks at up to this many instances per partition (or the page size, if larger)
+/// when a filter skips many.
+const PAGE_SCAN: usize = 1000;
+
+/// The (creation time, id) a continuation stands for.
+fn parse_continuation(c: &str) -> Result<(Millis, String), Error> {
+    c.split_once(':')
+        .and_then(|(ms, id)| Some((ms.parse::<Millis>().ok()?, id.to_string())))
+        .ok_or_else(|| Error::Backend(format!("invalid continuation {c:?}: pass the one a page returned")))
+}
+
+/// A sorted-set score (ms) as a script returns it (Redis formats scores as text).
+fn score_ms(v: &Value) -> Millis {
+    match v {
+        Value::Int(i) => (*i).max(0) as Millis,
+        other => reply_str(other).parse::<f64>().map_or(0, |f| f.max(0.0) as Millis),
+    }
+}
 
 impl Redis {
     /// An instance's status, if it exists.
@@ -52,57 +73,89 @@ impl Redis {
         events.iter().map(|e| from_json(e, "a history event")).collect::<Result<Vec<_>, _>>().map(Some)
     }
 
-    /// One page of instances matching `query`, by creation time, from all partitions.
+    /// One page of instances matching `query`, in (creation time, id) order, from all
+    /// partitions.
+    ///
+    /// Each partition's `page.lua` walks its creation index from the continuation and returns
+    /// its first `limit` matches, having looked at no more than `max(limit, 1000)` instances,
+    /// with where it stopped. The partitions' matches are merged; a partition that stopped
+    /// before the end of its index bounds the page: nothing after where it stopped is
+    /// returned, since that partition may have matches before it. So a page costs
+    /// O(partitions × (log² n + limit)) Redis work, one round trip, and never reads a whole
+    /// index; a page may hold fewer than `limit` instances and still have a continuation when
+    /// a filter skips many.
     pub(super) async fn list_page(&self, query: InstanceQuery) -> Result<InstancePage, Error> {
         let after = match &query.continuation {
             None => None,
-            Some(c) => Some(
-                c.split_once(':').and_then(|(ms, id)| Some((ms.parse::<Millis>().ok()?, id.to_string()))).ok_or_else(
-                    || Error::Backend(format!("invalid continuation {c:?}: pass the one a page returned")),
-                )?,
-            ),
+            Some(c) => Some(parse_continuation(c)?),
         };
-        let mut c = self.conn();
-        let mut pipe = redis::pipe();
-        for p in 0..self.inner.cfg.partitions {
-            let min = after.as_ref().map(|(ms, _)| ms.to_string()).unwrap_or_else(|| "-inf".into());
-            pipe.cmd("ZRANGEBYSCORE").arg(format!("{}:idx", self.tag(p))).arg(min).arg("+inf").arg("WITHSCORES");
-        }
-        let per_part: Vec<Vec<(String, f64)>> =
-            pipe.query_async(&mut c).await.map_err(|e| backend_err("ZRANGEBYSCORE", e))?;
-        let mut all: Vec<(Millis, String)> = per_part
-            .into_iter()
-            .flatten()
-            .map(|(id, ms)| (ms as Millis, id))
-            .filter(|k| after.as_ref().is_none_or(|a| k > a))
-            .collect();
-        all.sort();
         let limit = query.limit.unwrap_or(100).max(1);
-        let mut instances = Vec::new();
-        let mut more = false;
-        for chunk in all.chunks(256) {
-            let mut pipe = redis::pipe();
-            for (_, id) in chunk {
-                pipe.cmd("HGET").arg(format!("{}:i:{id}", self.tag(self.part_of(id)))).arg("st");
-            }
-            let sts: Vec<Option<Vec<u8>>> = pipe.query_async(&mut c).await.map_err(|e| backend_err("HGET", e))?;
-            for st in sts.into_iter().flatten() {
-                let s: InstanceStatus = from_json(&st, "an instance status")?;
-                if query.matches(&s) {
-                    if instances.len() == limit {
-                        more = true;
-                        break;
-                    }
-                    instances.push(s);
+        let (from, to) = (opt_ms(query.created_from_ms), opt_ms(query.created_to_ms));
+        let (name, prefix) = name_filter(query.name.as_deref())?;
+        let (after_ms, after_id) = after.as_ref().map(|(ms, id)| (ms.to_string(), id.clone())).unwrap_or_default();
+        let calls: Vec<ScriptCall> = (0..self.inner.cfg.partitions)
+            .map(|p| {
+                let t = self.tag(p);
+                let keys = vec![format!("{t}:lease").into_bytes()];
+                let mut args = vec![
+                    t.into_bytes(),
+                    after_ms.clone().into_bytes(),
+                    after_id.clone().into_bytes(),
+                    from.clone().into_bytes(),
+                    to.clone().into_bytes(),
+                    name.clone().into_bytes(),
+                    prefix.clone().into_bytes(),
+                    limit.to_string().into_bytes(),
+                    limit.max(PAGE_SCAN).to_string().into_bytes(),
+                    query.statuses.len().to_string().into_bytes(),
+                ];
+                args.extend(query.statuses.iter().map(|s| s.to_string().into_bytes()));
+                (keys, args)
+            })
+            .collect();
+        let replies = invoke_batch(self, &self.inner.scripts.page, &calls)
+            .await
+            .map_err(|e| backend_err("listing instances", e))?;
+        // Everything after the first place a partition stopped is left for the next page.
+        let mut bound: Option<(Millis, String)> = None;
+        let mut found: Vec<((Millis, String), InstanceStatus)> = Vec::new();
+        for reply in replies {
+            let reply = reply.map_err(|e| backend_err("listing instances", e))?;
+            let Value::Array(parts) = reply else {
+                return Err(Error::Backend(format!("redis: unexpected reply to a page of instances: {reply:?}")));
+            };
+            if parts.get(2).map_or(0, reply_int) == 1 {
+                let stop = (score_ms(&parts[0]), reply_str(&parts[1]));
+                if bound.as_ref().is_none_or(|b| stop < *b) {
+                    bound = Some(stop);
                 }
             }
-            if more {
-                break;
+            let matches = match parts.get(3) {
+                Some(Value::Array(m)) => m.as_slice(),
+                _ => &[],
+            };
+            for pair in matches.chunks(2) {
+                let [score, st] = pair else { continue };
+                let st = keys::bytes(st).unwrap_or_default();
+                let s: InstanceStatus = from_json(&st, "an instance status")?;
+                // The scripts filter already; this also checks the creation times.
+                if query.matches(&s) {
+                    found.push(((score_ms(score), s.instance_id.clone()), s));
+                }
             }
         }
-        let continuation =
-            if more { instances.last().map(|s| format!("{}:{}", s.created_ms, s.instance_id)) } else { None };
-        Ok(InstancePage { instances, continuation })
+        found.retain(|(k, _)| bound.as_ref().is_none_or(|b| k <= b));
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let continuation = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|(k, _)| k.clone())
+        } else {
+            bound
+        };
+        Ok(InstancePage {
+            instances: found.into_iter().map(|(_, s)| s).collect(),
+            continuation: continuation.map(|(ms, id)| format!("{ms}:{id}")),
+        })
     }
 
     /// Activity items, armed timers and inbox entries, summed over the partitions.

@@ -1,0 +1,28 @@
+-- Purge the finished instances of a partition that match a filter, in creation order.
+-- KEYS[1]: the partition's lease key.
+-- ARGV: tag, after ms ('' = from the start), after id, created from ms (''), created to ms (''),
+--   name ('' = any), name prefix (see `has_name`), purge at most this many, look at most at
+--   this many, n, n runtime statuses (finished ones only).
+-- Returns { how many it purged, last score looked at ('' if none), its id, 1 if the range has
+--   more after it }.
+local tag, name, prefix = ARGV[1], ARGV[6], ARGV[7]
+local max, budget = tonumber(ARGV[8]), tonumber(ARGV[9])
+local n = tonumber(ARGV[10])
+local want = {}
+for j = 1, n do
+  if FINISHED[ARGV[10 + j]] then
+    want[ARGV[10 + j]] = true
+  end
+end
+local purged = 0
+local last_s, last_m, more = walk(tag, ARGV[2], ARGV[3], ARGV[4], ARGV[5], budget, function(inst, _)
+  local v = redis.call('HMGET', tag .. ':i:' .. inst, 'rs', 'st')
+  -- Entities never finish, so they never match.
+  if v[1] and want[v[1]] and string.sub(inst, 1, 1) ~= '@' and (name == '' or has_name(v[2], name, prefix)) then
+    purge_instance(tag, inst)
+    purged = purged + 1
+    return true, purged >= max
+  end
+  return false, false
+end)
+return { purged, last_s or '', last_m or '', more and 1 or 0 }

@@ -1,10 +1,13 @@
-//! The backends under test: the embedded [`Memory`] backend and [`Redis`] on a `redis-server`
-//! of the test's own, behind one trait, and [`on_both_backends!`](crate::on_both_backends),
-//! which runs each test on both.
+//! The backends under test: the embedded [`Memory`] backend, [`Redis`] on a `redis-server` of
+//! the test's own, and [`Redis`] on a Redis Cluster (3 masters, 3 replicas) of the test
+//! process's own, behind one trait, and [`on_both_backends!`](crate::on_both_backends), which
+//! runs each test on all three.
 
+use crate::redis_cluster::RedisCluster;
 use crate::redis_server::RedisServer;
 use durable::backend::{Backend, Memory, Redis};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// What the tests need beyond [`Backend`]: a clock to move and a look at timers and queued
@@ -87,8 +90,22 @@ pub async fn redis(clock: Clock) -> (Redis, RedisServer) {
     (backend, server)
 }
 
-/// Run each test on both backends: `memory::NAME` and `redis::NAME` (on a `redis-server` of
-/// its own).
+/// A Redis backend with this clock on the test process's shared Redis Cluster
+/// ([`RedisCluster::shared`]), under a task hub (key prefix) of its own, with 2 s partition
+/// leases.
+pub async fn redis_cluster(clock: Clock) -> Redis {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let cluster = tokio::task::spawn_blocking(RedisCluster::shared).await.expect("start the shared cluster");
+    let prefix = format!("t{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let mut b = Redis::builder(cluster.url()).prefix(prefix).lease_duration(Duration::from_secs(2));
+    if let Clock::Virtual = clock {
+        b = b.virtual_clock();
+    }
+    b.connect().await.expect("connect to the test's Redis Cluster")
+}
+
+/// Run each test on every backend: `memory::NAME`, `redis::NAME` (on a `redis-server` of its
+/// own) and `cluster::NAME` (on the test process's Redis Cluster, under a task hub of its own).
 ///
 /// Each test is an `async fn NAME<B: TestBackend>(backend: B)` beside the macro call. The
 /// first line is the test attribute (the runtime flavor); a test that wants a virtual clock
@@ -132,6 +149,16 @@ macro_rules! on_both_backends {
                         $crate::backends::redis($crate::on_both_backends!(@clock $($clock)?)).await;
                     super::$name(backend).await;
                     drop(server);
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[$test]
+                async fn $name() {
+                    let backend =
+                        $crate::backends::redis_cluster($crate::on_both_backends!(@clock $($clock)?)).await;
+                    super::$name(backend).await;
                 }
             )*
         }

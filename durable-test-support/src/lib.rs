@@ -44,5 +44,6 @@ pub mod differential;
 pub mod fixtures;
 pub mod history;
 pub mod process;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod wait;

@@ -75,28 +75,47 @@ impl Redis {
     async fn read_activities(&self, block: Option<Duration>, count: usize) -> Result<(), Error> {
         let this = self.clone();
         let task = tokio::spawn(async move {
-            let mut cmd = redis::cmd("XREADGROUP");
-            cmd.arg("GROUP").arg("w").arg(&this.inner.worker_id).arg("COUNT").arg(count);
-            if let Some(b) = block {
-                cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
-            }
-            cmd.arg("STREAMS");
             let parts = this.inner.cfg.partitions;
-            for p in 0..parts {
-                cmd.arg(format!("{}:act", this.tag(p)));
-            }
-            for _ in 0..parts {
-                cmd.arg(">");
-            }
             // Held for the whole read, so that `hand_back_activities` waits for a read on its way.
             let mut guard = this.inner.act_conn.lock().await;
-            let reply: Result<Value, redis::RedisError> = if block.is_some() {
-                if guard.is_none() {
-                    *guard = Some(Self::manager(&this.inner.client, Some(BLOCK_MAX + Duration::from_secs(5))).await?);
+            let reply: Result<Vec<(String, Vec<Entry>)>, redis::RedisError> = if this.inner.target.is_cluster() {
+                // One read per partition (no command may span slots), all at once, not blocking.
+                let cmds = (0..parts)
+                    .map(|p| {
+                        let mut cmd = redis::cmd("XREADGROUP");
+                        cmd.arg("GROUP").arg("w").arg(&this.inner.worker_id).arg("COUNT").arg(count);
+                        cmd.arg("STREAMS").arg(format!("{}:act", this.tag(p))).arg(">");
+                        cmd
+                    })
+                    .collect();
+                let got = this.read_each(cmds).await;
+                match (&got, block) {
+                    (Ok(streams), Some(b)) if streams.is_empty() => this.inner.act_poll.idle(b).await,
+                    _ => this.inner.act_poll.found(),
                 }
-                cmd.query_async(guard.as_mut().expect("set above")).await
+                got
             } else {
-                cmd.query_async(&mut this.conn()).await
+                let mut cmd = redis::cmd("XREADGROUP");
+                cmd.arg("GROUP").arg("w").arg(&this.inner.worker_id).arg("COUNT").arg(count);
+                if let Some(b) = block {
+                    cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
+                }
+                cmd.arg("STREAMS");
+                for p in 0..parts {
+                    cmd.arg(format!("{}:act", this.tag(p)));
+                }
+                for _ in 0..parts {
+                    cmd.arg(">");
+                }
+                let reply: Result<Value, redis::RedisError> = if block.is_some() {
+                    if guard.is_none() {
+                        *guard = Some(this.blocking_conn().await?);
+                    }
+                    cmd.query_async(guard.as_mut().expect("set above")).await
+                } else {
+                    cmd.query_async(&mut this.conn()).await
+                };
+                reply.map(|r| keys::parse_read(&r))
             };
             let reply = match reply {
                 Ok(r) => r,
@@ -108,7 +127,7 @@ impl Redis {
             };
             let mut items = Vec::new();
             let mut bad = Vec::new();
-            for (key, entries) in keys::parse_read(&reply) {
+            for (key, entries) in reply {
                 let Some(p) = (0..parts).find(|p| key == format!("{}:act", this.tag(*p))) else { continue };
                 let (ok, unreadable) = Self::work_items(p, entries);
                 items.extend(ok);

@@ -5,6 +5,7 @@ use super::activities::{ActivityMode, Acts};
 use super::clock::Clock;
 use super::lease::Owner;
 use super::scripts::Scripts;
+use super::conn::{CLUSTER_SCHEMES, Conn, Target};
 use super::{Inner, Redis, backend_err, keys};
 use crate::error::Error;
 use redis::Value;
@@ -186,32 +187,36 @@ impl Redis {
             return Err(Error::Config(format!("the lease duration {:?} is too short (at least 300 ms)", cfg.lease)));
         }
         let scheme = url.split("://").next().unwrap_or("");
-        if scheme == "rediss" && !cfg!(feature = "redis-tls") {
+        if (scheme == "rediss" || scheme == "rediss+cluster") && !cfg!(feature = "redis-tls") {
             return Err(Error::Config(format!(
-                "{url:?} asks for TLS (rediss://): build durable with the `redis-tls` feature, or use redis:// on a trusted network"
+                "{url:?} asks for TLS ({scheme}://): build durable with the `redis-tls` feature, or use redis:// (redis+cluster://) on a trusted network"
             )));
         }
-        if scheme != "redis" && scheme != "rediss" {
+        if !["redis", "rediss"].contains(&scheme) && !CLUSTER_SCHEMES.contains(&scheme) {
             return Err(Error::Config(format!(
-                "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] or rediss://…"
+                "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] (rediss://… for TLS), or \
+                 redis+cluster://[user[:password]@]host:port[,host:port…] for a Redis Cluster"
             )));
         }
         #[cfg(feature = "redis-tls")]
-        if scheme == "rediss" {
+        if scheme.starts_with("rediss") {
             // rustls needs a process-wide crypto provider; keep one the application installed.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = redis::Client::open(url.as_str()).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
-        let conn = Self::manager(&client, Some(Duration::from_secs(10))).await?;
+        let target = Target::open(&url)?;
+        let conn = target.connect().await?;
+        let addr = target.describe(&url);
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let clock_ahead = cfg.clock_ahead;
         let mut inner = Inner {
             cfg,
             worker_id,
-            client,
+            target,
             conn,
             ctl_conn: tokio::sync::Mutex::new(None),
             act_conn: tokio::sync::Mutex::new(None),
+            ctl_poll: super::conn::Poll::new(),
+            act_poll: super::conn::Poll::new(),
             act_upkeep: tokio::sync::Mutex::new(()),
             scripts: Scripts::new(),
             clock: Clock::new(clock_ahead),
@@ -229,7 +234,7 @@ impl Redis {
             next_lock: AtomicU64::new(1),
         };
         let mut c = inner.conn.clone();
-        check_eviction_policy(&mut c, &inner.client.get_connection_info().addr().to_string()).await?;
+        check_eviction_policy(&mut c, &addr).await?;
         // The clock: Redis's, so that every process agrees on when a timer is due.
         let sent = Instant::now();
         let (secs, micros): (u64, u64) =
@@ -281,11 +286,26 @@ impl Redis {
 /// policies evict them first, and any policy may evict an instance's inbox, its history or a
 /// partition's sequence counters, which stalls instances or applies a step only in part.
 /// Where `CONFIG GET` is not allowed (an ACL without it, a managed Redis), say so and go on.
-async fn check_eviction_policy(c: &mut ConnectionManager, addr: &str) -> Result<(), Error> {
-    let reply: Result<Vec<String>, redis::RedisError> =
-        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(c).await;
+/// On a cluster every master is asked.
+async fn check_eviction_policy(c: &mut Conn, addr: &str) -> Result<(), Error> {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("GET").arg("maxmemory-policy");
+    let reply: Result<Value, redis::RedisError> = match c {
+        Conn::Cluster(cc) => {
+            use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+            cc.route_command(cmd, RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)))
+                .await
+                .and_then(|v| v.extract_error())
+        }
+        Conn::Single(_) => cmd.query_async(c).await,
+    };
     let policy = match reply {
-        Ok(pair) => pair.get(1).cloned(),
+        Ok(v) => {
+            // `[name, value]`, or on a cluster one such pair per master.
+            let mut words = Vec::new();
+            flatten(&v, &mut words);
+            words.windows(2).filter(|w| w[0] == "maxmemory-policy").map(|w| w[1].clone()).find(|p| p != "noeviction")
+        }
         Err(e) if e.is_io_error() => return Err(backend_err("CONFIG GET maxmemory-policy", e)),
         Err(e) => {
             tracing::warn!(
@@ -298,12 +318,24 @@ async fn check_eviction_policy(c: &mut ConnectionManager, addr: &str) -> Result<
         }
     };
     match policy {
-        Some(p) if p != "noeviction" => Err(Error::Config(format!(
+        Some(p) => Err(Error::Config(format!(
             "Redis at {addr}: maxmemory-policy is {p}, so when it reaches maxmemory it evicts keys, and the \
              task hub's keys are not a cache (leases have TTLs and are evicted first; an evicted inbox, history or \
              sequence key stalls instances or applies a step only in part). Run `CONFIG SET maxmemory-policy noeviction` \
              (and set it in redis.conf), so that a full Redis refuses writes instead of losing data"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// Every string of a reply, depth first.
+fn flatten(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Array(a) | Value::Set(a) => a.iter().for_each(|v| flatten(v, out)),
+        Value::Map(m) => m.iter().for_each(|(k, v)| {
+            flatten(k, out);
+            flatten(v, out);
+        }),
+        other => out.extend(super::keys::bytes(other).map(|b| String::from_utf8_lossy(&b).into_owned())),
     }
 }

@@ -143,29 +143,48 @@ impl Redis {
             }
             return Ok(0);
         }
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT").arg(self.inner.cfg.read_batch);
-        if let Some(b) = block {
-            cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
-        }
-        cmd.arg("STREAMS");
-        for (p, _, _) in &cursors {
-            cmd.arg(format!("{}:ctl", self.tag(*p)));
-        }
-        for (_, _, last) in &cursors {
-            cmd.arg(stream_id(*last));
-        }
-        let reply: Value = if block.is_some() {
-            let mut guard = self.inner.ctl_conn.lock().await;
-            if guard.is_none() {
-                *guard = Some(Self::manager(&self.inner.client, Some(BLOCK_MAX + Duration::from_secs(5))).await?);
+        let streams = if self.inner.target.is_cluster() {
+            // One read per partition (no command may span slots), all at once, not blocking.
+            let cmds = cursors
+                .iter()
+                .map(|(p, _, last)| {
+                    let mut cmd = redis::cmd("XREAD");
+                    cmd.arg("COUNT").arg(self.inner.cfg.read_batch).arg("STREAMS");
+                    cmd.arg(format!("{}:ctl", self.tag(*p))).arg(stream_id(*last));
+                    cmd
+                })
+                .collect();
+            let streams = self.read_each(cmds).await.map_err(|e| backend_err("XREAD", e))?;
+            match block {
+                Some(b) if streams.is_empty() => self.inner.ctl_poll.idle(b).await,
+                _ => self.inner.ctl_poll.found(),
             }
-            let c = guard.as_mut().expect("set above");
-            cmd.query_async(c).await.map_err(|e| backend_err("XREAD", e))?
+            streams
         } else {
-            cmd.query_async(&mut self.conn()).await.map_err(|e| backend_err("XREAD", e))?
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT").arg(self.inner.cfg.read_batch);
+            if let Some(b) = block {
+                cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
+            }
+            cmd.arg("STREAMS");
+            for (p, _, _) in &cursors {
+                cmd.arg(format!("{}:ctl", self.tag(*p)));
+            }
+            for (_, _, last) in &cursors {
+                cmd.arg(stream_id(*last));
+            }
+            let reply: Value = if block.is_some() {
+                let mut guard = self.inner.ctl_conn.lock().await;
+                if guard.is_none() {
+                    *guard = Some(self.blocking_conn().await?);
+                }
+                let c = guard.as_mut().expect("set above");
+                cmd.query_async(c).await.map_err(|e| backend_err("XREAD", e))?
+            } else {
+                cmd.query_async(&mut self.conn()).await.map_err(|e| backend_err("XREAD", e))?
+            };
+            keys::parse_read(&reply)
         };
-        let streams = keys::parse_read(&reply);
         let mut added = 0;
         let mut bad = Vec::new();
         {

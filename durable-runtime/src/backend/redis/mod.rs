@@ -96,6 +96,7 @@ mod activities;
 mod clock;
 mod commit;
 mod config;
+mod conn;
 mod inbox;
 mod keys;
 mod lease;
@@ -120,6 +121,7 @@ use config::Config;
 use keys::{partition_of, tag};
 use lease::Owner;
 use redis::Value;
+use conn::{Conn, Target};
 use redis::aio::ConnectionManager;
 use scripts::Scripts;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -168,11 +170,16 @@ impl std::fmt::Debug for Redis {
 struct Inner {
     cfg: Config,
     worker_id: String,
-    client: redis::Client,
-    conn: ConnectionManager,
-    /// Dedicated connections for blocking reads (control streams, activity streams).
+    /// What it connects to: one Redis or a Redis Cluster.
+    target: Target,
+    conn: Conn,
+    /// Dedicated connections for blocking reads (control streams, activity streams) on one
+    /// Redis; on a cluster reads do not block (see `read_each`).
     ctl_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
     act_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// How long the control and activity readers wait between reads on a cluster.
+    ctl_poll: conn::Poll,
+    act_poll: conn::Poll,
     /// One activity upkeep (or hand-back) at a time.
     act_upkeep: tokio::sync::Mutex<()>,
     scripts: Scripts,
@@ -303,7 +310,7 @@ impl Redis {
     }
 
     /// The shared connection (not for blocking reads).
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.inner.conn.clone()
     }
 

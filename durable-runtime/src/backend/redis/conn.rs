@@ -1,0 +1,238 @@
+//! The connection: to one Redis (the `redis` crate's connection manager), or to a Redis Cluster
+//! (its async cluster client, which discovers the cluster from any node it is given, routes each
+//! command to the master of its key's slot, and follows `MOVED`/`ASK` and failovers).
+//!
+//! On a cluster no command may span slots. Every script and command of the backend touches keys
+//! of one partition (one hash tag, so one slot) or one hub-level key; the reads that cover many
+//! partitions are one command per partition there (see `read_each`). A pipeline is sent as it
+//! is to one Redis; on a cluster its commands are sent one by one, all at once, each to its own
+//! slot's master (the cluster client refuses pipelines across slots, and retries a whole
+//! pipeline when one of its commands is redirected, which would run the others twice).
+
+use super::{BLOCK_MAX, Redis, backend_err};
+use crate::error::Error;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use super::keys::{self, Entry};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A connection to one Redis or to a Redis Cluster. Cheap to clone (both are multiplexed).
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// What a handle connects to, to open more connections.
+pub(super) enum Target {
+    Single(redis::Client),
+    Cluster(ClusterClient),
+}
+
+/// The schemes of a Redis Cluster connection string.
+pub(super) const CLUSTER_SCHEMES: [&str; 2] = ["redis+cluster", "rediss+cluster"];
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            // Not a transaction (the backend sends none): each command on its own, all at once.
+            Conn::Cluster(c) if offset == 0 && count == pipeline.len() => {
+                let c = c.clone();
+                Box::pin(async move {
+                    let calls = pipeline.cmd_iter().map(|cmd| {
+                        let mut c = c.clone();
+                        async move { c.req_packed_command(cmd).await }
+                    });
+                    futures_util::future::join_all(calls).await.into_iter().collect()
+                })
+            }
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The node URLs of a cluster connection string
+/// `redis+cluster://[user[:password]@]host:port[,host:port…][/]` (`rediss+cluster://` for TLS):
+/// each node as `redis://[user[:password]@]host:port` (or `rediss://`).
+pub(super) fn cluster_nodes(url: &str) -> Result<Vec<String>, Error> {
+    let bad = |why: &str| {
+        Error::Config(format!(
+            "{url:?} is not a Redis Cluster URL ({why}): use redis+cluster://[user[:password]@]host:port[,host:port…] \
+             (rediss+cluster://… for TLS); the cluster is discovered from any node given"
+        ))
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    let node_scheme = match scheme {
+        "redis+cluster" => "redis",
+        "rediss+cluster" => "rediss",
+        _ => return Err(bad("the scheme is not redis+cluster or rediss+cluster")),
+    };
+    let (userinfo, hosts) = match rest.rfind('@') {
+        Some(i) => (&rest[..=i], &rest[i + 1..]),
+        None => ("", rest),
+    };
+    let hosts = match hosts.split_once('/') {
+        Some((h, "" | "0")) => h,
+        Some(_) => return Err(bad("a Redis Cluster has only database 0")),
+        None => hosts,
+    };
+    let mut nodes = Vec::new();
+    for h in hosts.split(',').map(str::trim) {
+        let Some((host, port)) = h.rsplit_once(':') else {
+            return Err(bad(&format!("node {h:?} has no port")));
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad(&format!("node {h:?} is not host:port")));
+        }
+        nodes.push(format!("{node_scheme}://{userinfo}{h}"));
+    }
+    Ok(nodes)
+}
+
+impl Target {
+    /// Open `url` (checked by the caller): a cluster client for a cluster URL, else a client.
+    pub(super) fn open(url: &str) -> Result<Self, Error> {
+        let scheme = url.split("://").next().unwrap_or("");
+        if CLUSTER_SCHEMES.contains(&scheme) {
+            let nodes = cluster_nodes(url)?;
+            let client = ClusterClientBuilder::new(nodes)
+                .connection_timeout(Duration::from_secs(2))
+                .response_timeout(Duration::from_secs(10))
+                // A failover takes a few `cluster-node-timeout`s: keep trying that long.
+                .retries(24)
+                .min_retry_wait(10)
+                .max_retry_wait(500)
+                .overall_response_timeout(Some(Duration::from_secs(30)))
+                .build()
+                .map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+            Ok(Target::Cluster(client))
+        } else {
+            let client = redis::Client::open(url).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+            Ok(Target::Single(client))
+        }
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster(_))
+    }
+
+    /// The shared connection.
+    pub(super) async fn connect(&self) -> Result<Conn, Error> {
+        match self {
+            Target::Single(client) => Ok(Conn::Single(Redis::manager(client, Some(Duration::from_secs(10))).await?)),
+            Target::Cluster(client) => Ok(Conn::Cluster(
+                client.get_async_connection().await.map_err(|e| backend_err("connecting to the cluster", e))?,
+            )),
+        }
+    }
+
+    /// Where it connects, for messages (the address of one Redis, the nodes given for a cluster).
+    pub(super) fn describe(&self, url: &str) -> String {
+        match self {
+            Target::Single(client) => client.get_connection_info().addr().to_string(),
+            Target::Cluster(_) => url.rsplit('@').next().unwrap_or(url).to_string(),
+        }
+    }
+}
+
+/// How long a reader waits after a read on a cluster found nothing: from `POLL_MIN`, twice as
+/// long after each further empty read, up to `POLL_MAX`; back to `POLL_MIN` once one finds some.
+///
+/// Why polling: a blocking read (`XREAD BLOCK`) holds its connection until it returns, and the
+/// cluster client has one multiplexed connection per node, so a blocked read would hold up
+/// every command to that node; a blocking read cannot span slots either, so blocking would take
+/// a dedicated connection per partition. A non-blocking read of every owned partition at once
+/// costs one round trip; a busy reader never waits (each read finds some), an idle one sends
+/// one read per partition every `POLL_MAX` and sees new work within `POLL_MAX`.
+pub(super) struct Poll(AtomicU64);
+
+/// The first wait after an empty read on a cluster.
+const POLL_MIN: Duration = Duration::from_millis(1);
+/// The longest wait between reads on a cluster.
+pub(super) const POLL_MAX: Duration = Duration::from_millis(25);
+
+impl Poll {
+    pub(super) fn new() -> Self {
+        Poll(AtomicU64::new(POLL_MIN.as_micros() as u64))
+    }
+
+    /// A read found entries.
+    pub(super) fn found(&self) {
+        self.0.store(POLL_MIN.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A read found nothing: wait (at most `limit`) before the next one.
+    pub(super) async fn idle(&self, limit: Duration) {
+        let us = self.0.load(Ordering::Relaxed);
+        self.0.store((us * 2).min(POLL_MAX.as_micros() as u64), Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_micros(us).min(limit)).await;
+    }
+}
+
+impl Redis {
+    /// On a cluster: stream reads of one stream each (`XREAD`/`XREADGROUP … STREAMS key id`), all
+    /// at once and without blocking; the streams that had entries, with them.
+    pub(super) async fn read_each(&self, cmds: Vec<Cmd>) -> Result<Vec<(String, Vec<Entry>)>, redis::RedisError> {
+        let mut pipe = redis::pipe();
+        for c in cmds {
+            pipe.add_command(c);
+        }
+        let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
+        Ok(replies.iter().flat_map(keys::parse_read).filter(|(_, e)| !e.is_empty()).collect())
+    }
+
+    /// A dedicated connection for blocking reads (on one Redis; reads on a cluster do not block).
+    pub(super) async fn blocking_conn(&self) -> Result<ConnectionManager, Error> {
+        match &self.inner.target {
+            Target::Single(client) => Self::manager(client, Some(BLOCK_MAX + Duration::from_secs(5))).await,
+            Target::Cluster(_) => Err(Error::Backend("redis: a blocking read was asked of a cluster connection".into())),
+        }
+    }
+
+    /// Whether this handle is connected to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.inner.target.is_cluster()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_urls_name_every_node_with_the_credentials() {
+        assert_eq!(
+            cluster_nodes("redis+cluster://u:p@h1:7000,h2:7001/").unwrap(),
+            vec!["redis://u:p@h1:7000", "redis://u:p@h2:7001"]
+        );
+        assert_eq!(cluster_nodes("rediss+cluster://h:1").unwrap(), vec!["rediss://h:1"]);
+        for bad in ["redis+cluster://h1", "redis+cluster://h:1/3", "redis://h:1", "redis+cluster://:1"] {
+            let e = cluster_nodes(bad).unwrap_err().to_string();
+            assert!(e.contains("redis+cluster://[user"), "{bad}: {e}");
+        }
+    }
+}

@@ -183,7 +183,8 @@ async fn running_instance_status_state_and_events<B: TestBackend>(backend: B) {
     let env = Env::new(backend, HttpConfig::new()).await;
     let r = env.call("POST", "/orchestrations/approval?instanceId=ap1", Some("\"a raise\"")).await;
     assert_eq!(r.status, 202);
-    let r = env.poll("/instances/ap1?showState=true", |r| r.json["state"].is_object()).await;
+    // Until it waits for the event (its first step asks, the next one waits).
+    let r = env.poll("/instances/ap1?showState=true", |r| r.json["customStatus"] == "waiting").await;
     assert_eq!(r.status, 202, "{r:?}");
     assert_eq!(r.header("location"), Some("/instances/ap1"));
     assert_eq!(r.json["runtimeStatus"], "Running");

@@ -302,7 +302,13 @@ async fn duplicate_activity_completion_is_ignored<B: TestBackend>(backend: B) {
     assert_eq!(item.request.input, "\"Rome\"");
     backend.complete_activity_work(item, Ok("\"Hi Rome\"".into())).await.unwrap();
     assert!(step_once(&backend, &registry).await);
-    assert!(!step_once(&backend, &registry).await);
+    // The duplicate may have been read after the step it arrived behind (a reader polls on a
+    // cluster): it is then stepped on its own, and dropped.
+    let mut extra = 0;
+    while step_once(&backend, &registry).await {
+        extra += 1;
+        assert!(extra <= 1, "only the duplicate may be left to step");
+    }
     let done = client.status(&id).await.unwrap().unwrap();
     assert_eq!(done.output::<Vec<String>>().unwrap(), vec!["Hi Oslo", "Hi Rome"]);
     let history = client.history(&id).await.unwrap();

@@ -145,8 +145,8 @@ impl RedisCluster {
         self.wait_ok(Duration::from_secs(30))
     }
 
-    /// Wait until every running node sees the cluster as `ok`, with 3 masters that each have
-    /// their slots and a replica.
+    /// Wait until every running node sees the cluster as `ok`, with 3 masters serving all
+    /// slots and every running replica in sync with its master.
     pub fn wait_ok(&self, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
         let mut last = String::new();
@@ -155,7 +155,13 @@ impl RedisCluster {
                 last = cli(*p, &["CLUSTER", "INFO"]);
                 last.contains("cluster_state:ok") && last.contains("cluster_slots_ok:16384")
             });
-            if all_ok && self.masters().len() == 3 {
+            // Replicas in sync with their masters (the cluster is `ok` before they are).
+            let synced = self.running_ports().iter().all(|p| {
+                let info = cli(*p, &["INFO", "replication"]);
+                info.contains("role:master")
+                    || (info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0"))
+            });
+            if all_ok && synced && self.masters().len() == 3 {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -36,6 +36,7 @@ pub(super) struct Config {
     pub(super) step_messages: usize,
     pub(super) clock_ahead: Duration,
     pub(super) retention: Option<Duration>,
+    pub(super) replica_acks: u32,
 }
 
 impl RedisBuilder {
@@ -54,6 +55,7 @@ impl RedisBuilder {
                 step_messages: 1000,
                 clock_ahead: Duration::ZERO,
                 retention: None,
+                replica_acks: 1,
             },
         }
     }
@@ -160,6 +162,19 @@ impl RedisBuilder {
         self
     }
 
+    /// On a Redis Cluster: how many replicas of a master must have a write before it counts as
+    /// done (default 1; 0 to not wait). Each write of the task hub's state (a step's commit, a
+    /// start, an event, an activity's completion, …) is one script on one master; it is
+    /// followed by `WAIT n 250` on that master, so that a failover to a replica that has it
+    /// loses nothing a caller saw succeed. Redis replicates asynchronously, so without this a
+    /// failover loses the last writes its master acknowledged. A master with no replica that
+    /// answers within 250 ms (after a failover, before a new replica catches up) is written to
+    /// without waiting for 5 s at a time, with a warning. Ignored on one Redis.
+    pub fn replica_acks(mut self, n: u32) -> Self {
+        self.cfg.replica_acks = n;
+        self
+    }
+
     /// Connect, check the task hub's configuration, and create the consumer groups.
     pub async fn connect(self) -> Result<Redis, Error> {
         Redis::connect_with(self.url, self.cfg).await
@@ -204,7 +219,7 @@ impl Redis {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let target = Target::open(&url)?;
-        let conn = target.connect().await?;
+        let conn = target.connect(cfg.replica_acks).await?;
         let addr = target.describe(&url);
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let clock_ahead = cfg.clock_ahead;
@@ -291,7 +306,7 @@ async fn check_eviction_policy(c: &mut Conn, addr: &str) -> Result<(), Error> {
     let mut cmd = redis::cmd("CONFIG");
     cmd.arg("GET").arg("maxmemory-policy");
     let reply: Result<Value, redis::RedisError> = match c {
-        Conn::Cluster(cc) => {
+        Conn::Cluster(cc, _) => {
             use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
             cc.route_command(cmd, RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)))
                 .await

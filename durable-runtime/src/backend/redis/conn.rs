@@ -15,15 +15,91 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use super::keys::{self, Entry};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A connection to one Redis or to a Redis Cluster. Cheap to clone (both are multiplexed).
 #[derive(Clone)]
 pub(super) enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(ClusterConnection, Arc<Acks>),
+}
+
+/// On a cluster, a script's writes are acknowledged once a replica of their master has them
+/// (`WAIT n`), so that a failover to that replica loses no write a caller saw succeed. A master
+/// that has no replica answering within `timeout` is written to without waiting for a while
+/// (`DEGRADED_FOR`, logged): after a failover the new master has none until the old one returns.
+pub(super) struct Acks {
+    replicas: u32,
+    timeout: Duration,
+    /// Slots whose master did not answer in time, until when they are not waited for.
+    degraded: Mutex<HashMap<Route, Instant>>,
+}
+
+/// How long the writes to a master that had no replica acknowledge them are not waited for.
+const DEGRADED_FOR: Duration = Duration::from_secs(5);
+
+impl Acks {
+    pub(super) fn new(replicas: u32, timeout: Duration) -> Self {
+        Acks { replicas, timeout, degraded: Mutex::new(HashMap::new()) }
+    }
+
+    /// The slot of a script call's first key (the partition's), if `cmd` is a script call and
+    /// replicas are waited for.
+    fn slot_of(&self, cmd: &Cmd) -> Option<Route> {
+        if self.replicas == 0 {
+            return None;
+        }
+        let mut args = cmd.args_iter().filter_map(|a| match a {
+            redis::Arg::Simple(b) => Some(b),
+            _ => None,
+        });
+        let name = args.next()?;
+        if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
+            return None;
+        }
+        Some(Route::with_key(args.nth(2)?, SlotAddr::Master))
+    }
+
+    /// Wait until `replicas` replicas of the masters of `slots` have everything written to them
+    /// on this connection so far. An error of the connection is returned: the writes may be lost.
+    async fn wait(&self, c: &ClusterConnection, slots: HashSet<Route>) -> redis::RedisResult<()> {
+        let now = Instant::now();
+        let slots: Vec<Route> = {
+            let mut d = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+            d.retain(|_, until| *until > now);
+            slots.into_iter().filter(|s| !d.contains_key(s)).collect()
+        };
+        let waits = slots.into_iter().map(|slot| {
+            let mut c = c.clone();
+            async move {
+                let mut cmd = redis::cmd("WAIT");
+                cmd.arg(self.replicas).arg(self.timeout.as_millis() as u64);
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(slot));
+                let acked: i64 = redis::from_redis_value(c.route_command(cmd, route).await?.extract_error()?)?;
+                Ok::<_, redis::RedisError>((slot, acked))
+            }
+        });
+        for r in futures_util::future::join_all(waits).await {
+            let (slot, acked) = r?;
+            if acked < i64::from(self.replicas) {
+                tracing::warn!(
+                    route = ?slot,
+                    acked,
+                    wanted = self.replicas,
+                    for_secs = DEGRADED_FOR.as_secs(),
+                    "a Redis Cluster master has no replica that acknowledged a write in time (after a failover, until a new replica \
+                     catches up): its writes are not waited for a while, and a failover of it may lose them"
+                );
+                self.degraded.lock().unwrap_or_else(|p| p.into_inner()).insert(slot, now + DEGRADED_FOR);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a handle connects to, to open more connections.
@@ -32,6 +108,9 @@ pub(super) enum Target {
     Cluster(ClusterClient),
 }
 
+/// How long a write on a cluster waits for its replicas at most.
+const REPLICA_ACK_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// The schemes of a Redis Cluster connection string.
 pub(super) const CLUSTER_SCHEMES: [&str; 2] = ["redis+cluster", "rediss+cluster"];
 
@@ -39,7 +118,13 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c, acks) => Box::pin(async move {
+                let reply = c.req_packed_command(cmd).await?;
+                if let Some(slot) = acks.slot_of(cmd).filter(|_| !matches!(reply, Value::ServerError(_))) {
+                    acks.wait(c, HashSet::from([slot])).await?;
+                }
+                Ok(reply)
+            }),
         }
     }
 
@@ -52,24 +137,33 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             // Not a transaction (the backend sends none): each command on its own, all at once.
-            Conn::Cluster(c) if offset == 0 && count == pipeline.len() => {
+            Conn::Cluster(c, acks) if offset == 0 && count == pipeline.len() => {
                 let c = c.clone();
                 Box::pin(async move {
                     let calls = pipeline.cmd_iter().map(|cmd| {
                         let mut c = c.clone();
                         async move { c.req_packed_command(cmd).await }
                     });
-                    futures_util::future::join_all(calls).await.into_iter().collect()
+                    let replies: Vec<Value> =
+                        futures_util::future::join_all(calls).await.into_iter().collect::<Result<_, _>>()?;
+                    let written = pipeline
+                        .cmd_iter()
+                        .zip(&replies)
+                        .filter(|(_, r)| !matches!(r, Value::ServerError(_)))
+                        .filter_map(|(cmd, _)| acks.slot_of(cmd))
+                        .collect();
+                    acks.wait(&c, written).await?;
+                    Ok(replies)
                 })
             }
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c, _) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+            Conn::Cluster(c, _) => c.get_db(),
         }
     }
 }
@@ -140,12 +234,14 @@ impl Target {
         matches!(self, Target::Cluster(_))
     }
 
-    /// The shared connection.
-    pub(super) async fn connect(&self) -> Result<Conn, Error> {
+    /// The shared connection; on a cluster, script writes wait for `replicas` replicas (see
+    /// [`Acks`]).
+    pub(super) async fn connect(&self, replicas: u32) -> Result<Conn, Error> {
         match self {
             Target::Single(client) => Ok(Conn::Single(Redis::manager(client, Some(Duration::from_secs(10))).await?)),
             Target::Cluster(client) => Ok(Conn::Cluster(
                 client.get_async_connection().await.map_err(|e| backend_err("connecting to the cluster", e))?,
+                Arc::new(Acks::new(replicas, REPLICA_ACK_TIMEOUT)),
             )),
         }
     }

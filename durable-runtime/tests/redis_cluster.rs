@@ -1,0 +1,188 @@
+//! The Redis backend on a real local Redis Cluster (3 masters, 3 replicas, started by the test):
+//! partitions spread over the masters, many workers share them, a different partition count is
+//! refused, and a master killed with `kill -9` while 500 orchestrations run fails over to its
+//! replica with every instance completing, histories without gap or duplicate.
+//!
+//! The conformance suite runs on a cluster too (`cluster::…` in `runtime.rs` and the others).
+//! Worker processes of the fault test are this test binary run again with `--ignored --exact
+//! cluster_worker_process`.
+
+use durable_runtime::backend::Redis;
+use durable_runtime::{Client, Error, Worker};
+use durable_test_support::fixtures::{self, hello, say_hello};
+use durable_test_support::history::check_all_completed;
+use durable_test_support::process::ChildProcess;
+use durable_test_support::redis_cluster::RedisCluster;
+use durable_test_support::wait::{PATIENCE, eventually};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+const LEASE: Duration = Duration::from_secs(2);
+const VISIBILITY: Duration = Duration::from_secs(3);
+
+async fn connect(url: &str, prefix: &str, partitions: u32) -> Result<Redis, Error> {
+    Redis::builder(url)
+        .prefix(prefix)
+        .partitions(partitions)
+        .lease_duration(LEASE)
+        .activity_visibility_timeout(VISIBILITY)
+        .connect()
+        .await
+}
+
+fn worker_builder(backend: Redis) -> durable_runtime::WorkerBuilder {
+    Worker::builder(backend).orchestrator(hello).orchestrator(fixtures::parent).activity(say_hello)
+}
+
+/// Not a test by itself: a worker process of the fault test (prints `READY`, runs until
+/// killed).
+#[test]
+#[ignore = "run by the cluster fault test as a worker process"]
+fn cluster_worker_process() {
+    let Ok(url) = std::env::var("DURABLE_CLUSTER_URL") else { return };
+    let prefix = std::env::var("DURABLE_CLUSTER_PREFIX").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let backend = connect(&url, &prefix, 16).await.unwrap();
+        let _w = worker_builder(backend).start().await.unwrap();
+        println!("READY");
+        std::future::pending::<()>().await;
+    });
+}
+
+fn spawn_worker(url: &str, prefix: &str) -> ChildProcess {
+    ChildProcess::spawn(
+        "cluster_worker_process",
+        &[("DURABLE_CLUSTER_URL", url.to_string()), ("DURABLE_CLUSTER_PREFIX", prefix.to_string())],
+    )
+}
+
+async fn start_cluster() -> RedisCluster {
+    tokio::task::spawn_blocking(RedisCluster::start).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_spread_over_the_masters_and_workers_share_them() {
+    let cluster = start_cluster().await;
+    let url = cluster.url();
+    let a = connect(&url, "spread", 16).await.unwrap();
+    let b = connect(&url, "spread", 16).await.unwrap();
+    assert!(a.is_cluster());
+    // Every partition's keys live on one master; the 16 partitions use all three.
+    let masters: BTreeSet<u16> = (0..16).map(|p| cluster.master_of(&format!("{{spread:p{p}}}:lease"))).collect();
+    assert_eq!(masters.len(), 3, "partitions on {masters:?}");
+
+    let wa = worker_builder(a.clone()).start().await.unwrap();
+    let wb = worker_builder(b.clone()).start().await.unwrap();
+    // Two workers share the partitions (8 each once both are live).
+    eventually("both workers own partitions, none twice", async || {
+        let (pa, pb) = (a.owned_partitions(), b.owned_partitions());
+        let all: BTreeSet<u32> = pa.iter().chain(&pb).map(|(p, _)| *p).collect();
+        !pa.is_empty() && !pb.is_empty() && all.len() == 16 && pa.len() + pb.len() == 16
+    })
+    .await;
+    let client = Client::new(a.clone());
+    let mut expected = Vec::new();
+    for i in 0..60 {
+        let cities: Vec<String> = (0..2).map(|k| format!("s{i}-{k}")).collect();
+        let parent = i % 4 == 0;
+        let id = if parent {
+            client.start(fixtures::parent, cities.clone()).await.unwrap()
+        } else {
+            client.start(hello, cities.clone()).await.unwrap()
+        };
+        expected.push((id.into_string(), parent, cities));
+    }
+    check_all_completed(&client, &expected, PATIENCE).await;
+    // Every master holds some of the task hub's keys.
+    for m in cluster.masters() {
+        let keys: u64 = cluster.cli(m, &["DBSIZE"]).trim().parse().unwrap();
+        assert!(keys > 0, "master {m} holds no key");
+    }
+    // Listing walks every partition (one command per partition, each on its own master).
+    let page = client.list(durable_runtime::InstanceQuery::new().with_limit(1000)).await.unwrap();
+    assert_eq!(page.instances.len(), expected.len() + expected.iter().filter(|e| e.1).count());
+    wa.shutdown().await.unwrap();
+    wb.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_partition_count_is_refused_and_bad_urls_are_explained() {
+    let cluster = start_cluster().await;
+    let url = cluster.url();
+    connect(&url, "count", 8).await.unwrap();
+    let e = connect(&url, "count", 16).await.unwrap_err().to_string();
+    assert!(e.contains("has 8 partitions") && e.contains("configured with 16"), "{e}");
+    // One node is enough to find the others.
+    let one = url.split(',').next().unwrap().to_string();
+    let r = connect(&one, "count", 8).await.unwrap();
+    assert_eq!(r.pending_activities().await.unwrap(), 0);
+    let e = connect("redis+cluster://127.0.0.1", "count", 8).await.unwrap_err().to_string();
+    assert!(e.contains("has no port") && e.contains("redis+cluster://[user"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_fails_over_and_every_instance_completes() {
+    let mut cluster = start_cluster().await;
+    let url = cluster.url();
+    let prefix = "failover";
+    let workers: Vec<ChildProcess> = (0..2).map(|_| spawn_worker(&url, prefix)).collect();
+    for w in &workers {
+        w.expect_line("READY", Duration::from_secs(30));
+    }
+    let client = Client::new(connect(&url, prefix, 16).await.unwrap());
+    let started = Instant::now();
+    let starter = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut expected = Vec::new();
+            let mut unknown = Vec::new();
+            for i in 0..500 {
+                let cities: Vec<String> = (0..3).map(|k| format!("f{i}-{k}")).collect();
+                let parent = i % 5 == 0;
+                let id = format!("f{i}");
+                let r = if parent {
+                    client.start_with_id(fixtures::parent, &id, cities.clone()).await
+                } else {
+                    client.start_with_id(hello, &id, cities.clone()).await
+                };
+                match r {
+                    Ok(_) => expected.push((id, parent, cities)),
+                    // Not acknowledged (the master died under it): it may or may not exist.
+                    Err(e) => {
+                        println!("start {id} failed: {e}");
+                        unknown.push((id, parent, cities));
+                    }
+                }
+            }
+            (expected, unknown)
+        })
+    };
+    // Once some instances run, kill -9 the master of partition 0 (instances of every kind
+    // live there) while starts and steps go on.
+    eventually("instances run", async || {
+        client.list(durable_runtime::InstanceQuery::new().with_limit(200)).await.unwrap().instances.len() >= 150
+    })
+    .await;
+    let victim = cluster.master_of(&format!("{{{prefix}:p0}}:lease"));
+    cluster.kill(victim);
+    let killed_at = started.elapsed();
+    println!("killed master {victim} at {killed_at:?}");
+    let c = &cluster;
+    tokio::task::block_in_place(|| c.wait_ok(Duration::from_secs(30))).expect("the replica takes over");
+    println!("cluster ok again after {:?}", started.elapsed() - killed_at);
+    assert!(!cluster.masters().contains(&victim));
+    let (mut expected, unknown) = starter.await.unwrap();
+    assert!(unknown.len() <= 5, "{} starts failed", unknown.len());
+    for u in unknown {
+        if client.status(&u.0).await.unwrap().is_some() {
+            expected.push(u);
+        }
+    }
+    assert!(expected.len() >= 495);
+    check_all_completed(&client, &expected, Duration::from_secs(120)).await;
+    println!("500 orchestrations through a master failover in {:?}", started.elapsed());
+    for w in workers {
+        w.kill9();
+    }
+}

@@ -27,7 +27,8 @@ DURABLE_PARTITIONS (--partitions), DURABLE_HTTP_TOKEN (serve --token).";
 #[derive(Parser, Debug)]
 #[command(name = "durable", version, after_help = EXIT_CODES, disable_help_subcommand = true)]
 struct Cli {
-    /// Redis URL, e.g. redis://user:password@host:6379/0 (user, password, port and db optional).
+    /// Redis URL, e.g. redis://user:password@host:6379/0 (user, password, port and db optional),
+    /// or a Redis Cluster's, redis+cluster://user:password@host1:7000,host2:7001 (any nodes).
     #[arg(long, global = true, env = "DURABLE_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis: String,
     /// The task hub: the key prefix the workers use.
@@ -284,27 +285,21 @@ fn parse_json(flag: &str, text: Option<&str>) -> Result<Value, Failure> {
 
 /// The partition count the task hub records (`{hub}:partitions`), if any.
 async fn hub_partitions(url: &str, hub: &str) -> Result<Option<u32>, Failure> {
-    let redis_err =
-        |e: redis::RedisError| Failure { code: 1, kind: "Backend", message: format!("redis at {}: {e}", redact(url)) };
-    if url.starts_with("rediss://") {
-        return Ok(None); // the backend reports whether TLS is available
-    }
-    let client = redis::Client::open(url).map_err(|e| Failure {
-        code: 1,
-        kind: "Config",
-        message: format!("{:?} is not a usable Redis URL: {e}", redact(url)),
-    })?;
-    let mut conn = tokio::time::timeout(std::time::Duration::from_secs(5), client.get_multiplexed_async_connection())
-        .await
-        .map_err(|_| Failure {
+    match tokio::time::timeout(std::time::Duration::from_secs(5), Redis::hub_partitions(url, hub)).await {
+        Err(_) => Err(Failure {
             code: 1,
             kind: "Backend",
             message: format!("redis at {}: no answer within 5 s", redact(url)),
-        })?
-        .map_err(redis_err)?;
-    let n: Option<u32> =
-        redis::cmd("GET").arg(format!("{{{hub}}}:partitions")).query_async(&mut conn).await.map_err(redis_err)?;
-    Ok(n)
+        }),
+        Ok(Err(Error::Config(e))) => Err(Failure { code: 1, kind: "Config", message: redact_in(&e, url) }),
+        Ok(Err(e)) => Err(Failure { code: 1, kind: "Backend", message: format!("redis at {}: {e}", redact(url)) }),
+        Ok(Ok(n)) => Ok(n),
+    }
+}
+
+/// `message` with `url`'s password replaced (a configuration error quotes the URL).
+fn redact_in(message: &str, url: &str) -> String {
+    message.replace(url, &redact(url))
 }
 
 /// The URL without its password, for messages.

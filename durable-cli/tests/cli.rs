@@ -226,6 +226,44 @@ async fn serve_api_and_dashboard() {
     env.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_api_and_dashboard_work_on_a_redis_cluster() {
+    let env = Env::on_cluster().await;
+    assert!(env.url().starts_with("redis+cluster://"));
+    let id = env.durable(&["start", "hello_cities", "--input", r#"["Lima","Quito"]"#]).await.ok().stdout;
+    let id = id.trim().to_string();
+    let s = env.poll_json(&["status", &id], finished).await;
+    assert_eq!(s["output"], json!(["Hello Lima!", "Hello Quito!"]), "{s}");
+    let h = env.durable(&["--json", "history", &id]).await.ok().json();
+    assert!(h.as_array().unwrap().iter().any(|e| e["eventType"] == "ExecutionCompleted"), "{h}");
+    env.durable(&["start", "approval", "--input", r#""pay""#, "--id", "c-order"]).await.ok();
+    env.poll_json(&["status", "c-order"], |v| v["customStatus"] == "waiting for approval").await;
+    // Listing walks the partitions, which live on different masters.
+    let l = env.durable(&["list", "--json"]).await.ok().json();
+    let ids: Vec<&str> = l["instances"].as_array().unwrap().iter().map(|i| i["instanceId"].as_str().unwrap()).collect();
+    assert!(ids.contains(&id.as_str()) && ids.contains(&"c-order"), "{l}");
+    env.durable(&["entity", "signal", "counter", "c1", "add", "--input", "5"]).await.ok();
+    env.poll_json(&["entity", "get", "counter", "c1"], |v| v["state"] == 5).await;
+
+    let url = env.url();
+    let served = tokio::task::spawn_blocking(move || Served::start(&url, &[])).await.unwrap();
+    let addr = served.addr.clone();
+    let r = http(&addr, "POST", "/instances/c-order/raiseEvent/approve", &[], Some("true"));
+    assert_eq!(r.status, 202, "{r:?}");
+    let s = env.poll_json(&["status", "c-order"], finished).await;
+    assert_eq!(s["output"]["answer"], json!(true), "{s}");
+    let r = http(&addr, "GET", "/instances?top=10", &[], None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("c-order"), "{r:?}");
+    let r = http(&addr, "GET", "/metrics", &[], None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = http(&addr, "GET", "/", &[], None);
+    assert!(r.status == 200 && r.body.contains("dashboard.js"), "{r:?}");
+    drop(served);
+    env.durable(&["purge", &id]).await.ok();
+    env.shutdown().await;
+}
+
 #[tokio::test]
 async fn redis_errors_and_usage() {
     // Nothing listens on a port we just bound and released.

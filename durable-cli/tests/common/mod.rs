@@ -4,6 +4,7 @@
 
 use durable::prelude::*;
 use durable_test_support::fixtures::{Counter, flaky, hello_cities, say_hello, uses_flaky};
+use durable_test_support::redis_cluster::RedisCluster;
 use durable_test_support::redis_server::RedisServer;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,16 +28,30 @@ pub async fn approval(ctx: OrchestrationContext, request: String) -> Result<Valu
     Ok(serde_json::json!({ "greeting": greeting, "asked": asked, "answer": answer }))
 }
 
-/// A redis-server and a worker on it (task hub [`HUB`], [`PARTITIONS`] partitions).
+/// A redis-server (or the test process's Redis Cluster) and a worker on it (task hub [`HUB`],
+/// [`PARTITIONS`] partitions).
 pub struct Env {
-    pub server: RedisServer,
+    pub server: Option<RedisServer>,
+    url: String,
     pub worker: Option<durable::WorkerHandle>,
 }
 
 impl Env {
     pub async fn new() -> Self {
         let server = RedisServer::start();
-        let backend = hub_backend(&server.url()).await;
+        let url = server.url();
+        Self::with_worker(Some(server), url).await
+    }
+
+    /// On the test process's Redis Cluster (one test of this binary may use it: the task hub
+    /// is [`HUB`]).
+    pub async fn on_cluster() -> Self {
+        let cluster = tokio::task::spawn_blocking(RedisCluster::shared).await.unwrap();
+        Self::with_worker(None, cluster.url()).await
+    }
+
+    async fn with_worker(server: Option<RedisServer>, url: String) -> Self {
+        let backend = hub_backend(&url).await;
         let worker = Worker::builder(backend)
             .orchestrator(hello_cities)
             .orchestrator(approval)
@@ -47,13 +62,14 @@ impl Env {
             .start()
             .await
             .expect("start the worker");
-        Self { server, worker: Some(worker) }
+        Self { server, url, worker: Some(worker) }
     }
 
     /// A redis-server with no worker on it: the test starts the workers it wants with
     /// [`Env::backend`].
     pub async fn without_worker() -> Self {
-        Self { server: RedisServer::start(), worker: None }
+        let server = RedisServer::start();
+        Self { url: server.url(), server: Some(server), worker: None }
     }
 
     /// A new connection to the task hub, for a worker or a client of the test's own.
@@ -62,7 +78,7 @@ impl Env {
     }
 
     pub fn url(&self) -> String {
-        self.server.url()
+        self.url.clone()
     }
 
     /// Run `durable --hub HUB ARGS…` against this server.

@@ -201,23 +201,7 @@ impl Redis {
         if cfg.lease < Duration::from_millis(300) {
             return Err(Error::Config(format!("the lease duration {:?} is too short (at least 300 ms)", cfg.lease)));
         }
-        let scheme = url.split("://").next().unwrap_or("");
-        if (scheme == "rediss" || scheme == "rediss+cluster") && !cfg!(feature = "redis-tls") {
-            return Err(Error::Config(format!(
-                "{url:?} asks for TLS ({scheme}://): build durable with the `redis-tls` feature, or use redis:// (redis+cluster://) on a trusted network"
-            )));
-        }
-        if !["redis", "rediss"].contains(&scheme) && !CLUSTER_SCHEMES.contains(&scheme) {
-            return Err(Error::Config(format!(
-                "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] (rediss://… for TLS), or \
-                 redis+cluster://[user[:password]@]host:port[,host:port…] for a Redis Cluster"
-            )));
-        }
-        #[cfg(feature = "redis-tls")]
-        if scheme.starts_with("rediss") {
-            // rustls needs a process-wide crypto provider; keep one the application installed.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        check_url(&url)?;
         let target = Target::open(&url)?;
         let conn = target.connect(cfg.replica_acks).await?;
         let addr = target.describe(&url);
@@ -281,6 +265,20 @@ impl Redis {
         Ok(r)
     }
 
+    /// The partition count task hub `prefix` at `url` records (every process of a task hub
+    /// must use it), or `None` if no process has connected to it yet: for tools that connect
+    /// to an existing task hub without being told its configuration. `url` as in
+    /// [`Redis::connect`], a Redis Cluster's as well.
+    pub async fn hub_partitions(url: &str, prefix: &str) -> Result<Option<u32>, Error> {
+        check_url(url)?;
+        let mut c = Target::open(url)?.connect(0).await?;
+        redis::cmd("GET")
+            .arg(format!("{{{prefix}}}:partitions"))
+            .query_async(&mut c)
+            .await
+            .map_err(|e| backend_err("reading the task hub's partition count", e))
+    }
+
     /// A connection that reconnects with exponential backoff by itself.
     pub(super) async fn manager(
         client: &redis::Client,
@@ -294,6 +292,29 @@ impl Redis {
             .set_response_timeout(response_timeout);
         client.get_connection_manager_with_config(config).await.map_err(|e| backend_err("connecting", e))
     }
+}
+
+/// Refuse a URL that is not a Redis (or Redis Cluster) URL, or asks for TLS without the
+/// `redis-tls` feature.
+fn check_url(url: &str) -> Result<(), Error> {
+        let scheme = url.split("://").next().unwrap_or("");
+        if (scheme == "rediss" || scheme == "rediss+cluster") && !cfg!(feature = "redis-tls") {
+            return Err(Error::Config(format!(
+                "{url:?} asks for TLS ({scheme}://): build durable with the `redis-tls` feature, or use redis:// (redis+cluster://) on a trusted network"
+            )));
+        }
+        if !["redis", "rediss"].contains(&scheme) && !CLUSTER_SCHEMES.contains(&scheme) {
+            return Err(Error::Config(format!(
+                "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] (rediss://… for TLS), or \
+                 redis+cluster://[user[:password]@]host:port[,host:port…] for a Redis Cluster"
+            )));
+        }
+        #[cfg(feature = "redis-tls")]
+        if scheme.starts_with("rediss") {
+            // rustls needs a process-wide crypto provider; keep one the application installed.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    Ok(())
 }
 
 /// Refuse a Redis that may evict keys when it is full (`maxmemory-policy` other than

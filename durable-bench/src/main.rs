@@ -5,6 +5,7 @@
 //! cargo run --release -p durable-bench -- SCENARIO [--backend memory|redis] [--redis URL] [--n N]
 //!                                                  [--concurrency C] [--runs R] [--concurrent-waits]
 //!                                                  [--wave W] [--exit-parked] [--signals S]
+//!                                                  [--cluster [--workers 1,2,4]]
 //! ```
 //!
 //! Scenarios (see `docs/performance.md` for the figures and the design targets):
@@ -34,9 +35,16 @@
 //!   drains, what the backend held in memory, and the longest command in Redis's `SLOWLOG`.
 //! - `all`: every scenario above but `backlog`, with its default size.
 //!
+//! With `--cluster`, `five-activity` runs on a Redis Cluster with 1, 2 and 4 worker processes
+//! (`--workers 1,2,4`, each this binary run again as `cluster-worker`), this process starting
+//! the instances and waiting for them; the throughput of each and its ratio to one worker's.
+//! The cluster is `--redis redis+cluster://…` if given, else a local one of 3 masters and 3
+//! replicas started for the run (`redis-server` and `redis-cli` on the `PATH`).
+//!
 //! Activities do no work: the figures are the cost of the runtime itself.
 
 mod backlog;
+mod cluster;
 mod parked;
 mod scenarios;
 mod workload;
@@ -53,7 +61,7 @@ use workload::*;
 /// How long any single wait may take before the benchmark reports a hang.
 const WAIT: Duration = Duration::from_secs(600);
 
-const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked] [--signals S]
+const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4]]
 scenarios: five-activity, sequential, fan-out, latency, history-length, entity-hot, entities, parked, backlog, all";
 
 // ------------------------------------------------------------------ options
@@ -145,6 +153,10 @@ struct Options {
     parked: ParkedOptions,
     /// backlog: signals queued to one entity.
     signals: u64,
+    /// five-activity on a Redis Cluster with these worker process counts (`--cluster`).
+    cluster: Option<Vec<u32>>,
+    /// `--redis` as given.
+    redis_given: Option<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -156,12 +168,27 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut concurrent_waits = false;
     let mut signals = 200_000;
     let mut parked = ParkedOptions { wave: None, idle: parked::IDLE, exit_parked: false };
+    let mut cluster = false;
+    let mut workers = vec![1, 2, 4];
+    let mut redis_given = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
         match a.as_str() {
             "--backend" => backend = value("--backend")?,
-            "--redis" => redis_url = value("--redis")?,
+            "--redis" => {
+                redis_url = value("--redis")?;
+                redis_given = Some(redis_url.clone());
+            }
+            "--cluster" => cluster = true,
+            "--workers" => {
+                let v = value(a)?;
+                workers = v
+                    .split(',')
+                    .map(|w| w.trim().parse().ok().filter(|&w: &u32| w > 0))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| format!("--workers: not a list of worker counts like 1,2,4: {v:?}"))?;
+            }
             "--n" | "--runs" => {
                 let v = value(a)?;
                 n = Some(v.parse().map_err(|_| format!("{a}: not a number: {v:?}"))?);
@@ -194,7 +221,16 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         other => return Err(format!("unknown backend {other:?}: memory or redis\n{USAGE}")),
     };
     let scenarios = scenarios.ok_or_else(|| format!("no scenario given\n{USAGE}"))?;
-    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits, parked, signals })
+    if cluster && scenarios != [Scenario::FiveActivity] {
+        return Err(format!("--cluster runs the five-activity scenario only\n{USAGE}"));
+    }
+    if let (true, Some(url)) = (cluster, &redis_given)
+        && !url.contains("+cluster://")
+    {
+        return Err(format!("--cluster needs a Redis Cluster URL (redis+cluster://host:port,…), not {url:?}"));
+    }
+    let cluster = cluster.then_some(workers);
+    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits, parked, signals, cluster, redis_given })
 }
 
 // ------------------------------------------------------------------ setup
@@ -263,6 +299,16 @@ fn machine() -> String {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [cmd, url, hub, expected, rest @ ..] = args.as_slice()
+        && cmd == "cluster-worker"
+    {
+        let concurrency = rest.first().and_then(|c| c.parse().ok());
+        if let Err(e) = cluster::worker_process(url, hub, expected.parse().unwrap_or(1), concurrency).await {
+            eprintln!("cluster-worker: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let opts = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -280,10 +326,19 @@ async fn main() {
         Some(c) => c.to_string(),
         None => "default (100)".to_string(),
     };
-    println!("backend: {backend_name}; worker: one, max concurrent orchestrations/activities {concurrency}");
     if cfg!(debug_assertions) {
         println!("warning: a debug build; pass --release for meaningful figures");
     }
+    if let Some(workers) = &opts.cluster {
+        println!("max concurrent orchestrations/activities per worker {concurrency}");
+        let n = opts.n.unwrap_or(Scenario::FiveActivity.default_n());
+        if let Err(e) = cluster::scale(opts.redis_given.as_deref(), workers, n, opts.concurrency).await {
+            eprintln!("five-activity --cluster: failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    println!("backend: {backend_name}; worker: one, max concurrent orchestrations/activities {concurrency}");
     for &s in &opts.scenarios {
         if let Err(e) = run(s, &opts).await {
             eprintln!("{}: failed: {e}", s.name());
@@ -345,7 +400,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_arguments() {
-        for bad in ["", "nope", "latency --n x", "latency --backend sqlite", "latency --n", "latency sequential"] {
+        let o = parse_args(&args("five-activity --cluster --workers 1,3")).unwrap();
+        assert_eq!(o.cluster, Some(vec![1, 3]));
+        for bad in [
+            "",
+            "nope",
+            "latency --n x",
+            "latency --backend sqlite",
+            "latency --n",
+            "latency sequential",
+            "latency --cluster",
+            "five-activity --cluster --workers 0",
+            "five-activity --cluster --redis redis://h:1",
+        ] {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?} was accepted");
         }
     }

@@ -119,7 +119,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c, acks) => Box::pin(async move {
-                let reply = c.req_packed_command(cmd).await?;
+                let reply = call(c, cmd).await?;
                 if let Some(slot) = acks.slot_of(cmd).filter(|_| !matches!(reply, Value::ServerError(_))) {
                     acks.wait(c, HashSet::from([slot])).await?;
                 }
@@ -142,7 +142,7 @@ impl ConnectionLike for Conn {
                 Box::pin(async move {
                     let calls = pipeline.cmd_iter().map(|cmd| {
                         let mut c = c.clone();
-                        async move { c.req_packed_command(cmd).await }
+                        async move { call(&mut c, cmd).await }
                     });
                     let replies: Vec<Value> =
                         futures_util::future::join_all(calls).await.into_iter().collect::<Result<_, _>>()?;
@@ -165,6 +165,48 @@ impl ConnectionLike for Conn {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c, _) => c.get_db(),
         }
+    }
+}
+
+/// How long a command on a cluster is sent again while its slot has no reachable master (a
+/// failover takes a few `cluster-node-timeout`s).
+const NOT_SENT_FOR: Duration = Duration::from_secs(30);
+
+/// Send `cmd` on a cluster. The cluster client is told not to send anything again itself: it
+/// would also repeat a command whose connection dropped after it was sent, which may have run
+/// (a script would apply twice). Here a command is sent again only when it surely did not run
+/// — redirected (`MOVED`, `ASK`: the client has learnt the new slot map meanwhile), refused
+/// while the cluster fails over (`TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`,
+/// `LOADING`), or no connection could be made to the slot's master — with a backoff, for up
+/// to [`NOT_SENT_FOR`]. Any other error is returned, so that the caller knows the outcome is
+/// unknown (a commit takes its partition again under a new epoch; a client repeats only what
+/// is safe to repeat).
+async fn call(c: &mut ClusterConnection, cmd: &Cmd) -> redis::RedisResult<Value> {
+    let deadline = Instant::now() + NOT_SENT_FOR;
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let e = match c.req_packed_command(cmd).await {
+            Err(e) => e,
+            Ok(v) => return Ok(v),
+        };
+        if !not_sent(&e) || Instant::now() + backoff > deadline {
+            return Err(e);
+        }
+        tracing::debug!(error = %e, retry_in = ?backoff, "a Redis Cluster command did not run; sending it again");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Whether a command on a cluster surely did not run.
+fn not_sent(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind as S};
+    match e.kind() {
+        ErrorKind::Server(k) => {
+            matches!(k, S::Moved | S::Ask | S::TryAgain | S::ClusterDown | S::MasterDown | S::ReadOnly | S::BusyLoading)
+        }
+        ErrorKind::ClusterConnectionNotFound => true,
+        _ => e.is_connection_refusal(),
     }
 }
 
@@ -215,11 +257,8 @@ impl Target {
             let client = ClusterClientBuilder::new(nodes)
                 .connection_timeout(Duration::from_secs(2))
                 .response_timeout(Duration::from_secs(10))
-                // A failover takes a few `cluster-node-timeout`s: keep trying that long.
-                .retries(24)
-                .min_retry_wait(10)
-                .max_retry_wait(500)
-                .overall_response_timeout(Some(Duration::from_secs(30)))
+                // Commands that did not run are sent again by `call`, and only those.
+                .retries(0)
                 .build()
                 .map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
             Ok(Target::Cluster(client))

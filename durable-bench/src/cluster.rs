@@ -1,0 +1,147 @@
+//! `--cluster`: five-activity throughput on a Redis Cluster with 1, 2 and 4 worker processes
+//! (`--workers 1,2,4`). Each worker process is this binary run again (`cluster-worker`); this
+//! process only starts the instances and waits for them (a client). Without `--redis`, a local
+//! cluster of 3 masters and 3 replicas is started for the run (and killed after it).
+
+use crate::scenarios::finish;
+use crate::workload::*;
+use durable::prelude::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// The partition count of the runs: enough that 4 workers own 4 each.
+const PARTITIONS: u32 = 16;
+
+/// A worker process (`durable-bench cluster-worker URL HUB`): runs the five-activity
+/// orchestrator and its activity on task hub `HUB`, prints `READY` once it owns its share of
+/// the partitions (of `expected` workers), and runs until killed.
+pub(crate) async fn worker_process(url: &str, hub: &str, expected: u32, concurrency: Option<usize>) -> Result<(), String> {
+    let backend = durable::backend::Redis::builder(url)
+        .prefix(hub)
+        .partitions(PARTITIONS)
+        .connect()
+        .await
+        .map_err(|e| format!("connecting to {url}: {e}"))?;
+    let mut builder = Worker::builder(backend.clone()).orchestrator(five_activities).activity(noop);
+    if let Some(c) = concurrency {
+        builder = builder.max_concurrent_orchestrations(c).max_concurrent_activities(c);
+    }
+    let _worker = builder.start().await.map_err(|e| format!("starting the worker: {e}"))?;
+    let share = PARTITIONS / expected.max(1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (backend.owned_partitions().len() as u32) < share {
+        if Instant::now() > deadline {
+            return Err(format!("owns {} partitions after 60 s, not {share}", backend.owned_partitions().len()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("READY");
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Worker processes, killed on drop.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Start `count` worker processes on `hub` and wait until each owns its share of the partitions.
+fn spawn_workers(url: &str, hub: &str, count: u32, concurrency: Option<usize>) -> Result<Workers, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("this binary's path: {e}"))?;
+    let mut workers = Workers(Vec::new());
+    let mut outs = Vec::new();
+    for _ in 0..count {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["cluster-worker", url, hub, &count.to_string()]);
+        if let Some(c) = concurrency {
+            cmd.arg(c.to_string());
+        }
+        let mut child =
+            cmd.stdout(Stdio::piped()).stdin(Stdio::null()).spawn().map_err(|e| format!("starting a worker: {e}"))?;
+        outs.push(BufReader::new(child.stdout.take().expect("piped")));
+        workers.0.push(child);
+    }
+    for out in &mut outs {
+        let mut line = String::new();
+        while !line.contains("READY") {
+            line.clear();
+            if out.read_line(&mut line).map_err(|e| format!("reading a worker's output: {e}"))? == 0 {
+                return Err("a worker process exited before it was ready (see its error above)".into());
+            }
+        }
+    }
+    Ok(workers)
+}
+
+/// Five-activity throughput with each worker count of `counts`, each on a task hub of its own.
+pub(crate) async fn scale(url: Option<&str>, counts: &[u32], n: u64, concurrency: Option<usize>) -> Result<(), String> {
+    let local = match url {
+        Some(_) => None,
+        None => {
+            let c = tokio::task::spawn_blocking(durable_test_support::redis_cluster::RedisCluster::start)
+                .await
+                .map_err(|e| format!("starting a local cluster: {e}"))?;
+            println!("cluster: local, 3 masters + 3 replicas ({})", c.url());
+            Some(c)
+        }
+    };
+    let url = url.map(str::to_string).unwrap_or_else(|| local.as_ref().expect("started above").url());
+    println!("five-activity on a Redis Cluster: {n} instances x 5 activities, {PARTITIONS} partitions, writes wait for 1 replica");
+    println!("{:>8} {:>12} {:>10} {:>14}", "workers", "elapsed (s)", "orch/s", "vs 1 worker");
+    let mut first = None;
+    for &count in counts {
+        let hub = format!("durable-bench-{}-w{count}", std::process::id());
+        let workers = tokio::task::spawn_blocking({
+            let (url, hub) = (url.clone(), hub.clone());
+            move || spawn_workers(&url, &hub, count, concurrency)
+        })
+        .await
+        .map_err(|e| format!("starting workers: {e}"))??;
+        let backend = durable::backend::Redis::builder(url.as_str())
+            .prefix(hub.as_str())
+            .partitions(PARTITIONS)
+            .connect()
+            .await
+            .map_err(|e| format!("connecting to {url}: {e}"))?;
+        let client = Client::new(backend);
+        let t0 = Instant::now();
+        let mut starting = tokio::task::JoinSet::new();
+        let mut ids = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            if starting.len() >= 32
+                && let Some(r) = starting.join_next().await
+            {
+                ids.push(r.map_err(|e| format!("a starting task failed: {e}"))?);
+            }
+            let client = client.clone();
+            starting.spawn(async move { (i, client.start(five_activities, i).await) });
+        }
+        while let Some(r) = starting.join_next().await {
+            ids.push(r.map_err(|e| format!("a starting task failed: {e}"))?);
+        }
+        let mut waits = tokio::task::JoinSet::new();
+        for (i, id) in ids {
+            let id = id.map_err(|e| format!("start: {e}"))?;
+            let client = client.clone();
+            waits.spawn(async move { finish(&client, &id, i + 5).await });
+        }
+        while let Some(r) = waits.join_next().await {
+            r.map_err(|e| format!("a waiting task failed: {e}"))??;
+        }
+        let d = t0.elapsed();
+        let rate = n as f64 / d.as_secs_f64();
+        let base = *first.get_or_insert(rate);
+        println!("{count:>8} {:>12.2} {rate:>10.0} {:>13.2}x", d.as_secs_f64(), rate / base);
+        drop(workers);
+    }
+    drop(local);
+    Ok(())
+}

@@ -13,13 +13,20 @@ use std::time::Instant;
 /// The partition count of the runs: enough that 4 workers own 4 each.
 const PARTITIONS: u32 = 16;
 
-/// A worker process (`durable-bench cluster-worker URL HUB`): runs the five-activity
+/// A worker process (`durable-bench cluster-worker URL HUB WORKERS ACKS [CONCURRENCY]`): runs the five-activity
 /// orchestrator and its activity on task hub `HUB`, prints `READY` once it owns its share of
 /// the partitions (of `expected` workers), and runs until killed.
-pub(crate) async fn worker_process(url: &str, hub: &str, expected: u32, concurrency: Option<usize>) -> Result<(), String> {
+pub(crate) async fn worker_process(
+    url: &str,
+    hub: &str,
+    expected: u32,
+    acks: u32,
+    concurrency: Option<usize>,
+) -> Result<(), String> {
     let backend = durable::backend::Redis::builder(url)
         .prefix(hub)
         .partitions(PARTITIONS)
+        .replica_acks(acks)
         .connect()
         .await
         .map_err(|e| format!("connecting to {url}: {e}"))?;
@@ -54,13 +61,13 @@ impl Drop for Workers {
 }
 
 /// Start `count` worker processes on `hub` and wait until each owns its share of the partitions.
-fn spawn_workers(url: &str, hub: &str, count: u32, concurrency: Option<usize>) -> Result<Workers, String> {
+fn spawn_workers(url: &str, hub: &str, count: u32, acks: u32, concurrency: Option<usize>) -> Result<Workers, String> {
     let exe = std::env::current_exe().map_err(|e| format!("this binary's path: {e}"))?;
     let mut workers = Workers(Vec::new());
     let mut outs = Vec::new();
     for _ in 0..count {
         let mut cmd = Command::new(&exe);
-        cmd.args(["cluster-worker", url, hub, &count.to_string()]);
+        cmd.args(["cluster-worker", url, hub, &count.to_string(), &acks.to_string()]);
         if let Some(c) = concurrency {
             cmd.arg(c.to_string());
         }
@@ -82,7 +89,13 @@ fn spawn_workers(url: &str, hub: &str, count: u32, concurrency: Option<usize>) -
 }
 
 /// Five-activity throughput with each worker count of `counts`, each on a task hub of its own.
-pub(crate) async fn scale(url: Option<&str>, counts: &[u32], n: u64, concurrency: Option<usize>) -> Result<(), String> {
+pub(crate) async fn scale(
+    url: Option<&str>,
+    counts: &[u32],
+    n: u64,
+    acks: u32,
+    concurrency: Option<usize>,
+) -> Result<(), String> {
     let local = match url {
         Some(_) => None,
         None => {
@@ -94,20 +107,23 @@ pub(crate) async fn scale(url: Option<&str>, counts: &[u32], n: u64, concurrency
         }
     };
     let url = url.map(str::to_string).unwrap_or_else(|| local.as_ref().expect("started above").url());
-    println!("five-activity on a Redis Cluster: {n} instances x 5 activities, {PARTITIONS} partitions, writes wait for 1 replica");
+    println!(
+        "five-activity on a Redis Cluster: {n} instances x 5 activities, {PARTITIONS} partitions, writes wait for {acks} replica(s)"
+    );
     println!("{:>8} {:>12} {:>10} {:>14}", "workers", "elapsed (s)", "orch/s", "vs 1 worker");
     let mut first = None;
     for &count in counts {
         let hub = format!("durable-bench-{}-w{count}", std::process::id());
         let workers = tokio::task::spawn_blocking({
             let (url, hub) = (url.clone(), hub.clone());
-            move || spawn_workers(&url, &hub, count, concurrency)
+            move || spawn_workers(&url, &hub, count, acks, concurrency)
         })
         .await
         .map_err(|e| format!("starting workers: {e}"))??;
         let backend = durable::backend::Redis::builder(url.as_str())
             .prefix(hub.as_str())
             .partitions(PARTITIONS)
+            .replica_acks(acks)
             .connect()
             .await
             .map_err(|e| format!("connecting to {url}: {e}"))?;

@@ -5,7 +5,7 @@
 //! cargo run --release -p durable-bench -- SCENARIO [--backend memory|redis] [--redis URL] [--n N]
 //!                                                  [--concurrency C] [--runs R] [--concurrent-waits]
 //!                                                  [--wave W] [--exit-parked] [--signals S]
-//!                                                  [--cluster [--workers 1,2,4]]
+//!                                                  [--cluster [--workers 1,2,4] [--replica-acks 1]]
 //! ```
 //!
 //! Scenarios (see `docs/performance.md` for the figures and the design targets):
@@ -39,7 +39,8 @@
 //! (`--workers 1,2,4`, each this binary run again as `cluster-worker`), this process starting
 //! the instances and waiting for them; the throughput of each and its ratio to one worker's.
 //! The cluster is `--redis redis+cluster://…` if given, else a local one of 3 masters and 3
-//! replicas started for the run (`redis-server` and `redis-cli` on the `PATH`).
+//! replicas started for the run (`redis-server` and `redis-cli` on the `PATH`). Writes wait for
+//! `--replica-acks` replicas (default 1, as the backend's default; 0 to compare).
 //!
 //! Activities do no work: the figures are the cost of the runtime itself.
 
@@ -61,7 +62,7 @@ use workload::*;
 /// How long any single wait may take before the benchmark reports a hang.
 const WAIT: Duration = Duration::from_secs(600);
 
-const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4]]
+const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--redis URL] [--n N] [--concurrency C] [--runs R] [--concurrent-waits] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4] [--replica-acks 1]]
 scenarios: five-activity, sequential, fan-out, latency, history-length, entity-hot, entities, parked, backlog, all";
 
 // ------------------------------------------------------------------ options
@@ -157,6 +158,8 @@ struct Options {
     cluster: Option<Vec<u32>>,
     /// `--redis` as given.
     redis_given: Option<String>,
+    /// `--cluster`: how many replicas a write waits for (`RedisBuilder::replica_acks`).
+    replica_acks: u32,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -171,6 +174,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut cluster = false;
     let mut workers = vec![1, 2, 4];
     let mut redis_given = None;
+    let mut replica_acks = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
@@ -181,6 +185,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 redis_given = Some(redis_url.clone());
             }
             "--cluster" => cluster = true,
+            "--replica-acks" => {
+                let v = value(a)?;
+                replica_acks = v.parse().map_err(|_| format!("--replica-acks: not a number: {v:?}"))?;
+            }
             "--workers" => {
                 let v = value(a)?;
                 workers = v
@@ -230,7 +238,18 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         return Err(format!("--cluster needs a Redis Cluster URL (redis+cluster://host:port,…), not {url:?}"));
     }
     let cluster = cluster.then_some(workers);
-    Ok(Options { scenarios, backend, n, concurrency, concurrent_waits, parked, signals, cluster, redis_given })
+    Ok(Options {
+        scenarios,
+        backend,
+        n,
+        concurrency,
+        concurrent_waits,
+        parked,
+        signals,
+        cluster,
+        redis_given,
+        replica_acks,
+    })
 }
 
 // ------------------------------------------------------------------ setup
@@ -299,11 +318,12 @@ fn machine() -> String {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [cmd, url, hub, expected, rest @ ..] = args.as_slice()
+    if let [cmd, url, hub, expected, acks, rest @ ..] = args.as_slice()
         && cmd == "cluster-worker"
     {
         let concurrency = rest.first().and_then(|c| c.parse().ok());
-        if let Err(e) = cluster::worker_process(url, hub, expected.parse().unwrap_or(1), concurrency).await {
+        let (expected, acks) = (expected.parse().unwrap_or(1), acks.parse().unwrap_or(1));
+        if let Err(e) = cluster::worker_process(url, hub, expected, acks, concurrency).await {
             eprintln!("cluster-worker: {e}");
             std::process::exit(1);
         }
@@ -332,7 +352,9 @@ async fn main() {
     if let Some(workers) = &opts.cluster {
         println!("max concurrent orchestrations/activities per worker {concurrency}");
         let n = opts.n.unwrap_or(Scenario::FiveActivity.default_n());
-        if let Err(e) = cluster::scale(opts.redis_given.as_deref(), workers, n, opts.concurrency).await {
+        if let Err(e) =
+            cluster::scale(opts.redis_given.as_deref(), workers, n, opts.replica_acks, opts.concurrency).await
+        {
             eprintln!("five-activity --cluster: failed: {e}");
             std::process::exit(1);
         }

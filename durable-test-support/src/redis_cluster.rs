@@ -63,8 +63,9 @@ impl RedisCluster {
             let c = RedisCluster::start();
             let pids: Vec<String> =
                 c.nodes.iter().filter_map(|n| n.child.as_ref()).map(|ch| ch.id().to_string()).collect();
+            // In the background of a shell that exits at once: the watchdog outlives this call.
             let script = format!(
-                "while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill -9 {} 2>/dev/null; rm -rf '{}'",
+                "(while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill -9 {} 2>/dev/null; rm -rf '{}') >/dev/null 2>&1 &",
                 std::process::id(),
                 pids.join(" "),
                 c.dir.display()
@@ -75,7 +76,7 @@ impl RedisCluster {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .spawn()
+                .status()
                 .expect("start the cluster's watchdog");
             c
         })

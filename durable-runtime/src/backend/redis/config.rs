@@ -3,9 +3,9 @@
 
 use super::activities::{ActivityMode, Acts};
 use super::clock::Clock;
+use super::conn::{CLUSTER_SCHEMES, Conn, Target};
 use super::lease::Owner;
 use super::scripts::Scripts;
-use super::conn::{CLUSTER_SCHEMES, Conn, Target};
 use super::{Inner, Redis, backend_err, keys};
 use crate::error::Error;
 use redis::Value;
@@ -297,23 +297,23 @@ impl Redis {
 /// Refuse a URL that is not a Redis (or Redis Cluster) URL, or asks for TLS without the
 /// `redis-tls` feature.
 fn check_url(url: &str) -> Result<(), Error> {
-        let scheme = url.split("://").next().unwrap_or("");
-        if (scheme == "rediss" || scheme == "rediss+cluster") && !cfg!(feature = "redis-tls") {
-            return Err(Error::Config(format!(
-                "{url:?} asks for TLS ({scheme}://): build durable with the `redis-tls` feature, or use redis:// (redis+cluster://) on a trusted network"
-            )));
-        }
-        if !["redis", "rediss"].contains(&scheme) && !CLUSTER_SCHEMES.contains(&scheme) {
-            return Err(Error::Config(format!(
-                "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] (rediss://… for TLS), or \
+    let scheme = url.split("://").next().unwrap_or("");
+    if (scheme == "rediss" || scheme == "rediss+cluster") && !cfg!(feature = "redis-tls") {
+        return Err(Error::Config(format!(
+            "{url:?} asks for TLS ({scheme}://): build durable with the `redis-tls` feature, or use redis:// (redis+cluster://) on a trusted network"
+        )));
+    }
+    if !["redis", "rediss"].contains(&scheme) && !CLUSTER_SCHEMES.contains(&scheme) {
+        return Err(Error::Config(format!(
+            "{url:?} is not a Redis URL: use redis://[user[:password]@]host[:port][/db] (rediss://… for TLS), or \
                  redis+cluster://[user[:password]@]host:port[,host:port…] for a Redis Cluster"
-            )));
-        }
-        #[cfg(feature = "redis-tls")]
-        if scheme.starts_with("rediss") {
-            // rustls needs a process-wide crypto provider; keep one the application installed.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        )));
+    }
+    #[cfg(feature = "redis-tls")]
+    if scheme.starts_with("rediss") {
+        // rustls needs a process-wide crypto provider; keep one the application installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     Ok(())
 }
 

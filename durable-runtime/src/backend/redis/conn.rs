@@ -9,12 +9,12 @@
 //! slot's master (the cluster client refuses pipelines across slots, and retries a whole
 //! pipeline when one of its commands is redirected, which would run the others twice).
 
+use super::keys::{self, Entry};
 use super::{BLOCK_MAX, Redis, backend_err};
 use crate::error::Error;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use super::keys::{self, Entry};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::collections::{HashMap, HashSet};
@@ -105,7 +105,7 @@ impl Acks {
 /// What a handle connects to, to open more connections.
 pub(super) enum Target {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// How long a write on a cluster waits for its replicas at most.
@@ -261,7 +261,7 @@ impl Target {
                 .retries(0)
                 .build()
                 .map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
-            Ok(Target::Cluster(client))
+            Ok(Target::Cluster(Box::new(client)))
         } else {
             let client = redis::Client::open(url).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
             Ok(Target::Single(client))
@@ -344,7 +344,9 @@ impl Redis {
     pub(super) async fn blocking_conn(&self) -> Result<ConnectionManager, Error> {
         match &self.inner.target {
             Target::Single(client) => Self::manager(client, Some(BLOCK_MAX + Duration::from_secs(5))).await,
-            Target::Cluster(_) => Err(Error::Backend("redis: a blocking read was asked of a cluster connection".into())),
+            Target::Cluster(_) => {
+                Err(Error::Backend("redis: a blocking read was asked of a cluster connection".into()))
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator}
 use durable_runtime::{Client, Error, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, Counter, EXECUTION_LOG, MixedJob, hello, logged, mixed, say_hello};
 use durable_test_support::history::{check_all_completed as check_all, check_history};
-use durable_test_support::leftovers::{Allow, check_nothing_left};
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
 use std::collections::BTreeMap;
@@ -255,11 +255,8 @@ async fn kill_9_workers_while_500_orchestrations_run() {
     );
 
     // Purged, nothing of them is left: no key, entry, pending item, timer or dead consumer.
-    let purged = client.purge_where(durable_runtime::InstanceQuery::new()).await.unwrap();
-    assert!(purged >= 500, "purged {purged}");
-    for k in 0..3 {
-        assert!(client.purge_entity("counter", &format!("mixed-{k}")).await.unwrap());
-    }
+    let (instances, entities) = purge_everything(&client).await;
+    assert!(instances >= 500 && entities == 3, "purged {instances} instances and {entities} entities");
     let allow = Allow { live_workers: workers.len(), ..Allow::default() };
     check_nothing_left(&url, prefix, allow, Duration::from_secs(30)).await;
 }
@@ -302,7 +299,9 @@ async fn a_worker_paused_past_its_lease_cannot_commit() {
     let history = client.history(&id).await.unwrap();
     check_history(&id, &history);
     replay_orchestrator::<hello>(&id, &history).unwrap();
+    purge_everything(&client).await;
     w.shutdown().await.unwrap();
+    check_nothing_left(&url, prefix, Allow::default(), Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,7 +341,9 @@ async fn redis_restart_with_aof_loses_nothing_acknowledged() {
     }
     assert!(expected.len() >= 250, "most starts after the restart are acknowledged ({refused} refused)");
     check_all(&client, &expected, Duration::from_secs(60)).await;
+    purge_everything(&client).await;
     w.shutdown().await.unwrap();
+    check_nothing_left(&url, prefix, Allow::default(), Duration::from_secs(10)).await;
 }
 
 #[tokio::test]

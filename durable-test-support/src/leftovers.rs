@@ -11,6 +11,16 @@ const PARTITION_KEYS: &[&str] =
 /// The keys of the task hub itself.
 const HUB_KEYS: &[&str] = &["workers", "partitions"];
 
+/// Purge every finished instance and every entity `client` sees; how many of each.
+pub async fn purge_everything(client: &durable::Client) -> (u64, usize) {
+    let instances = client.purge_where(durable::InstanceQuery::new()).await.expect("purge_where");
+    let entities = client.list_entities(None, usize::MAX).await.expect("list_entities");
+    for e in &entities {
+        client.purge_entity(&e.id.name, &e.id.key).await.expect("purge_entity");
+    }
+    (instances, entities.len())
+}
+
 /// What is allowed to remain.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Allow {

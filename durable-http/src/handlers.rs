@@ -209,6 +209,7 @@ pub(crate) struct ListQuery {
     created_time_from: Option<String>,
     created_time_to: Option<String>,
     name: Option<String>,
+    instance_id_prefix: Option<String>,
     top: Option<String>,
     continuation_token: Option<String>,
     show_input: Option<String>,
@@ -250,6 +251,9 @@ impl ListQuery {
         q.created_to_ms = time("createdTimeTo", &self.created_time_to)?;
         if let Some(n) = &self.name {
             q = q.with_name(n.clone());
+        }
+        if let Some(p) = self.instance_id_prefix.as_deref().filter(|p| !p.is_empty()) {
+            q = q.with_instance_id_prefix(p);
         }
         Ok(q)
     }

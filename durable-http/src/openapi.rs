@@ -165,6 +165,7 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
                 json!({ "type": "string", "format": "date-time" }),
             ),
             query("createdTimeTo", "Created before (RFC 3339).", json!({ "type": "string", "format": "date-time" })),
+            query("instanceIdPrefix", "Only instances whose id starts with this.", json!({ "type": "string" })),
             query("name", "Only instances of this orchestrator.", json!({ "type": "string" })),
         ]
     };

@@ -289,6 +289,11 @@ async fn list_with_filters_and_continuation<B: TestBackend>(backend: B) {
     assert_eq!(ids.len(), 6, "{ids:?}");
     assert!(r.json["continuationToken"].is_null());
     assert!(r.header("x-ms-continuation-token").is_none());
+    // By instance id prefix.
+    let r = env.call("GET", "/instances?instanceIdPrefix=li", None).await;
+    let by_prefix: Vec<&str> =
+        r.json["instances"].as_array().unwrap().iter().map(|s| s["instanceId"].as_str().unwrap()).collect();
+    assert_eq!(by_prefix, ["live"]);
 
     // Pages of 2 via the header.
     let mut seen = Vec::new();

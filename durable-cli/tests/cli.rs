@@ -190,11 +190,69 @@ async fn entities() {
     let l = env.durable(&["--json", "list"]).await.ok().json();
     assert_eq!(l, json!({ "instances": [] }));
 
+    // Its journal: the operations, who sent them (a client here), what they gave.
+    let t = env.durable(&["entity", "history", "counter", "c1"]).await.ok().stdout;
+    assert!(t.starts_with("TIME") && t.contains("OPERATION") && t.contains("SENDER"), "{t}");
+    assert!(t.contains("add") && t.contains("client") && t.contains("multiply"), "{t}");
+    let j = env.durable(&["--json", "entity", "history", "counter", "c1"]).await.ok().json();
+    let ops = j["operations"].as_array().unwrap();
+    assert_eq!((ops[0]["operation"].clone(), ops[0]["input"].clone()), (json!("add"), json!(10)), "{j}");
+    assert_eq!(ops.len(), 3, "{j}");
+    assert!(ops[2]["error"].as_str().unwrap().contains("multiply"), "{j}");
+    env.durable(&["entity", "history", "counter", "nobody"]).await.fails(3, "does not exist");
+
     env.durable(&["entity", "signal", "counter", "c1", "add", "--input", "ten"]).await.fails(2, "--input");
     env.durable(&["entity", "signal", "co@unter", "c1", "add"]).await.fails(2, "must not contain `@`");
     env.durable(&["entity", "get", "counter"]).await.fails(2, "KEY");
     env.durable(&["purge", "@counter@c1"]).await.fails(2, "entity");
     env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_wait_terminate_recursive_and_entity_purge() {
+    let env = Env::new().await;
+    // start --wait prints the output, and exits by the outcome.
+    let out = env.durable(&["start", "hello_cities", r#"["Oslo"]"#, "--wait"]).await.ok().stdout;
+    assert_eq!(out.trim(), r#"["Hello Oslo!"]"#);
+    let s = env.durable(&["--json", "start", "hello_cities", r#"["Rome"]"#, "--wait"]).await.ok().json();
+    assert_eq!((s["runtimeStatus"].clone(), s["output"].clone()), (json!("Completed"), json!(["Hello Rome!"])));
+    env.durable(&["start", "fails", r#""out of paper""#, "--wait"]).await.fails(5, "out of paper");
+    env.durable(&["start", "approval", r#""later""#, "--id", "slow", "--wait", "--timeout", "1"])
+        .await
+        .fails(6, "slow");
+    env.durable(&["start", "hello_cities", "[1", "--wait"]).await.fails(2, "INPUT");
+    env.durable(&["start", "hello_cities", "[]", "--input", "[]"]).await.fails(2, "cannot be used with");
+
+    // terminate --recursive ends the sub-orchestrations too.
+    env.durable(&["start", "manager", r#""raise""#, "--id", "boss"]).await.ok();
+    env.poll_json(&["status", "boss:child"], |v| v["customStatus"] == "waiting for approval").await;
+    let out = env.durable(&["terminate", "boss", "--recursive", "--reason", "reorg"]).await.ok().stdout;
+    assert_eq!(out.trim(), "terminating boss and 1 sub-orchestrations");
+    for id in ["boss", "boss:child"] {
+        let s = env.poll_json(&["status", id], finished).await;
+        assert_eq!(s["runtimeStatus"], "Terminated", "{id}: {s}");
+    }
+    let s = env.durable(&["--json", "status", "boss:child"]).await.ok().json();
+    assert!(s.to_string().contains("its parent \\\"boss\\\" was terminated"), "{s}");
+
+    // entity purge.
+    env.durable(&["entity", "signal", "counter", "gone", "add", "--input", "3"]).await.ok();
+    env.poll_json(&["entity", "get", "counter", "gone"], |v| v["state"] == 3).await;
+    assert_eq!(
+        env.durable(&["entity", "purge", "counter", "gone"]).await.ok().stdout.trim(),
+        "purged entity counter/gone"
+    );
+    env.durable(&["entity", "get", "counter", "gone"]).await.fails(3, "does not exist");
+    env.durable(&["entity", "purge", "counter", "gone"]).await.fails(3, "no entity");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn serve_refuses_an_open_address_without_a_token() {
+    let env = Env::without_worker().await;
+    for addr in ["0.0.0.0:0", "[::]:0", "192.168.1.1:7071"] {
+        env.durable(&["serve", "--addr", addr]).await.fails(2, "without a token");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

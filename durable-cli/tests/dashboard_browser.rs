@@ -13,6 +13,7 @@ mod common;
 
 use common::*;
 use durable::prelude::*;
+use durable_test_support::fixtures::hello_cities;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -123,6 +124,13 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Wait for the element matching `css`, then click it.
+    fn click_when(&self, css: &str) {
+        let found = format!("return document.querySelector('{}') !== null", css.replace('\'', "\\'"));
+        self.wait_for(css, &found);
+        self.click(css);
+    }
+
     fn screenshot(&self) -> Vec<u8> {
         let b64 = self.cmd("GET", "/screenshot", None);
         base64_decode(b64.as_str().expect("screenshot is base64 text"))
@@ -207,12 +215,24 @@ async fn dashboard_in_headless_chromium() {
     client.start_with_id(approval_v3, "stuck-7", "a chair".to_string()).await.unwrap();
     env.poll_json(&["status", "stuck-7"], |v| v["blocked"] == true).await;
 
+    // 230 more, to page through (50 a page), and a parent with a child.
+    for i in 0..230 {
+        client.start_with_id(hello_cities, &format!("bulk-{i:03}"), Some(vec!["Oslo".to_string()])).await.unwrap();
+    }
+    env.durable(&["start", "manager", r#""raise""#, "--id", "boss-3"]).await.ok();
+    env.poll_json(&["status", "boss-3:child"], |v| v["customStatus"] == "waiting for approval").await;
+
+    // An entity with two operations in its journal.
+    env.durable(&["entity", "signal", "counter", "visited", "add", "--input", "2"]).await.ok();
+    env.durable(&["entity", "signal", "counter", "visited", "add", "--input", "5"]).await.ok();
+    env.poll_json(&["entity", "get", "counter", "visited"], |v| v["state"] == 7).await;
+
     let browser = tokio::task::spawn_blocking(move || {
         let b = Browser::start(&chromium, &chromedriver);
         b.goto(&base);
         // The list shows the instance, live.
         b.wait_for("order-42 in the list", r#"return document.querySelector('tr[data-id="order-42"]') !== null"#);
-        b.wait_for("four instances", r#"return document.querySelectorAll('#instances tr[data-id]').length === 4"#);
+        b.wait_for("a full first page", r#"return document.querySelectorAll('#instances tr[data-id]').length === 50"#);
         let status = b.js(r#"return document.querySelector('tr[data-id="order-42"] .badge').textContent"#);
         assert_eq!(status, "Running");
         // Versions in the list, and the blocked one marked.
@@ -268,6 +288,50 @@ async fn dashboard_in_headless_chromium() {
         assert!(banner.starts_with("blocked: version 3 of orchestrator `approval` is not registered"), "{banner}");
         assert_eq!(b.js("return document.querySelector('#version').textContent"), "3");
         std::fs::write(std::env::temp_dir().join("durable-dashboard-blocked.png"), b.screenshot()).unwrap();
+        // Paging past 200, filtered by id prefix: 50, 50, 50, 50, 30 in creation order.
+        b.js("location.hash = '#/?prefix=bulk-'; return true");
+        let first = b.wait_for(
+            "the first page of bulk instances",
+            r#"const ids = [...document.querySelectorAll('#instances tr[data-id]')].map(r => r.dataset.id);
+               return ids.length === 50 && ids.every(i => i.startsWith('bulk-')) && ids;"#,
+        );
+        assert_eq!(first[0], "bulk-000");
+        assert_eq!(b.js("return document.querySelector('#page-prev').disabled"), true);
+        for page in 2..=5 {
+            b.click("#page-next");
+            let want = if page == 5 { 30 } else { 50 };
+            let ids = b.wait_for(
+                &format!("page {page}"),
+                &format!(
+                    r#"const ids = [...document.querySelectorAll('#instances tr[data-id]')].map(r => r.dataset.id);
+                       return document.querySelector('#count').dataset.page === '{page}' && ids.length === {want} && ids;"#
+                ),
+            );
+            assert_eq!(ids[0], format!("bulk-{:03}", (page - 1) * 50), "page {page}");
+        }
+        b.wait_for("the last page", "return document.querySelector('#page-next').disabled");
+        b.click("#page-prev");
+        b.wait_for(
+            "page 4 again",
+            r#"const r = document.querySelector('#instances tr[data-id]'); return r && r.dataset.id === 'bulk-150'"#,
+        );
+        // Parent and child link each other.
+        b.js("location.hash = '#/instances/boss-3'; return true");
+        b.click_when("#children a");
+        b.wait_for("the child's page", "return decodeURIComponent(location.hash) === '#/instances/boss-3:child'");
+        b.click_when("#parent");
+        b.wait_for("the parent's page again", "return location.hash === '#/instances/boss-3'");
+
+        // An entity's journal: click it in the list, its last operations show, newest first.
+        b.js("location.hash = '#/entities'; return true");
+        b.click_when(r#"tr[data-entity="counter/visited"]"#);
+        let journal = b.wait_for(
+            "the entity's journal",
+            r#"const rows = [...document.querySelectorAll('#entity-journal tr')].map(r => r.innerText);
+               return rows.length === 2 && rows[0].includes('add') && rows;"#,
+        );
+        let rows: Vec<String> = serde_json::from_value(journal).unwrap();
+        assert!(rows[0].contains('5') && rows[1].contains('2') && rows.iter().all(|r| r.contains("client")), "{rows:?}");
         b
     })
     .await

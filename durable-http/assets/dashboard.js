@@ -89,14 +89,25 @@ function showError(e) { say(e.message || String(e), true); }
 
 // ---------- instances ----------
 
+const PAGE_SIZE = 50;
+
 function viewInstances(view) {
   const q = new URLSearchParams(location.hash.split("?")[1] || "");
   const status = el("select", { id: "filter-status" }, el("option", { value: "" }, "any status"),
     STATUSES.map(s => el("option", { value: s, selected: q.get("status") === s }, s)));
   const name = el("input", { id: "filter-name", placeholder: "orchestrator name", value: q.get("name") || "" });
+  const prefix = el("input", { id: "filter-prefix", placeholder: "instance id prefix", value: q.get("prefix") || "" });
+  const from = el("input", { id: "filter-from", type: "datetime-local", title: "created at or after", value: q.get("from") || "" });
+  const to = el("input", { id: "filter-to", type: "datetime-local", title: "created before", value: q.get("to") || "" });
   const live = el("input", { id: "live", type: "checkbox", checked: true });
   const count = el("span", { class: "muted", id: "count" });
   const body = el("tbody", { id: "instances" });
+  // Pages by continuation token: where each page visited so far starts.
+  let starts = [null], page = 0, nextToken = null;
+  const prev = el("button", { id: "page-prev", disabled: true, onclick: () => { if (page > 0) { page--; reload(); } } }, "‹ Previous");
+  const next = el("button", { id: "page-next", disabled: true, onclick: () => {
+    if (nextToken) { starts[page + 1] = nextToken; page++; reload(); }
+  } }, "Next ›");
   const startName = el("input", { id: "start-name", placeholder: "orchestrator" });
   const startInput = el("input", { id: "start-input", class: "json", placeholder: "input (JSON)" });
   const startId = el("input", { id: "start-id", placeholder: "instance id (optional)" });
@@ -104,10 +115,12 @@ function viewInstances(view) {
     el("h1", {}, "Instances"),
     el("div", { class: "panel" },
       el("div", { class: "toolbar" },
-        el("label", {}, "Status"), status, el("label", {}, "Name"), name,
-        el("label", {}, live, " live"), count),
+        el("label", {}, "Status"), status, el("label", {}, "Name"), name, el("label", {}, "Id"), prefix,
+        el("label", {}, "Created"), from, el("span", { class: "muted" }, "to"), to,
+        el("label", {}, live, " live")),
       el("table", {}, el("thead", {}, el("tr", {},
-        ["Instance", "Name", "Version", "Status", "Created", "Updated"].map(h => el("th", {}, h)))), body)),
+        ["Instance", "Name", "Version", "Status", "Created", "Updated"].map(h => el("th", {}, h)))), body),
+      el("div", { class: "toolbar" }, prev, next, count)),
     el("div", { class: "panel" },
       el("div", { class: "toolbar" }, el("label", {}, "Start"), startName, startInput, startId,
         el("button", { class: "primary", id: "start", onclick: async () => {
@@ -119,11 +132,16 @@ function viewInstances(view) {
             location.hash = "#/instances/" + enc(r.id);
           } catch (e) { showError(e); }
         } }, "Start"))));
+  const iso = (v) => { const d = new Date(v); if (isNaN(d)) throw new Error("not a time: " + v); return d.toISOString(); };
   const refresh = async (gen) => {
     if (!live.checked && body.childElementCount) return;
-    const p = new URLSearchParams({ top: "200" });
+    const p = new URLSearchParams({ top: String(PAGE_SIZE) });
     if (status.value) p.set("runtimeStatus", status.value);
     if (name.value.trim()) p.set("name", name.value.trim());
+    if (prefix.value.trim()) p.set("instanceIdPrefix", prefix.value.trim());
+    if (from.value) p.set("createdTimeFrom", iso(from.value));
+    if (to.value) p.set("createdTimeTo", iso(to.value));
+    if (starts[page]) p.set("continuationToken", starts[page]);
     const r = await api("GET", "instances?" + p);
     if (gen !== generation) return;
     body.replaceChildren(...r.instances.map(s => el("tr", {
@@ -134,18 +152,25 @@ function viewInstances(view) {
       el("td", {}, badge(s.runtimeStatus), " ", blockedBadge(s)),
       el("td", {}, fmtTime(s.createdTime)), el("td", {}, fmtTime(s.lastUpdatedTime)))));
     if (!r.instances.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no instances")));
-    count.textContent = r.instances.length + (r.continuationToken ? "+" : "") + " shown";
+    nextToken = r.continuationToken || null;
+    next.disabled = !nextToken;
+    prev.disabled = page === 0;
+    count.textContent = "page " + (page + 1) + ": " + r.instances.length + " shown" + (nextToken ? ", more on the next pages" : "");
+    count.dataset.page = String(page + 1);
   };
+  const reload = () => { body.replaceChildren(); refresh(generation).catch(showError); };
   const refilter = () => {
     const p = new URLSearchParams();
     if (status.value) p.set("status", status.value);
     if (name.value.trim()) p.set("name", name.value.trim());
+    if (prefix.value.trim()) p.set("prefix", prefix.value.trim());
+    if (from.value) p.set("from", from.value);
+    if (to.value) p.set("to", to.value);
     history.replaceState(null, "", "#/" + (p.toString() ? "?" + p : ""));
-    body.replaceChildren();
-    refresh(generation).catch(showError);
+    starts = [null]; page = 0; nextToken = null;
+    reload();
   };
-  status.addEventListener("change", refilter);
-  name.addEventListener("change", refilter);
+  for (const f of [status, name, prefix, from, to]) f.addEventListener("change", refilter);
   every(REFRESH_MS * 2, refresh);
 }
 
@@ -347,7 +372,9 @@ function viewInstance(view, id) {
       ...(s.customStatus !== null ? row("Custom status", el("pre", {}, pretty(s.customStatus))) : []),
       ...(s.error ? row("Error", el("pre", { class: "error-text" }, s.error)) : []),
       ...(s.reason && !s.blocked ? row("Reason", s.reason) : []),
-      ...(s.parentInstanceId ? row("Parent", el("a", { href: "#/instances/" + enc(s.parentInstanceId) }, s.parentInstanceId)) : []));
+      ...(s.parentInstanceId ? row("Parent", el("a", { id: "parent", href: "#/instances/" + enc(s.parentInstanceId) }, s.parentInstanceId)) : []),
+      ...(children(s.history).length ? row("Children", el("span", { id: "children" },
+        children(s.history).flatMap((c, i) => [i ? ", " : "", el("a", { href: "#/instances/" + enc(c) }, c)]))) : []));
     if (s.state && s.state.locals) {
       // The compiler's own locals (`__durable_…`: the task being awaited) are shown apart.
       const all = Object.entries(s.state.locals);
@@ -382,6 +409,11 @@ function viewInstance(view, id) {
   every(REFRESH_MS, refresh);
 }
 
+// The sub-orchestrations an instance started, from its history.
+function children(history) {
+  return (history || []).filter(e => e.eventType === "SubOrchestrationCreated").map(e => e.instanceId);
+}
+
 // ---------- entities ----------
 
 function viewEntities(view) {
@@ -391,6 +423,19 @@ function viewEntities(view) {
   const sKey = el("input", { id: "signal-key", placeholder: "key" });
   const sOp = el("input", { id: "signal-op", placeholder: "operation" });
   const sInput = el("input", { id: "signal-input", class: "json", placeholder: "input (JSON)" });
+  const journalTitle = el("h2", {}, "Journal");
+  const journalBody = el("tbody", { id: "entity-journal" },
+    el("tr", {}, el("td", { colspan: 5, class: "muted" }, "click an entity to see the last operations it applied")));
+  // The last operations of one entity: what changed its state, when, sent by whom.
+  const showJournal = async (e) => {
+    const r = await api("GET", "entities/" + enc(e.name) + "/" + enc(e.key) + "/history");
+    journalTitle.textContent = "Journal of " + e.name + "/" + e.key;
+    journalBody.replaceChildren(...r.operations.slice().reverse().map(o => el("tr", {},
+      el("td", {}, fmtTime(o.time)), el("td", { class: "mono" }, o.operation),
+      el("td", { class: "mono" }, o.sender || "client"), el("td", {}, el("pre", {}, json(o.input))),
+      o.error ? el("td", { class: "error-text" }, o.error) : el("td", {}, el("pre", {}, json(o.result))))));
+    if (!r.operations.length) journalBody.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no operations kept")));
+  };
   view.append(
     el("h1", {}, "Entities"),
     el("div", { class: "panel" },
@@ -404,14 +449,16 @@ function viewEntities(view) {
             await api("POST", "entities/" + enc(sName.value.trim()) + "/" + enc(sKey.value) + "?op=" + enc(sOp.value.trim()), input);
             say("signaled " + sName.value + "/" + sKey.value + " " + sOp.value);
           } catch (e) { showError(e); }
-        } }, "Signal"))));
+        } }, "Signal"))),
+    el("div", { class: "panel" }, journalTitle,
+      el("table", {}, el("thead", {}, el("tr", {}, ["Time", "Operation", "Sender", "Input", "Result"].map(h => el("th", {}, h)))), journalBody)));
   const refresh = async (gen) => {
     const p = new URLSearchParams({ top: "500" });
     if (name.value.trim()) p.set("name", name.value.trim());
     const r = await api("GET", "entities?" + p);
     if (gen !== generation) return;
     body.replaceChildren(...r.entities.map(e => el("tr", { class: "clickable", "data-entity": e.name + "/" + e.key,
-      onclick: () => { sName.value = e.name; sKey.value = e.key; sOp.focus(); } },
+      onclick: () => { sName.value = e.name; sKey.value = e.key; sOp.focus(); showJournal(e).catch(showError); } },
       el("td", {}, e.name), el("td", { class: "mono" }, e.key), el("td", {}, el("pre", {}, json(e.state))),
       el("td", { class: "error-text" }, e.lastError || ""), el("td", {}, fmtTime(e.lastModifiedTime)))));
     if (!r.entities.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no entities")));

@@ -209,6 +209,7 @@ pub(crate) struct ListQuery {
     created_time_from: Option<String>,
     created_time_to: Option<String>,
     name: Option<String>,
+    instance_id_prefix: Option<String>,
     top: Option<String>,
     continuation_token: Option<String>,
     show_input: Option<String>,
@@ -250,6 +251,9 @@ impl ListQuery {
         q.created_to_ms = time("createdTimeTo", &self.created_time_to)?;
         if let Some(n) = &self.name {
             q = q.with_name(n.clone());
+        }
+        if let Some(p) = self.instance_id_prefix.as_deref().filter(|p| !p.is_empty()) {
+            q = q.with_instance_id_prefix(p);
         }
         Ok(q)
     }
@@ -363,7 +367,25 @@ macro_rules! control {
     };
 }
 
-control!(terminate, "`POST /instances/{id}/terminate?reason=`.");
+#[derive(Deserialize)]
+pub(crate) struct TerminateQuery {
+    reason: Option<String>,
+    /// Also every sub-orchestration still running, recursively.
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// `POST /instances/{id}/terminate?reason=&recursive=true`.
+pub(crate) async fn terminate(State(st): State<AppState>, P(id): P<String>, Q(q): Q<TerminateQuery>) -> ApiResult {
+    orchestration_id(&id)?;
+    let reason = q.reason.as_deref().unwrap_or("");
+    if q.recursive {
+        let n = st.client.terminate_recursive(&id, reason).await?;
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "instancesTerminated": n }))).into_response());
+    }
+    st.client.terminate(&id, reason).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
 control!(suspend, "`POST /instances/{id}/suspend?reason=`.");
 control!(resume, "`POST /instances/{id}/resume?reason=`.");
 control!(rewind, "`POST /instances/{id}/rewind?reason=`.");
@@ -402,6 +424,23 @@ pub(crate) async fn entity(
             format!("entity {name}/{key} does not exist (it is created by its first operation)"),
         )),
     }
+}
+
+/// `GET /entities/{name}/{key}/history`: the operations the entity's journal keeps, oldest
+/// first.
+pub(crate) async fn entity_history(State(st): State<AppState>, P((name, key)): P<(String, String)>) -> ApiResult {
+    check_entity_name(&name)?;
+    let journal = match st.client.entity_journal(&name, &key).await {
+        Err(Error::InstanceNotFound(_)) => {
+            return Err(ApiError::not_found(
+                "EntityNotFound",
+                format!("entity {name}/{key} does not exist (it is created by its first operation)"),
+            ));
+        }
+        r => r?,
+    };
+    let operations: Vec<Value> = journal.iter().map(render::journal_entry).collect();
+    Ok(Json(json!({ "name": name, "key": key, "operations": operations })).into_response())
 }
 
 #[derive(Deserialize)]

@@ -238,6 +238,13 @@ async fn suspend_resume_terminate<B: TestBackend>(backend: B) {
     for k in ["ExecutionSuspended", "ExecutionResumed", "ExecutionTerminated"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
+    // `recursive=true` answers how many instances it terminated (the CLI's tests cover the
+    // sub-orchestrations it finds).
+    env.call("POST", "/orchestrations/approval?instanceId=s2", Some("\"y\"")).await;
+    let r = env.call("POST", "/instances/s2/terminate?reason=all&recursive=true", None).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json["instancesTerminated"], 1, "{r:?}");
+    env.finish("s2").await;
     for op in ["terminate", "suspend", "resume"] {
         env.call("POST", &format!("/instances/s1/{op}"), None).await.expect_error(409, "InvalidState");
         env.call("POST", &format!("/instances/nope/{op}?reason=x"), None).await.expect_error(404, "InstanceNotFound");
@@ -283,6 +290,11 @@ async fn list_with_filters_and_continuation<B: TestBackend>(backend: B) {
     assert_eq!(ids.len(), 6, "{ids:?}");
     assert!(r.json["continuationToken"].is_null());
     assert!(r.header("x-ms-continuation-token").is_none());
+    // By instance id prefix.
+    let r = env.call("GET", "/instances?instanceIdPrefix=li", None).await;
+    let by_prefix: Vec<&str> =
+        r.json["instances"].as_array().unwrap().iter().map(|s| s["instanceId"].as_str().unwrap()).collect();
+    assert_eq!(by_prefix, ["live"]);
 
     // Pages of 2 via the header.
     let mut seen = Vec::new();
@@ -383,6 +395,19 @@ async fn entities<B: TestBackend>(backend: B) {
     assert!(r.json["lastModifiedTime"].is_string());
     env.call("POST", "/entities/counter/QConSF2019?op=reset", None).await;
     env.poll("/entities/counter/QConSF2019", |r| r.json == json!(0)).await;
+
+    // Its journal: each operation with its input, sender and outcome, oldest first.
+    let r = env.call("GET", "/entities/counter/QConSF2019/history", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let ops: Vec<(&str, Value)> = r.json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["operation"].as_str().unwrap(), o["input"].clone()))
+        .collect();
+    assert_eq!(ops, [("add", json!(10)), ("add", json!(10)), ("add", json!("ten")), ("reset", Value::Null)]);
+    assert!(r.json["operations"][2]["error"].is_string() && r.json["operations"][0]["sender"].is_null(), "{r:?}");
+    env.call("GET", "/entities/counter/nobody/history", None).await.expect_error(404, "EntityNotFound");
 
     env.call("POST", "/entities/counter/b?op=add", Some("1")).await;
     env.poll("/entities/counter/b", |r| r.status == 200).await;

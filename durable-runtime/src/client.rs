@@ -10,6 +10,7 @@ use crate::instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, R
 use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
+use crate::state::EntityJournalEntry;
 use crate::state::Snapshot;
 use crate::transient::{Backoff, Repeat, retry};
 use serde::Serialize;
@@ -282,6 +283,38 @@ impl Client {
         self.send(id, message, "terminate", Repeat::Safe).await
     }
 
+    /// Terminate the instance and, with it, every sub-orchestration it started that is still
+    /// running, and theirs, recursively (found in the histories). The parent is terminated
+    /// first, so it does not react to its children's ends. Returns how many instances were
+    /// terminated; children that finished meanwhile are skipped.
+    pub async fn terminate_recursive(&self, id: &str, reason: &str) -> Result<usize, Error> {
+        self.terminate(id, reason).await?;
+        let mut terminated = 1;
+        let mut queue = vec![id.to_string()];
+        let mut seen = std::collections::BTreeSet::from([id.to_string()]);
+        while let Some(parent) = queue.pop() {
+            for e in self.history(&parent).await? {
+                let crate::history::EventKind::SubOrchestrationCreated { instance_id: child, .. } = e.kind else {
+                    continue;
+                };
+                let child_reason = format!("{reason} (its parent {parent:?} was terminated)");
+                if seen.contains(&child) {
+                    continue;
+                }
+                match self.terminate(&child, &child_reason).await {
+                    Ok(()) => terminated += 1,
+                    // Finished, or purged, meanwhile: nothing to end (its children may still run).
+                    Err(Error::InvalidState { .. } | Error::InstanceNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                if seen.insert(child.clone()) {
+                    queue.push(child);
+                }
+            }
+        }
+        Ok(terminated)
+    }
+
     /// Suspend the instance: it takes no steps until resumed; messages wait.
     pub async fn suspend(&self, id: &str, reason: &str) -> Result<(), Error> {
         let s = self.existing(id).await?;
@@ -436,6 +469,24 @@ impl Client {
     pub async fn entity(&self, name: &str, key: &str) -> Result<Option<EntityStatus>, Error> {
         let id = EntityId::new(name, key);
         Ok(self.read_status(&id.instance_id()).await?.map(|s| EntityStatus::from_status(id, s)))
+    }
+
+    /// The last operations entity `name`/`key` applied, oldest first (how many it keeps:
+    /// `WorkerBuilder::entity_journal`, default 20): what changed its state, when, sent by
+    /// whom, with what result. Empty if it never applied one; `InstanceNotFound` if there is
+    /// no such entity.
+    pub async fn entity_journal(&self, name: &str, key: &str) -> Result<Vec<EntityJournalEntry>, Error> {
+        let id = EntityId::new(name, key).instance_id();
+        let Some(bytes) = self.call("reading a snapshot", Repeat::Safe, || self.backend.snapshot(&id)).await? else {
+            return match self.read_status(&id).await? {
+                Some(_) => Ok(Vec::new()),
+                None => Err(Error::InstanceNotFound(id)),
+            };
+        };
+        let snapshot = Snapshot::from_bytes(&bytes)?;
+        let record: crate::state::EntityRecord = payload::from_state(&snapshot.state)
+            .map_err(|e| Error::Backend(format!("the record of entity {name}/{key} does not decode: {e}")))?;
+        Ok(record.journal.into())
     }
 
     /// Entities, optionally of one name, in creation order (one page; see [`InstanceQuery`]).

@@ -248,6 +248,9 @@ pub struct InstanceQuery {
     pub created_from_ms: Option<Millis>,
     /// Only instances created before this time (ms since the Unix epoch).
     pub created_to_ms: Option<Millis>,
+    /// Only instances whose id starts with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id_prefix: Option<String>,
     /// At most this many per page (100 if `None`).
     pub limit: Option<usize>,
     /// Where the previous page ended ([`InstancePage::continuation`]).
@@ -279,6 +282,11 @@ impl InstanceQuery {
         self.created_to_ms = Some(to_millis(t));
         self
     }
+    /// Only instances whose id starts with `prefix`.
+    pub fn with_instance_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.instance_id_prefix = Some(prefix.into());
+        self
+    }
     /// At most `n` per page.
     pub fn with_limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
@@ -295,6 +303,7 @@ impl InstanceQuery {
             && self.name.as_ref().is_none_or(|n| *n == s.name)
             && self.created_from_ms.is_none_or(|t| s.created_ms >= t)
             && self.created_to_ms.is_none_or(|t| s.created_ms < t)
+            && self.instance_id_prefix.as_ref().is_none_or(|p| s.instance_id.starts_with(p.as_str()))
     }
 }
 

@@ -6,6 +6,7 @@
 use durable_runtime::backend::Redis;
 use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{Counter, hello, say_hello, sum_events};
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::redis_server::RedisServer;
 use durable_test_support::wait::{PATIENCE, eventually_some};
 
@@ -96,5 +97,7 @@ async fn a_backlog_never_fills_the_worker() {
     })
     .await;
     assert!(stats.largest_step <= STEP + 1, "{stats:?}");
+    purge_everything(&client).await;
     worker.shutdown().await.unwrap();
+    check_nothing_left(&url, "backlog", Allow::default(), PATIENCE).await;
 }

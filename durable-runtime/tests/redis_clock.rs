@@ -6,6 +6,7 @@
 use durable_runtime::backend::Redis;
 use durable_runtime::{Client, EventKind, RuntimeStatus, Worker};
 use durable_test_support::fixtures::wait_event;
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::redis_server::RedisServer;
 use durable_test_support::wait::eventually_some;
 use std::time::{Duration, Instant};
@@ -54,7 +55,9 @@ async fn a_worker_whose_clock_runs_ahead_fires_no_timer_early() {
     client.raise_event(&id, "go", "now").await.unwrap();
     let done = client.wait_for_completion(&id, Duration::from_secs(20)).await.unwrap();
     assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{done:?}");
+    purge_everything(&client).await;
     worker.shutdown().await.unwrap();
+    check_nothing_left(&url, "clock", Allow::default(), Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 use durable_runtime::backend::Redis;
 use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{hello, say_hello};
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::redis_server::RedisServer;
 use redis::aio::MultiplexedConnection;
 use std::time::{Duration, Instant};
@@ -88,5 +89,8 @@ async fn unreadable_entries_go_to_the_dead_letters() {
             redis::cmd("XPENDING").arg(format!("{{dl:p{p}}}:act")).arg("w").query_async(&mut c).await.unwrap();
         assert_eq!(pending.first(), Some(&redis::Value::Int(0)), "partition {p}: {pending:?}");
     }
+    purge_everything(&client).await;
     worker.shutdown().await.unwrap();
+    // Nothing else is left: the three dead letters stay until they are looked at.
+    check_nothing_left(&url, "dl", Allow { dead_letters: 3, ..Allow::default() }, Duration::from_secs(10)).await;
 }

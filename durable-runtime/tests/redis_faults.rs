@@ -8,10 +8,13 @@
 use durable_runtime::backend::{Backend, Redis};
 use durable_runtime::engine::{self, EngineConfig, Registry, replay_orchestrator};
 use durable_runtime::{Client, Error, RuntimeStatus, Worker};
-use durable_test_support::fixtures::{self, hello, say_hello};
+use durable_test_support::fixtures::{self, Counter, EXECUTION_LOG, MixedJob, hello, logged, mixed, say_hello};
 use durable_test_support::history::{check_all_completed as check_all, check_history};
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const LEASE: Duration = Duration::from_secs(1);
@@ -28,7 +31,13 @@ async fn connect(url: &str, prefix: &str) -> Redis {
 }
 
 fn worker_builder(backend: Redis) -> durable_runtime::WorkerBuilder {
-    Worker::builder(backend).orchestrator(hello).orchestrator(fixtures::parent).activity(say_hello)
+    Worker::builder(backend)
+        .orchestrator(hello)
+        .orchestrator(fixtures::parent)
+        .orchestrator(mixed)
+        .activity(say_hello)
+        .activity(logged)
+        .entity::<Counter>()
 }
 
 /// Not a test by itself: the body of a worker process the tests below spawn.
@@ -82,14 +91,20 @@ fn fault_worker_process() {
 
 /// A worker process in role `role` (see `fault_worker_process`).
 fn spawn_worker(role: &str, url: &str, prefix: &str) -> ChildProcess {
-    ChildProcess::spawn(
-        "fault_worker_process",
-        &[
-            ("DURABLE_FAULT_ROLE", role.to_string()),
-            ("DURABLE_FAULT_URL", url.to_string()),
-            ("DURABLE_FAULT_PREFIX", prefix.to_string()),
-        ],
-    )
+    spawn_logging_worker(role, url, prefix, None)
+}
+
+/// A worker process whose `logged` activity records each execution in `log`.
+fn spawn_logging_worker(role: &str, url: &str, prefix: &str, log: Option<&Path>) -> ChildProcess {
+    let mut env = vec![
+        ("DURABLE_FAULT_ROLE", role.to_string()),
+        ("DURABLE_FAULT_URL", url.to_string()),
+        ("DURABLE_FAULT_PREFIX", prefix.to_string()),
+    ];
+    if let Some(log) = log {
+        env.push((EXECUTION_LOG, log.display().to_string()));
+    }
+    ChildProcess::spawn("fault_worker_process", &env)
 }
 
 const LINE_PATIENCE: Duration = Duration::from_secs(30);
@@ -115,13 +130,25 @@ impl Rng {
     }
 }
 
+/// The workload of the kill -9 test: 300 greetings (one in five a parent with a child), and
+/// 200 `mixed` instances — timers, events, entity locks, `continue_as_new`, and instances
+/// that are terminated — whose activity executions are counted across processes.
+#[derive(Default)]
+struct Workload {
+    greetings: Vec<(String, bool, Vec<String>)>,
+    /// `(instance, job number)`.
+    mixed: Vec<(String, u64)>,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_workers_while_500_orchestrations_run() {
     let server = RedisServer::start();
     let url = server.url();
     let prefix = "kill9";
+    let log = server.dir().join("executions.log");
     let mut rng = Rng::new();
-    let mut workers: Vec<ChildProcess> = (0..3).map(|_| spawn_worker("worker", &url, prefix)).collect();
+    let spawn = || spawn_logging_worker("worker", &url, prefix, Some(&log));
+    let mut workers: Vec<ChildProcess> = (0..3).map(|_| spawn()).collect();
     for w in &workers {
         w.expect_line("READY", LINE_PATIENCE);
     }
@@ -130,8 +157,20 @@ async fn kill_9_workers_while_500_orchestrations_run() {
     let starter = {
         let client = client.clone();
         tokio::spawn(async move {
-            let mut expected = Vec::new();
-            for i in 0..500 {
+            let mut w = Workload::default();
+            let mut to_terminate = Vec::new();
+            for i in 0..500u64 {
+                if i % 5 >= 3 {
+                    let job = w.mixed.len() as u64;
+                    let id = client.start(mixed, MixedJob { i: job, generation: 0 }).await.unwrap().into_string();
+                    match job % 5 {
+                        1 => client.raise_event(&id, "go", "go").await.unwrap(),
+                        4 => to_terminate.push(id.clone()),
+                        _ => {}
+                    }
+                    w.mixed.push((id, job));
+                    continue;
+                }
                 let cities: Vec<String> = (0..3).map(|k| format!("c{i}-{k}")).collect();
                 let parent = i % 5 == 0;
                 let id = if parent {
@@ -139,9 +178,18 @@ async fn kill_9_workers_while_500_orchestrations_run() {
                 } else {
                     client.start(hello, cities.clone()).await.unwrap()
                 };
-                expected.push((id.into_string(), parent, cities));
+                w.greetings.push((id.into_string(), parent, cities));
+                // The ones waiting for an event that never comes are terminated a little later.
+                if i % 50 == 49 {
+                    for id in to_terminate.drain(..) {
+                        client.terminate(&id, "the kill -9 test").await.unwrap();
+                    }
+                }
             }
-            expected
+            for id in to_terminate {
+                client.terminate(&id, "the kill -9 test").await.unwrap();
+            }
+            w
         })
     };
     // Rounds of kill -9 at random moments while the instances start and run, each victim
@@ -158,13 +206,59 @@ async fn kill_9_workers_while_500_orchestrations_run() {
             .instances
             .len();
         println!("round {round}: killed worker {victim} at {:?}, {running} instances running", started.elapsed());
-        let fresh = spawn_worker("worker", &url, prefix);
+        let fresh = spawn();
         fresh.expect_line("READY", LINE_PATIENCE);
         workers.push(fresh);
     }
-    let expected = starter.await.unwrap();
-    check_all(&client, &expected, Duration::from_secs(90)).await;
-    println!("500 orchestrations through {rounds} kill -9 rounds in {:?}", started.elapsed());
+    let w = starter.await.unwrap();
+    check_all(&client, &w.greetings, Duration::from_secs(90)).await;
+
+    // The mixed instances: each completes with its output (or was terminated), with a history
+    // without gap or duplicate that replays; each lock-holding `add(1)` applied exactly once.
+    let mut expected_keys = Vec::new();
+    let mut locked = 0;
+    for (id, job) in &w.mixed {
+        let done = client.wait_for_completion(id, Duration::from_secs(60)).await.unwrap();
+        let Some((keys, output)) = MixedJob::expected(*job) else {
+            assert_eq!(done.runtime_status, RuntimeStatus::Terminated, "{id}: {done:?}");
+            continue;
+        };
+        assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{id} (job {job}): {done:?}");
+        assert_eq!(done.output::<String>().unwrap(), output, "{id}");
+        let history = client.history(id).await.unwrap();
+        check_history(id, &history);
+        replay_orchestrator::<mixed>(id, &history).unwrap();
+        expected_keys.extend(keys);
+        locked += u64::from(job % 5 == 2);
+    }
+    let mut applied = 0;
+    for k in 0..3 {
+        applied += client.entity_state::<Counter>(format!("mixed-{k}")).await.unwrap().map_or(0, |c| c.value);
+    }
+    assert_eq!(applied, locked as i64, "each add under a lock applied exactly once");
+
+    // Activities run at least once: every one the instances completed ran, and nothing else did.
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    let mut runs: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in log_text.lines() {
+        *runs.entry(line).or_default() += 1;
+    }
+    for key in &expected_keys {
+        assert!(runs.contains_key(key.as_str()), "activity {key} never ran");
+    }
+    assert_eq!(runs.len(), expected_keys.len(), "activities ran that no instance asked for: {runs:?}");
+    let again: usize = runs.values().map(|n| n - 1).sum();
+    println!(
+        "500 orchestrations through {rounds} kill -9 rounds in {:?}; {} logged activities, {again} run again",
+        started.elapsed(),
+        expected_keys.len()
+    );
+
+    // Purged, nothing of them is left: no key, entry, pending item, timer or dead consumer.
+    let (instances, entities) = purge_everything(&client).await;
+    assert!(instances >= 500 && entities == 3, "purged {instances} instances and {entities} entities");
+    let allow = Allow { live_workers: workers.len(), ..Allow::default() };
+    check_nothing_left(&url, prefix, allow, Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +299,9 @@ async fn a_worker_paused_past_its_lease_cannot_commit() {
     let history = client.history(&id).await.unwrap();
     check_history(&id, &history);
     replay_orchestrator::<hello>(&id, &history).unwrap();
+    purge_everything(&client).await;
     w.shutdown().await.unwrap();
+    check_nothing_left(&url, prefix, Allow::default(), Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +341,9 @@ async fn redis_restart_with_aof_loses_nothing_acknowledged() {
     }
     assert!(expected.len() >= 250, "most starts after the restart are acknowledged ({refused} refused)");
     check_all(&client, &expected, Duration::from_secs(60)).await;
+    purge_everything(&client).await;
     w.shutdown().await.unwrap();
+    check_nothing_left(&url, prefix, Allow::default(), Duration::from_secs(10)).await;
 }
 
 #[tokio::test]

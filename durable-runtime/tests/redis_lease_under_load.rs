@@ -6,6 +6,7 @@ use durable_runtime::backend::Redis;
 use durable_runtime::metrics::worker_metrics;
 use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, hello, say_hello};
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::redis_server::RedisServer;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -158,8 +159,10 @@ async fn slow_redis_and_a_burst_of_sub_orchestrations_lose_no_lease() {
     assert_eq!(lost, 0, "steps lost their partition lease under load");
     assert_eq!(started, PARENTS as u64, "every activity runs exactly once (executions started)");
     assert_eq!(completed, PARENTS as u64, "every activity runs exactly once (executions completed)");
+    purge_everything(&client).await;
     wa.shutdown().await.unwrap();
     wb.shutdown().await.unwrap();
+    check_nothing_left(&server.url(), "load", Allow::default(), Duration::from_secs(10)).await;
 }
 
 /// Start `n` [`fixtures::parent`]s, 200 at a time; their ids.

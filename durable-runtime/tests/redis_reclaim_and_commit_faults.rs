@@ -14,6 +14,7 @@ use durable_runtime::backend::Redis;
 use durable_runtime::{Client, RuntimeStatus, Worker};
 use durable_test_support::fixtures::{self, call_slow, hello, say_hello, slow};
 use durable_test_support::history::{check_all_completed, check_history};
+use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::process::ChildProcess;
 use durable_test_support::redis_server::RedisServer;
 use redis::Value;
@@ -330,9 +331,11 @@ async fn no_commit_is_applied_twice_when_scripts_are_flushed() {
         .sum();
     assert!(refused > 0, "no script call was refused: the test did not test anything");
     // Workers that stop leave no consumer and no pending activity behind.
+    purge_everything(&client).await;
     for w in workers {
         shut_down(w);
     }
+    check_nothing_left(&url, prefix, Allow::default(), Duration::from_secs(10)).await;
     for p in 0..PARTS {
         let left = consumers_of(&mut c, prefix, p).await;
         assert!(left.is_empty(), "partition {p}: consumers left behind after a graceful shutdown: {left:?}");

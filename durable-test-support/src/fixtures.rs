@@ -70,7 +70,23 @@ mod activities {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         Ok(ms)
     }
+
+    /// Returns `done {key}`, and, if the environment variable [`EXECUTION_LOG`] names a file,
+    /// appends a line `{key}` to it first: the record of every execution, across processes.
+    #[activity]
+    pub async fn logged(key: String) -> Result<String, ActivityError> {
+        if let Ok(path) = std::env::var(EXECUTION_LOG) {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            // One `write` of one short line: appended whole, whatever other processes append.
+            f.write_all(format!("{key}\n").as_bytes())?;
+        }
+        Ok(format!("done {key}"))
+    }
 }
+
+/// The environment variable naming the file [`logged`] appends each execution to.
+pub const EXECUTION_LOG: &str = "DURABLE_EXECUTION_LOG";
 
 // ---------------------------------------------------------------- greetings
 
@@ -137,6 +153,68 @@ pub async fn wait_event(ctx: OrchestrationContext, secs: u64) -> Result<String, 
         ctx.timer(Duration::from_secs(secs)).await?;
     }
     Ok(ctx.wait_for_event::<String>("go").await?)
+}
+
+/// The input of [`mixed`]: instance number `i` (its kind is `i % 5`), and how many times it
+/// continued as new.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixedJob {
+    /// The instance's number.
+    pub i: u64,
+    /// How many times it continued as new.
+    pub generation: u32,
+}
+
+impl MixedJob {
+    /// The `[logged]` keys instance `i` runs, in order, when it completes, and its output.
+    pub fn expected(i: u64) -> Option<(Vec<String>, String)> {
+        let keys: Vec<String> = match i % 5 {
+            0 => vec![format!("{i}-0-a"), format!("{i}-0-b")],
+            1 => vec![format!("{i}-0-go")],
+            2 => vec![format!("{i}-0-locked")],
+            3 => (0..3).map(|g| format!("{i}-{g}-a")).collect(),
+            _ => return None,
+        };
+        let output = keys.iter().map(|k| format!("done {k}")).collect::<Vec<_>>().join("|");
+        let output = if i % 5 == 3 { format!("done {i}-2-a") } else { output };
+        Some((keys, output))
+    }
+}
+
+/// The mixed workload of the kill -9 test, by `job.i % 5`: (0) an activity, a 300 ms timer, an
+/// activity; (1) an event `go`, then an activity; (2) a lock on counter `mixed-{i % 3}`, an
+/// `add(1)` under it, the unlock, an activity; (3) an activity, then `continue_as_new` twice;
+/// (4) waits for an event that never comes (the test terminates it).
+#[orchestrator]
+pub async fn mixed(ctx: OrchestrationContext, job: MixedJob) -> Result<String, OrchestrationError> {
+    let tag = format!("{}-{}", job.i, job.generation);
+    match job.i % 5 {
+        0 => {
+            let a = ctx.call_activity(logged, format!("{tag}-a")).await?;
+            ctx.timer(Duration::from_millis(300)).await?;
+            let b = ctx.call_activity(logged, format!("{tag}-b")).await?;
+            Ok(format!("{a}|{b}"))
+        }
+        1 => {
+            let go: String = ctx.wait_for_event("go").await?;
+            Ok(ctx.call_activity(logged, format!("{tag}-{go}")).await?)
+        }
+        2 => {
+            let key = format!("mixed-{}", job.i % 3);
+            let guard = ctx.lock([EntityId::of::<Counter>(key.clone())]).await?;
+            ctx.entity::<Counter>(key).add(1).await?;
+            ctx.unlock(guard);
+            Ok(ctx.call_activity(logged, format!("{tag}-locked")).await?)
+        }
+        3 => {
+            let a = ctx.call_activity(logged, format!("{tag}-a")).await?;
+            if job.generation < 2 {
+                ctx.continue_as_new(MixedJob { i: job.i, generation: job.generation + 1 });
+            }
+            Ok(a)
+        }
+        _ => Ok(ctx.wait_for_event::<String>("never").await?),
+    }
 }
 
 /// Adds up `n` events named `e`, received one at a time.

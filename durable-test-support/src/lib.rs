@@ -37,12 +37,14 @@
 //! - [`fixtures`]: shared activities, orchestrators and the `Counter` entity.
 //! - [`differential`]: the differential harness of the orchestrator compiler ([`diff!`]).
 //! - [`history`]: a history checked after a fault (no event lost or doubled).
+//! - [`leftovers`]: nothing of any instance left in Redis once all are purged.
 //! - [`process`]: a child process running one ignored test of the binary (a worker to kill).
 
 pub mod backends;
 pub mod differential;
 pub mod fixtures;
 pub mod history;
+pub mod leftovers;
 pub mod process;
 pub mod redis_cluster;
 pub mod redis_server;

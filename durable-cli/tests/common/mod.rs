@@ -28,6 +28,19 @@ pub async fn approval(ctx: OrchestrationContext, request: String) -> Result<Valu
     Ok(serde_json::json!({ "greeting": greeting, "asked": asked, "answer": answer }))
 }
 
+/// Starts an [`approval`] as its sub-orchestration (`{id}:child`) and waits for it.
+#[orchestrator]
+pub async fn manager(ctx: OrchestrationContext, request: String) -> Result<Value, OrchestrationError> {
+    let child = format!("{}:child", ctx.instance_id());
+    Ok(ctx.call_orchestrator(approval, request).with_instance_id(child).await?)
+}
+
+/// Fails with its input as the error.
+#[orchestrator]
+pub async fn fails(_ctx: OrchestrationContext, why: String) -> Result<(), OrchestrationError> {
+    Err(why.into())
+}
+
 /// A redis-server (or the test process's Redis Cluster) and a worker on it (task hub [`HUB`],
 /// [`PARTITIONS`] partitions).
 pub struct Env {
@@ -56,6 +69,8 @@ impl Env {
             .orchestrator(hello_cities)
             .orchestrator(approval)
             .orchestrator(uses_flaky)
+            .orchestrator(manager)
+            .orchestrator(fails)
             .activity(say_hello)
             .activity(flaky)
             .entity::<Counter>()

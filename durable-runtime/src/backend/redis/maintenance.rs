@@ -90,6 +90,7 @@ impl Redis {
                 for s in &statuses {
                     call.arg(s.to_string());
                 }
+                call.arg(query.instance_id_prefix.as_deref().unwrap_or(""));
                 let r: Vec<Value> =
                     call.invoke_async(&mut self.conn()).await.map_err(|e| backend_err("purging instances", e))?;
                 let n = r.first().map_or(0, reply_int).max(0) as u64;

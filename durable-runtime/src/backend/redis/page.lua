@@ -1,7 +1,7 @@
 -- One page of a partition's instances in creation order. KEYS[1]: the partition's lease key.
 -- ARGV: tag, after ms ('' = from the start), after id, created from ms (''), created to ms (''),
 --   name ('' = any), name prefix (see `has_name`), at most this many, look at most at this many,
---   n, n runtime statuses (none = any).
+--   n, n runtime statuses (none = any), instance id prefix ('' = any).
 -- Returns { last score looked at ('' if none), its id, 1 if the range has more after it,
 --   { score, status JSON, … } of the matching instances }.
 local tag, name, prefix = ARGV[1], ARGV[6], ARGV[7]
@@ -11,8 +11,12 @@ local want = {}
 for j = 1, n do
   want[ARGV[10 + j]] = true
 end
+local idp = ARGV[11 + n] or ''
 local out, found = {}, 0
 local last_s, last_m, more = walk(tag, ARGV[2], ARGV[3], ARGV[4], ARGV[5], budget, function(inst, score)
+  if idp ~= '' and string.sub(inst, 1, #idp) ~= idp then
+    return false, false
+  end
   local v = redis.call('HMGET', tag .. ':i:' .. inst, 'rs', 'st')
   if v[1] and (n == 0 or want[v[1]]) and (name == '' or has_name(v[2], name, prefix)) then
     out[#out + 1] = score

@@ -2,7 +2,7 @@
 -- KEYS[1]: the partition's lease key.
 -- ARGV: tag, after ms ('' = from the start), after id, created from ms (''), created to ms (''),
 --   name ('' = any), name prefix (see `has_name`), purge at most this many, look at most at
---   this many, n, n runtime statuses (finished ones only).
+--   this many, n, n runtime statuses (finished ones only), instance id prefix ('' = any).
 -- Returns { how many it purged, last score looked at ('' if none), its id, 1 if the range has
 --   more after it }.
 local tag, name, prefix = ARGV[1], ARGV[6], ARGV[7]
@@ -14,8 +14,12 @@ for j = 1, n do
     want[ARGV[10 + j]] = true
   end
 end
+local idp = ARGV[11 + n] or ''
 local purged = 0
 local last_s, last_m, more = walk(tag, ARGV[2], ARGV[3], ARGV[4], ARGV[5], budget, function(inst, _)
+  if idp ~= '' and string.sub(inst, 1, #idp) ~= idp then
+    return false, false
+  end
   local v = redis.call('HMGET', tag .. ':i:' .. inst, 'rs', 'st')
   -- Entities never finish, so they never match.
   if v[1] and want[v[1]] and string.sub(inst, 1, 1) ~= '@' and (name == '' or has_name(v[2], name, prefix)) then

@@ -110,6 +110,7 @@ impl Redis {
                     query.statuses.len().to_string().into_bytes(),
                 ];
                 args.extend(query.statuses.iter().map(|s| s.to_string().into_bytes()));
+                args.push(query.instance_id_prefix.clone().unwrap_or_default().into_bytes());
                 (keys, args)
             })
             .collect();

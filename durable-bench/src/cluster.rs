@@ -48,6 +48,17 @@ pub(crate) async fn worker_process(
     Ok(())
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (0 if unknown).
+fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // After the command name in parentheses: state is field 3, utime 14 and stime 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 /// Worker processes, killed on drop.
 struct Workers(Vec<Child>);
 
@@ -107,10 +118,19 @@ pub(crate) async fn scale(
         }
     };
     let url = url.map(str::to_string).unwrap_or_else(|| local.as_ref().expect("started above").url());
+    let on = if url.contains("+cluster://") {
+        format!("a Redis Cluster, writes wait for {acks} replica(s)")
+    } else {
+        "one Redis".to_string()
+    };
+    println!("five-activity on {on}: {n} instances x 5 activities, {PARTITIONS} partitions, worker processes:");
     println!(
-        "five-activity on a Redis Cluster: {n} instances x 5 activities, {PARTITIONS} partitions, writes wait for {acks} replica(s)"
+        "{:>8} {:>12} {:>10} {:>12} {:>28}",
+        "workers", "elapsed (s)", "orch/s", "vs 1 worker", "CPU s: workers/redis/client"
     );
-    println!("{:>8} {:>12} {:>10} {:>14}", "workers", "elapsed (s)", "orch/s", "vs 1 worker");
+    let redis_pids: Vec<String> =
+        local.as_ref().map(|c| c.pids().iter().map(u32::to_string).collect()).unwrap_or_default();
+    let redis_cpu = || redis_pids.iter().map(|p| cpu_secs(p)).sum::<f64>();
     let mut first = None;
     for &count in counts {
         let hub = format!("durable-bench-{}-w{count}", std::process::id());
@@ -128,6 +148,7 @@ pub(crate) async fn scale(
             .await
             .map_err(|e| format!("connecting to {url}: {e}"))?;
         let client = Client::new(backend);
+        let cpu0 = (redis_cpu(), cpu_secs("self"));
         let t0 = Instant::now();
         let mut starting = tokio::task::JoinSet::new();
         let mut ids = Vec::with_capacity(n as usize);
@@ -153,9 +174,16 @@ pub(crate) async fn scale(
             r.map_err(|e| format!("a waiting task failed: {e}"))??;
         }
         let d = t0.elapsed();
+        let workers_cpu: f64 = workers.0.iter().map(|c| cpu_secs(&c.id().to_string())).sum();
+        let (redis_used, client_used) = (redis_cpu() - cpu0.0, cpu_secs("self") - cpu0.1);
         let rate = n as f64 / d.as_secs_f64();
         let base = *first.get_or_insert(rate);
-        println!("{count:>8} {:>12.2} {rate:>10.0} {:>13.2}x", d.as_secs_f64(), rate / base);
+        let cpu = if redis_pids.is_empty() {
+            format!("{workers_cpu:.1}/-/{client_used:.1}")
+        } else {
+            format!("{workers_cpu:.1}/{redis_used:.1}/{client_used:.1}")
+        };
+        println!("{count:>8} {:>12.2} {rate:>10.0} {:>11.2}x {cpu:>28}", d.as_secs_f64(), rate / base);
         drop(workers);
     }
     drop(local);

@@ -107,7 +107,7 @@ async fn partitions_spread_over_the_masters_and_workers_share_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_different_partition_count_is_refused_and_bad_urls_are_explained() {
+async fn a_different_partition_count_an_evicting_master_and_bad_urls_are_refused() {
     let cluster = start_cluster().await;
     let url = cluster.url();
     connect(&url, "count", 8).await.unwrap();
@@ -119,6 +119,11 @@ async fn a_different_partition_count_is_refused_and_bad_urls_are_explained() {
     assert_eq!(r.pending_activities().await.unwrap(), 0);
     let e = connect("redis+cluster://127.0.0.1", "count", 8).await.unwrap_err().to_string();
     assert!(e.contains("has no port") && e.contains("redis+cluster://[user"), "{e}");
+    // Every master must keep its keys: one that evicts is found and refused.
+    let last = *cluster.masters().last().unwrap();
+    assert_eq!(cluster.cli(last, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]).trim(), "OK");
+    let e = connect(&url, "count", 8).await.unwrap_err().to_string();
+    assert!(e.contains("maxmemory-policy is allkeys-lru"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

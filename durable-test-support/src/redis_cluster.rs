@@ -177,6 +177,11 @@ impl RedisCluster {
         format!("redis+cluster://{}", nodes.join(","))
     }
 
+    /// The process ids of the nodes that run.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(|n| n.child.as_ref()).map(|c| c.id()).collect()
+    }
+
     /// The ports of the nodes that run.
     pub fn running_ports(&self) -> Vec<u16> {
         self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.port).collect()

@@ -78,6 +78,19 @@
 //! restart, `SCRIPT FLUSH`), again by their text. A pipelined batch of commits sends again
 //! only the commits that got `NOSCRIPT`: those that ran are never sent twice.
 //!
+//! # On a Redis Cluster
+//!
+//! `redis+cluster://…` connects with the `redis` crate's async cluster client (`conn`). Every
+//! script is routed by its first key, the partition's lease key, and touches only keys with
+//! the partition's tag; the hub-level keys are used alone. What spans partitions is one command
+//! per partition: the control and activity reads (`read_each`, not blocking: a blocking read
+//! would hold the node's multiplexed connection; an empty read waits 1 ms, doubling up to
+//! 25 ms), and every pipeline, which `conn` splits into single commands sent at once. A
+//! command is sent again only if it surely did not run (redirected, refused during a
+//! failover, or no connection to its master); a script is followed by `WAIT` on its master
+//! (`replica_acks`, default 1) so that a failover loses nothing a caller saw succeed, and a
+//! commit whose first consumed control entry is gone was applied already (`commit.lua`).
+//!
 //! Connections reconnect with exponential backoff (the `redis` crate's connection manager);
 //! work in flight while Redis is away is handed back and resumes. A commit whose outcome is
 //! unknown (the connection dropped) makes the owner take its partition again under a new
@@ -86,7 +99,8 @@
 //! # Code
 //!
 //! [`Redis`] and its public API are here, with the `Backend` implementation, which delegates
-//! to the parts: `config` (the builder, connecting), `scripts` (the Lua scripts beside it),
+//! to the parts: `config` (the builder, connecting), `conn` (one Redis or a Redis Cluster),
+//! `scripts` (the Lua scripts beside it),
 //! `keys` (key layout and stream codecs), `clock` (Redis's time), `lease` (leases and
 //! rebalance, the live-worker set), `inbox` (control
 //! streams and orchestration work), `commit` (step commits), `activities`, `timers` (timers and
@@ -144,8 +158,10 @@ use tokio::sync::Notify;
 /// # Ok(()) }
 /// ```
 ///
-/// URLs are `redis://[user[:password]@]host[:port][/db]` (AUTH and ACL users come from the URL)
-/// and `rediss://…` for TLS, which needs this crate's `redis-tls` feature (rustls with the
+/// URLs are `redis://[user[:password]@]host[:port][/db]` (AUTH and ACL users come from the URL),
+/// `redis+cluster://[user[:password]@]host:port[,host:port…]` for a Redis Cluster (any of its
+/// nodes: the others are discovered; see [`RedisBuilder::replica_acks`]), and `rediss://…`
+/// (`rediss+cluster://…`) for TLS, which needs this crate's `redis-tls` feature (rustls with the
 /// `ring` crypto provider and the webpki root certificates; off by default because it adds a
 /// TLS stack and a C/assembly crypto build). Without the feature a `rediss://` URL is refused
 /// with `Error::Config` saying so.

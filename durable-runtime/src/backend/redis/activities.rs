@@ -78,7 +78,7 @@ impl Redis {
             let parts = this.inner.cfg.partitions;
             // Held for the whole read, so that `hand_back_activities` waits for a read on its way.
             let mut guard = this.inner.act_conn.lock().await;
-            let reply: Result<Vec<(String, Vec<Entry>)>, redis::RedisError> = if this.inner.target.is_cluster() {
+            let reply: Result<Vec<(String, Vec<Entry>)>, redis::RedisError> = if let Some(cluster) = this.cluster() {
                 // One read per partition (no command may span slots), all at once, not blocking.
                 let cmds = (0..parts)
                     .map(|p| {
@@ -90,8 +90,8 @@ impl Redis {
                     .collect();
                 let got = this.read_each(cmds).await;
                 match (&got, block) {
-                    (Ok(streams), Some(b)) if streams.is_empty() => this.inner.act_poll.idle(b).await,
-                    _ => this.inner.act_poll.found(),
+                    (Ok(streams), Some(b)) if streams.is_empty() => cluster.act.idle(b).await,
+                    _ => cluster.act.found(),
                 }
                 got
             } else {

@@ -214,8 +214,6 @@ impl Redis {
             conn,
             ctl_conn: tokio::sync::Mutex::new(None),
             act_conn: tokio::sync::Mutex::new(None),
-            ctl_poll: super::conn::Poll::new(),
-            act_poll: super::conn::Poll::new(),
             act_upkeep: tokio::sync::Mutex::new(()),
             scripts: Scripts::new(),
             clock: Clock::new(clock_ahead),

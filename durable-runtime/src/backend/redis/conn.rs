@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// A connection to one Redis or to a Redis Cluster. Cheap to clone (both are multiplexed).
 #[derive(Clone)]
@@ -34,6 +35,11 @@ pub(super) enum Conn {
 /// that has no replica answering within `timeout` is written to without waiting for a while
 /// (`DEGRADED_FOR`, logged): after a failover the new master has none until the old one returns.
 pub(super) struct Acks {
+    /// The waits of the control and activity readers, cut short by a script of this handle
+    /// (it may have written what they wait for: a completion for an owned partition, an
+    /// activity a step queued), so that work this process hands itself needs no poll.
+    pub(super) ctl: Poll,
+    pub(super) act: Poll,
     replicas: u32,
     timeout: Duration,
     /// Slots whose master did not answer in time, until when they are not waited for.
@@ -45,25 +51,33 @@ const DEGRADED_FOR: Duration = Duration::from_secs(5);
 
 impl Acks {
     pub(super) fn new(replicas: u32, timeout: Duration) -> Self {
-        Acks { replicas, timeout, degraded: Mutex::new(HashMap::new()) }
+        Acks { ctl: Poll::new(), act: Poll::new(), replicas, timeout, degraded: Mutex::new(HashMap::new()) }
     }
 
-    /// The slot of a script call's first key (the partition's), if `cmd` is a script call and
-    /// replicas are waited for.
+    /// The route of a script call's first key (the partition's), if `cmd` is a script call and
+    /// replicas are waited for; a script call wakes the readers.
     fn slot_of(&self, cmd: &Cmd) -> Option<Route> {
-        if self.replicas == 0 {
-            return None;
-        }
-        let mut args = cmd.args_iter().filter_map(|a| match a {
-            redis::Arg::Simple(b) => Some(b),
-            _ => None,
-        });
-        let name = args.next()?;
-        if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
-            return None;
-        }
-        Some(Route::with_key(args.nth(2)?, SlotAddr::Master))
+        let route = script_route(cmd)?;
+        self.ctl.kick();
+        self.act.kick();
+        (self.replicas > 0).then_some(route)
     }
+}
+
+/// The route of a script call (by its first key), `None` if `cmd` is not one.
+fn script_route(cmd: &Cmd) -> Option<Route> {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(b) => Some(b),
+        _ => None,
+    });
+    let name = args.next()?;
+    if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
+        return None;
+    }
+    Some(Route::with_key(args.nth(2)?, SlotAddr::Master))
+}
+
+impl Acks {
 
     /// Wait until `replicas` replicas of the masters of `slots` have everything written to them
     /// on this connection so far. An error of the connection is returned: the writes may be lost.
@@ -303,7 +317,10 @@ impl Target {
 /// a dedicated connection per partition. A non-blocking read of every owned partition at once
 /// costs one round trip; a busy reader never waits (each read finds some), an idle one sends
 /// one read per partition every `POLL_MAX` and sees new work within `POLL_MAX`.
-pub(super) struct Poll(AtomicU64);
+pub(super) struct Poll {
+    wait_us: AtomicU64,
+    kick: Notify,
+}
 
 /// The first wait after an empty read on a cluster.
 const POLL_MIN: Duration = Duration::from_millis(1);
@@ -312,19 +329,28 @@ pub(super) const POLL_MAX: Duration = Duration::from_millis(25);
 
 impl Poll {
     pub(super) fn new() -> Self {
-        Poll(AtomicU64::new(POLL_MIN.as_micros() as u64))
+        Poll { wait_us: AtomicU64::new(POLL_MIN.as_micros() as u64), kick: Notify::new() }
     }
 
     /// A read found entries.
     pub(super) fn found(&self) {
-        self.0.store(POLL_MIN.as_micros() as u64, Ordering::Relaxed);
+        self.wait_us.store(POLL_MIN.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// A read found nothing: wait (at most `limit`) before the next one.
+    /// Something may have been written for the reader: end its wait (or the next one) now.
+    fn kick(&self) {
+        self.found();
+        self.kick.notify_one();
+    }
+
+    /// A read found nothing: wait (at most `limit`) before the next one, or until kicked.
     pub(super) async fn idle(&self, limit: Duration) {
-        let us = self.0.load(Ordering::Relaxed);
-        self.0.store((us * 2).min(POLL_MAX.as_micros() as u64), Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_micros(us).min(limit)).await;
+        let us = self.wait_us.load(Ordering::Relaxed);
+        self.wait_us.store((us * 2).min(POLL_MAX.as_micros() as u64), Ordering::Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_micros(us).min(limit)) => {}
+            _ = self.kick.notified() => {}
+        }
     }
 }
 
@@ -347,6 +373,14 @@ impl Redis {
             Target::Cluster(_) => {
                 Err(Error::Backend("redis: a blocking read was asked of a cluster connection".into()))
             }
+        }
+    }
+
+    /// On a cluster, what the connection's clones share (the readers' polls among it).
+    pub(super) fn cluster(&self) -> Option<&Acks> {
+        match &self.inner.conn {
+            Conn::Cluster(_, acks) => Some(acks),
+            Conn::Single(_) => None,
         }
     }
 

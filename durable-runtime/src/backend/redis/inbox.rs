@@ -143,7 +143,7 @@ impl Redis {
             }
             return Ok(0);
         }
-        let streams = if self.inner.target.is_cluster() {
+        let streams = if let Some(cluster) = self.cluster() {
             // One read per partition (no command may span slots), all at once, not blocking.
             let cmds = cursors
                 .iter()
@@ -156,8 +156,8 @@ impl Redis {
                 .collect();
             let streams = self.read_each(cmds).await.map_err(|e| backend_err("XREAD", e))?;
             match block {
-                Some(b) if streams.is_empty() => self.inner.ctl_poll.idle(b).await,
-                _ => self.inner.ctl_poll.found(),
+                Some(b) if streams.is_empty() => cluster.ctl.idle(b).await,
+                _ => cluster.ctl.found(),
             }
             streams
         } else {

@@ -193,9 +193,6 @@ struct Inner {
     /// Redis; on a cluster reads do not block (see `read_each`).
     ctl_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
     act_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
-    /// How long the control and activity readers wait between reads on a cluster.
-    ctl_poll: conn::Poll,
-    act_poll: conn::Poll,
     /// One activity upkeep (or hand-back) at a time.
     act_upkeep: tokio::sync::Mutex<()>,
     scripts: Scripts,

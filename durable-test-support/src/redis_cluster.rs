@@ -177,9 +177,9 @@ impl RedisCluster {
         format!("redis+cluster://{}", nodes.join(","))
     }
 
-    /// The process ids of the nodes that run.
-    pub fn pids(&self) -> Vec<u32> {
-        self.nodes.iter().filter_map(|n| n.child.as_ref()).map(|c| c.id()).collect()
+    /// The process ids of the nodes that run, with their ports.
+    pub fn pids(&self) -> Vec<(u16, u32)> {
+        self.nodes.iter().filter_map(|n| Some((n.port, n.child.as_ref()?.id()))).collect()
     }
 
     /// The ports of the nodes that run.

@@ -78,7 +78,6 @@ fn script_route(cmd: &Cmd) -> Option<Route> {
 }
 
 impl Acks {
-
     /// Wait until `replicas` replicas of the masters of `slots` have everything written to them
     /// on this connection so far. An error of the connection is returned: the writes may be lost.
     async fn wait(&self, c: &ClusterConnection, slots: HashSet<Route>) -> redis::RedisResult<()> {

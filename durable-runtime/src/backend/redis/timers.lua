@@ -1,9 +1,11 @@
 -- Move due timers into the control stream (the partition's owner). KEYS[1]: the lease key.
--- ARGV: tag, worker, epoch, now ms, limit.
--- Returns {moved, next due ms or -1}, or 'LOCK' if the lease is not held at this epoch.
+-- ARGV: tag, worker, epoch, now ms, limit, the holder's mark and cursor (see `fenced`).
+-- Returns {moved, next due ms or -1}, 'LOCK' if the lease is not held at this epoch, or 'BACK'
+-- if Redis went back in time.
 local tag = ARGV[1]
-if not holds(tag, ARGV[2], ARGV[3]) then
-  return 'LOCK'
+local refused = fenced(tag, ARGV[2], ARGV[3], ARGV[6], ARGV[7])
+if refused then
+  return refused
 end
 local due = redis.call('ZRANGEBYSCORE', tag .. ':tm', '-inf', ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
 for _, m in ipairs(due) do

@@ -52,6 +52,9 @@ pub enum EventKind {
         input: String,
         /// The parent instance, for a sub-orchestration.
         parent: Option<ParentRef>,
+        /// The trace context it was started in (`traceparent`), if one was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<crate::trace::TraceContext>,
     },
     /// A step of the orchestrator began; the event's timestamp is the step's `ctx.now()`.
     OrchestratorStarted,

@@ -147,7 +147,10 @@ impl Redis {
         for (&(p, epoch), reply) in held.iter().zip(renewed) {
             match reply.map_err(|e| backend_err("renewing a lease", e))? {
                 Value::Int(1) => {}
-                _ => self.drop_partition(p, epoch),
+                _ => {
+                    crate::metrics::lease_changed(crate::metrics::LeaseChange::Lost, p, epoch);
+                    self.drop_partition(p, epoch)
+                }
             }
         }
 
@@ -175,6 +178,7 @@ impl Redis {
             (owned, ready)
         };
         for (p, epoch) in draining_ready {
+            crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);
             self.drop_partition(p, epoch);
             let _: Result<i64, _> = inner
                 .scripts
@@ -209,6 +213,7 @@ impl Redis {
                 .await
                 .map_err(|e| backend_err("acquiring a lease", e))?;
             if epoch > 0 {
+                crate::metrics::lease_changed(crate::metrics::LeaseChange::Acquired, p, epoch);
                 lock(&inner.owner).parts.insert(p, Part::new(epoch));
                 owned += 1;
             }
@@ -249,6 +254,7 @@ impl Redis {
         };
         let mut c = self.conn();
         for (p, epoch) in parts {
+            crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);
             let _: Result<i64, _> = self
                 .inner
                 .scripts

@@ -1,7 +1,6 @@
 //! The client: starts, queries, signals and manages instances, from any process.
 
 use crate::backend::{Backend, InstanceMessage, NewInstance};
-use crate::trace::TraceContext;
 use crate::engine::store::LATEST_VERSION;
 use crate::entity::{Entity, EntitySink};
 use crate::error::Error;
@@ -12,6 +11,7 @@ use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
 use crate::state::Snapshot;
+use crate::trace::TraceContext;
 use crate::transient::{Backoff, Repeat, retry};
 use serde::Serialize;
 use std::future::Future;

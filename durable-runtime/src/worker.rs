@@ -161,6 +161,11 @@ impl WorkerBuilder {
 
     /// Start the worker in background tokio tasks. It runs until [`WorkerHandle::shutdown`] (or
     /// until the handle is dropped).
+    ///
+    /// A worker that registers activities but no orchestrator or entity runs activities only
+    /// (it steps no instance, and on Redis takes no partition); one that registers
+    /// orchestrators or entities but no activity runs no activity: workers can be split by
+    /// role.
     pub async fn start(self) -> Result<WorkerHandle, Error> {
         if self.max_concurrent_activities == 0 || self.max_concurrent_orchestrations == 0 {
             return Err(Error::Config(
@@ -173,25 +178,34 @@ impl WorkerBuilder {
         let max_payload = self.engine.max_payload_bytes;
         self.registry.check()?;
         let (tx, rx) = watch::channel(false);
+        // Split by role when only one kind is registered; a worker with nothing registered
+        // runs both (and fails what it fetches, saying what it registers).
+        let steps = !self.registry.is_empty() || self.activities.is_empty();
+        let runs_activities = !self.activities.is_empty() || self.registry.is_empty();
         let registry = Arc::new(self.registry);
         let activities = Arc::new(self.activities);
-        let orchestrations = tokio::spawn(orchestration_loop(
-            self.backend.clone(),
-            registry,
-            self.engine,
-            self.max_concurrent_orchestrations,
-            rx.clone(),
-        ));
+        let mut tasks = Vec::with_capacity(2);
+        if steps {
+            tasks.push(tokio::spawn(orchestration_loop(
+                self.backend.clone(),
+                registry,
+                self.engine,
+                self.max_concurrent_orchestrations,
+                rx.clone(),
+            )));
+        }
         let backend = self.backend.clone();
-        let activities = tokio::spawn(activity_loop(
-            self.backend,
-            activities,
-            self.max_concurrent_activities,
-            self.shutdown_grace,
-            max_payload,
-            rx,
-        ));
-        Ok(WorkerHandle { shutdown: tx, tasks: vec![orchestrations, activities], backend })
+        if runs_activities {
+            tasks.push(tokio::spawn(activity_loop(
+                self.backend,
+                activities,
+                self.max_concurrent_activities,
+                self.shutdown_grace,
+                max_payload,
+                rx,
+            )));
+        }
+        Ok(WorkerHandle { shutdown: tx, tasks, backend })
     }
 
     /// Run the worker until ctrl-c, then shut it down gracefully.

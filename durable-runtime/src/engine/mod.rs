@@ -39,8 +39,8 @@ use crate::instance::RuntimeStatus;
 use crate::messages::InstanceMessage;
 use crate::state::Snapshot;
 use crate::time::Millis;
-use std::time::Duration;
 use crate::trace::TraceContext;
+use std::time::Duration;
 use store::{Action, OrchestrationWorkItem, StepCommit};
 
 /// The default limit on the payloads a step produces, and on those a client sends: 1 MiB.

@@ -53,6 +53,10 @@ enum Command {
         /// Require `Authorization: Bearer TOKEN` on every API request.
         #[arg(long, env = "DURABLE_HTTP_TOKEN")]
         token: Option<String>,
+        /// Export traces over OTLP/HTTP to this collector (`http://host:4318`); needs a build
+        /// with the `otel` feature.
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
     },
     /// Start an orchestration; prints the instance id.
     Start {
@@ -374,7 +378,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let client = connect(&cli).await?;
     let out = Out { json: cli.json };
     match cli.command {
-        Command::Serve { addr, token } => serve(client, &addr, token).await,
+        Command::Serve { addr, token, otlp_endpoint } => {
+            let telemetry = otlp(otlp_endpoint.as_deref())?;
+            let served = serve(client, &addr, token).await;
+            #[cfg(feature = "otel")]
+            if let Some(t) = telemetry {
+                // Export what is buffered before exiting.
+                let _ = t.shutdown();
+            }
+            #[cfg(not(feature = "otel"))]
+            let _ = telemetry;
+            served
+        }
         Command::Start { name, input, id } => {
             let input = parse_json("--input", input.as_deref())?;
             let id = match id {
@@ -536,6 +551,29 @@ fn check_entity_name(name: &str) -> Result<(), Failure> {
         return Err(Failure::usage(format!("entity name {name:?} must be non-empty and must not contain `@`")));
     }
     Ok(())
+}
+
+/// With `--otlp-endpoint`, export traces there (the `otel` feature).
+#[cfg(feature = "otel")]
+fn otlp(endpoint: Option<&str>) -> Result<Option<durable::telemetry::Telemetry>, Failure> {
+    endpoint
+        .map(|e| durable::telemetry::init_otlp(e).map_err(|e| Failure { code: 2, kind: "Otlp", message: e.to_string() }))
+        .transpose()
+}
+
+/// Without the `otel` feature, `--otlp-endpoint` is refused, saying how to get it.
+#[cfg(not(feature = "otel"))]
+fn otlp(endpoint: Option<&str>) -> Result<Option<()>, Failure> {
+    match endpoint {
+        Some(_) => Err(Failure {
+            code: 2,
+            kind: "Usage",
+            message: "--otlp-endpoint needs OpenTelemetry, which this build of `durable` does not have: \
+                      build it with `cargo install --path durable-cli --features otel`"
+                .to_string(),
+        }),
+        None => Ok(None),
+    }
 }
 
 async fn serve(client: Client, addr: &str, token: Option<String>) -> Result<(), Failure> {

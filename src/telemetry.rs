@@ -9,11 +9,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`init_otlp`] installs a global `tracing` subscriber with an OpenTelemetry layer exporting
+//! [`init_otlp`](crate::telemetry::init_otlp) installs a global `tracing` subscriber with an OpenTelemetry layer exporting
 //! over OTLP/HTTP (protobuf), with a batch span processor on its own thread and a small HTTP/1.1
 //! client (plain `http://`: run a collector beside the process; no TLS stack is compiled).
 //! To compose your own subscriber (a `fmt` layer too, filters, another exporter), build the
-//! layer with [`layer`] from a provider of your own, the `tracing-opentelemetry` idiom; the
+//! layer with [`layer`](crate::telemetry::layer) from a provider of your own, the `tracing-opentelemetry` idiom; the
 //! runtime gives each of its spans its remote parent either way.
 
 pub use opentelemetry;

@@ -63,8 +63,7 @@ fn attr(s: &SpanData, key: &str) -> Option<String> {
 async fn exported_spans_form_one_trace_per_instance() {
     let exported = InMemory::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exported.clone()).build();
-    let subscriber =
-        durable::telemetry::tracing_subscriber::registry().with(durable::telemetry::layer(&provider));
+    let subscriber = durable::telemetry::tracing_subscriber::registry().with(durable::telemetry::layer(&provider));
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let backend = Memory::new();
@@ -97,8 +96,10 @@ async fn exported_spans_form_one_trace_per_instance() {
 
     let in_trace: Vec<&SpanData> = spans.iter().filter(|s| s.span_context.trace_id() == trace).collect();
     let named = |n: &str| -> Vec<&SpanData> { in_trace.iter().copied().filter(|s| s.name == n).collect() };
-    let steps: Vec<&SpanData> =
-        named("durable.step").into_iter().filter(|s| attr(s, "orchestrator").as_deref() == Some("otel_traced")).collect();
+    let steps: Vec<&SpanData> = named("durable.step")
+        .into_iter()
+        .filter(|s| attr(s, "orchestrator").as_deref() == Some("otel_traced"))
+        .collect();
     assert_eq!(steps.len(), 5);
     assert!(steps.iter().all(|s| s.parent_span_id == start.span_context.span_id() && s.parent_span_is_remote));
     let step_ids: Vec<SpanId> = steps.iter().map(|s| s.span_context.span_id()).collect();

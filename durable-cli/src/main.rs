@@ -557,7 +557,9 @@ fn check_entity_name(name: &str) -> Result<(), Failure> {
 #[cfg(feature = "otel")]
 fn otlp(endpoint: Option<&str>) -> Result<Option<durable::telemetry::Telemetry>, Failure> {
     endpoint
-        .map(|e| durable::telemetry::init_otlp(e).map_err(|e| Failure { code: 2, kind: "Otlp", message: e.to_string() }))
+        .map(|e| {
+            durable::telemetry::init_otlp(e).map_err(|e| Failure { code: 2, kind: "Otlp", message: e.to_string() })
+        })
         .transpose()
 }
 

@@ -44,8 +44,6 @@ async fn main() -> Result<(), durable::Error> {
     let id = client.start(chaining, ()).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;
     println!("output: {}", done.output::<i64>()?);
-    for event in client.history(&id).await? {
-        println!("  {event:?}");
-    }
+    print!("{}", durable::HistoryTable(&client.history(&id).await?));
     worker.shutdown().await
 }

@@ -43,8 +43,6 @@ async fn main() -> Result<(), durable::Error> {
     let id = client.start(backup_size, "/data".to_string()).await?;
     let done = client.wait_for_completion(&id, Duration::from_secs(10)).await?;
     println!("total bytes: {} ({:?})", done.output::<u64>()?, done.custom_status);
-    for event in client.history(&id).await? {
-        println!("  {event:?}");
-    }
+    print!("{}", durable::HistoryTable(&client.history(&id).await?));
     worker.shutdown().await
 }

@@ -32,9 +32,7 @@ async fn main() -> Result<(), durable::Error> {
     println!("{:?}: {:?}", done.runtime_status, done.output::<Vec<String>>()?);
 
     println!("history of {id}:");
-    for event in client.history(&id).await? {
-        println!("  {event:?}");
-    }
+    print!("{}", durable::HistoryTable(&client.history(&id).await?));
     worker.shutdown().await?;
     Ok(())
 }

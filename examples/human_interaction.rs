@@ -63,8 +63,6 @@ async fn main() -> Result<(), durable::Error> {
     backend.advance(Duration::from_secs(72 * 3600));
     let done = client.wait_for_completion(&ignored, Duration::from_secs(10)).await?;
     println!("{}", done.output::<String>()?);
-    for event in client.history(&ignored).await? {
-        println!("  {event:?}");
-    }
+    print!("{}", durable::HistoryTable(&client.history(&ignored).await?));
     worker.shutdown().await
 }

@@ -66,8 +66,6 @@ async fn main() -> Result<(), durable::Error> {
         }
     };
     println!("output: {}", done.output::<String>()?);
-    for event in client.history(&id).await? {
-        println!("  {event:?}");
-    }
+    print!("{}", durable::HistoryTable(&client.history(&id).await?));
     worker.shutdown().await
 }

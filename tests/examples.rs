@@ -6,11 +6,17 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const EXAMPLES: &[(&str, &[&str])] = &[
-    ("hello_cities", &["Completed: [\"Hello Tokyo!\", \"Hello Seattle!\", \"Hello London!\"]", "ExecutionCompleted"]),
+    (
+        "hello_cities",
+        &[
+            "Completed: [\"Hello Tokyo!\", \"Hello Seattle!\", \"Hello London!\"]",
+            "ExecutionCompleted   output=[\"Hello Tokyo!\"",
+        ],
+    ),
     ("chaining", &["output: 45"]),
     ("fan_out_fan_in", &["total bytes: 34000"]),
     ("human_interaction", &["expense #1 approved", "expense #2 escalated to the manager"]),
-    ("monitor", &["output: nightly-build is done", "\\\"checks\\\":4"]),
+    ("monitor", &["output: nightly-build is done", "\"checks\":4"]),
     ("counter", &["before any operation: None", "double_it: (20, 40)", "state now: Some(Counter { value: 40 })"]),
     ("aggregator", &["mean 22.25, max 24.50", "readings kept: 12"]),
 ];

@@ -19,6 +19,8 @@ Exit codes:
   2  bad usage (unknown command or flag, input that is not JSON, an invalid id or status)
   3  not found (no such instance or entity)
   4  conflict or invalid state (id already in use, instance finished or still running)
+  5  start --wait: the instance failed or was terminated (its error is printed)
+  6  start --wait: the instance had not finished within --timeout
 
 Environment: DURABLE_REDIS_URL (default for --redis), DURABLE_HUB (--hub),
 DURABLE_PARTITIONS (--partitions), DURABLE_HTTP_TOKEN (serve --token).";
@@ -57,17 +59,36 @@ enum Command {
         /// with the `otel` feature.
         #[arg(long, value_name = "URL")]
         otlp_endpoint: Option<String>,
+        /// Serve the API without a token on an address other machines can reach. Without this
+        /// flag, an address that is not loopback (127.0.0.1, ::1, localhost) needs --token:
+        /// the API starts, terminates and purges instances.
+        #[arg(long)]
+        allow_unauthenticated: bool,
     },
-    /// Start an orchestration; prints the instance id.
+    /// Start an orchestration; prints the instance id, or with --wait its output.
+    ///
+    /// `durable start greet '"Oslo"' --wait` waits for the instance to finish and prints its
+    /// output; the exit code says how it ended (0 completed, 5 failed or terminated, 6 still
+    /// running at --timeout).
     Start {
         /// The orchestrator's registered name.
         name: String,
+        /// The input, as JSON (default null); or give it with --input.
+        #[arg(value_name = "INPUT", conflicts_with = "input")]
+        input_arg: Option<String>,
         /// The input, as JSON (default null).
         #[arg(long, value_name = "JSON")]
         input: Option<String>,
         /// The instance id (default: a new random one).
         #[arg(long)]
         id: Option<String>,
+        /// Wait for the instance to finish, print its output (or error), and exit by its
+        /// outcome.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60, requires = "wait")]
+        timeout: u64,
     },
     /// Show an instance: status, input, output, error, and the live locals of a running one.
     Status {
@@ -102,8 +123,14 @@ enum Command {
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
     },
-    /// Terminate a running instance.
-    Terminate(Control),
+    /// Terminate a running instance (with --recursive, its sub-orchestrations too).
+    Terminate {
+        #[command(flatten)]
+        control: Control,
+        /// Also terminate every sub-orchestration of it still running, and theirs.
+        #[arg(long)]
+        recursive: bool,
+    },
     /// Suspend a running instance: it takes no step until resumed.
     Suspend(Control),
     /// Resume a suspended instance.
@@ -205,6 +232,13 @@ enum EntityCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         top: u32,
+    },
+    /// Delete an entity: its state and the operations queued for it.
+    Purge {
+        /// The entity name.
+        name: String,
+        /// The entity key.
+        key: String,
     },
 }
 
@@ -340,7 +374,13 @@ async fn connect(cli: &Cli) -> Result<Client, Failure> {
 /// Bad usage is reported before connecting, so that it exits 2 whether Redis is up or not.
 fn check_usage(command: &Command) -> Result<(), Failure> {
     match command {
-        Command::Start { input, .. } => parse_json("--input", input.as_deref()).map(drop),
+        Command::Start { input, input_arg, .. } => {
+            parse_json("INPUT", input_arg.as_deref().or(input.as_deref())).map(drop)
+        }
+        Command::Serve { addr, token, allow_unauthenticated, .. } => {
+            check_exposure(addr, token.as_deref().is_some_and(|t| !t.is_empty()), *allow_unauthenticated)
+        }
+        Command::Entity(EntityCommand::Purge { name, .. }) => check_entity_name(name),
         Command::Raise { data, .. } => parse_json("--data", data.as_deref()).map(drop),
         Command::Entity(EntityCommand::Signal { name, input, .. }) => {
             check_entity_name(name)?;
@@ -378,7 +418,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let client = connect(&cli).await?;
     let out = Out { json: cli.json };
     match cli.command {
-        Command::Serve { addr, token, otlp_endpoint } => {
+        Command::Serve { addr, token, otlp_endpoint, .. } => {
             let telemetry = otlp(otlp_endpoint.as_deref())?;
             let served = serve(client, &addr, token).await;
             #[cfg(feature = "otel")]
@@ -390,12 +430,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let _ = telemetry;
             served
         }
-        Command::Start { name, input, id } => {
-            let input = parse_json("--input", input.as_deref())?;
+        Command::Start { name, input, input_arg, id, wait, timeout } => {
+            let input = parse_json("INPUT", input_arg.as_deref().or(input.as_deref()))?;
             let id = match id {
                 Some(id) => client.start_by_name_with_id(&name, id, input).await?,
                 None => client.start_by_name(&name, input).await?,
             };
+            if wait {
+                return wait_and_report(&client, &out, id.as_str(), std::time::Duration::from_secs(timeout)).await;
+            }
             if out.json {
                 out.value(&json!({ "id": id.as_str(), "name": name }));
             } else {
@@ -440,9 +483,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out.done(&id, "raiseEvent", &format!("raised event {event:?} on {id}"));
             Ok(())
         }
-        Command::Terminate(c) => {
+        Command::Terminate { control: c, recursive: false } => {
             client.terminate(&c.id, &c.reason).await?;
             out.done(&c.id, "terminate", &format!("terminating {}", c.id));
+            Ok(())
+        }
+        Command::Terminate { control: c, recursive: true } => {
+            let n = client.terminate_recursive(&c.id, &c.reason).await?;
+            if out.json {
+                out.value(&json!({ "id": c.id, "instancesTerminated": n }));
+            } else {
+                out.line(&format!("terminating {} and {} sub-orchestrations", c.id, n - 1));
+            }
             Ok(())
         }
         Command::Suspend(c) => {
@@ -543,6 +595,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Entity(EntityCommand::Purge { name, key }) => {
+            if !client.purge_entity(&name, &key).await? {
+                return Err(Failure::not_found(format!("no entity {name}/{key}")));
+            }
+            out.done(&format!("@{name}@{key}"), "purge", &format!("purged entity {name}/{key}"));
+            Ok(())
+        }
     }
 }
 
@@ -576,6 +635,60 @@ fn otlp(endpoint: Option<&str>) -> Result<Option<()>, Failure> {
         }),
         None => Ok(None),
     }
+}
+
+/// Wait for an instance: print its output (or its status, with --json), and fail by how it ended.
+async fn wait_and_report(client: &Client, out: &Out, id: &str, timeout: std::time::Duration) -> Result<(), Failure> {
+    let s = match client.wait_for_completion(id, timeout).await {
+        Ok(s) => s,
+        Err(Error::Timeout { .. }) => {
+            return Err(Failure {
+                code: 6,
+                kind: "Timeout",
+                message: format!("instance {id} had not finished after {timeout:?}; `durable status {id}` shows it"),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if out.json {
+        out.value(&render::status(&s, false));
+    }
+    match s.runtime_status {
+        RuntimeStatus::Completed => {
+            if !out.json {
+                out.line(&s.output.clone().unwrap_or_else(|| "null".into()));
+            }
+            Ok(())
+        }
+        other => Err(Failure {
+            code: 5,
+            kind: "InstanceFailed",
+            message: format!(
+                "instance {id} {}: {}",
+                other.to_string().to_lowercase(),
+                s.error.clone().or(s.reason.clone()).unwrap_or_default()
+            ),
+        }),
+    }
+}
+
+/// A server on an address other machines can reach serves the management API to them: refuse
+/// that without a token unless asked for explicitly.
+fn check_exposure(addr: &str, has_token: bool, allow_unauthenticated: bool) -> Result<(), Failure> {
+    if has_token || allow_unauthenticated {
+        return Ok(());
+    }
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "refusing to serve the management API (start, terminate, purge) without a token on {addr}, which other \
+         machines can reach: give --token TOKEN (or DURABLE_HTTP_TOKEN), listen on 127.0.0.1, or pass \
+         --allow-unauthenticated if the network is trusted"
+    )))
 }
 
 async fn serve(client: Client, addr: &str, token: Option<String>) -> Result<(), Failure> {

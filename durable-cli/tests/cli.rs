@@ -198,6 +198,53 @@ async fn entities() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_wait_terminate_recursive_and_entity_purge() {
+    let env = Env::new().await;
+    // start --wait prints the output, and exits by the outcome.
+    let out = env.durable(&["start", "hello_cities", r#"["Oslo"]"#, "--wait"]).await.ok().stdout;
+    assert_eq!(out.trim(), r#"["Hello Oslo!"]"#);
+    let s = env.durable(&["--json", "start", "hello_cities", r#"["Rome"]"#, "--wait"]).await.ok().json();
+    assert_eq!((s["runtimeStatus"].clone(), s["output"].clone()), (json!("Completed"), json!(["Hello Rome!"])));
+    env.durable(&["start", "fails", r#""out of paper""#, "--wait"]).await.fails(5, "out of paper");
+    env.durable(&["start", "approval", r#""later""#, "--id", "slow", "--wait", "--timeout", "1"])
+        .await
+        .fails(6, "slow");
+    env.durable(&["start", "hello_cities", "[1", "--wait"]).await.fails(2, "INPUT");
+    env.durable(&["start", "hello_cities", "[]", "--input", "[]"]).await.fails(2, "cannot be used with");
+
+    // terminate --recursive ends the sub-orchestrations too.
+    env.durable(&["start", "manager", r#""raise""#, "--id", "boss"]).await.ok();
+    env.poll_json(&["status", "boss:child"], |v| v["customStatus"] == "waiting for approval").await;
+    let out = env.durable(&["terminate", "boss", "--recursive", "--reason", "reorg"]).await.ok().stdout;
+    assert_eq!(out.trim(), "terminating boss and 1 sub-orchestrations");
+    for id in ["boss", "boss:child"] {
+        let s = env.poll_json(&["status", id], finished).await;
+        assert_eq!(s["runtimeStatus"], "Terminated", "{id}: {s}");
+    }
+    let s = env.durable(&["--json", "status", "boss:child"]).await.ok().json();
+    assert!(s.to_string().contains("its parent \\\"boss\\\" was terminated"), "{s}");
+
+    // entity purge.
+    env.durable(&["entity", "signal", "counter", "gone", "add", "--input", "3"]).await.ok();
+    env.poll_json(&["entity", "get", "counter", "gone"], |v| v["state"] == 3).await;
+    assert_eq!(
+        env.durable(&["entity", "purge", "counter", "gone"]).await.ok().stdout.trim(),
+        "purged entity counter/gone"
+    );
+    env.durable(&["entity", "get", "counter", "gone"]).await.fails(3, "does not exist");
+    env.durable(&["entity", "purge", "counter", "gone"]).await.fails(3, "no entity");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn serve_refuses_an_open_address_without_a_token() {
+    let env = Env::without_worker().await;
+    for addr in ["0.0.0.0:0", "[::]:0", "192.168.1.1:7071"] {
+        env.durable(&["serve", "--addr", addr]).await.fails(2, "without a token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_api_and_dashboard() {
     let env = Env::new().await;
     let url = env.url();

@@ -371,7 +371,25 @@ macro_rules! control {
     };
 }
 
-control!(terminate, "`POST /instances/{id}/terminate?reason=`.");
+#[derive(Deserialize)]
+pub(crate) struct TerminateQuery {
+    reason: Option<String>,
+    /// Also every sub-orchestration still running, recursively.
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// `POST /instances/{id}/terminate?reason=&recursive=true`.
+pub(crate) async fn terminate(State(st): State<AppState>, P(id): P<String>, Q(q): Q<TerminateQuery>) -> ApiResult {
+    orchestration_id(&id)?;
+    let reason = q.reason.as_deref().unwrap_or("");
+    if q.recursive {
+        let n = st.client.terminate_recursive(&id, reason).await?;
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "instancesTerminated": n }))).into_response());
+    }
+    st.client.terminate(&id, reason).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
 control!(suspend, "`POST /instances/{id}/suspend?reason=`.");
 control!(resume, "`POST /instances/{id}/resume?reason=`.");
 control!(rewind, "`POST /instances/{id}/rewind?reason=`.");

@@ -320,9 +320,26 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
                 ("413", error("The body is over the limit.")),
             ],
         ),
-        ("post", "/instances/{id}/terminate") => {
-            control("terminateInstance", "Terminate an instance.", "The instance has finished.")
-        }
+        ("post", "/instances/{id}/terminate") => operation(
+            "terminateInstance",
+            "Terminate an instance; with `recursive=true` also every sub-orchestration of it still running, recursively (the answer then counts them: `{\"instancesTerminated\": n}`).",
+            vec![
+                id_param(),
+                reason(),
+                query(
+                    "recursive",
+                    "Also terminate the instance's sub-orchestrations still running, and theirs.",
+                    json!({ "type": "boolean", "default": false }),
+                ),
+            ],
+            None,
+            vec![
+                ("202", empty("Accepted: the instance will act on it.")),
+                ("400", error("Bad query string.")),
+                ("404", error("No such instance.")),
+                ("409", error("The instance has finished.")),
+            ],
+        ),
         ("post", "/instances/{id}/suspend") => {
             control("suspendInstance", "Suspend an instance.", "The instance has finished.")
         }

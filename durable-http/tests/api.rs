@@ -258,6 +258,13 @@ async fn suspend_resume_terminate<B: TestBackend>(backend: B) {
     for k in ["ExecutionSuspended", "ExecutionResumed", "ExecutionTerminated"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
+    // `recursive=true` answers how many instances it terminated (the CLI's tests cover the
+    // sub-orchestrations it finds).
+    env.call("POST", "/orchestrations/approval?instanceId=s2", Some("\"y\"")).await;
+    let r = env.call("POST", "/instances/s2/terminate?reason=all&recursive=true", None).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json["instancesTerminated"], 1, "{r:?}");
+    env.finish("s2").await;
     for op in ["terminate", "suspend", "resume"] {
         env.call("POST", &format!("/instances/s1/{op}"), None).await.expect_error(409, "InvalidState");
         env.call("POST", &format!("/instances/nope/{op}?reason=x"), None).await.expect_error(404, "InstanceNotFound");

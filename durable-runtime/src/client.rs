@@ -299,6 +299,38 @@ impl Client {
         self.send(id, message, "terminate", Repeat::Safe).await
     }
 
+    /// Terminate the instance and, with it, every sub-orchestration it started that is still
+    /// running, and theirs, recursively (found in the histories). The parent is terminated
+    /// first, so it does not react to its children's ends. Returns how many instances were
+    /// terminated; children that finished meanwhile are skipped.
+    pub async fn terminate_recursive(&self, id: &str, reason: &str) -> Result<usize, Error> {
+        self.terminate(id, reason).await?;
+        let mut terminated = 1;
+        let mut queue = vec![id.to_string()];
+        let mut seen = std::collections::BTreeSet::from([id.to_string()]);
+        while let Some(parent) = queue.pop() {
+            for e in self.history(&parent).await? {
+                let crate::history::EventKind::SubOrchestrationCreated { instance_id: child, .. } = e.kind else {
+                    continue;
+                };
+                let child_reason = format!("{reason} (its parent {parent:?} was terminated)");
+                if seen.contains(&child) {
+                    continue;
+                }
+                match self.terminate(&child, &child_reason).await {
+                    Ok(()) => terminated += 1,
+                    // Finished, or purged, meanwhile: nothing to end (its children may still run).
+                    Err(Error::InvalidState { .. } | Error::InstanceNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                if seen.insert(child.clone()) {
+                    queue.push(child);
+                }
+            }
+        }
+        Ok(terminated)
+    }
+
     /// Suspend the instance: it takes no steps until resumed; messages wait.
     pub async fn suspend(&self, id: &str, reason: &str) -> Result<(), Error> {
         let s = self.existing(id).await?;

@@ -25,6 +25,85 @@ impl HistoryEvent {
     pub fn timestamp(&self) -> std::time::SystemTime {
         crate::time::from_millis(self.timestamp_ms)
     }
+
+    /// The event's type (`TaskScheduled`, …) and its fields as `name=value`, payloads as
+    /// compact JSON: how a table shows it.
+    pub fn describe(&self) -> (String, String) {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&self.kind) else {
+            return (format!("{:?}", self.kind), String::new());
+        };
+        let mut kind = String::new();
+        let mut details = Vec::new();
+        for (k, v) in fields {
+            match (k.as_str(), v) {
+                ("type", serde_json::Value::String(t)) => kind = t,
+                (_, serde_json::Value::Null) => {}
+                // Strings as they are: payloads (JSON text) show as the JSON they hold.
+                (_, serde_json::Value::String(s)) => details.push(format!("{k}={}", shorten(&s))),
+                (_, v) => details.push(format!("{k}={}", shorten(&v.to_string()))),
+            }
+        }
+        (kind, details.join(" "))
+    }
+}
+
+/// A time offset in ms as `+1.234s`, `+2m03.456s` or `+72h00m00.000s`.
+fn offset_text(ms: Millis) -> String {
+    let (s, ms) = (ms / 1000, ms % 1000);
+    match s {
+        0..60 => format!("+{s}.{ms:03}s"),
+        60..3600 => format!("+{}m{:02}.{ms:03}s", s / 60, s % 60),
+        _ => format!("+{}h{:02}m{:02}.{ms:03}s", s / 3600, s % 3600 / 60, s % 60),
+    }
+}
+
+/// At most 60 characters of `s`, with `…` if it was longer.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// A history as a table — `#`, the time since its first event, the event, its details — as
+/// `durable history` and the dashboard show it:
+///
+/// ```text
+///  #  TIME     EVENT                DETAILS
+///  0  +0.000s  ExecutionStarted     input=["Tokyo","Seattle","London"] name=hello_cities
+///  1  +0.000s  OrchestratorStarted
+///  2  +0.000s  TaskScheduled        attempt=1 id=0 input="Tokyo" name=say_hello
+///  3  +0.004s  TaskCompleted        id=0 result="Hello Tokyo!"
+/// ```
+///
+/// ```no_run
+/// # async fn f(client: durable_runtime::Client, id: &str) -> Result<(), durable_runtime::Error> {
+/// print!("{}", durable_runtime::HistoryTable(&client.history(id).await?));
+/// # Ok(()) }
+/// ```
+pub struct HistoryTable<'a>(pub &'a [HistoryEvent]);
+
+impl std::fmt::Display for HistoryTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let start = self.0.first().map_or(0, |e| e.timestamp_ms);
+        let rows: Vec<[String; 4]> = self
+            .0
+            .iter()
+            .map(|e| {
+                let (kind, details) = e.describe();
+                let offset = e.timestamp_ms.saturating_sub(start);
+                [e.seq.to_string(), offset_text(offset), kind, details]
+            })
+            .collect();
+        let header = ["#", "TIME", "EVENT", "DETAILS"];
+        let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0);
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        writeln!(f, "{:>w0$}  {:<w1$}  {:<w2$}  {}", header[0], header[1], header[2], header[3])?;
+        for [seq, time, kind, details] in rows {
+            writeln!(f, "{}", format!("{seq:>w0$}  {time:<w1$}  {kind:<w2$}  {details}").trim_end())?;
+        }
+        Ok(())
+    }
 }
 
 /// The parent of a sub-orchestration: where its outcome is reported.
@@ -255,5 +334,42 @@ impl EventKind {
                 | EventKind::ExecutionTerminated { .. }
                 | EventKind::ContinuedAsNew { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_table_shows_offsets_events_and_their_details() {
+        let events = [
+            HistoryEvent {
+                seq: 0,
+                timestamp_ms: 1_000,
+                kind: EventKind::ExecutionStarted {
+                    name: "greet".into(),
+                    input: "[\"Oslo\"]".into(),
+                    parent: None,
+                    trace: None,
+                },
+            },
+            HistoryEvent { seq: 1, timestamp_ms: 1_000, kind: EventKind::OrchestratorStarted },
+            HistoryEvent {
+                seq: 2,
+                timestamp_ms: 3_250,
+                kind: EventKind::ExecutionCompleted { output: format!("\"{}\"", "x".repeat(100)) },
+            },
+        ];
+        let table = HistoryTable(&events).to_string();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "#  TIME     EVENT                DETAILS");
+        assert_eq!(lines[1], "0  +0.000s  ExecutionStarted     input=[\"Oslo\"] name=greet");
+        assert_eq!(lines[2], "1  +0.000s  OrchestratorStarted");
+        assert!(lines[3].starts_with("2  +2.250s  ExecutionCompleted   output=\"xxx"), "{}", lines[3]);
+        assert!(lines[3].ends_with("x…") && lines[3].chars().count() < 110, "long payloads are cut: {}", lines[3]);
+        assert!(HistoryTable(&[]).to_string().starts_with("#  TIME"));
+        assert_eq!(offset_text(123_456), "+2m03.456s");
+        assert_eq!(offset_text(72 * 3_600_000 + 5), "+72h00m00.005s");
     }
 }

@@ -51,7 +51,7 @@ pub use context::{ActivityContext, OrchestrationContext};
 pub use deploy::{ExportedInstance, VersionSummary};
 pub use entity::{Entity, EntityContext};
 pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};
-pub use history::{EventKind, HistoryEvent};
+pub use history::{EventKind, HistoryEvent, HistoryTable};
 pub use ids::EntityId;
 pub use instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
 pub use orchestrator::{Activity, Orchestrator};

@@ -266,9 +266,56 @@ pub fn suspend<R>(fingerprint: u64, site: &Site, locals: Vec<Result<SavedLocal, 
 pub trait Persist: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> Persist for T {}
 
-#[inline(always)]
-pub fn task<D: DurableTask>(d: D) -> D {
-    d
+/// What `.await` in an orchestrator accepts: the durable task types, each as itself (the
+/// macro's code calls `AwaitTask::into_task` on what is awaited). One impl per type, not a
+/// blanket impl over `DurableTask`: for anything else (a plain future) the call's type is then
+/// an error type, so the compiler reports this one error and not also every later use of the
+/// value (saving it in the state, polling it).
+#[diagnostic::on_unimplemented(
+    message = "`.await` in an orchestrator works on durable tasks only, and `{Self}` is not one",
+    label = "not a durable task",
+    note = "await what `ctx` returns (`ctx.call_activity(..)`, `ctx.timer(..)`, `ctx.wait_for_event(..)`, `ctx.when_all(..)`, …); do other async work inside an `#[activity]`"
+)]
+pub trait AwaitTask {
+    type Task: DurableTask;
+    fn into_task(self) -> Self::Task;
+}
+
+impl<T: DeserializeOwned> AwaitTask for crate::task::Task<T> {
+    type Task = Self;
+    fn into_task(self) -> Self {
+        self
+    }
+}
+
+impl<D> AwaitTask for crate::task::WhenAll<D>
+where
+    Self: DurableTask,
+{
+    type Task = Self;
+    fn into_task(self) -> Self {
+        self
+    }
+}
+
+impl<D> AwaitTask for crate::task::WhenAny<D>
+where
+    Self: DurableTask,
+{
+    type Task = Self;
+    fn into_task(self) -> Self {
+        self
+    }
+}
+
+impl<A, B> AwaitTask for crate::task::Select<A, B>
+where
+    Self: DurableTask,
+{
+    type Task = Self;
+    fn into_task(self) -> Self {
+        self
+    }
 }
 
 #[inline]

@@ -27,6 +27,19 @@ pub async fn approval(ctx: OrchestrationContext, request: String) -> Result<Valu
     Ok(serde_json::json!({ "greeting": greeting, "asked": asked, "answer": answer }))
 }
 
+/// Starts an [`approval`] as its sub-orchestration (`{id}:child`) and waits for it.
+#[orchestrator]
+pub async fn manager(ctx: OrchestrationContext, request: String) -> Result<Value, OrchestrationError> {
+    let child = format!("{}:child", ctx.instance_id());
+    Ok(ctx.call_orchestrator(approval, request).with_instance_id(child).await?)
+}
+
+/// Fails with its input as the error.
+#[orchestrator]
+pub async fn fails(_ctx: OrchestrationContext, why: String) -> Result<(), OrchestrationError> {
+    Err(why.into())
+}
+
 /// A redis-server and a worker on it (task hub [`HUB`], [`PARTITIONS`] partitions).
 pub struct Env {
     pub server: RedisServer,
@@ -41,6 +54,8 @@ impl Env {
             .orchestrator(hello_cities)
             .orchestrator(approval)
             .orchestrator(uses_flaky)
+            .orchestrator(manager)
+            .orchestrator(fails)
             .activity(say_hello)
             .activity(flaky)
             .entity::<Counter>()

@@ -12,7 +12,9 @@ use syn::visit::Visit;
 
 /// Check an orchestrator body; errors go to `cx`.
 pub(crate) fn check_body(cx: &Ctxt, body: &syn::Block) {
-    let mut v = Checker { cx, closure_depth: 0, async_depth: 0 };
+    let mut aliases = Aliases::default();
+    aliases.visit_block(body);
+    let mut v = Checker { cx, closure_depth: 0, async_depth: 0, aliases: aliases.0 };
     v.visit_block(body);
 }
 
@@ -20,12 +22,79 @@ struct Checker<'a> {
     cx: &'a Ctxt,
     closure_depth: usize,
     async_depth: usize,
+    /// Names the body gives paths (`use std::time::SystemTime as Clock;`, `type C = …;`), so
+    /// that `Clock::now()` is checked as `std::time::SystemTime::now()`. Names imported
+    /// outside the function cannot be seen by the macro.
+    aliases: Vec<(String, Vec<String>)>,
+}
+
+/// The aliases declared anywhere in a body.
+#[derive(Default)]
+struct Aliases(Vec<(String, Vec<String>)>);
+
+impl Aliases {
+    fn use_tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+        match tree {
+            syn::UseTree::Path(p) => {
+                prefix.push(p.ident.to_string());
+                self.use_tree(prefix, &p.tree);
+                prefix.pop();
+            }
+            syn::UseTree::Name(n) => {
+                let mut segs = prefix.clone();
+                segs.push(n.ident.to_string());
+                self.0.push((n.ident.to_string(), segs));
+            }
+            syn::UseTree::Rename(r) => {
+                let mut segs = prefix.clone();
+                segs.push(r.ident.to_string());
+                self.0.push((r.rename.to_string(), segs));
+            }
+            syn::UseTree::Group(g) => {
+                for t in &g.items {
+                    self.use_tree(prefix, t);
+                }
+            }
+            syn::UseTree::Glob(_) => {}
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for Aliases {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        match item {
+            syn::Item::Use(u) => self.use_tree(&mut Vec::new(), &u.tree),
+            syn::Item::Type(t) => {
+                if let syn::Type::Path(p) = &*t.ty {
+                    self.0.push((t.ident.to_string(), seg_names(&p.path)));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Checker<'_> {
+    /// `segs` with a leading alias replaced by the path it names (once: no chains).
+    fn resolve(&self, segs: Vec<String>) -> Vec<String> {
+        match self.alias_of(&segs) {
+            Some(target) => target.iter().cloned().chain(segs.into_iter().skip(1)).collect(),
+            None => segs,
+        }
+    }
+
+    fn alias_of(&self, segs: &[String]) -> Option<&Vec<String>> {
+        let first = segs.first()?;
+        self.aliases.iter().find(|(a, _)| a == first).map(|(_, target)| target)
+    }
+
     fn check_path(&self, path: &syn::Path) {
         let segs = seg_names(path);
-        if let Some(msg) = forbidden_path(&segs) {
+        // An alias of a forbidden path is reported where it is declared (`use … as nap;`), once.
+        if self.alias_of(&segs).is_some_and(|target| forbidden_path(target).is_some()) {
+            return;
+        }
+        if let Some(msg) = forbidden_path(&self.resolve(segs)) {
             self.cx.error_spanned_by(path, msg);
         }
     }
@@ -70,9 +139,15 @@ impl<'ast> Visit<'ast> for Checker<'_> {
         if let syn::Expr::Path(p) = &*call.func
             && p.qself.is_none()
             && p.path.segments.len() == 1
-            && let Some(msg) = forbidden_call(&p.path.segments[0].ident.to_string())
         {
-            self.cx.error_spanned_by(&p.path, msg);
+            // A bare call of a forbidden function (an alias of one, `use … as nap;`, is
+            // checked as the path it names, by `visit_path`).
+            let name = p.path.segments[0].ident.to_string();
+            if self.resolve(vec![name.clone()]).len() == 1
+                && let Some(msg) = forbidden_call(&name)
+            {
+                self.cx.error_spanned_by(&p.path, msg);
+            }
         }
         syn::visit::visit_expr_call(self, call);
     }
@@ -149,15 +224,35 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 
     fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
-        if crate::syntax::block_contains_await(&e.body)
-            && self.closure_depth == 0
-            && self.async_depth == 0
-            && let syn::Expr::Reference(r) = &*e.expr
-        {
-            self.cx.error_spanned_by(
+        if crate::syntax::block_contains_await(&e.body) && self.closure_depth == 0 && self.async_depth == 0 {
+            if let syn::Expr::Reference(r) = &*e.expr {
+                self.cx.error_spanned_by(
                     r,
                     "a `for` loop over a borrow cannot span an `.await` in an orchestrator: the loop's position is saved at each `.await`, and a borrow cannot be saved; iterate over an owned collection, e.g. `for x in v.clone()`",
                 );
+            } else if let Some((call, method)) = borrowing_iterator(&e.expr) {
+                let recv = quote::ToTokens::to_token_stream(&*call.receiver).to_string().replace(' ', "");
+                let fix = match method.as_str() {
+                    "keys" | "values" | "values_mut" => {
+                        format!("iterate over owned items: `{recv}.{method}().cloned()`")
+                    }
+                    "iter" | "iter_mut" | "as_slice" | "windows" | "chunks" | "chunks_exact" => format!(
+                        "iterate over owned items, `{recv}.clone()` or `{recv}.iter().cloned()`, or over indices, `for i in 0..{recv}.len()`"
+                    ),
+                    _ => {
+                        let args = if call.args.is_empty() { "" } else { "…" };
+                        format!(
+                            "collect owned pieces first, `let parts: Vec<String> = {recv}.{method}({args}).map(str::to_owned).collect();`, and loop over `parts`"
+                        )
+                    }
+                };
+                self.cx.error_spanned_by(
+                    call,
+                    format!(
+                        "a `for` loop over `.{method}()` cannot span an `.await` in an orchestrator: it yields borrows, and the items still to come are saved at each `.await`, which a borrow cannot be; {fix}"
+                    ),
+                );
+            }
         }
         syn::visit::visit_expr_for_loop(self, e);
     }
@@ -255,5 +350,62 @@ fn expr_attrs(e: &syn::Expr) -> &[syn::Attribute] {
         Macro(x) => &x.attrs,
         Return(x) => &x.attrs,
         _ => &[],
+    }
+}
+
+/// The call of a method that iterates by reference (`v.iter()`, `m.keys()`, `s.lines()`, …)
+/// that a `for` loop's items come from, through adapters that keep the items as they are
+/// (`.enumerate()`, `.rev()`, `.zip(..)`, …); `None` when the items are owned (`.cloned()`,
+/// `.copied()`, `.map(..)`, `into_iter()`, …) or it cannot tell.
+fn borrowing_iterator(e: &syn::Expr) -> Option<(&syn::ExprMethodCall, String)> {
+    const BORROWING: &[&str] = &[
+        "iter",
+        "iter_mut",
+        "keys",
+        "values",
+        "values_mut",
+        "lines",
+        "split",
+        "split_whitespace",
+        "split_terminator",
+        "rsplit",
+        "splitn",
+        "windows",
+        "chunks",
+        "chunks_exact",
+        "as_slice",
+    ];
+    const KEEPING: &[&str] = &[
+        "enumerate",
+        "rev",
+        "skip",
+        "take",
+        "step_by",
+        "peekable",
+        "skip_while",
+        "take_while",
+        "filter",
+        "chain",
+        "zip",
+        "cycle",
+        "fuse",
+        "inspect",
+    ];
+    let mut e = e;
+    loop {
+        match e {
+            syn::Expr::MethodCall(call) => {
+                let method = call.method.to_string();
+                if BORROWING.contains(&method.as_str()) {
+                    return Some((call, method));
+                }
+                if !KEEPING.contains(&method.as_str()) {
+                    return None;
+                }
+                e = &call.receiver;
+            }
+            syn::Expr::Paren(p) => e = &p.expr,
+            _ => return None,
+        }
     }
 }

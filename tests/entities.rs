@@ -188,8 +188,43 @@ async fn a_failing_orchestration_releases_its_locks<B: TestBackend>(backend: B) 
     worker.shutdown().await.unwrap();
 }
 
+async fn the_journal_keeps_the_last_operations_with_sender_and_outcome<B: TestBackend>(backend: B) {
+    let worker = Worker::builder(backend.clone())
+        .entity::<Counter>()
+        .orchestrator(use_counter)
+        .entity_journal(4)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    assert!(matches!(client.entity_journal("counter", "j").await, Err(durable::Error::InstanceNotFound(_))));
+    for n in 1..=3 {
+        client.signal_entity::<Counter>("j").add(n).await.unwrap();
+    }
+    eventually("6", async || value(&client, "j").await == Some(6)).await;
+    let journal = client.entity_journal("counter", "j").await.unwrap();
+    let ops: Vec<(&str, &str, Option<&str>)> =
+        journal.iter().map(|e| (e.op.as_str(), e.input.as_str(), e.sender.as_deref())).collect();
+    assert_eq!(ops, [("add", "1", None), ("add", "2", None), ("add", "3", None)]);
+    assert!(journal.iter().all(|e| e.result.as_deref() == Some("null") && e.error.is_none()), "{journal:?}");
+
+    // An orchestration's signal, calls and failing call: the client's entries make room.
+    let id = client.start(use_counter, "j".to_string()).await.unwrap();
+    client.wait_for_completion(&id, PATIENCE).await.unwrap();
+    let journal = client.entity_journal("counter", "j").await.unwrap();
+    let ops: Vec<(&str, Option<&str>)> = journal.iter().map(|e| (e.op.as_str(), e.sender.as_deref())).collect();
+    let me = Some(id.as_str());
+    assert_eq!(ops, [("add", me), ("get", me), ("explode", me), ("get", me)], "{journal:?}");
+    assert_eq!(journal[0].input, "5");
+    assert_eq!(journal[1].result.as_deref(), Some("11"));
+    assert!(journal[2].error.as_deref().is_some_and(|e| e.contains("exploded")), "{journal:?}");
+    assert!(journal.windows(2).all(|w| w[0].time_ms <= w[1].time_ms));
+    worker.shutdown().await.unwrap();
+}
+
 durable_test_support::on_both_backends! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_journal_keeps_the_last_operations_with_sender_and_outcome,
     counter_is_absent_until_used_and_signals_add_up,
     orchestration_calls_and_signals_and_a_panic_leaves_state_unchanged,
     a_failing_operation_reports_the_error_and_keeps_the_state,

@@ -233,6 +233,13 @@ enum EntityCommand {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         top: u32,
     },
+    /// The last operations an entity applied, oldest first: when, what, who sent it, result.
+    History {
+        /// The entity name.
+        name: String,
+        /// The entity key.
+        key: String,
+    },
     /// Delete an entity: its state and the operations queued for it.
     Purge {
         /// The entity name.
@@ -380,7 +387,9 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
         Command::Serve { addr, token, allow_unauthenticated, .. } => {
             check_exposure(addr, token.as_deref().is_some_and(|t| !t.is_empty()), *allow_unauthenticated)
         }
-        Command::Entity(EntityCommand::Purge { name, .. }) => check_entity_name(name),
+        Command::Entity(EntityCommand::Purge { name, .. } | EntityCommand::History { name, .. }) => {
+            check_entity_name(name)
+        }
         Command::Raise { data, .. } => parse_json("--data", data.as_deref()).map(drop),
         Command::Entity(EntityCommand::Signal { name, input, .. }) => {
             check_entity_name(name)?;
@@ -592,6 +601,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 out.value(&json!({ "entities": list.iter().map(render::entity).collect::<Vec<_>>() }));
             } else {
                 out.entities(&list);
+            }
+            Ok(())
+        }
+        Command::Entity(EntityCommand::History { name, key }) => {
+            let journal = client.entity_journal(&name, &key).await.map_err(|e| match e {
+                Error::InstanceNotFound(_) => Failure::not_found(format!("entity {name}/{key} does not exist")),
+                e => e.into(),
+            })?;
+            if out.json {
+                let ops: Vec<Value> = journal.iter().map(render::journal_entry).collect();
+                out.value(&json!({ "name": name, "key": key, "operations": ops }));
+            } else {
+                out.entity_journal(&journal);
             }
             Ok(())
         }

@@ -3,7 +3,7 @@
 use durable_http::render;
 use durable_runtime::backend::DeadLetter;
 use durable_runtime::client::EntityStatus;
-use durable_runtime::{ExportedInstance, HistoryEvent, InstanceStatus, VersionSummary};
+use durable_runtime::{EntityJournalEntry, ExportedInstance, HistoryEvent, InstanceStatus, VersionSummary};
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -167,6 +167,28 @@ impl Out {
             rows.extend(at.map(|a| vec![String::new(), String::new(), String::new(), String::new(), a]));
         }
         table(&["NAME", "VERSION", "IN FLIGHT", "BLOCKED", "SUSPENDED AT"], rows);
+    }
+
+    /// `entity history` (tables only; JSON is printed by the caller).
+    pub fn entity_journal(&self, journal: &[EntityJournalEntry]) {
+        let rows = journal
+            .iter()
+            .map(|e| {
+                let outcome = match (&e.result, &e.error) {
+                    (_, Some(err)) => format!("error: {err}"),
+                    (Some(r), None) => r.clone(),
+                    (None, None) => String::new(),
+                };
+                vec![
+                    time(e.time_ms),
+                    e.op.clone(),
+                    e.sender.clone().unwrap_or_else(|| "client".into()),
+                    e.input.clone(),
+                    outcome,
+                ]
+            })
+            .collect();
+        table(&["TIME", "OPERATION", "SENDER", "INPUT", "RESULT"], rows);
     }
 
     /// `dead-letters`.

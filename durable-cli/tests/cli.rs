@@ -190,6 +190,17 @@ async fn entities() {
     let l = env.durable(&["--json", "list"]).await.ok().json();
     assert_eq!(l, json!({ "instances": [] }));
 
+    // Its journal: the operations, who sent them (a client here), what they gave.
+    let t = env.durable(&["entity", "history", "counter", "c1"]).await.ok().stdout;
+    assert!(t.starts_with("TIME") && t.contains("OPERATION") && t.contains("SENDER"), "{t}");
+    assert!(t.contains("add") && t.contains("client") && t.contains("multiply"), "{t}");
+    let j = env.durable(&["--json", "entity", "history", "counter", "c1"]).await.ok().json();
+    let ops = j["operations"].as_array().unwrap();
+    assert_eq!((ops[0]["operation"].clone(), ops[0]["input"].clone()), (json!("add"), json!(10)), "{j}");
+    assert_eq!(ops.len(), 3, "{j}");
+    assert!(ops[2]["error"].as_str().unwrap().contains("multiply"), "{j}");
+    env.durable(&["entity", "history", "counter", "nobody"]).await.fails(3, "does not exist");
+
     env.durable(&["entity", "signal", "counter", "c1", "add", "--input", "ten"]).await.fails(2, "--input");
     env.durable(&["entity", "signal", "co@unter", "c1", "add"]).await.fails(2, "must not contain `@`");
     env.durable(&["entity", "get", "counter"]).await.fails(2, "KEY");

@@ -123,6 +123,13 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Wait for the element matching `css`, then click it.
+    fn click_when(&self, css: &str) {
+        let found = format!("return document.querySelector('{}') !== null", css.replace('\'', "\\'"));
+        self.wait_for(css, &found);
+        self.click(css);
+    }
+
     fn screenshot(&self) -> Vec<u8> {
         let b64 = self.cmd("GET", "/screenshot", None);
         base64_decode(b64.as_str().expect("screenshot is base64 text"))
@@ -207,6 +214,11 @@ async fn dashboard_in_headless_chromium() {
     client.start_with_id(approval_v3, "stuck-7", "a chair".to_string()).await.unwrap();
     env.poll_json(&["status", "stuck-7"], |v| v["blocked"] == true).await;
 
+    // An entity with two operations in its journal.
+    env.durable(&["entity", "signal", "counter", "visited", "add", "--input", "2"]).await.ok();
+    env.durable(&["entity", "signal", "counter", "visited", "add", "--input", "5"]).await.ok();
+    env.poll_json(&["entity", "get", "counter", "visited"], |v| v["state"] == 7).await;
+
     let browser = tokio::task::spawn_blocking(move || {
         let b = Browser::start(&chromium, &chromedriver);
         b.goto(&base);
@@ -268,6 +280,16 @@ async fn dashboard_in_headless_chromium() {
         assert!(banner.starts_with("blocked: version 3 of orchestrator `approval` is not registered"), "{banner}");
         assert_eq!(b.js("return document.querySelector('#version').textContent"), "3");
         std::fs::write(std::env::temp_dir().join("durable-dashboard-blocked.png"), b.screenshot()).unwrap();
+        // An entity's journal: click it in the list, its last operations show, newest first.
+        b.js("location.hash = '#/entities'; return true");
+        b.click_when(r#"tr[data-entity="counter/visited"]"#);
+        let journal = b.wait_for(
+            "the entity's journal",
+            r#"const rows = [...document.querySelectorAll('#entity-journal tr')].map(r => r.innerText);
+               return rows.length === 2 && rows[0].includes('add') && rows;"#,
+        );
+        let rows: Vec<String> = serde_json::from_value(journal).unwrap();
+        assert!(rows[0].contains('5') && rows[1].contains('2') && rows.iter().all(|r| r.contains("client")), "{rows:?}");
         b
     })
     .await

@@ -391,6 +391,19 @@ function viewEntities(view) {
   const sKey = el("input", { id: "signal-key", placeholder: "key" });
   const sOp = el("input", { id: "signal-op", placeholder: "operation" });
   const sInput = el("input", { id: "signal-input", class: "json", placeholder: "input (JSON)" });
+  const journalTitle = el("h2", {}, "Journal");
+  const journalBody = el("tbody", { id: "entity-journal" },
+    el("tr", {}, el("td", { colspan: 5, class: "muted" }, "click an entity to see the last operations it applied")));
+  // The last operations of one entity: what changed its state, when, sent by whom.
+  const showJournal = async (e) => {
+    const r = await api("GET", "entities/" + enc(e.name) + "/" + enc(e.key) + "/history");
+    journalTitle.textContent = "Journal of " + e.name + "/" + e.key;
+    journalBody.replaceChildren(...r.operations.slice().reverse().map(o => el("tr", {},
+      el("td", {}, fmtTime(o.time)), el("td", { class: "mono" }, o.operation),
+      el("td", { class: "mono" }, o.sender || "client"), el("td", {}, el("pre", {}, json(o.input))),
+      o.error ? el("td", { class: "error-text" }, o.error) : el("td", {}, el("pre", {}, json(o.result))))));
+    if (!r.operations.length) journalBody.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no operations kept")));
+  };
   view.append(
     el("h1", {}, "Entities"),
     el("div", { class: "panel" },
@@ -404,14 +417,16 @@ function viewEntities(view) {
             await api("POST", "entities/" + enc(sName.value.trim()) + "/" + enc(sKey.value) + "?op=" + enc(sOp.value.trim()), input);
             say("signaled " + sName.value + "/" + sKey.value + " " + sOp.value);
           } catch (e) { showError(e); }
-        } }, "Signal"))));
+        } }, "Signal"))),
+    el("div", { class: "panel" }, journalTitle,
+      el("table", {}, el("thead", {}, el("tr", {}, ["Time", "Operation", "Sender", "Input", "Result"].map(h => el("th", {}, h)))), journalBody)));
   const refresh = async (gen) => {
     const p = new URLSearchParams({ top: "500" });
     if (name.value.trim()) p.set("name", name.value.trim());
     const r = await api("GET", "entities?" + p);
     if (gen !== generation) return;
     body.replaceChildren(...r.entities.map(e => el("tr", { class: "clickable", "data-entity": e.name + "/" + e.key,
-      onclick: () => { sName.value = e.name; sKey.value = e.key; sOp.focus(); } },
+      onclick: () => { sName.value = e.name; sKey.value = e.key; sOp.focus(); showJournal(e).catch(showError); } },
       el("td", {}, e.name), el("td", { class: "mono" }, e.key), el("td", {}, el("pre", {}, json(e.state))),
       el("td", { class: "error-text" }, e.lastError || ""), el("td", {}, fmtTime(e.lastModifiedTime)))));
     if (!r.entities.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no entities")));

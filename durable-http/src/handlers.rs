@@ -430,6 +430,23 @@ pub(crate) async fn entity(
     }
 }
 
+/// `GET /entities/{name}/{key}/history`: the operations the entity's journal keeps, oldest
+/// first.
+pub(crate) async fn entity_history(State(st): State<AppState>, P((name, key)): P<(String, String)>) -> ApiResult {
+    check_entity_name(&name)?;
+    let journal = match st.client.entity_journal(&name, &key).await {
+        Err(Error::InstanceNotFound(_)) => {
+            return Err(ApiError::not_found(
+                "EntityNotFound",
+                format!("entity {name}/{key} does not exist (it is created by its first operation)"),
+            ));
+        }
+        r => r?,
+    };
+    let operations: Vec<Value> = journal.iter().map(render::journal_entry).collect();
+    Ok(Json(json!({ "name": name, "key": key, "operations": operations })).into_response())
+}
+
 #[derive(Deserialize)]
 pub(crate) struct SignalQuery {
     op: Option<String>,

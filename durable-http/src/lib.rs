@@ -132,6 +132,7 @@ pub fn router(client: Client, config: HttpConfig) -> Router {
         .route("/instances/{id}/rewind", post(rewind))
         .route("/entities", get(list_entities))
         .route("/entities/{name}/{key}", get(entity).post(signal_entity).delete(purge_entity))
+        .route("/entities/{name}/{key}/history", get(entity_history))
         .route("/dead-letters", get(dead_letters))
         .route("/openapi.json", get(openapi_json))
         .route("/healthz", get(healthz))

@@ -23,6 +23,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/entities/{name}/{key}"),
     ("post", "/entities/{name}/{key}"),
     ("delete", "/entities/{name}/{key}"),
+    ("get", "/entities/{name}/{key}/history"),
     ("get", "/dead-letters"),
     ("get", "/openapi.json"),
     ("get", "/healthz"),
@@ -405,6 +406,40 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
                 ("400", error("Bad JSON, missing op, or a bad entity name or key.")),
                 ("404", error("An entity name not among the configured ones.")),
                 ("413", error("The body is over the limit.")),
+            ],
+        ),
+        ("get", "/entities/{name}/{key}/history") => operation(
+            "getEntityHistory",
+            "The last operations the entity applied, oldest first (its journal; the workers' `entity_journal` setting says how many, default 20): what changed its state, when, sent by whom, with what result.",
+            vec![entity_name(cfg.entities.as_deref()), entity_key()],
+            None,
+            vec![
+                (
+                    "200",
+                    body(
+                        "The journal.",
+                        json!({
+                            "type": "object",
+                            "properties": {
+                                "name": { "type": "string" },
+                                "key": { "type": "string" },
+                                "operations": { "type": "array", "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "time": { "type": "string", "format": "date-time" },
+                                        "operation": { "type": "string" },
+                                        "input": {},
+                                        "sender": { "type": ["string", "null"], "description": "The orchestration or entity (`@name@key`) that sent it; null for a client." },
+                                        "result": {},
+                                        "error": { "type": ["string", "null"] }
+                                    }
+                                } }
+                            }
+                        }),
+                    ),
+                ),
+                ("400", error("Bad entity name.")),
+                ("404", error("The entity does not exist.")),
             ],
         ),
         ("delete", "/entities/{name}/{key}") => operation(

@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use durable_runtime::client::EntityStatus;
 use durable_runtime::time::Millis;
-use durable_runtime::{HistoryEvent, InstanceStatus, VersionSummary};
+use durable_runtime::{EntityJournalEntry, HistoryEvent, InstanceStatus, VersionSummary};
 use serde_json::{Map, Value, json};
 
 /// A JSON text stored by the runtime, as a JSON value (a string if it somehow is not JSON).
@@ -98,6 +98,20 @@ pub fn entity(e: &EntityStatus) -> Value {
         "state": e.state.as_deref().map(payload),
         "lastError": e.last_error,
         "lastModifiedTime": rfc3339(e.updated_ms),
+    })
+}
+
+/// One operation of an entity's journal as `GET /entities/{name}/{key}/history` shows it:
+/// `{time, operation, input, sender, result, error}`, payloads as JSON values where they are
+/// whole (a cut one stays a string).
+pub fn journal_entry(e: &EntityJournalEntry) -> Value {
+    json!({
+        "time": rfc3339(e.time_ms),
+        "operation": e.op,
+        "input": payload(&e.input),
+        "sender": e.sender,
+        "result": e.result.as_deref().map(payload),
+        "error": e.error,
     })
 }
 

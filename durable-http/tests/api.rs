@@ -411,6 +411,19 @@ async fn entities<B: TestBackend>(backend: B) {
     env.call("POST", "/entities/counter/QConSF2019?op=reset", None).await;
     env.poll("/entities/counter/QConSF2019", |r| r.json == json!(0)).await;
 
+    // Its journal: each operation with its input, sender and outcome, oldest first.
+    let r = env.call("GET", "/entities/counter/QConSF2019/history", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let ops: Vec<(&str, Value)> = r.json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["operation"].as_str().unwrap(), o["input"].clone()))
+        .collect();
+    assert_eq!(ops, [("add", json!(10)), ("add", json!(10)), ("add", json!("ten")), ("reset", Value::Null)]);
+    assert!(r.json["operations"][2]["error"].is_string() && r.json["operations"][0]["sender"].is_null(), "{r:?}");
+    env.call("GET", "/entities/counter/nobody/history", None).await.expect_error(404, "EntityNotFound");
+
     env.call("POST", "/entities/counter/b?op=add", Some("1")).await;
     env.poll("/entities/counter/b", |r| r.status == 200).await;
     let r = env.call("GET", "/entities?name=counter", None).await;

@@ -10,6 +10,7 @@ use crate::instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, R
 use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
+use crate::state::EntityJournalEntry;
 use crate::state::Snapshot;
 use crate::trace::TraceContext;
 use crate::transient::{Backoff, Repeat, retry};
@@ -494,6 +495,24 @@ impl Client {
     pub async fn entity(&self, name: &str, key: &str) -> Result<Option<EntityStatus>, Error> {
         let id = EntityId::new(name, key);
         Ok(self.read_status(&id.instance_id()).await?.map(|s| EntityStatus::from_status(id, s)))
+    }
+
+    /// The last operations entity `name`/`key` applied, oldest first (how many it keeps:
+    /// `WorkerBuilder::entity_journal`, default 20): what changed its state, when, sent by
+    /// whom, with what result. Empty if it never applied one; `InstanceNotFound` if there is
+    /// no such entity.
+    pub async fn entity_journal(&self, name: &str, key: &str) -> Result<Vec<EntityJournalEntry>, Error> {
+        let id = EntityId::new(name, key).instance_id();
+        let Some(bytes) = self.call("reading a snapshot", Repeat::Safe, || self.backend.snapshot(&id)).await? else {
+            return match self.read_status(&id).await? {
+                Some(_) => Ok(Vec::new()),
+                None => Err(Error::InstanceNotFound(id)),
+            };
+        };
+        let snapshot = Snapshot::from_bytes(&bytes)?;
+        let record: crate::state::EntityRecord = payload::from_state(&snapshot.state)
+            .map_err(|e| Error::Backend(format!("the record of entity {name}/{key} does not decode: {e}")))?;
+        Ok(record.journal.into())
     }
 
     /// Entities, optionally of one name, in creation order (one page; see [`InstanceQuery`]).

@@ -56,6 +56,7 @@ pub use ids::EntityId;
 pub use instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
 pub use orchestrator::{Activity, Orchestrator};
 pub use retry::RetryPolicy;
+pub use state::EntityJournalEntry;
 pub use task::{DurableTask, Either, Select, Task, WhenAll, WhenAny};
 pub use trace::TraceContext;
 pub use worker::{Worker, WorkerBuilder, WorkerHandle};

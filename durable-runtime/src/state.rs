@@ -152,6 +152,43 @@ pub struct EntityRecord {
     pub deferred: Vec<InstanceMessage>,
     /// Lock requests released before they arrived (their owner finished): ignored on arrival.
     pub cancelled_locks: Vec<EntityReply>,
+    /// The last operations it applied, oldest first (how many: `WorkerBuilder::entity_journal`).
+    #[serde(default, skip_serializing_if = "std::collections::VecDeque::is_empty")]
+    pub journal: std::collections::VecDeque<EntityJournalEntry>,
+}
+
+/// One operation an entity applied, as its journal keeps it (`Client::entity_journal`): what
+/// answers "why did my entity's state change?".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityJournalEntry {
+    /// When it was applied, in ms since the Unix epoch (the worker's step time).
+    pub time_ms: crate::time::Millis,
+    /// The operation.
+    pub op: String,
+    /// Its input as JSON (cut to 256 bytes, `…` at the end, if longer).
+    pub input: String,
+    /// Who sent it: the instance id of an orchestration, or of an entity (`@name@key`);
+    /// `None` for a client.
+    pub sender: Option<String>,
+    /// Its result as JSON (cut like the input), if it succeeded.
+    pub result: Option<String>,
+    /// Its error, if it failed (the state was then left as it was).
+    pub error: Option<String>,
+}
+
+impl EntityJournalEntry {
+    /// `s`, cut to at most 256 bytes (at a character boundary) with `…` at the end if longer.
+    pub(crate) fn cut(s: &str) -> String {
+        const MAX: usize = 256;
+        if s.len() <= MAX {
+            return s.to_string();
+        }
+        let mut end = MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
 }
 
 impl RuntimeState {

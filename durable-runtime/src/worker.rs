@@ -134,6 +134,16 @@ impl WorkerBuilder {
         self
     }
 
+    /// How many of its last operations each entity keeps in its journal (default 20; 0 keeps
+    /// none): operation, input, sender, time, result or error — `Client::entity_journal`,
+    /// `durable entity history NAME KEY`, `GET /entities/{name}/{key}/history`. The journal is
+    /// stored with the entity and rewritten at each of its steps: inputs and results are cut
+    /// to 256 bytes.
+    pub fn entity_journal(mut self, n: usize) -> Self {
+        self.engine.entity_journal = n;
+        self
+    }
+
     /// The largest payload this worker's activities, orchestrations and entities may produce,
     /// in bytes of JSON (default 1 MiB, as the client's
     /// [`DEFAULT_MAX_PAYLOAD_BYTES`](crate::client::DEFAULT_MAX_PAYLOAD_BYTES)). Over it:

@@ -13,7 +13,7 @@ use crate::ids::{EntityId, EntityReply, LockRequest, new_execution_id};
 use crate::instance::RuntimeStatus;
 use crate::messages::{EntityEffect, InstanceMessage, TaskMessage};
 use crate::payload;
-use crate::state::{EntityRecord, RuntimeState, Snapshot};
+use crate::state::{EntityJournalEntry, EntityRecord, RuntimeState, Snapshot};
 use crate::time::Millis;
 use crate::trace::TraceContext;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -67,6 +67,8 @@ struct EntityStep<'a> {
     entry: EntityEntry,
     /// The largest state, result or payload sent an operation may produce.
     max_payload: usize,
+    /// How many operations the journal keeps.
+    journal: usize,
     record: EntityRecord,
     ctx: EntityContext,
     replies: Vec<Action>,
@@ -145,6 +147,23 @@ impl EntityStep<'_> {
                     span.record("error", e.as_str());
                 }
                 self.effect_traces.resize(self.ctx.effects.len(), Some(op_trace));
+                if self.journal > 0 {
+                    let (result_text, error) = match &result {
+                        Ok(out) => (Some(EntityJournalEntry::cut(out)), None),
+                        Err(e) => (None, Some(e.clone())),
+                    };
+                    self.record.journal.push_back(EntityJournalEntry {
+                        time_ms: self.ctx.now,
+                        op: op.clone(),
+                        input: EntityJournalEntry::cut(&input),
+                        sender: sender.clone(),
+                        result: result_text,
+                        error,
+                    });
+                    while self.record.journal.len() > self.journal {
+                        self.record.journal.pop_front();
+                    }
+                }
                 if let Some(to) = reply {
                     let msg = match result {
                         Ok(result) => TaskMessage::EntityCompleted { id: to.task_id, result },
@@ -247,6 +266,7 @@ pub(crate) fn process_entity(
     let mut step = EntityStep {
         entry,
         max_payload: config.max_payload_bytes,
+        journal: config.entity_journal,
         record,
         ctx,
         replies: Vec::new(),

@@ -58,13 +58,22 @@ pub struct EngineConfig {
     /// orchestration fails (the step's other effects are dropped) or the entity operation
     /// fails (its state stays as it was), with a message naming the payload and the limit.
     pub max_payload_bytes: usize,
+    /// How many of its last operations each entity keeps in its journal (0: none).
+    pub entity_journal: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { blocked_retry: Duration::from_secs(5), max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
+        Self {
+            blocked_retry: Duration::from_secs(5),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            entity_journal: DEFAULT_ENTITY_JOURNAL,
+        }
     }
 }
+
+/// How many operations an entity's journal keeps by default.
+pub const DEFAULT_ENTITY_JOURNAL: usize = 20;
 
 /// The failure message of a payload over the limit: what it is, its size and the limit.
 pub(crate) fn payload_too_large(what: String, size: usize, limit: usize) -> String {

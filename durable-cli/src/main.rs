@@ -55,6 +55,10 @@ enum Command {
         /// Require `Authorization: Bearer TOKEN` on every API request.
         #[arg(long, env = "DURABLE_HTTP_TOKEN")]
         token: Option<String>,
+        /// Export traces over OTLP/HTTP to this collector (`http://host:4318`); needs a build
+        /// with the `otel` feature.
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
         /// Serve the API without a token on an address other machines can reach. Without this
         /// flag, an address that is not loopback (127.0.0.1, ::1, localhost) needs --token:
         /// the API starts, terminates and purges instances.
@@ -378,9 +382,10 @@ async fn connect(cli: &Cli) -> Result<Client, Failure> {
 fn check_usage(command: &Command) -> Result<(), Failure> {
     match command {
         Command::Start { input, input_arg, .. } => {
-            parse_json("INPUT", input_arg.as_deref().or(input.as_deref())).map(drop)
+            parse_json(if input_arg.is_some() { "INPUT" } else { "--input" }, input_arg.as_deref().or(input.as_deref()))
+                .map(drop)
         }
-        Command::Serve { addr, token, allow_unauthenticated } => {
+        Command::Serve { addr, token, allow_unauthenticated, .. } => {
             check_exposure(addr, token.as_deref().is_some_and(|t| !t.is_empty()), *allow_unauthenticated)
         }
         Command::Entity(EntityCommand::Purge { name, .. } | EntityCommand::History { name, .. }) => {
@@ -423,9 +428,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let client = connect(&cli).await?;
     let out = Out { json: cli.json };
     match cli.command {
-        Command::Serve { addr, token, .. } => serve(client, &addr, token).await,
+        Command::Serve { addr, token, otlp_endpoint, .. } => {
+            let telemetry = otlp(otlp_endpoint.as_deref())?;
+            let served = serve(client, &addr, token).await;
+            #[cfg(feature = "otel")]
+            if let Some(t) = telemetry {
+                // Export what is buffered before exiting.
+                let _ = t.shutdown();
+            }
+            #[cfg(not(feature = "otel"))]
+            let _ = telemetry;
+            served
+        }
         Command::Start { name, input, input_arg, id, wait, timeout } => {
-            let input = parse_json("INPUT", input_arg.as_deref().or(input.as_deref()))?;
+            let which = if input_arg.is_some() { "INPUT" } else { "--input" };
+            let input = parse_json(which, input_arg.as_deref().or(input.as_deref()))?;
             let id = match id {
                 Some(id) => client.start_by_name_with_id(&name, id, input).await?,
                 None => client.start_by_name(&name, input).await?,
@@ -617,6 +634,31 @@ fn check_entity_name(name: &str) -> Result<(), Failure> {
         return Err(Failure::usage(format!("entity name {name:?} must be non-empty and must not contain `@`")));
     }
     Ok(())
+}
+
+/// With `--otlp-endpoint`, export traces there (the `otel` feature).
+#[cfg(feature = "otel")]
+fn otlp(endpoint: Option<&str>) -> Result<Option<durable::telemetry::Telemetry>, Failure> {
+    endpoint
+        .map(|e| {
+            durable::telemetry::init_otlp(e).map_err(|e| Failure { code: 2, kind: "Otlp", message: e.to_string() })
+        })
+        .transpose()
+}
+
+/// Without the `otel` feature, `--otlp-endpoint` is refused, saying how to get it.
+#[cfg(not(feature = "otel"))]
+fn otlp(endpoint: Option<&str>) -> Result<Option<()>, Failure> {
+    match endpoint {
+        Some(_) => Err(Failure {
+            code: 2,
+            kind: "Usage",
+            message: "--otlp-endpoint needs OpenTelemetry, which this build of `durable` does not have: \
+                      build it with `cargo install --path durable-cli --features otel`"
+                .to_string(),
+        }),
+        None => Ok(None),
+    }
 }
 
 /// Wait for an instance: print its output (or its status, with --json), and fail by how it ended.

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use durable_runtime::ids::is_entity_instance;
-use durable_runtime::{Error, InstanceQuery, InstanceStatus, RuntimeStatus};
+use durable_runtime::{Error, InstanceQuery, InstanceStatus, RuntimeStatus, TraceContext};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -104,15 +104,22 @@ pub(crate) struct StartQuery {
     instance_id: Option<String>,
 }
 
-/// `POST /orchestrations/{name}[?instanceId=ID]`.
+/// `POST /orchestrations/{name}[?instanceId=ID]`. A W3C `traceparent` header makes the
+/// instance's trace a child of the caller's span.
 pub(crate) async fn start(
     State(st): State<AppState>,
     P(name): P<String>,
     Q(q): Q<StartQuery>,
     base: Base,
+    headers: HeaderMap,
     JsonBody(input): JsonBody,
 ) -> ApiResult {
-    start_named(st, name, q, base, input).await
+    TraceContext::scope(traceparent(&headers), start_named(st, name, q, base, input)).await
+}
+
+/// The caller's trace context: its `traceparent` header, if it is a valid one.
+fn traceparent(headers: &HeaderMap) -> Option<TraceContext> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::parse)
 }
 
 /// `POST /orchestrations/versions`: the route `GET /orchestrations/versions` takes this path,
@@ -121,9 +128,10 @@ pub(crate) async fn start_versions(
     State(st): State<AppState>,
     Q(q): Q<StartQuery>,
     base: Base,
+    headers: HeaderMap,
     JsonBody(input): JsonBody,
 ) -> ApiResult {
-    start_named(st, "versions".to_string(), q, base, input).await
+    TraceContext::scope(traceparent(&headers), start_named(st, "versions".to_string(), q, base, input)).await
 }
 
 async fn start_named(st: AppState, name: String, q: StartQuery, base: Base, input: Value) -> ApiResult {

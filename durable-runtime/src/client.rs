@@ -12,6 +12,7 @@ use crate::orchestrator::Orchestrator;
 use crate::payload;
 use crate::state::EntityJournalEntry;
 use crate::state::Snapshot;
+use crate::trace::TraceContext;
 use crate::transient::{Backoff, Repeat, retry};
 use serde::Serialize;
 use std::future::Future;
@@ -116,6 +117,7 @@ impl Client {
 
     fn check_size(&self, what: impl FnOnce() -> String, json: &str) -> Result<(), Error> {
         if json.len() > self.max_payload_bytes {
+            crate::metrics::payload_refused();
             return Err(Error::PayloadTooLarge { what: what(), size: json.len(), limit: self.max_payload_bytes });
         }
         Ok(())
@@ -181,7 +183,22 @@ impl Client {
     ) -> Result<InstanceId, Error> {
         let id = InstanceId::new(id)?;
         self.check_size(|| format!("the input of orchestrator `{name}`"), &json)?;
-        let new = NewInstance::new(id.as_str(), name, json).with_version(version);
+        // The instance's trace starts here: a child of the caller's context, if it has one.
+        let span = tracing::info_span!(
+            "durable.start",
+            instance = %id,
+            orchestrator = name,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        let trace = crate::trace::enter(&span, TraceContext::current().as_ref());
+        let new = NewInstance::new(id.as_str(), name, json).with_version(version).with_trace(Some(trace));
+        tracing::Instrument::instrument(self.create(id, new, random), span).await
+    }
+
+    /// Create instance `new` (retrying transient errors without creating it twice).
+    async fn create(&self, id: InstanceId, new: NewInstance, random: bool) -> Result<InstanceId, Error> {
         let mut backoff = Backoff::within(self.transient_retry);
         // Whether an attempt may have created the instance without us hearing back.
         let mut maybe_created = false;
@@ -448,9 +465,18 @@ impl Client {
     async fn send_entity_operation(&self, id: &EntityId, op: &str, input: String) -> Result<(), Error> {
         validate_entity_id(id)?;
         self.check_size(|| format!("the input of operation `{op}` on entity `{id}`"), &input)?;
-        let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
+        let span = tracing::info_span!(
+            "durable.signal",
+            entity = %id,
+            op,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        let trace = Some(crate::trace::enter(&span, TraceContext::current().as_ref()));
+        let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None, trace };
         let what = format!("operation `{op}` on entity `{id}`");
-        self.send(&id.instance_id(), message, &what, Repeat::IfNotSent).await
+        tracing::Instrument::instrument(self.send(&id.instance_id(), message, &what, Repeat::IfNotSent), span).await
     }
 
     /// The state of entity `E` with `key`; `None` if it was never created (or was deleted).

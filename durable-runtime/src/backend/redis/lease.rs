@@ -185,8 +185,14 @@ impl Redis {
         for (&(p, epoch, _, _), reply) in held.iter().zip(renewed) {
             match reply.map_err(|e| backend_err("renewing a lease", e))? {
                 Value::Int(1) => {}
-                Value::Int(-1) => self.went_back(p, epoch, "the lease renewal"),
-                _ => self.drop_partition(p, epoch),
+                Value::Int(-1) => {
+                    crate::metrics::lease_changed(crate::metrics::LeaseChange::Lost, p, epoch);
+                    self.went_back(p, epoch, "the lease renewal")
+                }
+                _ => {
+                    crate::metrics::lease_changed(crate::metrics::LeaseChange::Lost, p, epoch);
+                    self.drop_partition(p, epoch)
+                }
             }
         }
         self.take_back_orphans().await?;
@@ -215,6 +221,7 @@ impl Redis {
             (owned, ready)
         };
         for (p, epoch) in draining_ready {
+            crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);
             self.drop_partition(p, epoch);
             let _: Result<i64, _> = inner
                 .scripts
@@ -249,6 +256,7 @@ impl Redis {
                 .await
                 .map_err(|e| backend_err("acquiring a lease", e))?;
             if epoch > 0 {
+                crate::metrics::lease_changed(crate::metrics::LeaseChange::Acquired, p, epoch);
                 lock(&inner.owner).parts.insert(p, Part::new(epoch));
                 owned += 1;
             }
@@ -384,6 +392,7 @@ impl Redis {
         };
         let mut c = self.conn();
         for (p, epoch) in parts {
+            crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);
             let _: Result<i64, _> = self
                 .inner
                 .scripts

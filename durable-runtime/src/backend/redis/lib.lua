@@ -56,13 +56,24 @@ local function create_entity(tag, inst)
   return true
 end
 
+-- Redis's clock in ms, read once per script call (for the `t` field of control entries).
+local script_ms = nil
+local function now_ms()
+  if not script_ms then
+    local t = redis.call('TIME')
+    script_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return script_ms
+end
+
 -- Put a message in an instance's inbox (the partition's control stream); false if there is no
--- such instance (an entity is created by its first message).
+-- such instance (an entity is created by its first message). `t`: when (Redis's clock, ms),
+-- for the oldest-message-age gauge; readers ignore it.
 local function deliver(tag, inst, msg)
   if redis.call('EXISTS', tag .. ':i:' .. inst) == 0 and not create_entity(tag, inst) then
     return false
   end
-  redis.call('XADD', tag .. ':ctl', next_id(tag), 'i', inst, 'm', msg)
+  redis.call('XADD', tag .. ':ctl', next_id(tag), 'i', inst, 'm', msg, 't', now_ms())
   return true
 end
 

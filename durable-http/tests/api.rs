@@ -258,6 +258,20 @@ async fn suspend_resume_terminate<B: TestBackend>(backend: B) {
     for k in ["ExecutionSuspended", "ExecutionResumed", "ExecutionTerminated"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
+    // Bulk: a dry run counts, then every live match is terminated.
+    env.call("POST", "/orchestrations/approval?instanceId=bulk1", Some("\"z\"")).await;
+    env.poll("/instances/bulk1", |r| r.json["runtimeStatus"] == "Running").await;
+    let r = env.call("POST", "/instances/terminate?instanceIdPrefix=bulk&dryRun=true", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json, json!({ "dryRun": true, "instancesMatched": 1 }));
+    let r = env.call("POST", "/instances/terminate?instanceIdPrefix=bulk&reason=sweep", None).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json["instancesTerminated"], 1);
+    env.finish("bulk1").await;
+    env.call("POST", "/instances/terminate?runtimeStatus=Completed", None).await.expect_error(400, "BadQuery");
+    let r = env.call("DELETE", "/instances?instanceIdPrefix=bulk&dryRun=true", None).await;
+    assert_eq!(r.json, json!({ "dryRun": true, "instancesMatched": 1 }), "{r:?}");
+
     // `recursive=true` answers how many instances it terminated (the CLI's tests cover the
     // sub-orchestrations it finds).
     env.call("POST", "/orchestrations/approval?instanceId=s2", Some("\"y\"")).await;

@@ -436,6 +436,84 @@ impl Client {
         crate::instance::purge_statuses(&query)?;
         self.call("bulk purge", Repeat::Safe, || self.backend.purge_where(query.clone())).await
     }
+
+    /// How many instances match `query` (its `limit` and continuation aside): what a bulk
+    /// `terminate_where` or `purge_where` would act on now — a dry run. Pages through the
+    /// matches.
+    pub async fn count(&self, query: InstanceQuery) -> Result<u64, Error> {
+        let mut query = query.with_limit(1000);
+        query.continuation = None;
+        let mut n = 0;
+        loop {
+            let page = self.list(query.clone()).await?;
+            n += page.instances.len() as u64;
+            match page.continuation {
+                Some(c) => query.continuation = Some(c),
+                None => return Ok(n),
+            }
+        }
+    }
+
+    /// Terminate every live instance matching `query` (statuses Pending, Running, Suspended,
+    /// ContinuedAsNew; all four if none is given — a finished status is an error), at most
+    /// `limit` of them if set; how many were terminated. Instances that finish meanwhile are
+    /// skipped. `count(query)` first gives the number a dry run would.
+    ///
+    /// ```no_run
+    /// # async fn f(client: durable_runtime::Client) -> Result<(), durable_runtime::Error> {
+    /// use durable_runtime::InstanceQuery;
+    /// let n = client.terminate_where(InstanceQuery::new().with_name("nightly_report"), "replaced by v2").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn terminate_where(&self, query: InstanceQuery, reason: &str) -> Result<u64, Error> {
+        let mut query = live_query(query)?;
+        let mut left = query.limit.map_or(u64::MAX, |n| n as u64);
+        query.limit = Some(1000);
+        let mut n = 0;
+        while left > 0 {
+            let page = self.list(query.clone()).await?;
+            for s in &page.instances {
+                if left == 0 {
+                    break;
+                }
+                match self.terminate(&s.instance_id, reason).await {
+                    Ok(()) => {
+                        n += 1;
+                        left -= 1;
+                    }
+                    Err(Error::InvalidState { .. } | Error::InstanceNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match page.continuation {
+                Some(c) => query.continuation = Some(c),
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// `query` as a bulk terminate takes it: live statuses only (all four if none is given); an
+/// error for a finished status or a continuation.
+pub fn live_query(mut query: InstanceQuery) -> Result<InstanceQuery, Error> {
+    if query.continuation.is_some() {
+        return Err(Error::InvalidQuery(
+            "a bulk terminate takes no continuation: it terminates every match in one call (use `limit` for fewer)"
+                .to_string(),
+        ));
+    }
+    let finished: Vec<String> = query.statuses.iter().filter(|s| s.is_terminal()).map(ToString::to_string).collect();
+    if !finished.is_empty() {
+        return Err(Error::InvalidQuery(format!(
+            "only live instances (Pending, Running, Suspended, ContinuedAsNew) can be terminated, not {}",
+            finished.join(", ")
+        )));
+    }
+    if query.statuses.is_empty() {
+        query.statuses = RuntimeStatus::ALL.into_iter().filter(|s| !s.is_terminal()).collect();
+    }
+    Ok(query)
 }
 
 impl Client {

@@ -569,7 +569,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if filter.dry_run {
                 let query = durable_runtime::client::live_query(filter.query())?;
                 let n = client.count(query).await?;
-                return Ok(out.count(n, "would terminate"));
+                out.count(n, "would terminate");
+                return Ok(());
             }
             let n = client.terminate_where(filter.query(), &reason).await?;
             if out.json {
@@ -601,7 +602,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     query.statuses = RuntimeStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
                 }
                 let n = client.count(query).await?;
-                return Ok(out.count(n, "would purge"));
+                out.count(n, "would purge");
+                return Ok(());
             }
             let n = client.purge_where(query).await?;
             if out.json {

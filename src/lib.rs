@@ -44,6 +44,10 @@ pub mod __private {
     pub use durable_runtime::private::*;
 }
 
+/// OpenTelemetry export (feature `otel`): `durable::telemetry::init_otlp(endpoint)`.
+#[cfg(feature = "otel")]
+pub mod telemetry;
+
 /// Testing helpers: run orchestrators in-process, step by step.
 pub mod testing;
 

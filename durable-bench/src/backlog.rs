@@ -98,7 +98,7 @@ pub(crate) async fn backlog(url: &str, n: u64, signals: u64, concurrency: Option
         let depths = client.queue_depths().await.map_err(|e| format!("queue depths: {e}"))?;
         let entity = client.entity_state::<Tally>(key.clone()).await.map_err(|e| format!("entity: {e}"))?;
         let applied = entity.map_or(0, |t| t.count);
-        if depths.is_some_and(|d| d.messages == 0 && d.activities == 0) && applied == signals {
+        if depths.as_ref().is_some_and(|d| d.messages == 0 && d.activities == 0) && applied == signals {
             break;
         }
         if Instant::now() > deadline {

@@ -56,6 +56,10 @@ enum Command {
         /// Require `Authorization: Bearer TOKEN` on every API request.
         #[arg(long, env = "DURABLE_HTTP_TOKEN")]
         token: Option<String>,
+        /// Export traces over OTLP/HTTP to this collector (`http://host:4318`); needs a build
+        /// with the `otel` feature.
+        #[arg(long, value_name = "URL")]
+        otlp_endpoint: Option<String>,
         /// Serve the API without a token on an address other machines can reach. Without this
         /// flag, an address that is not loopback (127.0.0.1, ::1, localhost) needs --token:
         /// the API starts, terminates and purges instances.
@@ -120,13 +124,23 @@ enum Command {
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
     },
-    /// Terminate a running instance (with --recursive, its sub-orchestrations too).
+    /// Terminate a running instance (with --recursive, its sub-orchestrations too), or every
+    /// live instance matching filters.
+    ///
+    /// `durable terminate --name nightly --created-before 2026-01-01T00:00:00Z --dry-run`
+    /// counts the live instances that match all the filters given; without `--dry-run` it
+    /// terminates them and prints how many.
     Terminate {
-        #[command(flatten)]
-        control: Control,
+        /// The instance id (or give filters instead).
+        id: Option<String>,
+        /// Why (recorded in the history and the status).
+        #[arg(long, default_value = "")]
+        reason: String,
         /// Also terminate every sub-orchestration of it still running, and theirs.
         #[arg(long)]
         recursive: bool,
+        #[command(flatten)]
+        filter: Filter,
     },
     /// Suspend a running instance: it takes no step until resumed.
     Suspend(Control),
@@ -143,19 +157,8 @@ enum Command {
     Purge {
         /// The instance id (or give filters instead).
         id: Option<String>,
-        /// Only these finished statuses (comma-separated or repeated): Completed, Failed,
-        /// Terminated (default: all three).
-        #[arg(long, value_delimiter = ',', value_parser = parse_status)]
-        status: Vec<RuntimeStatus>,
-        /// Only instances of this orchestrator.
-        #[arg(long)]
-        name: Option<String>,
-        /// Only instances created before this time (RFC 3339, e.g. 2026-01-01T00:00:00Z).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        created_before: Option<u64>,
-        /// Only instances created at or after this time (RFC 3339).
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        created_after: Option<u64>,
+        #[command(flatten)]
+        filter: Filter,
     },
     /// Read, signal and list entities.
     #[command(subcommand)]
@@ -189,6 +192,43 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+/// Which instances a bulk `purge` or `terminate` acts on.
+#[derive(Args, Debug)]
+struct Filter {
+    /// Only these statuses (comma-separated or repeated). purge: finished ones (Completed,
+    /// Failed, Terminated; default all three); terminate: live ones (Pending, Running,
+    /// Suspended, ContinuedAsNew; default all four).
+    #[arg(long, value_delimiter = ',', value_parser = parse_status)]
+    status: Vec<RuntimeStatus>,
+    /// Only instances of this orchestrator.
+    #[arg(long)]
+    name: Option<String>,
+    /// Only instances created before this time (RFC 3339, e.g. 2026-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    created_before: Option<u64>,
+    /// Only instances created at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    created_after: Option<u64>,
+    /// Only count the instances it would act on, and print that.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl Filter {
+    fn given(&self) -> bool {
+        !self.status.is_empty() || self.name.is_some() || self.created_before.is_some() || self.created_after.is_some()
+    }
+
+    fn query(&self) -> InstanceQuery {
+        let mut query = InstanceQuery::new();
+        query.statuses = self.status.clone();
+        query.name = self.name.clone();
+        query.created_to_ms = self.created_before;
+        query.created_from_ms = self.created_after;
+        query
+    }
 }
 
 #[derive(Args, Debug)]
@@ -373,9 +413,10 @@ async fn connect(cli: &Cli) -> Result<Client, Failure> {
 fn check_usage(command: &Command) -> Result<(), Failure> {
     match command {
         Command::Start { input, input_arg, .. } => {
-            parse_json("INPUT", input_arg.as_deref().or(input.as_deref())).map(drop)
+            parse_json(if input_arg.is_some() { "INPUT" } else { "--input" }, input_arg.as_deref().or(input.as_deref()))
+                .map(drop)
         }
-        Command::Serve { addr, token, allow_unauthenticated } => {
+        Command::Serve { addr, token, allow_unauthenticated, .. } => {
             check_exposure(addr, token.as_deref().is_some_and(|t| !t.is_empty()), *allow_unauthenticated)
         }
         Command::Entity(EntityCommand::Purge { name, .. } | EntityCommand::History { name, .. }) => {
@@ -388,19 +429,40 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
         }
         Command::Entity(EntityCommand::Get { name, .. }) => check_entity_name(name),
         Command::Entity(EntityCommand::List { name: Some(name), .. }) => check_entity_name(name),
-        Command::Purge { id, status, name, created_before, created_after } => {
-            let filtered = !status.is_empty() || name.is_some() || created_before.is_some() || created_after.is_some();
+        Command::Purge { id, filter } => {
+            let filters = "filters (--status, --name, --created-before, --created-after)";
             match id {
-                Some(_) if filtered => Err(Failure::usage(
-                    "give an instance id or filters (--status, --name, --created-before, --created-after), not both",
-                )),
-                None if !filtered => Err(Failure::usage(
-                    "give an instance id, or filters (--status, --name, --created-before, --created-after) to purge \
-                     every finished instance that matches them (--status completed,failed,terminated for all)",
-                )),
-                _ => match status.iter().find(|s| !s.is_terminal()) {
+                Some(_) if filter.given() || filter.dry_run => {
+                    Err(Failure::usage(format!("give an instance id or {filters}, not both")))
+                }
+                None if !filter.given() => Err(Failure::usage(format!(
+                    "give an instance id, or {filters} to purge every finished instance that matches them \
+                     (--status completed,failed,terminated for all)"
+                ))),
+                _ => match filter.status.iter().find(|s| !s.is_terminal()) {
                     Some(s) => Err(Failure::usage(format!(
                         "--status {s}: only finished instances (Completed, Failed, Terminated) can be purged; terminate them first"
+                    ))),
+                    None => Ok(()),
+                },
+            }
+        }
+        Command::Terminate { id, recursive, filter, .. } => {
+            let filters = "filters (--status, --name, --created-before, --created-after)";
+            match id {
+                Some(_) if filter.given() || filter.dry_run => {
+                    Err(Failure::usage(format!("give an instance id or {filters}, not both")))
+                }
+                None if !filter.given() => Err(Failure::usage(format!(
+                    "give an instance id, or {filters} to terminate every live instance that matches them \
+                     (--status pending,running,suspended for all)"
+                ))),
+                None if *recursive => {
+                    Err(Failure::usage("--recursive terminates one instance and its sub-orchestrations: give its id"))
+                }
+                _ => match filter.status.iter().find(|s| s.is_terminal()) {
+                    Some(s) => Err(Failure::usage(format!(
+                        "--status {s}: only live instances (Pending, Running, Suspended, ContinuedAsNew) can be terminated"
                     ))),
                     None => Ok(()),
                 },
@@ -418,9 +480,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let client = connect(&cli).await?;
     let out = Out { json: cli.json };
     match cli.command {
-        Command::Serve { addr, token, .. } => serve(client, &addr, token).await,
+        Command::Serve { addr, token, otlp_endpoint, .. } => {
+            let telemetry = otlp(otlp_endpoint.as_deref())?;
+            let served = serve(client, &addr, token).await;
+            #[cfg(feature = "otel")]
+            if let Some(t) = telemetry {
+                // Export what is buffered before exiting.
+                let _ = t.shutdown();
+            }
+            #[cfg(not(feature = "otel"))]
+            let _ = telemetry;
+            served
+        }
         Command::Start { name, input, input_arg, id, wait, timeout } => {
-            let input = parse_json("INPUT", input_arg.as_deref().or(input.as_deref()))?;
+            let which = if input_arg.is_some() { "INPUT" } else { "--input" };
+            let input = parse_json(which, input_arg.as_deref().or(input.as_deref()))?;
             let id = match id {
                 Some(id) => client.start_by_name_with_id(&name, id, input).await?,
                 None => client.start_by_name(&name, input).await?,
@@ -472,17 +546,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out.done(&id, "raiseEvent", &format!("raised event {event:?} on {id}"));
             Ok(())
         }
-        Command::Terminate { control: c, recursive: false } => {
-            client.terminate(&c.id, &c.reason).await?;
-            out.done(&c.id, "terminate", &format!("terminating {}", c.id));
+        Command::Terminate { id: Some(id), reason, recursive: false, .. } => {
+            client.terminate(&id, &reason).await?;
+            out.done(&id, "terminate", &format!("terminating {id}"));
             Ok(())
         }
-        Command::Terminate { control: c, recursive: true } => {
-            let n = client.terminate_recursive(&c.id, &c.reason).await?;
+        Command::Terminate { id: Some(id), reason, recursive: true, .. } => {
+            let n = client.terminate_recursive(&id, &reason).await?;
             if out.json {
-                out.value(&json!({ "id": c.id, "instancesTerminated": n }));
+                out.value(&json!({ "id": id, "instancesTerminated": n }));
             } else {
-                out.line(&format!("terminating {} and {} sub-orchestrations", c.id, n - 1));
+                out.line(&format!("terminating {id} and {} sub-orchestrations", n - 1));
+            }
+            Ok(())
+        }
+        Command::Terminate { id: None, reason, filter, .. } => {
+            if filter.dry_run {
+                let query = durable_runtime::client::live_query(filter.query())?;
+                let n = client.count(query).await?;
+                out.count(n, "would terminate");
+                return Ok(());
+            }
+            let n = client.terminate_where(filter.query(), &reason).await?;
+            if out.json {
+                out.value(&json!({ "instancesTerminated": n }));
+            } else {
+                out.line(&format!("terminating {n} instance{}", if n == 1 { "" } else { "s" }));
             }
             Ok(())
         }
@@ -501,12 +590,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out.done(&c.id, "rewind", &format!("rewinding {}", c.id));
             Ok(())
         }
-        Command::Purge { id: None, status, name, created_before, created_after } => {
-            let mut query = InstanceQuery::new();
-            query.statuses = status;
-            query.name = name;
-            query.created_to_ms = created_before;
-            query.created_from_ms = created_after;
+        Command::Purge { id: None, filter } => {
+            let mut query = filter.query();
+            if filter.dry_run {
+                if query.statuses.is_empty() {
+                    query.statuses = RuntimeStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
+                }
+                let n = client.count(query).await?;
+                out.count(n, "would purge");
+                return Ok(());
+            }
             let n = client.purge_where(query).await?;
             if out.json {
                 out.value(&json!({ "instancesDeleted": n }));
@@ -612,6 +705,31 @@ fn check_entity_name(name: &str) -> Result<(), Failure> {
         return Err(Failure::usage(format!("entity name {name:?} must be non-empty and must not contain `@`")));
     }
     Ok(())
+}
+
+/// With `--otlp-endpoint`, export traces there (the `otel` feature).
+#[cfg(feature = "otel")]
+fn otlp(endpoint: Option<&str>) -> Result<Option<durable::telemetry::Telemetry>, Failure> {
+    endpoint
+        .map(|e| {
+            durable::telemetry::init_otlp(e).map_err(|e| Failure { code: 2, kind: "Otlp", message: e.to_string() })
+        })
+        .transpose()
+}
+
+/// Without the `otel` feature, `--otlp-endpoint` is refused, saying how to get it.
+#[cfg(not(feature = "otel"))]
+fn otlp(endpoint: Option<&str>) -> Result<Option<()>, Failure> {
+    match endpoint {
+        Some(_) => Err(Failure {
+            code: 2,
+            kind: "Usage",
+            message: "--otlp-endpoint needs OpenTelemetry, which this build of `durable` does not have: \
+                      build it with `cargo install --path durable-cli --features otel`"
+                .to_string(),
+        }),
+        None => Ok(None),
+    }
 }
 
 /// Wait for an instance: print its output (or its status, with --json), and fail by how it ended.

@@ -169,6 +169,14 @@ impl Out {
         table(&["NAME", "VERSION", "IN FLIGHT", "BLOCKED", "SUSPENDED AT"], rows);
     }
 
+    /// A dry run's count: `would terminate 3 instances` / `{"dryRun": true, "instancesMatched": 3}`.
+    pub fn count(&self, n: u64, what: &str) {
+        if self.json {
+            return self.value(&json!({ "dryRun": true, "instancesMatched": n }));
+        }
+        println!("{what} {n} instance{}", if n == 1 { "" } else { "s" });
+    }
+
     /// `entity history` (tables only; JSON is printed by the caller).
     pub fn entity_journal(&self, journal: &[EntityJournalEntry]) {
         let rows = journal

@@ -247,6 +247,44 @@ async fn start_wait_terminate_recursive_and_entity_purge() {
     env.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_terminate_and_purge_with_a_dry_run() {
+    let env = Env::new().await;
+    for id in ["wait-a", "wait-b", "wait-c"] {
+        env.durable(&["start", "approval", r#""x""#, "--id", id]).await.ok();
+    }
+    env.durable(&["start", "hello_cities", r#"["Oslo"]"#, "--wait"]).await.ok();
+    for id in ["wait-a", "wait-b", "wait-c"] {
+        env.poll_json(&["status", id], |v| v["customStatus"] == "waiting for approval").await;
+    }
+    // Bad usage first.
+    env.durable(&["terminate"]).await.fails(2, "give an instance id, or filters");
+    env.durable(&["terminate", "wait-a", "--name", "approval"]).await.fails(2, "not both");
+    env.durable(&["terminate", "--status", "completed"]).await.fails(2, "only live instances");
+    env.durable(&["terminate", "--name", "approval", "--recursive"]).await.fails(2, "give its id");
+
+    let out = env.durable(&["terminate", "--name", "approval", "--dry-run"]).await.ok().stdout;
+    assert_eq!(out.trim(), "would terminate 3 instances");
+    let j = env.durable(&["--json", "terminate", "--status", "running", "--dry-run"]).await.ok().json();
+    assert_eq!(j, json!({ "dryRun": true, "instancesMatched": 3 }));
+    env.poll_json(&["status", "wait-a"], |v| v["runtimeStatus"] == "Running").await;
+    let out = env.durable(&["terminate", "--name", "approval", "--reason", "cleanup"]).await.ok().stdout;
+    assert_eq!(out.trim(), "terminating 3 instances");
+    for id in ["wait-a", "wait-b", "wait-c"] {
+        let s = env.poll_json(&["status", id], finished).await;
+        assert_eq!((s["runtimeStatus"].clone(), s["reason"].clone()), (json!("Terminated"), json!("cleanup")), "{s}");
+    }
+    // Purge: the dry run counts, the purge deletes the same ones.
+    let out = env.durable(&["purge", "--status", "terminated", "--dry-run"]).await.ok().stdout;
+    assert_eq!(out.trim(), "would purge 3 instances");
+    let out = env.durable(&["purge", "--name", "hello_cities", "--dry-run"]).await.ok().stdout;
+    assert_eq!(out.trim(), "would purge 1 instance");
+    let out = env.durable(&["purge", "--status", "terminated"]).await.ok().stdout;
+    assert_eq!(out.trim(), "purged 3 instances");
+    env.durable(&["status", "wait-a"]).await.fails(3, "no instance");
+    env.shutdown().await;
+}
+
 #[tokio::test]
 async fn serve_refuses_an_open_address_without_a_token() {
     let env = Env::without_worker().await;

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use durable_runtime::ids::is_entity_instance;
-use durable_runtime::{Error, InstanceQuery, InstanceStatus, RuntimeStatus};
+use durable_runtime::{Error, InstanceQuery, InstanceStatus, RuntimeStatus, TraceContext};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -104,15 +104,22 @@ pub(crate) struct StartQuery {
     instance_id: Option<String>,
 }
 
-/// `POST /orchestrations/{name}[?instanceId=ID]`.
+/// `POST /orchestrations/{name}[?instanceId=ID]`. A W3C `traceparent` header makes the
+/// instance's trace a child of the caller's span.
 pub(crate) async fn start(
     State(st): State<AppState>,
     P(name): P<String>,
     Q(q): Q<StartQuery>,
     base: Base,
+    headers: HeaderMap,
     JsonBody(input): JsonBody,
 ) -> ApiResult {
-    start_named(st, name, q, base, input).await
+    TraceContext::scope(traceparent(&headers), start_named(st, name, q, base, input)).await
+}
+
+/// The caller's trace context: its `traceparent` header, if it is a valid one.
+fn traceparent(headers: &HeaderMap) -> Option<TraceContext> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::parse)
 }
 
 /// `POST /orchestrations/versions`: the route `GET /orchestrations/versions` takes this path,
@@ -121,9 +128,10 @@ pub(crate) async fn start_versions(
     State(st): State<AppState>,
     Q(q): Q<StartQuery>,
     base: Base,
+    headers: HeaderMap,
     JsonBody(input): JsonBody,
 ) -> ApiResult {
-    start_named(st, "versions".to_string(), q, base, input).await
+    TraceContext::scope(traceparent(&headers), start_named(st, "versions".to_string(), q, base, input)).await
 }
 
 async fn start_named(st: AppState, name: String, q: StartQuery, base: Base, input: Value) -> ApiResult {
@@ -213,6 +221,10 @@ pub(crate) struct ListQuery {
     top: Option<String>,
     continuation_token: Option<String>,
     show_input: Option<String>,
+    /// Bulk purge and terminate: only count the matches.
+    dry_run: Option<String>,
+    /// Bulk terminate: why.
+    reason: Option<String>,
 }
 
 impl ListQuery {
@@ -325,19 +337,44 @@ pub(crate) async fn purge_one(State(st): State<AppState>, P(id): P<String>) -> A
 
 /// `DELETE /instances?...`: purge the finished instances matching the filter.
 pub(crate) async fn purge_many(State(st): State<AppState>, Q(q): Q<ListQuery>) -> ApiResult {
-    if q.top.is_some() || q.continuation_token.is_some() || q.show_input.is_some() {
+    if q.top.is_some() || q.continuation_token.is_some() || q.show_input.is_some() || q.reason.is_some() {
         return Err(ApiError::bad_request(
             "BadQuery",
-            "a bulk purge takes runtimeStatus, createdTimeFrom, createdTimeTo and name only",
+            "a bulk purge takes runtimeStatus, createdTimeFrom, createdTimeTo, name, instanceIdPrefix and dryRun only",
         ));
     }
+    let dry_run = render::flag("dryRun", &q.dry_run)?;
     let mut query = q.filter()?;
     // Live statuses are never purged: they match nothing here (the client refuses them).
     let asked = std::mem::take(&mut query.statuses);
     query.statuses =
         RuntimeStatus::ALL.into_iter().filter(|s| s.is_terminal() && (asked.is_empty() || asked.contains(s))).collect();
+    if dry_run {
+        let n = if query.statuses.is_empty() { 0 } else { st.client.count(query).await? };
+        return Ok((StatusCode::OK, Json(json!({ "dryRun": true, "instancesMatched": n }))).into_response());
+    }
     let deleted = if query.statuses.is_empty() { 0 } else { st.client.purge_where(query).await? };
     Ok((StatusCode::OK, Json(json!({ "instancesDeleted": deleted }))).into_response())
+}
+
+/// `POST /instances/terminate?...&reason=&dryRun=`: terminate the live instances matching the
+/// filter (statuses Pending, Running, Suspended, ContinuedAsNew; all four if none is given).
+pub(crate) async fn terminate_many(State(st): State<AppState>, Q(q): Q<ListQuery>) -> ApiResult {
+    if q.top.is_some() || q.continuation_token.is_some() || q.show_input.is_some() {
+        return Err(ApiError::bad_request(
+            "BadQuery",
+            "a bulk terminate takes runtimeStatus, createdTimeFrom, createdTimeTo, name, instanceIdPrefix, reason and dryRun only",
+        ));
+    }
+    let dry_run = render::flag("dryRun", &q.dry_run)?;
+    let query = durable_runtime::client::live_query(q.filter()?)
+        .map_err(|e| ApiError::bad_request("BadQuery", e.to_string()))?;
+    if dry_run {
+        let n = st.client.count(query).await?;
+        return Ok((StatusCode::OK, Json(json!({ "dryRun": true, "instancesMatched": n }))).into_response());
+    }
+    let n = st.client.terminate_where(query, q.reason.as_deref().unwrap_or("")).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "instancesTerminated": n }))).into_response())
 }
 
 /// `POST /instances/{id}/raiseEvent/{event}`.

@@ -124,6 +124,7 @@ pub fn router(client: Client, config: HttpConfig) -> Router {
         .route("/orchestrations/versions", get(versions).post(start_versions))
         .route("/orchestrations/{name}", post(start))
         .route("/instances", get(list).delete(purge_many))
+        .route("/instances/terminate", post(terminate_many))
         .route("/instances/{id}", get(status).delete(purge_one))
         .route("/instances/{id}/raiseEvent/{event}", post(raise_event))
         .route("/instances/{id}/terminate", post(terminate))

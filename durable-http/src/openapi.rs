@@ -16,6 +16,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/instances/{id}"),
     ("post", "/instances/{id}/raiseEvent/{event}"),
     ("post", "/instances/{id}/terminate"),
+    ("post", "/instances/terminate"),
     ("post", "/instances/{id}/suspend"),
     ("post", "/instances/{id}/resume"),
     ("post", "/instances/{id}/rewind"),
@@ -261,12 +262,35 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
         }
         ("delete", "/instances") => operation(
             "purgeInstances",
-            "Purge the finished instances that match the filter.",
-            list_filters(),
+            "Purge the finished instances that match the filter; with dryRun=true only count them (`{\"dryRun\": true, \"instancesMatched\": n}`).",
+            [list_filters(), vec![flag("dryRun", "Only count the instances it would purge.")]].concat(),
             None,
             vec![
-                ("200", body("How many were deleted.", schema_ref("PurgeResult"))),
+                ("200", body("How many were deleted (or would be).", schema_ref("PurgeResult"))),
                 ("400", error("Bad query string.")),
+            ],
+        ),
+        ("post", "/instances/terminate") => operation(
+            "terminateInstances",
+            "Terminate the live instances (Pending, Running, Suspended, ContinuedAsNew; all four unless runtimeStatus says) that match the filter; with dryRun=true only count them.",
+            [list_filters(), vec![reason(), flag("dryRun", "Only count the instances it would terminate.")]].concat(),
+            None,
+            vec![
+                (
+                    "202",
+                    body(
+                        "How many were terminated.",
+                        json!({ "type": "object", "properties": { "instancesTerminated": { "type": "integer" } } }),
+                    ),
+                ),
+                (
+                    "200",
+                    body(
+                        "Dry run: how many match.",
+                        json!({ "type": "object", "properties": { "dryRun": { "type": "boolean" }, "instancesMatched": { "type": "integer" } } }),
+                    ),
+                ),
+                ("400", error("Bad query string, or a finished status.")),
             ],
         ),
         ("get", "/instances/{id}") => {

@@ -57,6 +57,27 @@ async fn start_then_status_until_completed<B: TestBackend>(backend: B) {
     env.shutdown().await;
 }
 
+async fn start_honours_an_incoming_traceparent<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let headers = [("traceparent", caller), ("content-type", "application/json")];
+    let r = call(&env.app, "POST", "/orchestrations/hello_cities", Some(r#"["Oslo"]"#), &headers).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let trace = env.client.status(&id).await.unwrap().unwrap().trace.expect("a trace context is recorded");
+    assert_eq!(trace.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736", "the caller's trace");
+    assert_ne!(trace.span_id_hex(), "00f067aa0ba902b7", "a child of the caller's span");
+    // Without a header (or with a malformed one), the instance starts a trace of its own.
+    for headers in [&[][..], &[("traceparent", "00-nonsense")][..]] {
+        let r = call(&env.app, "POST", "/orchestrations/hello_cities", Some(r#"["Oslo"]"#), headers).await;
+        assert_eq!(r.status, 202, "{r:?}");
+        let id = r.json["id"].as_str().unwrap().to_string();
+        let own = env.client.status(&id).await.unwrap().unwrap().trace.expect("a trace context is recorded");
+        assert_ne!(own.trace_id, trace.trace_id);
+    }
+    env.shutdown().await;
+}
+
 async fn empty_body_is_null_input<B: TestBackend>(backend: B) {
     let env = Env::new(backend, HttpConfig::new()).await;
     for body in [None, Some(""), Some("  \n"), Some("null")] {
@@ -238,6 +259,20 @@ async fn suspend_resume_terminate<B: TestBackend>(backend: B) {
     for k in ["ExecutionSuspended", "ExecutionResumed", "ExecutionTerminated"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
+    // Bulk: a dry run counts, then every live match is terminated.
+    env.call("POST", "/orchestrations/approval?instanceId=bulk1", Some("\"z\"")).await;
+    env.poll("/instances/bulk1", |r| r.json["runtimeStatus"] == "Running").await;
+    let r = env.call("POST", "/instances/terminate?instanceIdPrefix=bulk&dryRun=true", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json, json!({ "dryRun": true, "instancesMatched": 1 }));
+    let r = env.call("POST", "/instances/terminate?instanceIdPrefix=bulk&reason=sweep", None).await;
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.json["instancesTerminated"], 1);
+    env.finish("bulk1").await;
+    env.call("POST", "/instances/terminate?runtimeStatus=Completed", None).await.expect_error(400, "BadQuery");
+    let r = env.call("DELETE", "/instances?instanceIdPrefix=bulk&dryRun=true", None).await;
+    assert_eq!(r.json, json!({ "dryRun": true, "instancesMatched": 1 }), "{r:?}");
+
     // `recursive=true` answers how many instances it terminated (the CLI's tests cover the
     // sub-orchestrations it finds).
     env.call("POST", "/orchestrations/approval?instanceId=s2", Some("\"y\"")).await;
@@ -616,6 +651,14 @@ async fn healthz_and_metrics<B: TestBackend>(backend: B) {
     assert!(value("durable_instances_completed_total") >= 1, "{t}");
     assert!(value("durable_step_seconds_count") >= 4, "{t}");
     assert!(t.contains("durable_queue_timers "), "{t}");
+    assert!(t.contains("durable_payloads_refused_total "), "{t}");
+    assert!(t.contains("durable_instances_blocked "), "{t}");
+    assert!(t.contains("durable_lease_changes_total{change=\"acquired\"} "), "{t}");
+    // Per-partition depths and the oldest message's age on Redis (partitioned).
+    if t.contains("durable_partition_queue_messages{") {
+        assert!(t.contains("durable_partition_oldest_message_age_seconds{partition=\"0\"} "), "{t}");
+        assert!(t.contains("durable_queue_oldest_message_age_seconds "), "{t}");
+    }
     assert!(t.contains("durable_activity_seconds_bucket{le=\"+Inf\"}"), "{t}");
     env.shutdown().await;
 }
@@ -623,6 +666,7 @@ async fn healthz_and_metrics<B: TestBackend>(backend: B) {
 durable_test_support::on_both_backends! {
     #[tokio::test]
     start_then_status_until_completed,
+    start_honours_an_incoming_traceparent,
     empty_body_is_null_input,
     urls_use_host_prefix_and_base_url,
     start_errors,

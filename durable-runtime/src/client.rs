@@ -12,6 +12,7 @@ use crate::orchestrator::Orchestrator;
 use crate::payload;
 use crate::state::EntityJournalEntry;
 use crate::state::Snapshot;
+use crate::trace::TraceContext;
 use crate::transient::{Backoff, Repeat, retry};
 use serde::Serialize;
 use std::future::Future;
@@ -116,6 +117,7 @@ impl Client {
 
     fn check_size(&self, what: impl FnOnce() -> String, json: &str) -> Result<(), Error> {
         if json.len() > self.max_payload_bytes {
+            crate::metrics::payload_refused();
             return Err(Error::PayloadTooLarge { what: what(), size: json.len(), limit: self.max_payload_bytes });
         }
         Ok(())
@@ -181,7 +183,22 @@ impl Client {
     ) -> Result<InstanceId, Error> {
         let id = InstanceId::new(id)?;
         self.check_size(|| format!("the input of orchestrator `{name}`"), &json)?;
-        let new = NewInstance::new(id.as_str(), name, json).with_version(version);
+        // The instance's trace starts here: a child of the caller's context, if it has one.
+        let span = tracing::info_span!(
+            "durable.start",
+            instance = %id,
+            orchestrator = name,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        let trace = crate::trace::enter(&span, TraceContext::current().as_ref());
+        let new = NewInstance::new(id.as_str(), name, json).with_version(version).with_trace(Some(trace));
+        tracing::Instrument::instrument(self.create(id, new, random), span).await
+    }
+
+    /// Create instance `new` (retrying transient errors without creating it twice).
+    async fn create(&self, id: InstanceId, new: NewInstance, random: bool) -> Result<InstanceId, Error> {
         let mut backoff = Backoff::within(self.transient_retry);
         // Whether an attempt may have created the instance without us hearing back.
         let mut maybe_created = false;
@@ -419,6 +436,84 @@ impl Client {
         crate::instance::purge_statuses(&query)?;
         self.call("bulk purge", Repeat::Safe, || self.backend.purge_where(query.clone())).await
     }
+
+    /// How many instances match `query` (its `limit` and continuation aside): what a bulk
+    /// `terminate_where` or `purge_where` would act on now — a dry run. Pages through the
+    /// matches.
+    pub async fn count(&self, query: InstanceQuery) -> Result<u64, Error> {
+        let mut query = query.with_limit(1000);
+        query.continuation = None;
+        let mut n = 0;
+        loop {
+            let page = self.list(query.clone()).await?;
+            n += page.instances.len() as u64;
+            match page.continuation {
+                Some(c) => query.continuation = Some(c),
+                None => return Ok(n),
+            }
+        }
+    }
+
+    /// Terminate every live instance matching `query` (statuses Pending, Running, Suspended,
+    /// ContinuedAsNew; all four if none is given — a finished status is an error), at most
+    /// `limit` of them if set; how many were terminated. Instances that finish meanwhile are
+    /// skipped. `count(query)` first gives the number a dry run would.
+    ///
+    /// ```no_run
+    /// # async fn f(client: durable_runtime::Client) -> Result<(), durable_runtime::Error> {
+    /// use durable_runtime::InstanceQuery;
+    /// let n = client.terminate_where(InstanceQuery::new().with_name("nightly_report"), "replaced by v2").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn terminate_where(&self, query: InstanceQuery, reason: &str) -> Result<u64, Error> {
+        let mut query = live_query(query)?;
+        let mut left = query.limit.map_or(u64::MAX, |n| n as u64);
+        query.limit = Some(1000);
+        let mut n = 0;
+        while left > 0 {
+            let page = self.list(query.clone()).await?;
+            for s in &page.instances {
+                if left == 0 {
+                    break;
+                }
+                match self.terminate(&s.instance_id, reason).await {
+                    Ok(()) => {
+                        n += 1;
+                        left -= 1;
+                    }
+                    Err(Error::InvalidState { .. } | Error::InstanceNotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            match page.continuation {
+                Some(c) => query.continuation = Some(c),
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// `query` as a bulk terminate takes it: live statuses only (all four if none is given); an
+/// error for a finished status or a continuation.
+pub fn live_query(mut query: InstanceQuery) -> Result<InstanceQuery, Error> {
+    if query.continuation.is_some() {
+        return Err(Error::InvalidQuery(
+            "a bulk terminate takes no continuation: it terminates every match in one call (use `limit` for fewer)"
+                .to_string(),
+        ));
+    }
+    let finished: Vec<String> = query.statuses.iter().filter(|s| s.is_terminal()).map(ToString::to_string).collect();
+    if !finished.is_empty() {
+        return Err(Error::InvalidQuery(format!(
+            "only live instances (Pending, Running, Suspended, ContinuedAsNew) can be terminated, not {}",
+            finished.join(", ")
+        )));
+    }
+    if query.statuses.is_empty() {
+        query.statuses = RuntimeStatus::ALL.into_iter().filter(|s| !s.is_terminal()).collect();
+    }
+    Ok(query)
 }
 
 impl Client {
@@ -448,9 +543,18 @@ impl Client {
     async fn send_entity_operation(&self, id: &EntityId, op: &str, input: String) -> Result<(), Error> {
         validate_entity_id(id)?;
         self.check_size(|| format!("the input of operation `{op}` on entity `{id}`"), &input)?;
-        let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None };
+        let span = tracing::info_span!(
+            "durable.signal",
+            entity = %id,
+            op,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        let trace = Some(crate::trace::enter(&span, TraceContext::current().as_ref()));
+        let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None, trace };
         let what = format!("operation `{op}` on entity `{id}`");
-        self.send(&id.instance_id(), message, &what, Repeat::IfNotSent).await
+        tracing::Instrument::instrument(self.send(&id.instance_id(), message, &what, Repeat::IfNotSent), span).await
     }
 
     /// The state of entity `E` with `key`; `None` if it was never created (or was deleted).

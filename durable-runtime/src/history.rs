@@ -131,6 +131,9 @@ pub enum EventKind {
         input: String,
         /// The parent instance, for a sub-orchestration.
         parent: Option<ParentRef>,
+        /// The trace context it was started in (`traceparent`), if one was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<crate::trace::TraceContext>,
     },
     /// A step of the orchestrator began; the event's timestamp is the step's `ctx.now()`.
     OrchestratorStarted,
@@ -344,7 +347,12 @@ mod tests {
             HistoryEvent {
                 seq: 0,
                 timestamp_ms: 1_000,
-                kind: EventKind::ExecutionStarted { name: "greet".into(), input: "[\"Oslo\"]".into(), parent: None },
+                kind: EventKind::ExecutionStarted {
+                    name: "greet".into(),
+                    input: "[\"Oslo\"]".into(),
+                    parent: None,
+                    trace: None,
+                },
             },
             HistoryEvent { seq: 1, timestamp_ms: 1_000, kind: EventKind::OrchestratorStarted },
             HistoryEvent {

@@ -190,6 +190,11 @@ pub struct InstanceStatus {
     /// `reason` says why and what to do; it resumes as soon as a worker with matching code runs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blocked: bool,
+    /// The trace context it was started in: its steps are children of it (see
+    /// [`crate::trace`]). `None` for an entity, and for instances started by a release that
+    /// did not record one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl InstanceStatus {
@@ -366,6 +371,7 @@ impl InstanceStatus {
             parent: None,
             version: crate::ids::FIRST_VERSION,
             blocked: false,
+            trace: None,
         }
     }
 }

@@ -10,7 +10,8 @@
 //! [`worker`], [`client`] and [`deploy`] tools.
 
 // Layers, lowest first; a module imports only from modules of its own layer or below.
-// 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses;
+// 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses,
+//    trace context;
 //    riding out transient backend errors.
 pub mod error;
 pub mod hash;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod payload;
 pub mod retry;
 pub mod time;
+pub mod trace;
 pub(crate) mod transient;
 // 2. Persisted state: the runtime's task bookkeeping and snapshots.
 pub mod state;
@@ -56,4 +58,5 @@ pub use orchestrator::{Activity, Orchestrator};
 pub use retry::RetryPolicy;
 pub use state::EntityJournalEntry;
 pub use task::{DurableTask, Either, Select, Task, WhenAll, WhenAny};
+pub use trace::TraceContext;
 pub use worker::{Worker, WorkerBuilder, WorkerHandle};

@@ -3,6 +3,7 @@
 
 use crate::ids::{EntityId, EntityReply, LockRequest};
 use crate::time::Millis;
+use crate::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 
 /// What an orchestration step asks the outside world to do.
@@ -230,6 +231,9 @@ pub enum InstanceMessage {
         sender: Option<String>,
         /// Where to send the result, for a call; `None` for a signal.
         reply: Option<EntityReply>,
+        /// The context of the span that sent it: the operation's span is its child.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<TraceContext>,
     },
     /// Lock this entity for an orchestration, then pass the request on.
     EntityLock {

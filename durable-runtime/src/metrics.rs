@@ -1,7 +1,9 @@
 //! Counters and latency histograms of the workers in this process, and the backend's queue
 //! depths, in Prometheus text format (what `GET /metrics` of the HTTP API serves).
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -75,6 +77,71 @@ pub struct WorkerMetrics {
     pub commit_seconds: Histogram,
     /// Time an activity attempt ran.
     pub activity_seconds: Histogram,
+    /// Payloads refused for being over the limit (client inputs, activity outputs, what steps
+    /// and entity operations produce).
+    pub payloads_refused: AtomicU64,
+    /// Partition leases this process acquired.
+    pub leases_acquired: AtomicU64,
+    /// Partition leases this process lost (not renewed in time, or taken over).
+    pub leases_lost: AtomicU64,
+    /// Partition leases this process handed back (rebalancing, shutdown).
+    pub leases_released: AtomicU64,
+    /// Instances this process last saw blocked (no registered code can run them).
+    blocked: Mutex<BTreeSet<String>>,
+}
+
+impl WorkerMetrics {
+    /// Record whether instance `id` is blocked after a step this process committed.
+    pub fn set_blocked(&self, id: &str, blocked: bool) {
+        let mut set = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        if blocked {
+            if !set.contains(id) {
+                set.insert(id.to_string());
+            }
+        } else if !set.is_empty() {
+            set.remove(id);
+        }
+    }
+
+    /// How many instances this process last saw blocked.
+    pub fn blocked(&self) -> usize {
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// A partition lease changed hands: counted for `/metrics` and logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// This process acquired it.
+    Acquired,
+    /// This process lost it.
+    Lost,
+    /// This process handed it back.
+    Released,
+}
+
+/// Count and log a lease change of partition `partition` under fencing epoch `epoch`.
+pub fn lease_changed(change: LeaseChange, partition: u32, epoch: u64) {
+    let m = &GLOBAL;
+    match change {
+        LeaseChange::Acquired => {
+            m.leases_acquired.fetch_add(1, Relaxed);
+            tracing::info!(partition, epoch, "durable.lease: acquired");
+        }
+        LeaseChange::Lost => {
+            m.leases_lost.fetch_add(1, Relaxed);
+            tracing::warn!(partition, epoch, "durable.lease: lost (not renewed in time, or taken over)");
+        }
+        LeaseChange::Released => {
+            m.leases_released.fetch_add(1, Relaxed);
+            tracing::info!(partition, epoch, "durable.lease: handed back");
+        }
+    }
+}
+
+/// Count a payload refused for being over the limit.
+pub fn payload_refused() {
+    GLOBAL.payloads_refused.fetch_add(1, Relaxed);
 }
 
 static GLOBAL: WorkerMetrics = WorkerMetrics {
@@ -89,6 +156,11 @@ static GLOBAL: WorkerMetrics = WorkerMetrics {
     step_seconds: Histogram::new(),
     commit_seconds: Histogram::new(),
     activity_seconds: Histogram::new(),
+    payloads_refused: AtomicU64::new(0),
+    leases_acquired: AtomicU64::new(0),
+    leases_lost: AtomicU64::new(0),
+    leases_released: AtomicU64::new(0),
+    blocked: Mutex::new(BTreeSet::new()),
 };
 
 /// The counters of the workers in this process.
@@ -97,7 +169,7 @@ pub fn worker_metrics() -> &'static WorkerMetrics {
 }
 
 /// Work waiting in a backend.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueDepths {
     /// Activity work items queued or running.
     pub activities: u64,
@@ -105,12 +177,35 @@ pub struct QueueDepths {
     pub timers: u64,
     /// Inbox messages not yet consumed by a step.
     pub messages: u64,
+    /// The same per partition, for a partitioned backend (Redis); empty otherwise.
+    pub partitions: Vec<PartitionDepths>,
+}
+
+/// Work waiting in one partition of a backend.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionDepths {
+    /// The partition.
+    pub partition: u32,
+    /// Activity work items queued or running.
+    pub activities: u64,
+    /// Timers waiting to fire.
+    pub timers: u64,
+    /// Inbox messages not yet consumed by a step.
+    pub messages: u64,
+    /// How long the oldest of them has waited, in ms; `None` if there is none, or it was
+    /// written by a release that did not record the time. Messages of suspended or blocked
+    /// instances wait on purpose and count too.
+    pub oldest_message_age_ms: Option<u64>,
 }
 
 /// Render this process's worker metrics, and `depths` if given, as Prometheus text.
+///
+/// Names follow Prometheus conventions: counters end in `_total`, durations are histograms
+/// in seconds (`_seconds`), ages are gauges in seconds; per-partition series carry a
+/// `partition` label.
 pub fn render(out: &mut String, depths: Option<QueueDepths>) {
     let m = &GLOBAL;
-    let counters: [(&str, &str, &AtomicU64); 8] = [
+    let counters: [(&str, &str, &AtomicU64); 9] = [
         ("durable_steps_total", "Orchestration and entity steps computed by this process's workers.", &m.steps),
         (
             "durable_commits_lock_lost_total",
@@ -127,21 +222,69 @@ pub fn render(out: &mut String, depths: Option<QueueDepths>) {
         ("durable_activities_started_total", "Activity attempts started by this process.", &m.activities_started),
         ("durable_activities_completed_total", "Activity attempts that returned Ok.", &m.activities_completed),
         ("durable_activities_failed_total", "Activity attempts that returned Err or panicked.", &m.activities_failed),
+        (
+            "durable_payloads_refused_total",
+            "Payloads refused for being over the size limit (client inputs, activity outputs, step and entity payloads).",
+            &m.payloads_refused,
+        ),
     ];
     for (name, help, v) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Relaxed));
     }
+    let name = "durable_lease_changes_total";
+    let _ = writeln!(out, "# HELP {name} Partition leases acquired, lost or handed back by this process.");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (change, v) in [("acquired", &m.leases_acquired), ("lost", &m.leases_lost), ("released", &m.leases_released)] {
+        let _ = writeln!(out, "{name}{{change=\"{change}\"}} {}", v.load(Relaxed));
+    }
+    let name = "durable_instances_blocked";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Instances no registered code can run (version mismatch, unregistered orchestrator), as last stepped by this process.\n# TYPE {name} gauge\n{name} {}",
+        m.blocked()
+    );
     m.step_seconds.render(out, "durable_step_seconds", "Time to compute one step.");
     m.commit_seconds.render(out, "durable_commit_seconds", "Time to commit a batch of steps.");
     m.activity_seconds.render(out, "durable_activity_seconds", "Time an activity attempt ran.");
     if let Some(d) = depths {
+        let oldest = d.partitions.iter().filter_map(|p| p.oldest_message_age_ms).max();
         let gauges = [
-            ("durable_queue_activities", "Activity work items queued or running in the backend.", d.activities),
-            ("durable_queue_timers", "Timers waiting in the backend.", d.timers),
-            ("durable_queue_messages", "Inbox messages not yet consumed by a step.", d.messages),
+            ("durable_queue_activities", "Activity work items queued or running in the backend.", d.activities as f64),
+            ("durable_queue_timers", "Timers waiting in the backend.", d.timers as f64),
+            ("durable_queue_messages", "Inbox messages not yet consumed by a step.", d.messages as f64),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        if d.partitions.is_empty() {
+            return;
+        }
+        let name = "durable_queue_oldest_message_age_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Age of the oldest inbox message not yet consumed, over all partitions.\n# TYPE {name} gauge\n{name} {}",
+            oldest.unwrap_or(0) as f64 / 1e3
+        );
+        type Get = fn(&PartitionDepths) -> f64;
+        let per_partition: [(&str, &str, Get); 4] = [
+            ("durable_partition_queue_messages", "Inbox messages not yet consumed, per partition.", |p| {
+                p.messages as f64
+            }),
+            ("durable_partition_queue_activities", "Activity work items queued or running, per partition.", |p| {
+                p.activities as f64
+            }),
+            ("durable_partition_queue_timers", "Timers waiting, per partition.", |p| p.timers as f64),
+            (
+                "durable_partition_oldest_message_age_seconds",
+                "Age of the oldest inbox message not yet consumed, per partition (0 when there is none).",
+                |p| p.oldest_message_age_ms.unwrap_or(0) as f64 / 1e3,
+            ),
+        ];
+        for (name, help, get) in per_partition {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for p in &d.partitions {
+                let _ = writeln!(out, "{name}{{partition=\"{}\"}} {}", p.partition, get(p));
+            }
         }
     }
 }

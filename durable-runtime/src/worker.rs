@@ -20,6 +20,7 @@ use crate::engine::{self, EngineConfig, Registry};
 use crate::error::Error;
 use crate::orchestrator::{Activity, BoxFuture, Orchestrator};
 use crate::payload;
+use crate::trace::TraceContext;
 use crate::transient::{Backoff, Repeat, retry};
 use std::collections::HashMap;
 use std::future::Future;
@@ -170,6 +171,11 @@ impl WorkerBuilder {
 
     /// Start the worker in background tokio tasks. It runs until [`WorkerHandle::shutdown`] (or
     /// until the handle is dropped).
+    ///
+    /// A worker that registers activities but no orchestrator or entity runs activities only
+    /// (it steps no instance, and on Redis takes no partition); one that registers
+    /// orchestrators or entities but no activity runs no activity: workers can be split by
+    /// role.
     pub async fn start(self) -> Result<WorkerHandle, Error> {
         if self.max_concurrent_activities == 0 || self.max_concurrent_orchestrations == 0 {
             return Err(Error::Config(
@@ -182,25 +188,34 @@ impl WorkerBuilder {
         let max_payload = self.engine.max_payload_bytes;
         self.registry.check()?;
         let (tx, rx) = watch::channel(false);
+        // Split by role when only one kind is registered; a worker with nothing registered
+        // runs both (and fails what it fetches, saying what it registers).
+        let steps = !self.registry.is_empty() || self.activities.is_empty();
+        let runs_activities = !self.activities.is_empty() || self.registry.is_empty();
         let registry = Arc::new(self.registry);
         let activities = Arc::new(self.activities);
-        let orchestrations = tokio::spawn(orchestration_loop(
-            self.backend.clone(),
-            registry,
-            self.engine,
-            self.max_concurrent_orchestrations,
-            rx.clone(),
-        ));
+        let mut tasks = Vec::with_capacity(2);
+        if steps {
+            tasks.push(tokio::spawn(orchestration_loop(
+                self.backend.clone(),
+                registry,
+                self.engine,
+                self.max_concurrent_orchestrations,
+                rx.clone(),
+            )));
+        }
         let backend = self.backend.clone();
-        let activities = tokio::spawn(activity_loop(
-            self.backend,
-            activities,
-            self.max_concurrent_activities,
-            self.shutdown_grace,
-            max_payload,
-            rx,
-        ));
-        Ok(WorkerHandle { shutdown: tx, tasks: vec![orchestrations, activities], backend })
+        if runs_activities {
+            tasks.push(tokio::spawn(activity_loop(
+                self.backend,
+                activities,
+                self.max_concurrent_activities,
+                self.shutdown_grace,
+                max_payload,
+                rx,
+            )));
+        }
+        Ok(WorkerHandle { shutdown: tx, tasks, backend })
     }
 
     /// Run the worker until ctrl-c, then shut it down gracefully.
@@ -353,40 +368,69 @@ async fn step_batch(
 ) {
     let mut commits = Vec::with_capacity(items.len());
     let mut stepped = Vec::with_capacity(items.len());
+    let mut first_trace = None;
     for item in items {
-        if let Some(commit) = step_instance(backend, registry, config, &item).await {
+        if let Some((commit, trace)) = step_instance(backend, registry, config, &item).await {
             commits.push(commit);
             stepped.push(item);
+            first_trace.get_or_insert(trace);
         }
     }
     if commits.is_empty() {
         return;
     }
     let m = crate::metrics::worker_metrics();
-    let finished: Vec<Option<crate::instance::RuntimeStatus>> =
-        commits.iter().map(|c| c.status.as_ref().map(|s| s.runtime_status).filter(|s| s.is_terminal())).collect();
+    // What each commit does to the instance's status: finished (terminal status), blocked or
+    // not (for the blocked-instances gauge).
+    let changes: Vec<Option<(crate::instance::RuntimeStatus, bool)>> =
+        commits.iter().map(|c| c.status.as_ref().map(|s| (s.runtime_status, s.blocked))).collect();
+    // One commit span per batch, in the trace of its first step.
+    let span = tracing::debug_span!(
+        "durable.commit",
+        steps = commits.len(),
+        commands = tracing::field::Empty,
+        events = tracing::field::Empty,
+        bytes = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+        error = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        crate::trace::enter(&span, first_trace.as_ref());
+        span.record("commands", commits.iter().map(|c| c.actions.len()).sum::<usize>());
+        span.record("events", commits.iter().map(|c| c.new_events.len()).sum::<usize>());
+        span.record("bytes", commits.iter().map(engine::commit_bytes).sum::<usize>());
+    }
     let started = std::time::Instant::now();
-    let committed = backend.commit_batch(commits).await;
-    m.commit_seconds.observe(started.elapsed());
+    let committed = tracing::Instrument::instrument(backend.commit_batch(commits), span.clone()).await;
+    let elapsed = started.elapsed();
+    m.commit_seconds.observe(elapsed);
+    span.record("latency_ms", elapsed.as_secs_f64() * 1e3);
     match committed {
         Ok(results) => {
-            for ((item, r), fin) in stepped.iter().zip(results).zip(finished) {
+            for ((item, r), change) in stepped.iter().zip(results).zip(changes) {
                 use std::sync::atomic::Ordering::Relaxed;
                 match r {
-                    Ok(()) => match fin {
-                        Some(crate::instance::RuntimeStatus::Completed) => {
+                    Ok(()) => match change {
+                        Some((crate::instance::RuntimeStatus::Completed, _)) => {
                             m.instances_completed.fetch_add(1, Relaxed);
+                            m.set_blocked(&item.instance_id, false);
                         }
-                        Some(crate::instance::RuntimeStatus::Failed) => {
+                        Some((crate::instance::RuntimeStatus::Failed, _)) => {
                             m.instances_failed.fetch_add(1, Relaxed);
+                            m.set_blocked(&item.instance_id, false);
                         }
-                        _ => {}
+                        Some((s, blocked)) => m.set_blocked(&item.instance_id, blocked && !s.is_terminal()),
+                        None => {}
                     },
                     Err(Error::LockLost(_)) => {
                         m.commits_lock_lost.fetch_add(1, Relaxed);
                     }
                     Err(e) => {
                         m.commit_errors.fetch_add(1, Relaxed);
+                        span.record("error", tracing::field::display(&e));
                         tracing::warn!(instance = %item.instance_id, error = %e, "committing a step failed; the step is handed back");
                         let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
                     }
@@ -394,6 +438,7 @@ async fn step_batch(
             }
         }
         Err(e) => {
+            span.record("error", tracing::field::display(&e));
             tracing::warn!(steps = stepped.len(), error = %e, "committing a batch of steps failed; the steps are handed back");
             for item in &stepped {
                 let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
@@ -402,14 +447,56 @@ async fn step_batch(
     }
 }
 
-/// One step: what to commit, or `None` if the item was handed back.
+/// One step: what to commit and the step's trace context, or `None` if the item was handed
+/// back.
 async fn step_instance(
     backend: &dyn Backend,
     registry: &Registry,
     config: &EngineConfig,
     item: &OrchestrationWorkItem,
-) -> Option<StepCommit> {
+) -> Option<(StepCommit, TraceContext)> {
+    use tracing::field::Empty;
+    let entity = crate::ids::is_entity_instance(&item.instance_id);
+    let span = if entity {
+        tracing::info_span!(
+            "durable.entity.batch",
+            instance = %item.instance_id,
+            messages = item.messages.len(),
+            trace_id = Empty,
+            span_id = Empty,
+            parent_span_id = Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "durable.step",
+            instance = %item.instance_id,
+            orchestrator = Empty,
+            version = Empty,
+            pc = Empty,
+            resumed_at = Empty,
+            messages = item.messages.len(),
+            consumed = Empty,
+            events = Empty,
+            commands = Empty,
+            status = Empty,
+            blocked = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+            parent_span_id = Empty,
+        )
+    };
+    let trace = crate::trace::enter(&span, engine::step_parent(item).as_ref());
     let mut prepared = engine::prepare(item);
+    if !entity && !span.is_disabled() {
+        if let Some(s) = &item.status {
+            span.record("orchestrator", s.name.as_str());
+            span.record("version", s.version);
+        }
+        if let Some((pc, at)) = prepared.resumed_at() {
+            span.record("pc", pc);
+            span.record("resumed_at", at.as_str());
+        }
+    }
     let mut history = None;
     let mut loaded = false;
     let now = backend.now();
@@ -426,8 +513,9 @@ async fn step_instance(
             }
             loaded = true;
         }
-        let stepped =
-            catch_unwind(AssertUnwindSafe(|| engine::step(registry, item, prepared, history.as_deref(), now, config)));
+        let stepped = span.in_scope(|| {
+            catch_unwind(AssertUnwindSafe(|| engine::step(registry, item, prepared, history.as_deref(), now, config)))
+        });
         match stepped {
             Ok(engine::Stepped::NeedsHistory(p)) => prepared = p,
             Ok(engine::Stepped::Commit(c)) => break Ok(c),
@@ -438,8 +526,29 @@ async fn step_instance(
     m.step_seconds.observe(started.elapsed());
     m.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match commit {
-        Ok(c) => Some(c),
+        Ok(mut c) => {
+            engine::stamp_trace(&mut c, &trace);
+            if !span.is_disabled() {
+                span.record("consumed", c.consumed.len());
+                span.record("events", c.new_events.len());
+                span.record("commands", c.actions.len());
+                if let Some(s) = &c.status {
+                    span.record("status", tracing::field::display(s.runtime_status));
+                    span.record("blocked", s.blocked);
+                    if s.blocked {
+                        let _in = span.enter();
+                        tracing::warn!(
+                            instance = %item.instance_id,
+                            reason = s.reason.as_deref().unwrap_or_default(),
+                            "the instance cannot run on this worker; it waits for matching code"
+                        );
+                    }
+                }
+            }
+            Some((c, trace))
+        }
         Err(p) => {
+            let _in = span.enter();
             tracing::error!(
                 instance = %item.instance_id,
                 panic = %engine::panic_message(p.as_ref()),
@@ -480,8 +589,24 @@ async fn activity_loop(
                     let permit = held.split(1).expect("one permit per item");
                     in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
                     let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
-                    tasks.spawn(async move {
+                    let span = tracing::info_span!(
+                        "durable.activity",
+                        activity = %item.request.name,
+                        instance = %item.request.instance_id,
+                        task_id = item.request.task_id,
+                        attempt = item.request.attempt,
+                        error = tracing::field::Empty,
+                        trace_id = tracing::field::Empty,
+                        span_id = tracing::field::Empty,
+                        parent_span_id = tracing::field::Empty,
+                    );
+                    crate::trace::enter(&span, item.request.trace.as_ref());
+                    let in_span = span.clone();
+                    let task = async move {
                         let outcome = run_activity(&activities, &item, max_payload).await;
+                        if let Err(e) = &outcome {
+                            in_span.record("error", e.as_str());
+                        }
                         let mine = in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
                         if mine {
                             // Only the first completion of an item counts, so completing it
@@ -499,7 +624,8 @@ async fn activity_loop(
                             }
                         }
                         drop(permit);
-                    });
+                    };
+                    tasks.spawn(tracing::Instrument::instrument(task, span));
                 }
             }
             Ok(_) => {}
@@ -567,6 +693,7 @@ async fn run_activity(
     let outcome = match outcome {
         Ok(out) if out.len() > max_payload => {
             let what = format!("the output of activity `{}`", r.name);
+            crate::metrics::payload_refused();
             Err(Error::PayloadTooLarge { what, size: out.len(), limit: max_payload }.to_string())
         }
         Err(message) => Err(cut(message, max_payload.max(1024))),

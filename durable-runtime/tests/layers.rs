@@ -20,6 +20,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "payload",
             "retry",
             "time",
+            "trace",
             "transient",
         ],
     ),

@@ -174,7 +174,7 @@ async fn all_keys(c: &mut ::redis::aio::MultiplexedConnection) -> Vec<String> {
 /// The partition-level keys of a task hub (see the layout in `backend::redis`): what stays when
 /// every instance is gone.
 const PARTITION_KEYS: &[&str] =
-    &["ctl", "act", "tm", "tp", "ob", "oseq", "in", "idx", "fin", "lease", "epoch", "seq", "gen", "dead"];
+    &["ctl", "act", "tm", "tp", "ob", "oseq", "in", "idx", "fin", "lease", "epoch", "seq", "gen", "mark", "dead"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_finished_instances_expire_with_everything_they_own() {

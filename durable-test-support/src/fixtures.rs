@@ -227,6 +227,18 @@ pub async fn sum_events(ctx: OrchestrationContext, n: u32) -> Result<i64, Orches
     Ok(sum)
 }
 
+/// Greets `name` with [`say_hello`], sleeps 200 ms on a durable timer, waits for event "go"
+/// (a `String`) and greets its data: `Hello {name}! Hello {data}!`. A step of every kind:
+/// an activity, a timer, an event.
+#[orchestrator]
+pub async fn errand(ctx: OrchestrationContext, name: String) -> Result<String, OrchestrationError> {
+    let first = ctx.call_activity(say_hello, name).await?;
+    ctx.timer(Duration::from_millis(200)).await?;
+    let data = ctx.wait_for_event::<String>("go").await?;
+    let second = ctx.call_activity(say_hello, data).await?;
+    Ok(format!("{first} {second}"))
+}
+
 /// [`wait_event`] under the same name with code that cannot resume its instances: a local
 /// (`label`) is live at the `wait_for_event` that [`wait_event`]'s snapshot does not have, and
 /// a timer it always sets makes [`wait_event`]'s history (without one) not replay.

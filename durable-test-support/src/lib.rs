@@ -38,6 +38,7 @@
 //! - [`differential`]: the differential harness of the orchestrator compiler ([`diff!`]).
 //! - [`history`]: a history checked after a fault (no event lost or doubled).
 //! - [`leftovers`]: nothing of any instance left in Redis once all are purged.
+//! - [`spans`]: a `tracing` subscriber that captures the runtime's spans, and a trace as a tree.
 //! - [`process`]: a child process running one ignored test of the binary (a worker to kill).
 
 pub mod backends;
@@ -48,4 +49,5 @@ pub mod leftovers;
 pub mod process;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod spans;
 pub mod wait;

@@ -11,7 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -127,6 +127,28 @@ impl RedisServer {
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
+    }
+
+    /// Write a snapshot of the data now (`SAVE`, an RDB file) and keep a copy of it, for
+    /// [`RedisServer::restart_from`]. For a server started with [`RedisServer::start`].
+    pub fn save_snapshot(&self) -> PathBuf {
+        assert!(!self.durable, "a durable server restarts from its AOF, not from a snapshot");
+        let reply = self.cli(&["SAVE"]);
+        assert_eq!(reply.trim(), "OK", "SAVE failed: {reply}");
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let copy = self.dir.join(format!("snapshot-{n}.rdb"));
+        std::fs::copy(self.dir.join("dump.rdb"), &copy).expect("copy the snapshot");
+        copy
+    }
+
+    /// kill -9 the server and start it again on the same port from `snapshot` (made by
+    /// [`RedisServer::save_snapshot`]): Redis goes back in time to when the snapshot was taken,
+    /// as after a crash that lost its last writes (`appendfsync everysec`, or a failover to a
+    /// replica that was behind).
+    pub fn restart_from(&mut self, snapshot: &Path) {
+        self.kill();
+        std::fs::copy(snapshot, self.dir.join("dump.rdb")).expect("restore the snapshot");
+        self.restart();
     }
 
     /// Run a command with redis-cli and return its output.

@@ -34,6 +34,6 @@ pub(crate) fn fallback_unit_struct(vis: &syn::Visibility, name: &syn::Ident) -> 
 /// name.
 pub(crate) fn debug_print(macro_name: &str, item_name: &str, out: &TokenStream) {
     if std::env::var("DURABLE_MACROS_DEBUG").is_ok_and(|v| v == "1" || v == item_name) {
-        eprintln!("// ---- #[{macro_name}] {item_name} ----\n{out}");
+        eprintln!("// ---- #[{macro_name}] {item_name} ----\n{out}"); // print: allowed
     }
 }

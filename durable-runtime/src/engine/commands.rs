@@ -26,11 +26,18 @@ pub(super) fn command_actions(cmd: Command, me: &str, exec: &str, finished: bool
                 input,
                 sender: Some(me.to_string()),
                 reply: Some(EntityReply { instance_id: me.to_string(), execution_id: exec.to_string(), task_id: id }),
+                trace: None,
             },
         },
         Command::SignalEntity { entity, op, input } => Action::SendMessage {
             instance_id: entity.instance_id(),
-            message: InstanceMessage::EntityOperation { op, input, sender: Some(me.to_string()), reply: None },
+            message: InstanceMessage::EntityOperation {
+                op,
+                input,
+                sender: Some(me.to_string()),
+                reply: None,
+                trace: None,
+            },
         },
         Command::LockEntities { id, entities } => Action::SendMessage {
             instance_id: entities[0].instance_id(),
@@ -59,6 +66,7 @@ pub(super) fn command_actions(cmd: Command, me: &str, exec: &str, finished: bool
             name,
             input,
             attempt,
+            trace: None,
         }),
         Command::CreateTimer { id, fire_at } => Action::SetTimer(TimerRequest {
             instance_id: me.to_string(),
@@ -78,6 +86,7 @@ pub(super) fn command_actions(cmd: Command, me: &str, exec: &str, finished: bool
                 input,
                 parent: Some(ParentRef { instance_id: me.to_string(), execution_id: exec.to_string(), task_id: id }),
                 version,
+                trace: None,
             })
         }
         Command::SendEvent { instance_id, name, data } => {

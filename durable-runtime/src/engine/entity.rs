@@ -15,6 +15,7 @@ use crate::messages::{EntityEffect, InstanceMessage, TaskMessage};
 use crate::payload;
 use crate::state::{EntityJournalEntry, EntityRecord, RuntimeState, Snapshot};
 use crate::time::Millis;
+use crate::trace::TraceContext;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Applies one operation to an entity's JSON state (type-erased [`Entity::__dispatch`]).
@@ -71,6 +72,8 @@ struct EntityStep<'a> {
     record: EntityRecord,
     ctx: EntityContext,
     replies: Vec<Action>,
+    /// The context of the operation that asked for each of `ctx.effects`.
+    effect_traces: Vec<Option<TraceContext>>,
     last_error: Option<String>,
     _item: &'a OrchestrationWorkItem,
 }
@@ -110,13 +113,25 @@ impl EntityStep<'_> {
 
     fn handle(&mut self, msg: InstanceMessage) {
         match msg {
-            InstanceMessage::EntityOperation { op, input, sender, reply } => {
+            InstanceMessage::EntityOperation { op, input, sender, reply, trace } => {
                 if let Some(owner) = &self.record.locked_by
                     && sender.as_deref() != Some(owner.instance_id.as_str())
                 {
-                    self.record.deferred.push(InstanceMessage::EntityOperation { op, input, sender, reply });
+                    self.record.deferred.push(InstanceMessage::EntityOperation { op, input, sender, reply, trace });
                     return;
                 }
+                let span = tracing::info_span!(
+                    "durable.entity.op",
+                    entity = %self.ctx.id,
+                    op = %op,
+                    call = reply.is_some(),
+                    error = tracing::field::Empty,
+                    trace_id = tracing::field::Empty,
+                    span_id = tracing::field::Empty,
+                    parent_span_id = tracing::field::Empty,
+                );
+                let op_trace = crate::trace::enter(&span, trace.as_ref());
+                let _entered = span.enter();
                 let before = self.ctx.effects.len();
                 let state_before = self.record.state.clone();
                 let mut result = (self.entry.apply)(&mut self.record.state, &mut self.ctx, &op, &input);
@@ -129,7 +144,9 @@ impl EntityStep<'_> {
                 if let Err(e) = &result {
                     self.ctx.effects.truncate(before);
                     self.last_error = Some(e.clone());
+                    span.record("error", e.as_str());
                 }
+                self.effect_traces.resize(self.ctx.effects.len(), Some(op_trace));
                 if self.journal > 0 {
                     let (result_text, error) = match &result {
                         Ok(out) => (Some(EntityJournalEntry::cut(out)), None),
@@ -253,6 +270,7 @@ pub(crate) fn process_entity(
         record,
         ctx,
         replies: Vec::new(),
+        effect_traces: Vec::new(),
         last_error: None,
         _item: item,
     };
@@ -276,7 +294,7 @@ pub(crate) fn process_entity(
         runtime: RuntimeState::default(),
         pending_continue_as_new: None,
     };
-    let mut actions = effect_actions(&step.ctx.id, std::mem::take(&mut step.ctx.effects));
+    let mut actions = effect_actions(&step.ctx.id, std::mem::take(&mut step.ctx.effects), &step.effect_traces);
     actions.extend(step.replies);
     StepCommit {
         instance_id: item.instance_id.clone(),
@@ -291,13 +309,19 @@ pub(crate) fn process_entity(
 }
 
 /// Turn what an entity's operations asked for into outbound actions.
-fn effect_actions(from: &EntityId, effects: Vec<EntityEffect>) -> Vec<Action> {
+fn effect_actions(from: &EntityId, effects: Vec<EntityEffect>, traces: &[Option<TraceContext>]) -> Vec<Action> {
     let mut actions = Vec::with_capacity(effects.len());
     for (n, effect) in effects.into_iter().enumerate() {
+        let trace = traces.get(n).copied().flatten();
         actions.push(match effect {
             EntityEffect::Signal { target, op, input, fire_at } => {
-                let message =
-                    InstanceMessage::EntityOperation { op, input, sender: Some(from.instance_id()), reply: None };
+                let message = InstanceMessage::EntityOperation {
+                    op,
+                    input,
+                    sender: Some(from.instance_id()),
+                    reply: None,
+                    trace,
+                };
                 let instance_id = target.instance_id();
                 match fire_at {
                     None => Action::SendMessage { instance_id, message },
@@ -317,6 +341,7 @@ fn effect_actions(from: &EntityId, effects: Vec<EntityEffect>) -> Vec<Action> {
                     input,
                     parent: None,
                     version,
+                    trace,
                 })
             }
         });

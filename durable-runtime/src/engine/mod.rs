@@ -39,8 +39,9 @@ use crate::instance::RuntimeStatus;
 use crate::messages::InstanceMessage;
 use crate::state::Snapshot;
 use crate::time::Millis;
+use crate::trace::TraceContext;
 use std::time::Duration;
-use store::{OrchestrationWorkItem, StepCommit};
+use store::{Action, OrchestrationWorkItem, StepCommit};
 
 /// The default limit on the payloads a step produces, and on those a client sends: 1 MiB.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
@@ -76,6 +77,7 @@ pub const DEFAULT_ENTITY_JOURNAL: usize = 20;
 
 /// The failure message of a payload over the limit: what it is, its size and the limit.
 pub(crate) fn payload_too_large(what: String, size: usize, limit: usize) -> String {
+    crate::metrics::payload_refused();
     crate::error::Error::PayloadTooLarge { what, size, limit }.to_string()
 }
 
@@ -88,6 +90,80 @@ pub struct Prepared {
     /// Whether the step needs the instance's history for sure: to rebuild a missing snapshot or
     /// to rewind. ([`step`] may still ask for it: a snapshot no registered code can resume.)
     pub needs_history: bool,
+}
+
+impl Prepared {
+    /// Where the instance's snapshot is suspended: its program counter and the suspension
+    /// point's key (`ctx.wait_for_event("go")`), if it has a readable snapshot. Decodes the
+    /// state machine's header: call it only when someone looks (a span that is enabled).
+    pub fn resumed_at(&self) -> Option<(u32, String)> {
+        let s = self.snapshot.as_ref().ok()?.as_ref()?;
+        let st: crate::payload::Snapshot = crate::payload::from_state(&s.state).ok()?;
+        Some((st.pc, st.at))
+    }
+}
+
+/// Give what a step sends the step's trace context `ctx` where it carries none yet: the
+/// activities it schedules, the instances it creates and the entity operations it sends (an
+/// entity's step already gave each of these its operation's context).
+pub fn stamp_trace(commit: &mut StepCommit, ctx: &TraceContext) {
+    for a in &mut commit.actions {
+        match a {
+            Action::ScheduleActivity(r) => {
+                r.trace.get_or_insert(*ctx);
+            }
+            Action::CreateInstance(n) => {
+                n.trace.get_or_insert(*ctx);
+            }
+            Action::SendMessage { message: InstanceMessage::EntityOperation { trace, .. }, .. }
+            | Action::SetTimer(store::TimerRequest {
+                message: InstanceMessage::EntityOperation { trace, .. }, ..
+            }) => {
+                trace.get_or_insert(*ctx);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// About how many bytes a commit writes: the snapshot, and its history events, actions and
+/// status as JSON. Serializes them: for spans that are enabled only.
+pub fn commit_bytes(c: &StepCommit) -> usize {
+    let json = |v: &dyn erased::Json| v.json_len();
+    let snapshot = match &c.snapshot {
+        store::SnapshotChange::Set(b) => b.len(),
+        _ => 0,
+    };
+    snapshot
+        + c.new_events.iter().map(|e| json(e)).sum::<usize>()
+        + c.actions.iter().map(|a| json(a)).sum::<usize>()
+        + c.status.as_ref().map_or(0, |s| json(s))
+}
+
+mod erased {
+    /// The length of a value as JSON.
+    pub(super) trait Json {
+        fn json_len(&self) -> usize;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json_len(&self) -> usize {
+            serde_json::to_vec(self).map_or(0, |v| v.len())
+        }
+    }
+}
+
+/// The trace context the step of `item` is a child of: the one recorded with the instance
+/// (derived from its id if none was), or for an entity the context of the first operation
+/// that carries one.
+pub fn step_parent(item: &OrchestrationWorkItem) -> Option<TraceContext> {
+    if crate::ids::is_entity_instance(&item.instance_id) {
+        return item.messages.iter().find_map(|m| match &m.message {
+            InstanceMessage::EntityOperation { trace, .. } => *trace,
+            _ => None,
+        });
+    }
+    let status = item.status.as_ref()?;
+    Some(status.trace.unwrap_or_else(|| TraceContext::for_instance(&item.instance_id)))
 }
 
 /// Look at a work item before stepping it ([`Prepared::needs_history`] says whether to load

@@ -125,6 +125,7 @@ impl Processing<'_> {
                         name: self.status.name.clone(),
                         input: self.status.input.clone(),
                         parent: self.status.parent.clone(),
+                        trace: self.status.trace,
                     });
                     self.status.runtime_status = RuntimeStatus::Running;
                 }

@@ -96,6 +96,10 @@ impl Registry {
         self.entities.insert(e.name, e);
         self
     }
+    /// No orchestrator and no entity registered.
+    pub fn is_empty(&self) -> bool {
+        self.orchestrators.is_empty() && self.entities.is_empty()
+    }
     /// The entity type named `name`.
     pub fn entity(&self, name: &str) -> Option<&EntityEntry> {
         self.entities.get(name)

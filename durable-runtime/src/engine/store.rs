@@ -38,6 +38,7 @@ use crate::messages::{InstanceMessage, TaskMessage};
 use crate::metrics::QueueDepths;
 use crate::orchestrator::BoxFuture;
 use crate::time::Millis;
+use crate::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -73,6 +74,10 @@ pub struct NewInstance {
     /// that takes its first step (`Client::start_by_name`).
     #[serde(default = "crate::ids::first_version")]
     pub version: u32,
+    /// The trace context it is started in (the client's, or the span of the step or entity
+    /// operation that started it): recorded with the instance; its steps are children of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl NewInstance {
@@ -86,7 +91,14 @@ impl NewInstance {
             input: input.into(),
             parent: None,
             version: LATEST_VERSION,
+            trace: None,
         }
+    }
+
+    /// Record trace context `trace` with the instance.
+    pub fn with_trace(mut self, trace: Option<TraceContext>) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// Run on orchestrator version `version`.
@@ -100,6 +112,7 @@ impl NewInstance {
         InstanceStatus {
             parent: self.parent.clone(),
             version: self.version,
+            trace: self.trace,
             ..InstanceStatus::created(
                 self.name.clone(),
                 self.instance_id.clone(),
@@ -234,6 +247,9 @@ pub struct ActivityRequest {
     pub input: String,
     /// Attempt number, from 1.
     pub attempt: u32,
+    /// The context of the step that scheduled it: the attempt's span is its child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl ActivityRequest {

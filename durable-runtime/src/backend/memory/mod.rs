@@ -210,6 +210,7 @@ impl Backend for Memory {
             activities: st.activities_pending() as u64,
             timers: st.timers.len() as u64,
             messages: st.instances.values().map(|i| i.inbox.len() as u64).sum(),
+            partitions: Vec::new(),
         };
         Box::pin(std::future::ready(Ok(Some(d))))
     }

@@ -1,15 +1,19 @@
 -- One orchestration step, atomically. KEYS[1]: the partition's lease key (for routing).
 -- ARGV: tag, partition, worker, epoch, instance generation ('' if none), instance,
+--   the highest `:mark` the holder's commits were answered with, its cursor (the last control
+--   entry it read),
 --   n, n stream ids to acknowledge,
 --   reset history (0/1), n, n history events,
 --   snapshot op (k/s/d), snapshot bytes,
 --   status JSON ('' if unchanged), runtime status, last update of the status (ms),
 --   n operations, each: kind, target partition, argument count, arguments.
--- Returns 'OK', 'LOCK' (the lease is not held at this epoch) or 'GONE' (the instance was
--- replaced or purged since it was fetched).
+-- Returns {'OK', the new `:mark`}, 'LOCK' (the lease is not held at this epoch), 'BACK' (Redis
+-- went back in time: see `fenced`) or 'GONE' (the instance was replaced or purged since it was
+-- fetched).
 local tag, part, inst = ARGV[1], ARGV[2], ARGV[6]
-if not holds(tag, ARGV[3], ARGV[4]) then
-  return 'LOCK'
+local refused = fenced(tag, ARGV[3], ARGV[4], ARGV[7], ARGV[8])
+if refused then
+  return refused
 end
 local ik = tag .. ':i:' .. inst
 local gen = redis.call('HGET', ik, 'g') or ''
@@ -17,7 +21,7 @@ if gen ~= ARGV[5] then
   return 'GONE'
 end
 local exists = gen ~= ''
-local i = 7
+local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
 -- Sent again by a cluster client whose connection dropped after the script ran: applied
 -- already. The control entries a step consumes are deleted by it and by nothing else.
@@ -64,4 +68,4 @@ for _ = 1, n do
   i = i + c
   route(tag, part, target, kind, a)
 end
-return 'OK'
+return { 'OK', redis.call('INCR', tag .. ':mark') }

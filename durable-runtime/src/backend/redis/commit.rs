@@ -3,7 +3,7 @@
 
 use super::inbox::LockInfo;
 use super::scripts::is_noscript;
-use super::{Redis, backend_err, keys, lock, reply_str, to_json};
+use super::{Redis, backend_err, keys, lock, reply_int, reply_str, to_json};
 use crate::backend::{Action, Backend, SnapshotChange, StepCommit};
 use crate::error::Error;
 use crate::time::Millis;
@@ -21,7 +21,13 @@ struct CommitEffects {
 
 impl Redis {
     /// The commit script's arguments for one step (see `commit.lua`), and what the step queues.
-    fn commit_args(&self, commit: &StepCommit, info: &LockInfo) -> Result<(Vec<Vec<u8>>, CommitEffects), Error> {
+    /// `seen` is the partition's mark and cursor (what the commit checks Redis still has).
+    fn commit_args(
+        &self,
+        commit: &StepCommit,
+        info: &LockInfo,
+        seen: (u64, u64),
+    ) -> Result<(Vec<Vec<u8>>, CommitEffects), Error> {
         let inner = &self.inner;
         let mut a: Vec<Vec<u8>> = Vec::with_capacity(32);
         let t = self.tag(info.part);
@@ -31,6 +37,8 @@ impl Redis {
         a.push(info.epoch.to_string().into_bytes());
         a.push(info.generation.clone().into_bytes());
         a.push(commit.instance_id.clone().into_bytes());
+        a.push(seen.0.to_string().into_bytes());
+        a.push(seen.1.to_string().into_bytes());
         let consumed: Vec<u64> = commit.consumed.iter().chain(info.stale.iter()).copied().collect();
         a.push(consumed.len().to_string().into_bytes());
         a.extend(consumed.iter().map(|n| stream_id(*n).into_bytes()));
@@ -119,18 +127,23 @@ impl Redis {
         Ok((a, fx))
     }
 
-    /// Apply a commit's outcome to the in-memory state.
-    fn after_commit(&self, commit: &StepCommit, outcome: &str, fx: &CommitEffects) -> Result<(), Error> {
+    /// Apply a commit's outcome (its reply, see `commit.lua`) to the in-memory state.
+    fn after_commit(&self, commit: &StepCommit, reply: &Value, fx: &CommitEffects) -> Result<(), Error> {
+        let (outcome, mark) = match reply {
+            Value::Array(a) if a.len() == 2 => (reply_str(&a[0]), reply_int(&a[1]).max(0) as u64),
+            other => (reply_str(other), 0),
+        };
         let mut guard = lock(&self.inner.owner);
         let o = &mut *guard;
         let Some(info) = o.locks.remove(&commit.lock) else {
             return Err(Error::LockLost(commit.instance_id.clone()));
         };
-        match outcome {
+        match outcome.as_str() {
             "OK" => {
                 if let Some(part) = o.parts.get_mut(&info.part)
                     && part.epoch == info.epoch
                 {
+                    part.mark = part.mark.max(mark);
                     let done: HashSet<u64> = commit.consumed.iter().chain(info.stale.iter()).copied().collect();
                     let mut remove = false;
                     if let Some(st) = part.insts.get_mut(&commit.instance_id) {
@@ -193,12 +206,15 @@ impl Redis {
                 self.inner.ready.notify_waiters();
                 Err(Error::LockLost(commit.instance_id.clone()))
             }
+            "BACK" => {
+                // Redis lost writes it had acknowledged: read the partition again.
+                drop(guard);
+                self.went_back(info.part, info.epoch, "a commit");
+                Err(Error::LockLost(commit.instance_id.clone()))
+            }
             _ => {
                 // The lease is gone (taken over, or expired): forget the partition.
-                if o.parts.get(&info.part).is_some_and(|p| p.epoch == info.epoch) {
-                    o.parts.remove(&info.part);
-                    o.locks.retain(|_, l| l.part != info.part);
-                }
+                o.forget(info.part, Some(info.epoch));
                 drop(guard);
                 self.inner.wake.notify_one();
                 Err(Error::LockLost(commit.instance_id.clone()))
@@ -211,13 +227,14 @@ impl Redis {
     fn reset_partition(&self, commit: &StepCommit) {
         let mut o = lock(&self.inner.owner);
         if let Some(info) = o.locks.remove(&commit.lock)
-            && o.parts.get(&info.part).is_some_and(|p| p.epoch == info.epoch)
+            && o.forget(info.part, Some(info.epoch))
         {
-            o.parts.remove(&info.part);
-            o.locks.retain(|_, l| l.part != info.part);
+            // Take it again now, not at the next renewal.
+            o.next_heartbeat = None;
         }
         drop(o);
         self.inner.wake.notify_one();
+        self.inner.relet.notify_one();
     }
 
     /// Commit several steps in one pipeline; one result per commit, in order.
@@ -227,17 +244,21 @@ impl Redis {
         for c in &commits {
             let info = {
                 let o = lock(&self.inner.owner);
-                o.locks.get(&c.lock).map(|l| LockInfo {
-                    part: l.part,
-                    epoch: l.epoch,
-                    instance: l.instance.clone(),
-                    generation: l.generation.clone(),
-                    stale: l.stale.clone(),
-                    truncated: l.truncated,
+                o.locks.get(&c.lock).and_then(|l| {
+                    let part = o.parts.get(&l.part).filter(|p| p.epoch == l.epoch)?;
+                    let info = LockInfo {
+                        part: l.part,
+                        epoch: l.epoch,
+                        instance: l.instance.clone(),
+                        generation: l.generation.clone(),
+                        stale: l.stale.clone(),
+                        truncated: l.truncated,
+                    };
+                    Some((info, (part.mark, part.last)))
                 })
             };
             match info {
-                Some(info) if info.instance == c.instance_id => match self.commit_args(c, &info) {
+                Some((info, seen)) if info.instance == c.instance_id => match self.commit_args(c, &info, seen) {
                     Ok((args, fx)) => {
                         prepared.push((results.len(), info.part, args, fx));
                         results.push(None);
@@ -288,7 +309,7 @@ impl Redis {
                 let (k, _, _, fx) = &prepared[j];
                 let c = &commits[*k];
                 match reply {
-                    Ok(v) => results[*k] = Some(self.after_commit(c, &reply_str(&v), fx)),
+                    Ok(v) => results[*k] = Some(self.after_commit(c, &v, fx)),
                     Err(e) if is_noscript(&e) && !by_text => again.push(j),
                     Err(e) => {
                         // The script failed while it ran: its outcome is unknown.

@@ -222,6 +222,8 @@ impl Redis {
             owner: Mutex::new(Owner::default()),
             acts: Mutex::new(Acts::default()),
             wake: Notify::new(),
+            relet: Notify::new(),
+            run_id: Mutex::new(None),
             ready: Notify::new(),
             room: Notify::new(),
             started: tokio::sync::OnceCell::new(),
@@ -260,6 +262,7 @@ impl Redis {
         let r = Redis { inner: Arc::new(inner) };
         r.ensure_groups().await?;
         r.load_scripts().await?;
+        r.check_run_id().await;
         Ok(r)
     }
 

@@ -468,6 +468,11 @@ pub(super) async fn ctl_reader(weak: Weak<Inner>) {
             Ok(_) => backoff = Duration::from_millis(50),
             Err(e) => {
                 tracing::error!(error = %e, retry_in = ?backoff, "reading control streams failed");
+                // Redis may have restarted: the lease task looks at its run_id at once.
+                if let Some(inner) = weak.upgrade() {
+                    lock(&inner.owner).next_heartbeat = None;
+                    inner.relet.notify_one();
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }

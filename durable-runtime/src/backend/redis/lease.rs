@@ -23,6 +23,32 @@ pub(super) struct Owner {
     pub(super) peak_held: usize,
     /// The most messages one step was given.
     pub(super) largest_step: usize,
+    /// Partitions this handle stopped holding in memory, and when: within a lease of that,
+    /// Redis may still (or again, after going back in time) name this handle their holder.
+    pub(super) forgotten: HashMap<u32, Instant>,
+}
+
+impl Owner {
+    /// Forget partition `p` if it is held at `epoch` (any epoch if `None`), with its locks: their
+    /// commits are refused. `false` if it was not held so.
+    pub(super) fn forget(&mut self, p: u32, epoch: Option<u64>) -> bool {
+        if self.parts.get(&p).is_none_or(|s| epoch.is_some_and(|e| s.epoch != e)) {
+            return false;
+        }
+        self.parts.remove(&p);
+        self.locks.retain(|_, l| l.part != p);
+        self.forgotten.insert(p, Instant::now());
+        true
+    }
+
+    /// Forget every partition; the ones that were held.
+    pub(super) fn forget_all(&mut self) -> Vec<(u32, u64)> {
+        let held: Vec<(u32, u64)> = self.parts.iter().map(|(p, s)| (*p, s.epoch)).collect();
+        for &(p, _) in &held {
+            self.forget(p, None);
+        }
+        held
+    }
 }
 
 /// An owned partition: its lease epoch, its inboxes, and its timer and outbox state.
@@ -30,6 +56,9 @@ pub(super) struct Part {
     pub(super) epoch: u64,
     /// The last control entry read.
     pub(super) last: u64,
+    /// The highest `:mark` this tenure's commits were answered with: Redis holding a lower one
+    /// means it went back in time (see `fenced` in `lib.lua`).
+    pub(super) mark: u64,
     pub(super) insts: HashMap<String, Inst>,
     pub(super) ready: VecDeque<String>,
     /// Being handed back: no new work from it.
@@ -44,6 +73,7 @@ impl Part {
         Self {
             epoch,
             last: 0,
+            mark: 0,
             insts: HashMap::new(),
             ready: VecDeque::new(),
             draining: false,
@@ -124,11 +154,17 @@ impl Redis {
         let parts = inner.cfg.partitions;
         let target = parts.div_ceil(n);
 
-        // Renew what we hold, all in one round trip.
-        let held: Vec<(u32, u64)> = self.owned_partitions();
+        // A Redis that restarted or failed over may have gone back in time: read everything
+        // again (before renewing, so that the partitions are taken again below).
+        self.check_run_id().await;
+
+        // Renew what we hold, all in one round trip; each renewal also checks that Redis did
+        // not go back in time (see `fenced` in `lib.lua`).
+        let held: Vec<(u32, u64, u64, u64)> =
+            lock(&inner.owner).parts.iter().map(|(p, s)| (*p, s.epoch, s.mark, s.last)).collect();
         let calls: Vec<ScriptCall> = held
             .iter()
-            .map(|&(p, epoch)| {
+            .map(|&(p, epoch, mark, last)| {
                 let keys = vec![format!("{}:lease", self.tag(p)).into_bytes()];
                 let args = [
                     self.tag(p),
@@ -136,6 +172,8 @@ impl Redis {
                     inner.worker_id.clone(),
                     lease_ms.to_string(),
                     epoch.to_string(),
+                    mark.to_string(),
+                    last.to_string(),
                 ]
                 .map(String::into_bytes)
                 .to_vec();
@@ -144,12 +182,20 @@ impl Redis {
             .collect();
         let renewed =
             invoke_batch(self, &inner.scripts.lease, &calls).await.map_err(|e| backend_err("renewing leases", e))?;
-        for (&(p, epoch), reply) in held.iter().zip(renewed) {
+        for (&(p, epoch, _, _), reply) in held.iter().zip(renewed) {
             match reply.map_err(|e| backend_err("renewing a lease", e))? {
                 Value::Int(1) => {}
-                _ => self.drop_partition(p, epoch),
+                Value::Int(-1) => {
+                    crate::metrics::lease_changed(crate::metrics::LeaseChange::Lost, p, epoch);
+                    self.went_back(p, epoch, "the lease renewal")
+                }
+                _ => {
+                    crate::metrics::lease_changed(crate::metrics::LeaseChange::Lost, p, epoch);
+                    self.drop_partition(p, epoch)
+                }
             }
         }
+        self.take_back_orphans().await?;
 
         // Preferred partitions: a contiguous run by rank, so workers rarely compete.
         let preferred: Vec<u32> = (0..parts).map(|i| (rank * target + i) % parts).collect();
@@ -175,6 +221,7 @@ impl Redis {
             (owned, ready)
         };
         for (p, epoch) in draining_ready {
+            crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);
             self.drop_partition(p, epoch);
             let _: Result<i64, _> = inner
                 .scripts
@@ -209,6 +256,7 @@ impl Redis {
                 .await
                 .map_err(|e| backend_err("acquiring a lease", e))?;
             if epoch > 0 {
+                crate::metrics::lease_changed(crate::metrics::LeaseChange::Acquired, p, epoch);
                 lock(&inner.owner).parts.insert(p, Part::new(epoch));
                 owned += 1;
             }
@@ -223,14 +271,112 @@ impl Redis {
         Ok(())
     }
 
+    /// Take again the partitions Redis says this handle holds though it does not hold them in
+    /// memory (looked for among those it stopped holding within the last lease). Their lease
+    /// would otherwise keep every other worker out until it runs out: after Redis went back in
+    /// time, a lease this handle had handed back is there again; a partition it dropped to read
+    /// it again (an unknown commit outcome, Redis going back in time) is still leased to it.
+    /// Any extra partitions are handed back by the next rebalance, as usual.
+    async fn take_back_orphans(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        let candidates: Vec<u32> = {
+            let mut o = lock(&inner.owner);
+            o.forgotten.retain(|_, at| at.elapsed() < inner.cfg.lease);
+            let o = &*o;
+            o.forgotten.keys().filter(|p| !o.parts.contains_key(p)).copied().collect()
+        };
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for p in &candidates {
+            pipe.cmd("GET").arg(format!("{}:lease", self.tag(*p)));
+        }
+        let holders: Vec<Option<String>> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("reading leases", e))?;
+        for (p, holder) in candidates.into_iter().zip(holders) {
+            if holder.as_deref() != Some(inner.worker_id.as_str()) {
+                continue;
+            }
+            let epoch: u64 = inner
+                .scripts
+                .lease
+                .key(format!("{}:lease", self.tag(p)))
+                .arg(self.tag(p))
+                .arg("acquire")
+                .arg(&inner.worker_id)
+                .arg(inner.cfg.lease.as_millis() as u64)
+                .arg(0)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(|e| backend_err("acquiring a lease", e))?;
+            if epoch > 0 {
+                let mut o = lock(&inner.owner);
+                o.forgotten.remove(&p);
+                o.parts.insert(p, Part::new(epoch));
+            }
+        }
+        Ok(())
+    }
+
     /// Forget a partition (lost, handed back, or to be taken again under a new epoch). Its
     /// locked items' commits are refused.
     pub(super) fn drop_partition(&self, p: u32, epoch: u64) {
+        lock(&self.inner.owner).forget(p, Some(epoch));
+    }
+
+    /// Redis went back in time (`noticed_by` saw it refuse the partition's mark or cursor): it
+    /// lost writes it had acknowledged — it restarted from an older snapshot or from an AOF
+    /// written with `appendfsync everysec`, or failed over to a replica that was behind. What
+    /// this handle holds in memory of partition `p` is ahead of Redis: forget it and take the
+    /// partition again at once, under a new epoch (which fences every commit of the old one),
+    /// reading its control stream from the start. Steps whose commits were lost run again.
+    pub(super) fn went_back(&self, p: u32, epoch: u64, noticed_by: &str) {
         let mut o = lock(&self.inner.owner);
-        if o.parts.get(&p).is_some_and(|s| s.epoch == epoch) {
-            o.parts.remove(&p);
-            o.locks.retain(|_, l| l.part != p);
+        if o.forget(p, Some(epoch)) {
+            o.next_heartbeat = None;
+            drop(o);
+            tracing::warn!(
+                partition = p,
+                noticed_by,
+                "Redis lost writes it had acknowledged (it went back in time: restarted from an older snapshot or \
+                 from an AOF written with `appendfsync everysec`, or failed over to a replica that was behind); \
+                 the partition is read again from the start under a new epoch, and lost steps run again. To lose \
+                 nothing acknowledged, run Redis with `appendonly yes` and `appendfsync always`"
+            );
+            self.inner.relet.notify_one();
+            self.inner.wake.notify_one();
         }
+    }
+
+    /// Compare Redis's `run_id` (`INFO server`) with the one seen before: a new one means Redis
+    /// restarted or failed over, and may have gone back in time. Then every owned partition is
+    /// read again from the start under a new epoch (the checks of commits and renewals would
+    /// find out partition by partition; this finds out at once, also for partitions where
+    /// nothing happens), and the activity claims walk the pending entries from the start. A
+    /// Redis that does not allow `INFO` is not checked this way.
+    pub(super) async fn check_run_id(&self) {
+        let info: Result<String, redis::RedisError> =
+            redis::cmd("INFO").arg("server").query_async(&mut self.conn()).await;
+        let Some(run_id) = info.ok().as_deref().and_then(run_id_of).map(str::to_string) else { return };
+        let before = lock(&self.inner.run_id).replace(run_id.clone());
+        if before.is_none_or(|b| b == run_id) {
+            return;
+        }
+        let parts: Vec<u32> = {
+            let mut o = lock(&self.inner.owner);
+            o.next_heartbeat = None;
+            o.forget_all().into_iter().map(|(p, _)| p).collect()
+        };
+        lock(&self.inner.activity).claim_cursor.clear();
+        tracing::warn!(
+            run_id,
+            partitions = ?parts,
+            "Redis restarted or failed over (its run_id changed), and may have lost writes it had acknowledged; \
+             the owned partitions are read again from the start under new epochs"
+        );
+        self.inner.relet.notify_one();
+        self.inner.wake.notify_one();
     }
 
     /// Hand every partition back and leave the live-worker set.
@@ -242,13 +388,11 @@ impl Redis {
                 return;
             }
             o.active = false;
-            let parts = o.parts.iter().map(|(p, s)| (*p, s.epoch)).collect();
-            o.parts.clear();
-            o.locks.clear();
-            parts
+            o.forget_all()
         };
         let mut c = self.conn();
         for (p, epoch) in parts {
+            crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);
             let _: Result<i64, _> = self
                 .inner
                 .scripts
@@ -265,6 +409,11 @@ impl Redis {
         let wkey = format!("{{{}}}:workers", self.inner.cfg.prefix);
         let _: Result<i64, _> = redis::cmd("ZREM").arg(wkey).arg(&self.inner.worker_id).query_async(&mut c).await;
     }
+}
+
+/// The `run_id` in the reply of `INFO server`.
+pub(super) fn run_id_of(info: &str) -> Option<&str> {
+    info.lines().find_map(|l| l.strip_prefix("run_id:")).map(str::trim).filter(|id| !id.is_empty())
 }
 
 #[cfg(test)]
@@ -297,5 +446,12 @@ mod tests {
         part.ready.clear();
         part.trim();
         assert_eq!((part.insts.capacity(), part.ready.capacity()), (0, 0));
+    }
+
+    #[test]
+    fn the_run_id_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:0123abcd\r\ntcp_port:6379\r\n";
+        assert_eq!(run_id_of(info), Some("0123abcd"));
+        assert_eq!(run_id_of("# Server\r\nredis_version:7.0.15\r\n"), None);
     }
 }

@@ -12,6 +12,7 @@ use redis::Value;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// A handle that has not fetched orchestration work for this long hands its partitions back.
 const IDLE_AFTER: Duration = Duration::from_secs(3);
@@ -25,11 +26,11 @@ impl Redis {
                 let weak = Arc::downgrade(&self.inner);
                 // Independent tasks, so that none waits behind another's work: a lease is
                 // renewed on time however long an outbox takes to drain.
-                tokio::spawn(run_task(weak.clone(), "leases", false, lease_round));
-                tokio::spawn(run_task(weak.clone(), "timers and outboxes", true, timers_round));
-                tokio::spawn(run_task(weak.clone(), "activity claims", false, activities_round));
+                tokio::spawn(run_task(weak.clone(), "leases", Some(|i| &i.relet), lease_round));
+                tokio::spawn(run_task(weak.clone(), "timers and outboxes", Some(|i| &i.wake), timers_round));
+                tokio::spawn(run_task(weak.clone(), "activity claims", None, activities_round));
                 if self.inner.cfg.retention.is_some() {
-                    tokio::spawn(run_task(weak.clone(), "retention", false, retention_round));
+                    tokio::spawn(run_task(weak.clone(), "retention", None, retention_round));
                 }
                 tokio::spawn(ctl_reader(weak));
             })
@@ -160,9 +161,9 @@ pub(super) fn name_filter(name: Option<&str>) -> Result<(String, String), Error>
 }
 
 /// Run `round` until the handle is dropped; each round says how long to wait for the next.
-/// After an error it runs again with backoff (50 ms doubling up to 2 s). `wake`s make it run
-/// early if `wakeable`.
-async fn run_task<F, Fut>(weak: Weak<Inner>, what: &'static str, wakeable: bool, round: F)
+/// After an error it runs again with backoff (50 ms doubling up to 2 s). The `Notify` that
+/// `woken_by` picks, if any, makes it run early.
+async fn run_task<F, Fut>(weak: Weak<Inner>, what: &'static str, woken_by: Option<fn(&Inner) -> &Notify>, round: F)
 where
     F: Fn(Redis) -> Fut,
     Fut: Future<Output = Result<Duration, Error>>,
@@ -183,8 +184,8 @@ where
                 d
             }
         };
-        if wakeable {
-            let _ = tokio::time::timeout(sleep, r.inner.wake.notified()).await;
+        if let Some(notify) = woken_by {
+            let _ = tokio::time::timeout(sleep, notify(&r.inner).notified()).await;
         } else {
             drop(r);
             tokio::time::sleep(sleep).await;

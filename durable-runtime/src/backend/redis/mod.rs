@@ -19,7 +19,8 @@
 //! | `{P:pN}:idx` | zset | the partition's instances by creation time (then id): listing and bulk purges walk it by rank |
 //! | `{P:pN}:fin` | zset | the partition's finished instances (Completed, Failed, Terminated) by when they finished, kept exact by the scripts that change a status: what retention deletes from |
 //! | `{P:pN}:lease`, `:epoch` | string | the partition's lease (worker id, `PX`) and fencing epoch |
-//! | `{P:pN}:seq`, `:gen` | counter | stream entry numbers, instance generations |
+//! | `{P:pN}:seq`, `:gen` | counter | stream entry numbers, instance generations; these and epochs are at least Redis's clock in µs (see *Going back in time*) |
+//! | `{P:pN}:mark` | counter | bumped by every commit of the lease holder, which remembers the highest value it was answered with (see *Going back in time*) |
 //! | `{P:pN}:dead` | stream | entries of `:ctl` and `:act` that could not be read (a message from a newer release), moved here with their stream, id, partition, reason and time, and their fields as `f:<name>`; at most about 10,000 per partition |
 //! | `{P}:workers` | zset | live workers by heartbeat expiry |
 //! | `{P}:partitions` | string | the partition count (every process must agree) |
@@ -95,6 +96,60 @@
 //! work in flight while Redis is away is handed back and resumes. A commit whose outcome is
 //! unknown (the connection dropped) makes the owner take its partition again under a new
 //! epoch, which fences every commit of the old one, and re-read it.
+//!
+//! # Going back in time
+//!
+//! Redis can lose writes it has acknowledged: with `appendfsync everysec` a crash loses up to
+//! about a second of them, a restart from an RDB snapshot loses everything since it, and a
+//! failover can promote a replica that was behind. What Redis keeps is still a consistent
+//! prefix of what it was sent (a point-in-time snapshot, a prefix of the command log or of the
+//! replication stream), so Redis's own state stays consistent: the outbox numbers of a source
+//! (`:oseq`, and the entries in `:ob`) and the last numbers a target applied (`:in`) go back
+//! together, and the drain applies each operation once in the history Redis kept. What goes
+//! wrong is the workers' memory, which is ahead of Redis:
+//!
+//! - The counters would hand out again values a worker already saw. So they do not count from
+//!   where they are, but from at least Redis's clock in microseconds (`advance` in `lib.lua`),
+//!   which has moved on: entry ids, generations and epochs are never handed out twice, so a new
+//!   entry is never behind a worker's cursor, a commit never deletes (`XDEL`) a new entry under
+//!   an id it consumed earlier, an activity's completion never acknowledges another item, and
+//!   an instance created again never passes for the one a worker loaded before.
+//! - Entries the holder consumed after the point Redis went back to are in the control stream
+//!   again, behind its cursor, and instance histories are shorter than the holder saw. The
+//!   holder's commits, lease renewals and timer moves check Redis first (`fenced` in
+//!   `lib.lua`): `:mark`, which only the holder's commits bump, must not be below the highest
+//!   value they were answered with, and `:seq` must not be below the last entry read. If it is,
+//!   the script writes nothing and answers `BACK`; the holder forgets the partition and takes
+//!   it again at once under a new epoch (fencing everything of the old one), reading its
+//!   control stream from the start, as after a commit whose outcome is unknown. Steps whose
+//!   commits were lost run again from what Redis has.
+//! - A lease can come back for a worker that had handed it back or lost it, keeping everyone
+//!   else out until it runs out. A worker looks at the leases of the partitions it stopped
+//!   holding within the last lease, and takes back those that name it (the next rebalance hands
+//!   extra ones on, as usual).
+//! - The lease task also compares Redis's `run_id` (`INFO server`) every third of the lease and
+//!   at once after the control reader's connection fails: a new one (a restart, a failover)
+//!   makes the worker read all its partitions again under new epochs, without waiting for a
+//!   commit or a renewal to notice.
+//!
+//! How fast: after a restart or failover, as soon as the worker reconnects (`run_id`); without
+//! `INFO` (an ACL that forbids it), at the holder's next commit or timer move on the partition,
+//! and at the latest at its next renewal, a third of the lease. Until then a partition's
+//! instances wait; nothing wrong is written (every write of the holder is checked first).
+//!
+//! What is not detected, and what is lost: the writes Redis lost stay lost — starts, events,
+//! activity completions and steps acknowledged in the lost window; a lost step runs again, a
+//! lost activity completion makes the activity run again (its item is pending again), but a
+//! lost start or event must be sent again by its sender. A rollback that loses none of the
+//! holder's commits and none of the entries it read needs no recovery and is not noticed. The
+//! counters rely on Redis's clock: if it goes back across the restart (a failover to a host
+//! whose clock is behind) by more than the restart took, ids can be handed out again;
+//! then `:seq` below the cursor still makes the holder read again, but only until new entries
+//! pass it. A drain that read its outbox before the crash and applies it after the restart
+//! (stalled across it) can apply a lost operation under a number handed out again. Prefetched
+//! and running activities are kept: their completions count only if their items are still
+//! pending. Redis Cluster, where shards go back in time independently, is not covered (the
+//! client does not speak Cluster yet).
 //!
 //! # Code
 //!
@@ -205,6 +260,11 @@ struct Inner {
     acts: Mutex<Acts>,
     /// Wakes the maintenance task (timers due, outbox to drain, ownership to change).
     wake: Notify,
+    /// Wakes the lease task (a partition to take again at once).
+    relet: Notify,
+    /// Redis's `run_id` when last looked at (`None` if `INFO` is not allowed): a new one means
+    /// it restarted or failed over.
+    run_id: Mutex<Option<String>>,
     /// Signalled when orchestration work may be ready.
     ready: Notify,
     /// Signalled when a step consumed messages: the control reader may read ahead again.

@@ -6,7 +6,7 @@ use crate::engine::store::DeadLetter;
 use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
-use crate::metrics::QueueDepths;
+use crate::metrics::{PartitionDepths, QueueDepths};
 use crate::time::Millis;
 use redis::Value;
 
@@ -167,13 +167,35 @@ impl Redis {
             pipe.cmd("XLEN").arg(format!("{t}:act"));
             pipe.cmd("ZCARD").arg(format!("{t}:tm"));
             pipe.cmd("XLEN").arg(format!("{t}:ctl"));
+            // The oldest control entry: its `t` field says when it was written.
+            pipe.cmd("XRANGE").arg(format!("{t}:ctl")).arg("-").arg("+").arg("COUNT").arg(1);
         }
-        let v: Vec<u64> = pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("queue depths", e))?;
+        let v: Vec<redis::Value> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("queue depths", e))?;
+        // Redis's clock (the `t` fields are Redis's TIME), not a virtual one.
+        let now = self.real_now();
+        let int = |v: &redis::Value| match v {
+            redis::Value::Int(n) => *n as u64,
+            _ => 0,
+        };
         let mut d = QueueDepths::default();
-        for c in v.chunks(3) {
-            d.activities += c[0];
-            d.timers += c[1];
-            d.messages += c[2];
+        for (p, c) in v.chunks(4).enumerate() {
+            let oldest = keys::parse_entries_raw(&c[3]).first().and_then(|(_, fields)| {
+                let (_, t) = fields.iter().find(|(k, _)| k == b"t")?;
+                let t: u64 = std::str::from_utf8(t).ok()?.parse().ok()?;
+                Some(now.saturating_sub(t))
+            });
+            let part = PartitionDepths {
+                partition: p as u32,
+                activities: int(&c[0]),
+                timers: int(&c[1]),
+                messages: int(&c[2]),
+                oldest_message_age_ms: oldest,
+            };
+            d.activities += part.activities;
+            d.timers += part.timers;
+            d.messages += part.messages;
+            d.partitions.push(part);
         }
         Ok(Some(d))
     }

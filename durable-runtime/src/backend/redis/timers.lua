@@ -1,11 +1,13 @@
 -- Move due timers into the control stream (the partition's owner). KEYS[1]: the lease key.
--- ARGV: tag, worker, epoch, clock, ms, limit. Clock `r`: due by Redis's time plus `ms` (what
--- the handle was explicitly advanced by), never by the worker's own clock, which may be wrong;
--- `v`: a virtual clock standing at `ms`.
--- Returns {moved, next due ms or -1}, or 'LOCK' if the lease is not held at this epoch.
+-- ARGV: tag, worker, epoch, clock, ms, limit, the holder's mark and cursor (see `fenced`).
+-- Clock `r`: due by Redis's time plus `ms` (what the handle was explicitly advanced by), never
+-- by the worker's own clock, which may be wrong; `v`: a virtual clock standing at `ms`.
+-- Returns {moved, next due ms or -1}, 'LOCK' if the lease is not held at this epoch, or 'BACK'
+-- if Redis went back in time.
 local tag = ARGV[1]
-if not holds(tag, ARGV[2], ARGV[3]) then
-  return 'LOCK'
+local refused = fenced(tag, ARGV[2], ARGV[3], ARGV[7], ARGV[8])
+if refused then
+  return refused
 end
 local now = tonumber(ARGV[5])
 if ARGV[4] == 'r' then

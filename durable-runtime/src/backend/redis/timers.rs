@@ -13,9 +13,9 @@ impl Redis {
     /// Move due timers of owned partitions into their control streams.
     pub(super) async fn pump_timers(&self) -> Result<(), Error> {
         let now = Backend::now(self);
-        let due: Vec<(u32, u64)> = {
+        let due: Vec<(u32, u64, u64, u64)> = {
             let o = lock(&self.inner.owner);
-            o.parts.iter().filter(|(_, s)| s.timer_due <= now).map(|(p, s)| (*p, s.epoch)).collect()
+            o.parts.iter().filter(|(_, s)| s.timer_due <= now).map(|(p, s)| (*p, s.epoch, s.mark, s.last)).collect()
         };
         // Due by Redis's clock (what this handle was advanced by added), or by the virtual one.
         let (clock, at) = match self.inner.virtual_start {
@@ -23,7 +23,7 @@ impl Redis {
             None => ("r", self.inner.advanced_ms.load(Ordering::SeqCst)),
         };
         let mut c = self.conn();
-        for (p, epoch) in due {
+        for (p, epoch, mark, last) in due {
             let reply: Value = self
                 .inner
                 .scripts
@@ -35,6 +35,8 @@ impl Redis {
                 .arg(clock)
                 .arg(at)
                 .arg(1000)
+                .arg(mark)
+                .arg(last)
                 .invoke_async(&mut c)
                 .await
                 .map_err(|e| backend_err("firing timers", e))?;
@@ -56,6 +58,7 @@ impl Redis {
                         };
                     }
                 }
+                other if reply_str(other) == "BACK" => self.went_back(p, epoch, "moving due timers"),
                 _ => self.drop_partition(p, epoch),
             }
         }

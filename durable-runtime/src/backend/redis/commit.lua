@@ -23,11 +23,6 @@ end
 local exists = gen ~= ''
 local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
--- Sent again by a cluster client whose connection dropped after the script ran: applied
--- already. The control entries a step consumes are deleted by it and by nothing else.
-if n > 0 and #redis.call('XRANGE', tag .. ':ctl', ARGV[i], ARGV[i]) == 0 then
-  return 'OK'
-end
 chunked(i, n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
 i = i + n
 local reset = ARGV[i]; i = i + 1

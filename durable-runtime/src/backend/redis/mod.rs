@@ -89,8 +89,7 @@
 //! 25 ms), and every pipeline, which `conn` splits into single commands sent at once. A
 //! command is sent again only if it surely did not run (redirected, refused during a
 //! failover, or no connection to its master); a script is followed by `WAIT` on its master
-//! (`replica_acks`, default 1) so that a failover loses nothing a caller saw succeed, and a
-//! commit whose first consumed control entry is gone was applied already (`commit.lua`).
+//! (`replica_acks`, default 1) so that a failover loses nothing a caller saw succeed.
 //!
 //! Connections reconnect with exponential backoff (the `redis` crate's connection manager);
 //! work in flight while Redis is away is handed back and resumes. A commit whose outcome is

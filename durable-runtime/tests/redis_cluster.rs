@@ -191,3 +191,19 @@ async fn killed_master_fails_over_and_every_instance_completes() {
         w.kill9();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_a_password_is_reached_with_the_credentials_of_the_url() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start_with_password("s3cret")).await.unwrap();
+    let url = cluster.url();
+    assert!(url.starts_with("redis+cluster://:s3cret@"), "{url}");
+    let e = connect(&url.replace(":s3cret@", ":wrong@"), "auth", 8).await.unwrap_err().to_string();
+    assert!(e.contains("authentication failed") && !e.contains("s3cret"), "{e}");
+    let backend = connect(&url, "auth", 8).await.unwrap();
+    let w = worker_builder(backend.clone()).start().await.unwrap();
+    let client = Client::new(backend);
+    let id = client.start(hello, vec!["Bern".to_string()]).await.unwrap();
+    let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<Vec<String>>().unwrap(), ["Hello Bern!"]);
+    w.shutdown().await.unwrap();
+}

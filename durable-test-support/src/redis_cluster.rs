@@ -32,6 +32,8 @@ struct Node {
 pub struct RedisCluster {
     nodes: Vec<Node>,
     dir: PathBuf,
+    /// Every node's `requirepass` (and `masterauth`), if any.
+    password: Option<String>,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -40,13 +42,23 @@ impl RedisCluster {
     /// Start 6 nodes and join them into a cluster of 3 masters with a replica each; returns
     /// once every node sees the cluster as `ok`.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A cluster whose nodes require `password` (`requirepass`, and `masterauth` for the
+    /// replicas): its URL carries it.
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_with(Some(password.to_string()))
+    }
+
+    fn start_with(password: Option<String>) -> Self {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("durable-cluster-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the cluster test directory");
         let mut last_err = String::new();
         for _ in 0..3 {
-            let mut c = RedisCluster { nodes: Vec::new(), dir: dir.clone() };
+            let mut c = RedisCluster { nodes: Vec::new(), dir: dir.clone(), password: password.clone() };
             match c.spawn_all().and_then(|()| c.create()) {
                 Ok(()) => return c,
                 Err(e) => last_err = e,
@@ -95,7 +107,11 @@ impl RedisCluster {
     fn spawn(&self, node: &mut Node) -> Result<(), String> {
         let dir = self.dir.join(node.port.to_string());
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let child = Command::new("redis-server")
+        let mut cmd = Command::new("redis-server");
+        if let Some(pw) = &self.password {
+            cmd.args(["--requirepass", pw, "--masterauth", pw]);
+        }
+        let child = cmd
             .args(["--port", &node.port.to_string(), "--bind", "127.0.0.1", "--protected-mode", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
             .args(["--cluster-port", &free_port().to_string()])
@@ -119,7 +135,7 @@ impl RedisCluster {
         node.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if cli(node.port, &["PING"]).trim() == "PONG" {
+            if self.cli(node.port, &["PING"]).trim() == "PONG" {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -129,7 +145,11 @@ impl RedisCluster {
 
     fn create(&mut self) -> Result<(), String> {
         let addrs: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        let out = Command::new("redis-cli")
+        let mut cmd = Command::new("redis-cli");
+        if let Some(pw) = &self.password {
+            cmd.args(["--no-auth-warning", "-a", pw]);
+        }
+        let out = cmd
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -153,12 +173,12 @@ impl RedisCluster {
         let mut last = String::new();
         while Instant::now() < deadline {
             let all_ok = self.running_ports().iter().all(|p| {
-                last = cli(*p, &["CLUSTER", "INFO"]);
+                last = self.cli(*p, &["CLUSTER", "INFO"]);
                 last.contains("cluster_state:ok") && last.contains("cluster_slots_ok:16384")
             });
             // Replicas in sync with their masters (the cluster is `ok` before they are).
             let synced = self.running_ports().iter().all(|p| {
-                let info = cli(*p, &["INFO", "replication"]);
+                let info = self.cli(*p, &["INFO", "replication"]);
                 info.contains("role:master")
                     || (info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0"))
             });
@@ -171,10 +191,11 @@ impl RedisCluster {
     }
 
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3` (three of the nodes: the client
-    /// discovers the others).
+    /// discovers the others), with `:PASSWORD@` before them if the nodes require one.
     pub fn url(&self) -> String {
         let nodes: Vec<String> = self.nodes.iter().take(3).map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        let auth = self.password.as_ref().map(|pw| format!(":{pw}@")).unwrap_or_default();
+        format!("redis+cluster://{auth}{}", nodes.join(","))
     }
 
     /// The process ids of the nodes that run, with their ports.
@@ -190,7 +211,7 @@ impl RedisCluster {
     /// The ports of the masters that run and serve slots, as a running node sees them.
     pub fn masters(&self) -> Vec<u16> {
         let Some(&port) = self.running_ports().first() else { return Vec::new() };
-        cli(port, &["CLUSTER", "NODES"])
+        self.cli(port, &["CLUSTER", "NODES"])
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
@@ -207,9 +228,9 @@ impl RedisCluster {
     /// The port of the master serving `key`'s slot.
     pub fn master_of(&self, key: &str) -> u16 {
         let port = self.running_ports()[0];
-        let slot: u16 = cli(port, &["CLUSTER", "KEYSLOT", key]).trim().parse().expect("a slot");
+        let slot: u16 = self.cli(port, &["CLUSTER", "KEYSLOT", key]).trim().parse().expect("a slot");
         for m in self.masters() {
-            if cli(m, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself") && serves(l, slot)) {
+            if self.cli(m, &["CLUSTER", "NODES"]).lines().any(|l| l.contains("myself") && serves(l, slot)) {
                 return m;
             }
         }
@@ -227,7 +248,15 @@ impl RedisCluster {
 
     /// Run a command with redis-cli against the node on `port`; its output.
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        cli(port, args)
+        let mut cmd = Command::new("redis-cli");
+        cmd.arg("-p").arg(port.to_string());
+        if let Some(pw) = &self.password {
+            cmd.args(["--no-auth-warning", "-a", pw]);
+        }
+        match cmd.args(args).output() {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(_) => String::new(),
+        }
     }
 }
 
@@ -248,13 +277,6 @@ impl Drop for RedisCluster {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn cli(port: u16, args: &[&str]) -> String {
-    match Command::new("redis-cli").arg("-p").arg(port.to_string()).args(args).output() {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
-        Err(_) => String::new(),
     }
 }
 

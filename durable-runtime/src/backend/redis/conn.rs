@@ -27,14 +27,16 @@ use tokio::sync::Notify;
 #[derive(Clone)]
 pub(super) enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection, Arc<Acks>),
+    Cluster(ClusterConnection, Arc<ClusterShared>),
 }
 
-/// On a cluster, a script's writes are acknowledged once a replica of their master has them
-/// (`WAIT n`), so that a failover to that replica loses no write a caller saw succeed. A master
-/// that has no replica answering within `timeout` is written to without waiting for a while
-/// (`DEGRADED_FOR`, logged): after a failover the new master has none until the old one returns.
-pub(super) struct Acks {
+/// What the clones of a cluster connection share: the readers' polls, and the replica
+/// acknowledgements. A script's writes are acknowledged once `replicas` replicas of their
+/// master have them (`WAIT n`), so that a failover to such a replica loses no write a caller
+/// saw succeed. A master that has no replica answering within `timeout` is written to without
+/// waiting for a while (`DEGRADED_FOR`, logged): after a failover the new master has none until
+/// the old one returns.
+pub(super) struct ClusterShared {
     /// The waits of the control and activity readers, cut short by a script of this handle
     /// (it may have written what they wait for: a completion for an owned partition, an
     /// activity a step queued), so that work this process hands itself needs no poll.
@@ -49,9 +51,9 @@ pub(super) struct Acks {
 /// How long the writes to a master that had no replica acknowledge them are not waited for.
 const DEGRADED_FOR: Duration = Duration::from_secs(5);
 
-impl Acks {
+impl ClusterShared {
     pub(super) fn new(replicas: u32, timeout: Duration) -> Self {
-        Acks { ctl: Poll::new(), act: Poll::new(), replicas, timeout, degraded: Mutex::new(HashMap::new()) }
+        ClusterShared { ctl: Poll::new(), act: Poll::new(), replicas, timeout, degraded: Mutex::new(HashMap::new()) }
     }
 
     /// The route of a script call's first key (the partition's), if `cmd` is a script call and
@@ -62,22 +64,7 @@ impl Acks {
         self.act.kick();
         (self.replicas > 0).then_some(route)
     }
-}
 
-/// The route of a script call (by its first key), `None` if `cmd` is not one.
-fn script_route(cmd: &Cmd) -> Option<Route> {
-    let mut args = cmd.args_iter().filter_map(|a| match a {
-        redis::Arg::Simple(b) => Some(b),
-        _ => None,
-    });
-    let name = args.next()?;
-    if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
-        return None;
-    }
-    Some(Route::with_key(args.nth(2)?, SlotAddr::Master))
-}
-
-impl Acks {
     /// Wait until `replicas` replicas of the masters of `slots` have everything written to them
     /// on this connection so far. An error of the connection is returned: the writes may be lost.
     async fn wait(&self, c: &ClusterConnection, slots: HashSet<Route>) -> redis::RedisResult<()> {
@@ -113,6 +100,19 @@ impl Acks {
         }
         Ok(())
     }
+}
+
+/// The route of a script call (by its first key), `None` if `cmd` is not one.
+fn script_route(cmd: &Cmd) -> Option<Route> {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(b) => Some(b),
+        _ => None,
+    });
+    let name = args.next()?;
+    if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
+        return None;
+    }
+    Some(Route::with_key(args.nth(2)?, SlotAddr::Master))
 }
 
 /// What a handle connects to, to open more connections.
@@ -287,13 +287,13 @@ impl Target {
     }
 
     /// The shared connection; on a cluster, script writes wait for `replicas` replicas (see
-    /// [`Acks`]).
+    /// [`ClusterShared`]).
     pub(super) async fn connect(&self, replicas: u32) -> Result<Conn, Error> {
         match self {
             Target::Single(client) => Ok(Conn::Single(Redis::manager(client, Some(Duration::from_secs(10))).await?)),
             Target::Cluster(client) => Ok(Conn::Cluster(
                 client.get_async_connection().await.map_err(|e| backend_err("connecting to the cluster", e))?,
-                Arc::new(Acks::new(replicas, REPLICA_ACK_TIMEOUT)),
+                Arc::new(ClusterShared::new(replicas, REPLICA_ACK_TIMEOUT)),
             )),
         }
     }
@@ -376,7 +376,7 @@ impl Redis {
     }
 
     /// On a cluster, what the connection's clones share (the readers' polls among it).
-    pub(super) fn cluster(&self) -> Option<&Acks> {
+    pub(super) fn cluster(&self) -> Option<&ClusterShared> {
         match &self.inner.conn {
             Conn::Cluster(_, acks) => Some(acks),
             Conn::Single(_) => None,

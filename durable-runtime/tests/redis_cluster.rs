@@ -207,3 +207,41 @@ async fn a_cluster_with_a_password_is_reached_with_the_credentials_of_the_url() 
     assert_eq!(done.output::<Vec<String>>().unwrap(), ["Hello Bern!"]);
     w.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_makes_the_owner_read_its_partitions_again_under_new_epochs() {
+    let mut cluster = start_cluster().await;
+    let url = cluster.url();
+    // A lease longer than the failover: renewals alone would keep the old epochs.
+    let backend = Redis::builder(url.as_str())
+        .prefix("runid")
+        .partitions(16)
+        .lease_duration(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    let w = worker_builder(backend.clone()).start().await.unwrap();
+    eventually("the worker owns every partition", async || backend.owned_partitions().len() == 16).await;
+    let before = backend.owned_partitions();
+    let victim = cluster.master_of("{runid:p0}:lease");
+    let on_victim: Vec<(u32, u64)> =
+        before.iter().copied().filter(|(p, _)| cluster.master_of(&format!("{{runid:p{p}}}:lease")) == victim).collect();
+    cluster.kill(victim);
+    let c = &cluster;
+    tokio::task::block_in_place(|| c.wait_ok(Duration::from_secs(30))).expect("the replica takes over");
+    // The master of these partitions has a new run_id: each is taken again under a new epoch
+    // (and read again from the start); the others keep theirs.
+    eventually("the failed-over partitions have new epochs", async || {
+        let now = backend.owned_partitions();
+        on_victim.iter().all(|(p, e)| now.iter().any(|(q, f)| q == p && f > e))
+    })
+    .await;
+    let now = backend.owned_partitions();
+    for (p, e) in before.iter().filter(|b| !on_victim.contains(b)) {
+        assert!(now.contains(&(*p, *e)), "partition {p} kept its epoch {e}: {now:?}");
+    }
+    let client = Client::new(backend.clone());
+    let id = client.start(hello, vec!["Oslo".to_string()]).await.unwrap();
+    client.wait_for_completion(&id, PATIENCE).await.unwrap();
+    w.shutdown().await.unwrap();
+}

@@ -354,8 +354,12 @@ impl Redis {
     /// read again from the start under a new epoch (the checks of commits and renewals would
     /// find out partition by partition; this finds out at once, also for partitions where
     /// nothing happens), and the activity claims walk the pending entries from the start. A
-    /// Redis that does not allow `INFO` is not checked this way.
+    /// Redis that does not allow `INFO` is not checked this way. On a cluster each partition's
+    /// master is checked on its own (`check_cluster_run_ids`).
     pub(super) async fn check_run_id(&self) {
+        if self.check_cluster_run_ids().await {
+            return;
+        }
         let info: Result<String, redis::RedisError> =
             redis::cmd("INFO").arg("server").query_async(&mut self.conn()).await;
         let Some(run_id) = info.ok().as_deref().and_then(run_id_of).map(str::to_string) else { return };

@@ -129,7 +129,8 @@
 //! - The lease task also compares Redis's `run_id` (`INFO server`) every third of the lease and
 //!   at once after the control reader's connection fails: a new one (a restart, a failover)
 //!   makes the worker read all its partitions again under new epochs, without waiting for a
-//!   commit or a renewal to notice.
+//!   commit or a renewal to notice. On a Redis Cluster it compares the `run_id` of each owned
+//!   partition's master, and reads again only the partitions whose master changed.
 //!
 //! How fast: after a restart or failover, as soon as the worker reconnects (`run_id`); without
 //! `INFO` (an ACL that forbids it), at the holder's next commit or timer move on the partition,

@@ -481,7 +481,7 @@ fn drift_sampled(config: &EngineConfig, instance_id: &str) -> bool {
     let n = u64::from(config.drift_check);
     n > 0
         && !crate::ids::is_entity_instance(instance_id)
-        && STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % n == 0
+        && STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(n)
 }
 
 /// Replay instance `id`'s history through the registered code of its orchestrator and

@@ -86,6 +86,11 @@ pub struct WorkerMetrics {
     pub leases_lost: AtomicU64,
     /// Partition leases this process handed back (rebalancing, shutdown).
     pub leases_released: AtomicU64,
+    /// Committed steps whose history was replayed through the registered code (drift check).
+    pub drift_checks: AtomicU64,
+    /// Drift checks whose replay diverged from the history (code that no longer does what the
+    /// history says it did).
+    pub drift_detected: AtomicU64,
     /// Instances this process last saw blocked (no registered code can run them).
     blocked: Mutex<BTreeSet<String>>,
 }
@@ -157,6 +162,8 @@ static GLOBAL: WorkerMetrics = WorkerMetrics {
     commit_seconds: Histogram::new(),
     activity_seconds: Histogram::new(),
     payloads_refused: AtomicU64::new(0),
+    drift_checks: AtomicU64::new(0),
+    drift_detected: AtomicU64::new(0),
     leases_acquired: AtomicU64::new(0),
     leases_lost: AtomicU64::new(0),
     leases_released: AtomicU64::new(0),
@@ -205,7 +212,7 @@ pub struct PartitionDepths {
 /// `partition` label.
 pub fn render(out: &mut String, depths: Option<QueueDepths>) {
     let m = &GLOBAL;
-    let counters: [(&str, &str, &AtomicU64); 9] = [
+    let counters: [(&str, &str, &AtomicU64); 11] = [
         ("durable_steps_total", "Orchestration and entity steps computed by this process's workers.", &m.steps),
         (
             "durable_commits_lock_lost_total",
@@ -226,6 +233,16 @@ pub fn render(out: &mut String, depths: Option<QueueDepths>) {
             "durable_payloads_refused_total",
             "Payloads refused for being over the size limit (client inputs, activity outputs, step and entity payloads).",
             &m.payloads_refused,
+        ),
+        (
+            "durable_drift_checks_total",
+            "Committed steps whose history was replayed through the registered code (WorkerBuilder::drift_check).",
+            &m.drift_checks,
+        ),
+        (
+            "durable_drift_detected_total",
+            "Drift checks whose replay diverged from the history: the code no longer does what the history says it did.",
+            &m.drift_detected,
         ),
     ];
     for (name, help, v) in counters {

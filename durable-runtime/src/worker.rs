@@ -134,6 +134,18 @@ impl WorkerBuilder {
         self
     }
 
+    /// Check for drift: replay the history of one committed orchestration step in `one_in`
+    /// (default 0: never) through the registered code, in the background, and report the first
+    /// divergence — the history event and what the code now does instead — as an error log
+    /// (`tracing`) and on `durable_drift_detected_total`. It catches what the macro cannot
+    /// see: a clock read through a name imported outside the function, a global counter, an
+    /// iteration over a `HashMap` made elsewhere, code changed under a running instance. Each
+    /// check reads the instance's whole history: keep `one_in` large on busy workers.
+    pub fn drift_check(mut self, one_in: u32) -> Self {
+        self.engine.drift_check = one_in;
+        self
+    }
+
     /// How many of its last operations each entity keeps in its journal (default 20; 0 keeps
     /// none): operation, input, sender, time, result or error — `Client::entity_journal`,
     /// `durable entity history NAME KEY`, `GET /entities/{name}/{key}/history`. The journal is
@@ -340,7 +352,7 @@ async fn orchestration_loop(
                 let held = held.split(items.len()).expect("at least one permit per item");
                 let (backend, registry, config) = (backend.clone(), registry.clone(), config.clone());
                 tasks.spawn(async move {
-                    step_batch(&*backend, &registry, &config, items).await;
+                    step_batch(&backend, &registry, &config, items).await;
                     drop(held);
                 });
             }
@@ -361,11 +373,12 @@ async fn orchestration_loop(
 
 /// Step a batch of instances and commit all their steps together (one round trip on Redis).
 async fn step_batch(
-    backend: &dyn Backend,
-    registry: &Registry,
+    backend_arc: &Arc<dyn Backend>,
+    registry_arc: &Arc<Registry>,
     config: &EngineConfig,
     items: Vec<OrchestrationWorkItem>,
 ) {
+    let (backend, registry): (&dyn Backend, &Registry) = (&**backend_arc, registry_arc);
     let mut commits = Vec::with_capacity(items.len());
     let mut stepped = Vec::with_capacity(items.len());
     let mut first_trace = None;
@@ -413,18 +426,11 @@ async fn step_batch(
             for ((item, r), change) in stepped.iter().zip(results).zip(changes) {
                 use std::sync::atomic::Ordering::Relaxed;
                 match r {
-                    Ok(()) => match change {
-                        Some((crate::instance::RuntimeStatus::Completed, _)) => {
-                            m.instances_completed.fetch_add(1, Relaxed);
-                            m.set_blocked(&item.instance_id, false);
-                        }
-                        Some((crate::instance::RuntimeStatus::Failed, _)) => {
-                            m.instances_failed.fetch_add(1, Relaxed);
-                            m.set_blocked(&item.instance_id, false);
-                        }
-                        Some((s, blocked)) => m.set_blocked(&item.instance_id, blocked && !s.is_terminal()),
-                        None => {}
-                    },
+                    Ok(()) if drift_sampled(config, &item.instance_id) => {
+                        tokio::spawn(drift_check(backend_arc.clone(), registry_arc.clone(), item.instance_id.clone()));
+                        count_commit(m, &item.instance_id, change);
+                    }
+                    Ok(()) => count_commit(m, &item.instance_id, change),
                     Err(Error::LockLost(_)) => {
                         m.commits_lock_lost.fetch_add(1, Relaxed);
                     }
@@ -444,6 +450,62 @@ async fn step_batch(
                 let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
             }
         }
+    }
+}
+
+/// Count a committed step's outcome: instances completed or failed, blocked or not.
+fn count_commit(
+    m: &crate::metrics::WorkerMetrics,
+    instance_id: &str,
+    change: Option<(crate::instance::RuntimeStatus, bool)>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    match change {
+        Some((crate::instance::RuntimeStatus::Completed, _)) => {
+            m.instances_completed.fetch_add(1, Relaxed);
+            m.set_blocked(instance_id, false);
+        }
+        Some((crate::instance::RuntimeStatus::Failed, _)) => {
+            m.instances_failed.fetch_add(1, Relaxed);
+            m.set_blocked(instance_id, false);
+        }
+        Some((s, blocked)) => m.set_blocked(instance_id, blocked && !s.is_terminal()),
+        None => {}
+    }
+}
+
+/// Whether to check this committed step for drift: one in `config.drift_check` orchestration
+/// steps (entities have no history to replay).
+fn drift_sampled(config: &EngineConfig, instance_id: &str) -> bool {
+    static STEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = u64::from(config.drift_check);
+    n > 0
+        && !crate::ids::is_entity_instance(instance_id)
+        && STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(n)
+}
+
+/// Replay instance `id`'s history through the registered code of its orchestrator and
+/// version; report a divergence (see `WorkerBuilder::drift_check`).
+async fn drift_check(backend: Arc<dyn Backend>, registry: Arc<Registry>, id: String) {
+    let (status, history) = match (backend.status(&id).await, backend.history(&id).await) {
+        (Ok(Some(s)), Ok(Some(h))) => (s, h),
+        // Purged or replaced meanwhile, or the backend is away: nothing to check now.
+        _ => return,
+    };
+    let Some(entry) = registry.get_version(&status.name, status.version).or_else(|| registry.get(&status.name)) else {
+        return;
+    };
+    let m = crate::metrics::worker_metrics();
+    m.drift_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = engine::replay(entry, &id, &history) {
+        m.drift_detected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(
+            instance = %id,
+            orchestrator = %status.name,
+            version = status.version,
+            error = %e,
+            "drift: replaying the history through the registered code does not reproduce it"
+        );
     }
 }
 

@@ -60,6 +60,9 @@ pub struct EngineConfig {
     pub max_payload_bytes: usize,
     /// How many of its last operations each entity keeps in its journal (0: none).
     pub entity_journal: usize,
+    /// Replay the history of one committed orchestration step in this many through the
+    /// registered code and report a divergence (0: never). See `WorkerBuilder::drift_check`.
+    pub drift_check: u32,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +71,7 @@ impl Default for EngineConfig {
             blocked_retry: Duration::from_secs(5),
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             entity_journal: DEFAULT_ENTITY_JOURNAL,
+            drift_check: 0,
         }
     }
 }

@@ -69,19 +69,7 @@ async fn exported_spans_form_one_trace_per_instance() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     // On Memory, one process.
-    let backend = Memory::new();
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(otel_traced)
-        .orchestrator(otel_child)
-        .activity(otel_step)
-        .entity::<OtelTally>()
-        .start()
-        .await
-        .unwrap();
-    let client = Client::new(backend);
-    let id = client.start(otel_traced, 1).await.unwrap();
-    assert_eq!(client.wait_for_completion(&id, PATIENCE).await.unwrap().output::<u32>().unwrap(), 30);
-    worker.shutdown().await.unwrap();
+    let (client, id) = run_traced(Memory::new(), true).await;
     provider.force_flush().unwrap();
     let spans: Vec<Exported> = exported.0.lock().unwrap().iter().map(Exported::of).collect();
     check_one_trace(&client, &id, &spans, None).await;
@@ -92,17 +80,7 @@ async fn exported_spans_form_one_trace_per_instance() {
     let mut activities = ChildProcess::spawn("otel_activity_worker_process", &env);
     activities.expect_line("READY", PATIENCE);
     let backend = Redis::builder(server.url()).prefix("otel").connect().await.unwrap();
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(otel_traced)
-        .orchestrator(otel_child)
-        .entity::<OtelTally>()
-        .start()
-        .await
-        .unwrap();
-    let client = Client::new(backend);
-    let id = client.start(otel_traced, 1).await.unwrap();
-    assert_eq!(client.wait_for_completion(&id, PATIENCE).await.unwrap().output::<u32>().unwrap(), 30);
-    worker.shutdown().await.unwrap();
+    let (client, id) = run_traced(backend, false).await;
     provider.force_flush().unwrap();
     activities.send_line("DUMP");
     let count: usize = activities.expect_line("COUNT ", PATIENCE)["COUNT ".len()..].trim().parse().unwrap();
@@ -113,6 +91,21 @@ async fn exported_spans_form_one_trace_per_instance() {
     let their_ids: Vec<String> = theirs.iter().map(|s| s.span_id.clone()).collect();
     spans.extend(theirs);
     check_one_trace(&client, &id, &spans, Some(&their_ids)).await;
+}
+
+/// Run one instance of `otel_traced` on a worker over `backend` (with the activity registered
+/// here if `activities`), to its end; the client and the instance id.
+async fn run_traced<B: durable::backend::Backend + Clone>(backend: B, activities: bool) -> (Client, String) {
+    let mut builder = Worker::builder(backend.clone()).orchestrator(otel_traced).orchestrator(otel_child);
+    if activities {
+        builder = builder.activity(otel_step);
+    }
+    let worker = builder.entity::<OtelTally>().start().await.unwrap();
+    let client = Client::new(backend);
+    let id = client.start(otel_traced, 1).await.unwrap();
+    assert_eq!(client.wait_for_completion(&id, PATIENCE).await.unwrap().output::<u32>().unwrap(), 30);
+    worker.shutdown().await.unwrap();
+    (client, id.into_string())
 }
 
 /// Not a test by itself: an activity-only worker process exporting its spans through

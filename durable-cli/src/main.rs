@@ -221,6 +221,28 @@ impl Filter {
         !self.status.is_empty() || self.name.is_some() || self.created_before.is_some() || self.created_after.is_some()
     }
 
+    /// Bad usage of a command taking an instance id or these filters: both, neither, or a
+    /// status `refused` says it cannot act on (`why`). `bulk` says what the filters do.
+    fn check(
+        &self,
+        has_id: bool,
+        bulk: &str,
+        refused: impl Fn(&RuntimeStatus) -> bool,
+        why: &str,
+    ) -> Result<(), Failure> {
+        let filters = "filters (--status, --name, --created-before, --created-after)";
+        if has_id && (self.given() || self.dry_run) {
+            return Err(Failure::usage(format!("give an instance id or {filters}, not both")));
+        }
+        if !has_id && !self.given() {
+            return Err(Failure::usage(format!("give an instance id, or {filters} to {bulk}")));
+        }
+        match self.status.iter().find(|s| refused(s)) {
+            Some(s) => Err(Failure::usage(format!("--status {s}: {why}"))),
+            None => Ok(()),
+        }
+    }
+
     fn query(&self) -> InstanceQuery {
         let mut query = InstanceQuery::new();
         query.statuses = self.status.clone();
@@ -429,45 +451,21 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
         }
         Command::Entity(EntityCommand::Get { name, .. }) => check_entity_name(name),
         Command::Entity(EntityCommand::List { name: Some(name), .. }) => check_entity_name(name),
-        Command::Purge { id, filter } => {
-            let filters = "filters (--status, --name, --created-before, --created-after)";
-            match id {
-                Some(_) if filter.given() || filter.dry_run => {
-                    Err(Failure::usage(format!("give an instance id or {filters}, not both")))
-                }
-                None if !filter.given() => Err(Failure::usage(format!(
-                    "give an instance id, or {filters} to purge every finished instance that matches them \
-                     (--status completed,failed,terminated for all)"
-                ))),
-                _ => match filter.status.iter().find(|s| !s.is_terminal()) {
-                    Some(s) => Err(Failure::usage(format!(
-                        "--status {s}: only finished instances (Completed, Failed, Terminated) can be purged; terminate them first"
-                    ))),
-                    None => Ok(()),
-                },
-            }
+        Command::Purge { id, filter } => filter.check(
+            id.is_some(),
+            "purge every finished instance that matches them (--status completed,failed,terminated for all)",
+            |s| !s.is_terminal(),
+            "only finished instances (Completed, Failed, Terminated) can be purged; terminate them first",
+        ),
+        Command::Terminate { id: None, recursive: true, .. } => {
+            Err(Failure::usage("--recursive terminates one instance and its sub-orchestrations: give its id"))
         }
-        Command::Terminate { id, recursive, filter, .. } => {
-            let filters = "filters (--status, --name, --created-before, --created-after)";
-            match id {
-                Some(_) if filter.given() || filter.dry_run => {
-                    Err(Failure::usage(format!("give an instance id or {filters}, not both")))
-                }
-                None if !filter.given() => Err(Failure::usage(format!(
-                    "give an instance id, or {filters} to terminate every live instance that matches them \
-                     (--status pending,running,suspended for all)"
-                ))),
-                None if *recursive => {
-                    Err(Failure::usage("--recursive terminates one instance and its sub-orchestrations: give its id"))
-                }
-                _ => match filter.status.iter().find(|s| s.is_terminal()) {
-                    Some(s) => Err(Failure::usage(format!(
-                        "--status {s}: only live instances (Pending, Running, Suspended, ContinuedAsNew) can be terminated"
-                    ))),
-                    None => Ok(()),
-                },
-            }
-        }
+        Command::Terminate { id, filter, .. } => filter.check(
+            id.is_some(),
+            "terminate every live instance that matches them (--status pending,running,suspended for all)",
+            |s| s.is_terminal(),
+            "only live instances (Pending, Running, Suspended, ContinuedAsNew) can be terminated",
+        ),
         Command::Export { in_flight: false, .. } => Err(Failure::usage(
             "export writes the instances in flight, and only those: use `durable export --in-flight [--name NAME]`",
         )),

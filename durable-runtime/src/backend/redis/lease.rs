@@ -243,18 +243,7 @@ impl Redis {
             if lock(&inner.owner).parts.contains_key(&p) {
                 continue;
             }
-            let epoch: u64 = inner
-                .scripts
-                .lease
-                .key(format!("{}:lease", self.tag(p)))
-                .arg(self.tag(p))
-                .arg("acquire")
-                .arg(&inner.worker_id)
-                .arg(lease_ms)
-                .arg(0)
-                .invoke_async(&mut c)
-                .await
-                .map_err(|e| backend_err("acquiring a lease", e))?;
+            let epoch = self.acquire(p).await?;
             if epoch > 0 {
                 crate::metrics::lease_changed(crate::metrics::LeaseChange::Acquired, p, epoch);
                 lock(&inner.owner).parts.insert(p, Part::new(epoch));
@@ -298,18 +287,7 @@ impl Redis {
             if holder.as_deref() != Some(inner.worker_id.as_str()) {
                 continue;
             }
-            let epoch: u64 = inner
-                .scripts
-                .lease
-                .key(format!("{}:lease", self.tag(p)))
-                .arg(self.tag(p))
-                .arg("acquire")
-                .arg(&inner.worker_id)
-                .arg(inner.cfg.lease.as_millis() as u64)
-                .arg(0)
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(|e| backend_err("acquiring a lease", e))?;
+            let epoch = self.acquire(p).await?;
             if epoch > 0 {
                 let mut o = lock(&inner.owner);
                 o.forgotten.remove(&p);
@@ -317,6 +295,24 @@ impl Redis {
             }
         }
         Ok(())
+    }
+
+    /// Take partition `p`'s lease if it is free or already this handle's, under a new epoch;
+    /// the epoch, or 0 if another worker holds it.
+    async fn acquire(&self, p: u32) -> Result<u64, Error> {
+        let inner = &self.inner;
+        inner
+            .scripts
+            .lease
+            .key(format!("{}:lease", self.tag(p)))
+            .arg(self.tag(p))
+            .arg("acquire")
+            .arg(&inner.worker_id)
+            .arg(inner.cfg.lease.as_millis() as u64)
+            .arg(0)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("acquiring a lease", e))
     }
 
     /// Forget a partition (lost, handed back, or to be taken again under a new epoch). Its

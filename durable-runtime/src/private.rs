@@ -267,10 +267,9 @@ pub trait Persist: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> Persist for T {}
 
 /// What `.await` in an orchestrator accepts: the durable task types, each as itself (the
-/// macro's code calls `AwaitTask::into_task` on what is awaited). One impl per type, not a
-/// blanket impl over `DurableTask`: for anything else (a plain future) the call's type is then
-/// an error type, so the compiler reports this one error and not also every later use of the
-/// value (saving it in the state, polling it).
+/// macro's code passes what is awaited through [`task`]). One impl per type, not a blanket impl
+/// over `DurableTask`: for anything else (a plain future) the compiler reports this one error
+/// and not also every later use of the value (saving it in the state, polling it).
 #[diagnostic::on_unimplemented(
     message = "`.await` in an orchestrator works on durable tasks only, and `{Self}` is not one",
     label = "not a durable task",
@@ -279,6 +278,14 @@ impl<T: Serialize + DeserializeOwned> Persist for T {}
 pub trait AwaitTask {
     type Task: DurableTask;
     fn into_task(self) -> Self::Task;
+}
+
+/// The task `.await` works on. Its type is a parameter of its own, tied to `D` by the bound
+/// only: when `D` is not a durable task, that bound is the one error, and the result's type
+/// is left unknown (no further error), where returning `D::Task` would report it again.
+#[inline(always)]
+pub fn task<D: AwaitTask<Task = T>, T: DurableTask>(d: D) -> T {
+    d.into_task()
 }
 
 impl<T: DeserializeOwned> AwaitTask for crate::task::Task<T> {

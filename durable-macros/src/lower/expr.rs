@@ -112,7 +112,7 @@ impl Lowerer<'_> {
         let task_ident = self.ident_of(task).clone();
         let base_tokens = base.tokens.clone();
         let p = self.private(span);
-        let tokens = quote_spanned!(span=> let #task_ident = #p::AwaitTask::into_task(#base_tokens););
+        let tokens = quote_spanned!(span=> let #task_ident = #p::task(#base_tokens););
         self.push_code(Operand { tokens, ..base }, vec![task]);
         let resume = self.new_block();
         self.cfg[resume].resume_of = Some(self.next_await);

@@ -6,6 +6,7 @@
 //! (`Redis::inbox_stats`), and Redis's `SLOWLOG`: the longest command (a commit script, mostly)
 //! against the lease duration, which it must stay far below.
 
+use crate::parked::{Rss, mb};
 use crate::scenarios::Tally;
 use crate::workload::sequence;
 use crate::{WAIT, connect_redis, start};
@@ -14,17 +15,9 @@ use durable::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Resident memory of this process (`VmRSS`), in bytes.
+/// Resident memory of this process now (`VmRSS`), in bytes; 0 where `/proc` cannot tell.
 fn rss() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn mb(b: u64) -> f64 {
-    b as f64 / 1e6
+    Rss::read().map_or(0, |r| r.now)
 }
 
 /// Queue `n` starts and `signals` signals to one entity, then drain them with one worker.

@@ -29,13 +29,13 @@ pub(crate) struct RedisHub {
 
 /// Resident memory of this process, from `/proc/self/status` (Linux), in bytes: now and peak.
 #[derive(Clone, Copy)]
-struct Rss {
-    now: u64,
-    peak: u64,
+pub(crate) struct Rss {
+    pub(crate) now: u64,
+    pub(crate) peak: u64,
 }
 
 impl Rss {
-    fn read() -> Option<Rss> {
+    pub(crate) fn read() -> Option<Rss> {
         let s = std::fs::read_to_string("/proc/self/status").ok()?;
         Some(Rss { now: status_kb(&s, "VmRSS:")? * 1024, peak: status_kb(&s, "VmHWM:")? * 1024 })
     }
@@ -52,7 +52,7 @@ fn info_field(info: &str, name: &str) -> Option<u64> {
     info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
 }
 
-fn mb(b: u64) -> f64 {
+pub(crate) fn mb(b: u64) -> f64 {
     b as f64 / 1e6
 }
 

@@ -6,6 +6,7 @@ use durable_runtime::backend::{Memory, Redis};
 use durable_runtime::{Client, Error, InstanceQuery, InstanceStatus, RuntimeStatus, Worker};
 use durable_test_support::backends::TestBackend;
 use durable_test_support::fixtures::{hello, panics, say_hello, wait_event};
+use durable_test_support::leftovers::PARTITION_KEYS;
 use durable_test_support::redis_server::RedisServer;
 use durable_test_support::wait::{PATIENCE, eventually, running, wait_until};
 use std::collections::{BTreeMap, HashSet};
@@ -40,15 +41,20 @@ fn order(list: &[InstanceStatus]) -> Vec<(u64, String)> {
     list.iter().map(|s| (s.created_ms, s.instance_id.clone())).collect()
 }
 
-async fn bulk_purge_deletes_exactly_the_matching_finished_instances<B: TestBackend>(backend: B) {
-    let worker = Worker::builder(backend.clone())
+/// A worker running the orchestrators these tests start.
+async fn start_worker<B: durable_runtime::backend::Backend + Clone>(backend: &B) -> durable_runtime::WorkerHandle {
+    Worker::builder(backend.clone())
         .orchestrator(hello)
         .orchestrator(wait_event)
         .orchestrator(panics)
         .activity(say_hello)
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn bulk_purge_deletes_exactly_the_matching_finished_instances<B: TestBackend>(backend: B) {
+    let worker = start_worker(&backend).await;
     let client = Client::new(backend.clone());
     let cities = || vec!["Oslo".to_string()];
     let mut mark = 0;
@@ -171,11 +177,6 @@ async fn all_keys(c: &mut ::redis::aio::MultiplexedConnection) -> Vec<String> {
     keys
 }
 
-/// The partition-level keys of a task hub (see the layout in `backend::redis`): what stays when
-/// every instance is gone.
-const PARTITION_KEYS: &[&str] =
-    &["ctl", "act", "tm", "tp", "ob", "oseq", "in", "idx", "fin", "lease", "epoch", "seq", "gen", "mark", "dead"];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_finished_instances_expire_with_everything_they_own() {
     let server = RedisServer::start();
@@ -188,14 +189,7 @@ async fn redis_finished_instances_expire_with_everything_they_own() {
         .connect()
         .await
         .unwrap();
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(hello)
-        .orchestrator(wait_event)
-        .orchestrator(panics)
-        .activity(say_hello)
-        .start()
-        .await
-        .unwrap();
+    let worker = start_worker(&backend).await;
     let client = Client::new(backend.clone());
     let live = client.start_with_id(wait_event, "live", 3600).await.unwrap();
     wait_until(&client, &live, running).await;

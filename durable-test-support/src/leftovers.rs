@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 /// The keys of a partition that stay when every instance is gone (see the key layout of
 /// `durable::backend::Redis`).
-const PARTITION_KEYS: &[&str] =
+pub const PARTITION_KEYS: &[&str] =
     &["ctl", "act", "tm", "tp", "ob", "oseq", "in", "idx", "fin", "lease", "epoch", "seq", "gen", "mark", "dead"];
 
 /// The keys of the task hub itself.

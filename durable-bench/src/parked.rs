@@ -132,42 +132,48 @@ impl Probe {
     async fn show_instance(&mut self, hub: &RedisHub, id: &str) -> Result<(), String> {
         let tag = format!("{{{}:p{}}}", self.prefix, hub.backend.partition_of(id));
         let (ik, hk) = (format!("{tag}:i:{id}"), format!("{tag}:h:{id}"));
-        let fields = ["st", "rs", "snap", "g", "m0"];
         let mut pipe = redis::pipe();
         for k in [&ik, &hk] {
             pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
             pipe.cmd("OBJECT").arg("ENCODING").arg(k);
+            pipe.cmd("GET").arg(k);
         }
-        for f in fields {
-            pipe.cmd("HSTRLEN").arg(&ik).arg(f);
-        }
-        pipe.cmd("LRANGE").arg(&hk).arg(0).arg(-1);
         let v: Vec<redis::Value> = pipe.query_async(&mut self.conn).await.map_err(|e| format!("{ik}: {e}"))?;
         let iu: Option<u64> = value(&v, 0)?;
         let ie: Option<String> = value(&v, 1)?;
-        let hu: Option<u64> = value(&v, 2)?;
-        let he: Option<String> = value(&v, 3)?;
-        let lens: Vec<u64> = (4..4 + fields.len()).map(|i| value(&v, i)).collect::<Result<_, _>>()?;
-        let events: Vec<Vec<u8>> = value(&v, 4 + fields.len())?;
+        let record: Vec<u8> = value(&v, 2)?;
+        let hu: Option<u64> = value(&v, 3)?;
+        let he: Option<String> = value(&v, 4)?;
+        let history: Vec<u8> = value(&v, 5)?;
         let enc = |e: Option<String>| e.unwrap_or_else(|| "missing".into());
+        // The record: `<generation> <m0> <status> <history length> <s> <h>\n`, s bytes of
+        // status JSON, h bytes of history (`o`: it is in its own key), then the snapshot.
+        let nl = record.iter().position(|&b| b == b'\n').unwrap_or(0);
+        let header = String::from_utf8_lossy(&record[..nl]).into_owned();
+        let f: Vec<&str> = header.split(' ').collect();
+        let s: usize = f.get(4).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let h: usize = f.get(5).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let st_end = (nl + 1 + s).min(record.len());
+        let h_end = (st_end + h).min(record.len());
+        let status = String::from_utf8_lossy(&record[(nl + 1).min(st_end)..st_end]).into_owned();
         println!("  instance {id}:");
-        let parts: Vec<String> = fields.iter().zip(&lens).map(|(f, l)| format!("{f} {l}")).collect();
         println!(
-            "    {ik}: MEMORY USAGE {} bytes, {}; field values (bytes): {}",
+            "    {ik}: MEMORY USAGE {} bytes, {}; {} bytes: header {} ({header:?}), status {s}, history {h}, snapshot {}",
             iu.unwrap_or(0),
             enc(ie),
-            parts.join(", ")
+            record.len(),
+            nl + 1,
+            record.len() - h_end
         );
-        let total: usize = events.iter().map(Vec::len).sum();
+        println!("      status {status}");
+        println!("      history (as text) {:?}", String::from_utf8_lossy(&record[st_end..h_end]));
+        println!("      snapshot (as text) {:?}", String::from_utf8_lossy(&record[h_end..]));
         println!(
-            "    {hk}: MEMORY USAGE {} bytes, {}; {} events, {total} bytes of JSON:",
+            "    {hk} (a history over 2 KB): MEMORY USAGE {} bytes, {}; {} bytes",
             hu.unwrap_or(0),
             enc(he),
-            events.len()
+            history.len()
         );
-        for e in &events {
-            println!("      {:>4} {}", e.len(), String::from_utf8_lossy(e));
-        }
         Ok(())
     }
 }

@@ -20,6 +20,13 @@ pub fn to_state<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
     rmp_serde::to_vec_named(value).map_err(|e| format!("orchestration state does not serialize: {e}"))
 }
 
+/// Encode an orchestrator's saved state machine (`Snapshot`): fields by position, so that a
+/// parked instance's state stays small. Its locals are each encoded with [`to_state`] (field
+/// names kept, for tools). [`from_state`] reads either form.
+pub fn to_state_compact(st: &Snapshot) -> Result<Vec<u8>, String> {
+    rmp_serde::to_vec(st).map_err(|e| format!("orchestration state does not serialize: {e}"))
+}
+
 /// Decode a snapshot.
 pub fn from_state<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     rmp_serde::from_slice(bytes).map_err(|e| format!("orchestration state does not deserialize: {e}"))
@@ -129,5 +136,28 @@ pub fn abbreviate(s: &str) -> String {
             end -= 1;
         }
         format!("{}… ({} bytes)", &s[..end], s.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_machine_saved_with_field_names_reads_as_the_compact_one() {
+        let st = Snapshot {
+            fingerprint: 9,
+            pc: 4,
+            at: "ctx.wait_for_event(\"go\")".into(),
+            locals: vec![("n".into(), Blob(to_state(&7u64).unwrap()))],
+            types: vec!["u64".into()],
+            line: 12,
+        };
+        let named = to_state(&st).unwrap();
+        let compact = to_state_compact(&st).unwrap();
+        assert_eq!(from_state::<Snapshot>(&named).unwrap(), st);
+        assert_eq!(from_state::<Snapshot>(&compact).unwrap(), st);
+        assert!(compact.len() + 30 < named.len(), "{} vs {} bytes", compact.len(), named.len());
+        assert_eq!(state_to_json(&compact)["locals"]["n"], 7);
     }
 }

@@ -251,7 +251,7 @@ pub fn suspend<R>(fingerprint: u64, site: &Site, locals: Vec<Result<SavedLocal, 
         types,
         line: site.line,
     };
-    match crate::payload::to_state(&st) {
+    match crate::payload::to_state_compact(&st) {
         Ok(bytes) => Step::Suspend(bytes),
         Err(e) => Step::Error(StepResult::Failed(e)),
     }

@@ -130,9 +130,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Encode (MessagePack).
+    /// Encode (MessagePack, fields by position: a parked instance's snapshot is kept small; the
+    /// user's locals inside `state` keep their field names). Snapshots written with field
+    /// names, as releases before this one did, read the same.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        rmp_serde::to_vec_named(self).map_err(|e| Error::Backend(format!("snapshot does not serialize: {e}")))
+        rmp_serde::to_vec(self).map_err(|e| Error::Backend(format!("snapshot does not serialize: {e}")))
     }
     /// Decode.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
@@ -413,5 +415,18 @@ mod tests {
         let read = Snapshot::from_bytes(&bytes).unwrap();
         assert_eq!(read.state, s.state);
         assert_eq!(read.version, 1, "a snapshot from before versions is version 1");
+    }
+
+    #[test]
+    fn a_snapshot_written_with_field_names_reads_as_the_compact_one() {
+        let mut s = snapshot();
+        s.runtime.buffered_events.push_back(("go".into(), "1".into()));
+        s.runtime.next_id = 3;
+        s.pending_continue_as_new = Some("5".into());
+        let named = rmp_serde::to_vec_named(&s).unwrap();
+        let compact = s.to_bytes().unwrap();
+        assert_eq!(Snapshot::from_bytes(&named).unwrap(), s);
+        assert_eq!(Snapshot::from_bytes(&compact).unwrap(), s);
+        assert!(compact.len() + 100 < named.len(), "{} vs {} bytes", compact.len(), named.len());
     }
 }

@@ -141,16 +141,43 @@ impl fmt::Debug for TraceContext {
     }
 }
 
+/// As the `traceparent` text in human-readable formats (JSON); as 25 bytes (trace id, span id,
+/// flags) in binary ones (MessagePack: history events and snapshots), which read either.
 impl Serialize for TraceContext {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            return s.collect_str(self);
+        }
+        let mut b = [0u8; 25];
+        b[..16].copy_from_slice(&self.trace_id);
+        b[16..24].copy_from_slice(&self.span_id);
+        b[24] = self.flags;
+        s.serialize_bytes(&b)
     }
 }
 
 impl<'de> Deserialize<'de> for TraceContext {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a W3C traceparent: {s:?}")))
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TraceContext;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a W3C traceparent, or its 25 bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TraceContext, E> {
+                TraceContext::parse(s).ok_or_else(|| E::custom(format!("not a W3C traceparent: {s:?}")))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<TraceContext, E> {
+                if b.len() != 25 {
+                    return Err(E::custom(format!("a trace context is 25 bytes, not {}", b.len())));
+                }
+                let mut c = TraceContext { trace_id: [0; 16], span_id: [0; 8], flags: b[24] };
+                c.trace_id.copy_from_slice(&b[..16]);
+                c.span_id.copy_from_slice(&b[16..24]);
+                Ok(c)
+            }
+        }
+        if d.is_human_readable() { d.deserialize_str(V) } else { d.deserialize_any(V) }
     }
 }
 
@@ -278,6 +305,20 @@ pub mod otel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trace_context_is_text_in_json_and_25_bytes_in_messagepack() {
+        let c = TraceContext::new_root();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json, format!("\"{}\"", c.traceparent()));
+        assert_eq!(serde_json::from_str::<TraceContext>(&json).unwrap(), c);
+        let packed = rmp_serde::to_vec(&c).unwrap();
+        assert_eq!(packed.len(), 27);
+        assert_eq!(rmp_serde::from_slice::<TraceContext>(&packed).unwrap(), c);
+        // As MessagePack held it before: the text.
+        let text = rmp_serde::to_vec(&c.traceparent()).unwrap();
+        assert_eq!(rmp_serde::from_slice::<TraceContext>(&text).unwrap(), c);
+    }
 
     #[test]
     fn traceparent_round_trips_and_refuses_garbage() {

@@ -300,7 +300,7 @@ async fn redis_a_page_reads_only_its_page() {
         let page = client.list(query.clone()).await.unwrap();
         let info: String = ::redis::cmd("INFO").arg("commandstats").query_async(&mut c).await.unwrap();
         assert_eq!(page.instances.len(), limit);
-        let reads = calls(&info, "hmget");
+        let reads = calls(&info, "get");
         assert!(reads <= (limit * partitions) as u64, "a page of {limit} read {reads} instances:\n{info}");
         assert_eq!(calls(&info, "zrangebyscore"), 0, "{info}");
         // Finding where the continuation falls in a partition that does not hold its

@@ -3,7 +3,7 @@
 --   the highest `:mark` the holder's commits were answered with, its cursor (the last control
 --   entry it read),
 --   n, n stream ids to acknowledge,
---   reset history (0/1), n, n history events,
+--   reset history (0/1), n, n history events (each preceded by its length, a varint),
 --   snapshot op (k/s/d), snapshot bytes,
 --   status JSON ('' if unchanged), runtime status, last update of the status (ms),
 --   n operations, each: kind, target partition, argument count, arguments.
@@ -15,43 +15,42 @@ local refused = fenced(tag, ARGV[3], ARGV[4], ARGV[7], ARGV[8])
 if refused then
   return refused
 end
-local ik = tag .. ':i:' .. inst
-local gen = redis.call('HGET', ik, 'g') or ''
+local r = record(tag, inst)
+local gen = r and r.g or ''
 if gen ~= ARGV[5] then
   return 'GONE'
 end
-local exists = gen ~= ''
 local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
 chunked(i, n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
 i = i + n
 local reset = ARGV[i]; i = i + 1
 n = tonumber(ARGV[i]); i = i + 1
-if exists then
-  local hk = tag .. ':h:' .. inst
+if r then
   if reset == '1' then
-    redis.call('DEL', hk)
+    reset_history(tag, inst, r)
   end
-  chunked(i, n, function(...) redis.call('RPUSH', hk, ...) end)
+  chunked(i, n, function(...) append_history(tag, inst, r, table.concat({ ... }), select('#', ...)) end)
 end
 i = i + n
 local sop, sbytes = ARGV[i], ARGV[i + 1]; i = i + 2
-if exists then
-  if sop == 's' then
-    redis.call('HSET', ik, 'snap', sbytes)
-  elseif sop == 'd' then
-    redis.call('HDEL', ik, 'snap')
-  end
+if r and sop == 's' then
+  r.snap = sbytes
+elseif r and sop == 'd' then
+  r.snap = ''
 end
 local st, rs, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
-if exists and st ~= '' then
-  redis.call('HSET', ik, 'st', st, 'rs', rs)
+if r and st ~= '' then
+  r.st, r.rs = st, rs
   -- The finished index (for retention): finished instances by when they finished.
   if FINISHED[rs] then
     redis.call('ZADD', tag .. ':fin', at, inst)
   else
     redis.call('ZREM', tag .. ':fin', inst)
   end
+end
+if r then
+  put_record(tag, inst, r)
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do

@@ -3,7 +3,7 @@
 
 use super::inbox::LockInfo;
 use super::scripts::is_noscript;
-use super::{Redis, backend_err, keys, lock, reply_int, reply_str, to_json};
+use super::{Redis, backend_err, keys, lock, record, reply_int, reply_str, to_json};
 use crate::backend::{Action, Backend, SnapshotChange, StepCommit};
 use crate::error::Error;
 use crate::time::Millis;
@@ -45,7 +45,7 @@ impl Redis {
         a.push(if commit.reset_history { b"1".to_vec() } else { b"0".to_vec() });
         a.push(commit.new_events.len().to_string().into_bytes());
         for e in &commit.new_events {
-            a.push(to_json(e)?.into_bytes());
+            a.push(record::encode_event(e)?);
         }
         match &commit.snapshot {
             SnapshotChange::Keep => a.extend([b"k".to_vec(), Vec::new()]),
@@ -54,7 +54,7 @@ impl Redis {
         }
         match &commit.status {
             Some(s) => {
-                a.push(to_json(s)?.into_bytes());
+                a.push(record::encode_status(s)?);
                 a.push(s.runtime_status.to_string().into_bytes());
                 a.push(s.updated_ms.to_string().into_bytes());
             }
@@ -106,7 +106,7 @@ impl Redis {
                         self.part_of(&new.instance_id),
                         vec![
                             new.instance_id.clone().into_bytes(),
-                            to_json(&status)?.into_bytes(),
+                            record::encode_status(&status)?,
                             now.to_string().into_bytes(),
                             to_json(&new.start_message())?.into_bytes(),
                             pp.to_string().into_bytes(),

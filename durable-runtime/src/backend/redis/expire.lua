@@ -8,8 +8,8 @@ local tag = ARGV[1]
 local fk = tag .. ':fin'
 local ids = redis.call('ZRANGEBYSCORE', fk, '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, inst in ipairs(ids) do
-  local rs = redis.call('HGET', tag .. ':i:' .. inst, 'rs')
-  if rs and FINISHED[rs] then
+  local r = record(tag, inst)
+  if r and FINISHED[r.rs] then
     purge_instance(tag, inst)
   else
     redis.call('ZREM', fk, inst)

@@ -1,10 +1,9 @@
 //! The inboxes (control streams): clients write instances and messages into them, the owner of
 //! a partition reads them into memory and hands out orchestration work, one lock per instance.
 
-use super::{BLOCK_MAX, Inner, Redis, backend_err, from_json, keys, lock, reply_int, to_json};
+use super::{BLOCK_MAX, Inner, Redis, backend_err, keys, lock, record, to_json};
 use crate::backend::{Backend, InstanceMessage, NewInstance, OrchestrationWorkItem, PendingMessage};
 use crate::error::Error;
-use crate::instance::InstanceStatus;
 use keys::Entry;
 use keys::stream_id;
 use redis::Value;
@@ -70,7 +69,7 @@ impl Redis {
             .arg(self.tag(p))
             .arg(p)
             .arg(&new.instance_id)
-            .arg(to_json(&new.initial_status(now))?)
+            .arg(record::encode_status(&new.initial_status(now))?)
             .arg(now)
             .arg(to_json(&new.start_message())?)
             .invoke_async(&mut self.conn())
@@ -314,31 +313,16 @@ impl Redis {
         &self,
         popped: Vec<(u64, u32, String, Vec<PendingMessage>)>,
     ) -> Result<Vec<OrchestrationWorkItem>, Error> {
-        let mut pipe = redis::pipe();
-        for (_, p, id, _) in &popped {
-            let t = self.tag(*p);
-            pipe.cmd("HMGET").arg(format!("{t}:i:{id}")).arg("st").arg("snap").arg("g").arg("m0");
-            pipe.cmd("LLEN").arg(format!("{t}:h:{id}"));
-        }
-        let replies: Vec<Value> =
-            pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("loading instances", e))?;
+        let ids: Vec<(u32, &str)> = popped.iter().map(|(_, p, id, _)| (*p, id.as_str())).collect();
+        let records = self.records(&ids).await?;
         let mut items = Vec::new();
-        for (k, (lock_id, _, id, msgs)) in popped.into_iter().enumerate() {
-            let fields = match &replies[2 * k] {
-                Value::Array(a) => a.iter().map(keys::bytes).collect::<Vec<_>>(),
-                _ => vec![None; 4],
-            };
-            let hlen = reply_int(&replies[2 * k + 1]).max(0) as u64;
-            let generation = fields.get(2).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned());
-            let m0: u64 =
-                fields.get(3).cloned().flatten().and_then(|b| String::from_utf8_lossy(&b).parse().ok()).unwrap_or(0);
-            let status: Option<InstanceStatus> = match (&generation, fields.first().cloned().flatten()) {
-                (Some(_), Some(b)) => Some(from_json(&b, "an instance status")?),
-                _ => None,
-            };
-            let snapshot = match (&status, fields.get(1).cloned().flatten()) {
-                (Some(_), Some(b)) => Some(b),
-                _ => None,
+        for ((lock_id, _, id, msgs), rec) in popped.into_iter().zip(records) {
+            let (generation, m0, hlen, status, snapshot) = match rec {
+                Some(r) => {
+                    let status = record::decode_status(&r.status, &id)?;
+                    (Some(r.generation), r.m0, r.history_len, Some(status), r.snapshot)
+                }
+                None => (None, 0, 0, None, None),
             };
             let (messages, stale): (Vec<_>, Vec<_>) =
                 if status.is_some() { msgs.into_iter().partition(|m| m.id > m0) } else { (msgs, Vec::new()) };

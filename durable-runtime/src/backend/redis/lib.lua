@@ -35,8 +35,114 @@ local function next_id(tag)
   return advance(tag .. ':seq') .. '-0'
 end
 
+-- An instance's record is one string (so that Redis keeps it compact, one key per instance):
+--   `<generation> <first inbox entry> <runtime status> <history length> <s> <h>\n`
+--   then the status (JSON, s bytes), the history (h bytes), the snapshot (the rest).
+-- The history is its events, each preceded by its length (a varint). While it is short it is
+-- kept in the record (rewriting it is cheap); once it would pass `INLINE` bytes it moves to
+-- `:h:<id>`, one string that commits append to, and `h` is `o`. Releases before this one kept
+-- a hash and a list of JSON events: `record` converts them the first time a script reads them
+-- (`migrate.lua` does it for reads from Rust).
+local INLINE = 2048
+
+-- `n` as an unsigned LEB128 varint.
+local function varint(n)
+  local s = ''
+  while n >= 128 do
+    s = s .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return s .. string.char(n)
+end
+
+local function encode_record(r)
+  local h = r.hout and 'o' or #r.hist
+  return r.g .. ' ' .. r.m0 .. ' ' .. r.rs .. ' ' .. r.hn .. ' ' .. #r.st .. ' ' .. h .. '\n' .. r.st .. r.hist .. r.snap
+end
+
+local function parse_record(s)
+  local g, m0, rs, hn, n, h, p = string.match(s, '^(%d+) (%d+) (%a+) (%d+) (%d+) (%w+)\n()')
+  if not g then
+    error('durable: unreadable instance record (not written by this release of durable)')
+  end
+  n = tonumber(n)
+  local hl = h == 'o' and 0 or tonumber(h)
+  return {
+    g = g, m0 = m0, rs = rs, hn = tonumber(hn), hout = h == 'o',
+    st = string.sub(s, p, p + n - 1), hist = string.sub(s, p + n, p + n + hl - 1), snap = string.sub(s, p + n + hl),
+  }
+end
+
+-- Append `events` (`n` of them, each after its length) to `r`'s history.
+local function append_history(tag, inst, r, events, n)
+  if n == 0 then
+    return
+  end
+  r.hn = r.hn + n
+  if r.hout then
+    redis.call('APPEND', tag .. ':h:' .. inst, events)
+  elseif #r.hist + #events <= INLINE then
+    r.hist = r.hist .. events
+  else
+    redis.call('SET', tag .. ':h:' .. inst, r.hist .. events)
+    r.hist, r.hout = '', true
+  end
+end
+
+-- Empty `r`'s history (it continues as new).
+local function reset_history(tag, inst, r)
+  if r.hout then
+    redis.call('DEL', tag .. ':h:' .. inst)
+  end
+  r.hn, r.hist, r.hout = 0, '', false
+end
+
+-- Convert an instance kept as a hash (`st`, `snap`, `g`, `m0`, `rs`) with a list of JSON
+-- events, as releases before this one wrote it, to the one-string layout; its record.
+local function migrate(tag, inst, ik)
+  local v = redis.call('HMGET', ik, 'st', 'snap', 'g', 'm0', 'rs')
+  local r = { g = v[3] or '0', m0 = v[4] or '0', rs = v[5] or 'Pending', hn = 0, hist = '', hout = false,
+    st = v[1] or '', snap = v[2] or '' }
+  local hk = tag .. ':h:' .. inst
+  if redis.call('TYPE', hk).ok == 'list' then
+    local items = redis.call('LRANGE', hk, 0, -1)
+    local parts = {}
+    for j, e in ipairs(items) do
+      parts[j] = varint(#e) .. e
+    end
+    redis.call('DEL', hk)
+    append_history(tag, inst, r, table.concat(parts), #items)
+  end
+  redis.call('DEL', ik)
+  redis.call('SET', ik, encode_record(r))
+  return r
+end
+
+-- Instance `inst`'s record (a table: g, m0, rs, hn, hist, hout, st, snap), or nil if there is none.
+local function record(tag, inst)
+  local ik = tag .. ':i:' .. inst
+  local s = redis.pcall('GET', ik)
+  if type(s) == 'table' and s.err then
+    return migrate(tag, inst, ik)
+  end
+  if not s then
+    return nil
+  end
+  return parse_record(s)
+end
+
+local function put_record(tag, inst, r)
+  redis.call('SET', tag .. ':i:' .. inst, encode_record(r))
+end
+
+-- A new record: no history, no snapshot.
+local function new_record(gen, m0, rs, st)
+  return { g = gen, m0 = m0, rs = rs, hn = 0, hist = '', hout = false, st = st, snap = '' }
+end
+
 -- An entity (`@name@key`) is created by its first message: its status record, Running, with
--- no state yet. False if `inst` is not an entity id.
+-- no state yet. False if `inst` is not an entity id. (The status JSON's short field names are
+-- `StatusOut`'s, in `record.rs`.)
 local function create_entity(tag, inst)
   local name = string.match(inst, '^@([^@]+)@')
   if not name then
@@ -44,14 +150,10 @@ local function create_entity(tag, inst)
   end
   local t = redis.call('TIME')
   local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local st = cjson.encode({
-    name = name, instance_id = inst, execution_id = '', runtime_status = 'Running', input = 'null',
-    output = cjson.null, custom_status = cjson.null, error = cjson.null, reason = cjson.null,
-    created_ms = ms, updated_ms = ms, parent = cjson.null,
-  })
+  local st = cjson.encode({ n = name, x = '', s = 'Running', i = 'null', c = ms, u = ms })
   local gen = advance(tag .. ':gen')
   local m0 = redis.call('GET', tag .. ':seq') or '0'
-  redis.call('HSET', tag .. ':i:' .. inst, 'st', st, 'rs', 'Running', 'g', gen, 'm0', m0)
+  put_record(tag, inst, new_record(gen, m0, 'Running', st))
   redis.call('ZADD', tag .. ':idx', ms, inst)
   return true
 end
@@ -179,14 +281,18 @@ local function walk(tag, after_ms, after_id, from, to, budget, f)
   return last_s, last_m, r < stop
 end
 
--- Whether status JSON `st` has orchestrator name `name`; `prefix` is `{"name":` followed by
--- the name as JSON, which is how the runtime's status records start (an entity's first record,
--- written by Lua, may not: it is decoded).
-local function has_name(st, name, prefix)
-  if string.sub(st, 1, 8) == '{"name":' then
-    return string.sub(st, 1, #prefix) == prefix
+-- Whether status JSON `st` has orchestrator name `name`; `quoted` is the name as JSON. The
+-- runtime's status records start with `{"n":` and the quoted name (those of releases before
+-- this one with `{"name":`); an entity's first record, written by Lua, may not: it is decoded.
+local function has_name(st, name, quoted)
+  if string.sub(st, 1, 5) == '{"n":' then
+    return string.sub(st, 6, 5 + #quoted + 1) == quoted .. ','
   end
-  return cjson.decode(st).name == name
+  if string.sub(st, 1, 8) == '{"name":' then
+    return string.sub(st, 9, 8 + #quoted + 1) == quoted .. ','
+  end
+  local d = cjson.decode(st)
+  return (d.n or d.name) == name
 end
 
 -- An operation for another partition goes to this partition's outbox, numbered per target, and
@@ -215,23 +321,21 @@ end
 -- Create an instance: args = instance, status JSON, created ms, start message, parent partition,
 -- parent instance ('' if none), message for the parent if the id is taken by a live instance.
 local function create(tag, part, a)
-  local ik = tag .. ':i:' .. a[1]
-  local rs = redis.call('HGET', ik, 'rs')
-  if rs and not FINISHED[rs] then
+  local r = record(tag, a[1])
+  if r and not FINISHED[r.rs] then
     if a[6] ~= '' then
       route(tag, part, a[5], 'snd', { a[6], a[7] })
     end
     return false
   end
-  if rs then
+  if r then
     drop_timers(tag, a[1])
     redis.call('DEL', tag .. ':h:' .. a[1])
-    redis.call('HDEL', ik, 'snap')
     redis.call('ZREM', tag .. ':fin', a[1])
   end
   local gen = advance(tag .. ':gen')
   local m0 = redis.call('GET', tag .. ':seq') or '0'
-  redis.call('HSET', ik, 'st', a[2], 'rs', 'Pending', 'g', gen, 'm0', m0)
+  put_record(tag, a[1], new_record(gen, m0, 'Pending', a[2]))
   redis.call('ZADD', tag .. ':idx', a[3], a[1])
   deliver(tag, a[1], a[4])
   return true

@@ -151,12 +151,12 @@ pub(super) fn opt_ms(ms: Option<Millis>) -> String {
     ms.map(|ms| ms.to_string()).unwrap_or_default()
 }
 
-/// A name filter as the scripts take it: the name ('' = any) and how the status records of
-/// instances with that name start (see `has_name` in `lib.lua`).
+/// A name filter as the scripts take it: the name ('' = any) and the name as JSON (see
+/// `has_name` in `lib.lua`).
 pub(super) fn name_filter(name: Option<&str>) -> Result<(String, String), Error> {
     match name {
         None => Ok((String::new(), String::new())),
-        Some(n) => Ok((n.to_string(), format!("{{\"name\":{},", super::to_json(&n)?))),
+        Some(n) => Ok((n.to_string(), super::to_json(&n)?)),
     }
 }
 

@@ -14,8 +14,8 @@
 //! | `{P:pN}:tm`, `:tp`, `:ti:<id>` | zset, hash, set | timers by due time, their messages, the timers of each instance |
 //! | `{P:pN}:ob` | stream | the outbox: operations for instances of other partitions |
 //! | `{P:pN}:oseq`, `:in` | hash | outbox numbers per target; last number applied per source (exactly-once) |
-//! | `{P:pN}:i:<id>` | hash | an instance: status JSON `st`, runtime status `rs`, snapshot `snap`, generation `g`, first inbox entry `m0` |
-//! | `{P:pN}:h:<id>` | list | an instance's history (JSON events) |
+//! | `{P:pN}:i:<id>` | string | an instance: generation, first inbox entry, runtime status, history length, then the status (JSON, short field names) and the snapshot (see `record.rs`; records of earlier releases, a hash, are converted when first read) |
+//! | `{P:pN}:h:<id>` | string | an instance's history: MessagePack events, each preceded by its length; commits append |
 //! | `{P:pN}:idx` | zset | the partition's instances by creation time (then id): listing and bulk purges walk it by rank |
 //! | `{P:pN}:fin` | zset | the partition's finished instances (Completed, Failed, Terminated) by when they finished, kept exact by the scripts that change a status: what retention deletes from |
 //! | `{P:pN}:lease`, `:epoch` | string | the partition's lease (worker id, `PX`) and fencing epoch |
@@ -171,6 +171,7 @@ mod keys;
 mod lease;
 mod maintenance;
 mod queries;
+mod record;
 mod scripts;
 mod timers;
 
@@ -327,11 +328,6 @@ async fn invoke_batch(
 /// The JSON of a value the backend stores.
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::Backend(format!("redis: does not serialize: {e}")))
-}
-
-/// A value the backend stored as JSON; `what` names it in the error.
-fn from_json<T: serde::de::DeserializeOwned>(b: &[u8], what: &str) -> Result<T, Error> {
-    serde_json::from_slice(b).map_err(|e| Error::Backend(format!("redis: {what} does not deserialize: {e}")))
 }
 
 /// Lock `m`, also when a panicking holder poisoned it (the state stays usable).

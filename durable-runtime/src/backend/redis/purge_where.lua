@@ -1,11 +1,11 @@
 -- Purge the finished instances of a partition that match a filter, in creation order.
 -- KEYS[1]: the partition's lease key.
 -- ARGV: tag, after ms ('' = from the start), after id, created from ms (''), created to ms (''),
---   name ('' = any), name prefix (see `has_name`), purge at most this many, look at most at
+--   name ('' = any), the name as JSON (see `has_name`), purge at most this many, look at most at
 --   this many, n, n runtime statuses (finished ones only), instance id prefix ('' = any).
 -- Returns { how many it purged, last score looked at ('' if none), its id, 1 if the range has
 --   more after it }.
-local tag, name, prefix = ARGV[1], ARGV[6], ARGV[7]
+local tag, name, quoted = ARGV[1], ARGV[6], ARGV[7]
 local max, budget = tonumber(ARGV[8]), tonumber(ARGV[9])
 local n = tonumber(ARGV[10])
 local want = {}
@@ -20,9 +20,9 @@ local last_s, last_m, more = walk(tag, ARGV[2], ARGV[3], ARGV[4], ARGV[5], budge
   if idp ~= '' and string.sub(inst, 1, #idp) ~= idp then
     return false, false
   end
-  local v = redis.call('HMGET', tag .. ':i:' .. inst, 'rs', 'st')
+  local r = record(tag, inst)
   -- Entities never finish, so they never match.
-  if v[1] and want[v[1]] and string.sub(inst, 1, 1) ~= '@' and (name == '' or has_name(v[2], name, prefix)) then
+  if r and want[r.rs] and string.sub(inst, 1, 1) ~= '@' and (name == '' or has_name(r.st, name, quoted)) then
     purge_instance(tag, inst)
     purged = purged + 1
     return true, purged >= max

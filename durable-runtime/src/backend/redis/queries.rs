@@ -1,7 +1,7 @@
 //! Queries: an instance's status, snapshot and history, listing instances, and queue depths.
 
 use super::maintenance::{name_filter, opt_ms};
-use super::{Redis, ScriptCall, backend_err, from_json, invoke_batch, keys, reply_int, reply_str};
+use super::{Redis, ScriptCall, backend_err, invoke_batch, keys, record, reply_int, reply_str};
 use crate::engine::store::DeadLetter;
 use crate::error::Error;
 use crate::history::HistoryEvent;
@@ -33,44 +33,34 @@ impl Redis {
     /// An instance's status, if it exists.
     pub(super) async fn load_status(&self, instance_id: &str) -> Result<Option<InstanceStatus>, Error> {
         let p = self.part_of(instance_id);
-        let st: Option<Vec<u8>> = redis::cmd("HGET")
-            .arg(format!("{}:i:{instance_id}", self.tag(p)))
-            .arg("st")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| backend_err("HGET", e))?;
-        st.map(|b| from_json(&b, "an instance status")).transpose()
+        let rec = self.records(&[(p, instance_id)]).await?.pop().flatten();
+        rec.map(|r| record::decode_status(&r.status, instance_id)).transpose()
     }
 
     /// An instance's snapshot, if it has one.
     pub(super) async fn load_snapshot(&self, instance_id: &str) -> Result<Option<Vec<u8>>, Error> {
         let p = self.part_of(instance_id);
-        let bytes: Option<Vec<u8>> = redis::cmd("HGET")
-            .arg(format!("{}:i:{instance_id}", self.tag(p)))
-            .arg("snap")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| backend_err("HGET", e))?;
-        Ok(bytes)
+        Ok(self.records(&[(p, instance_id)]).await?.pop().flatten().and_then(|r| r.snapshot))
     }
 
     /// An instance's history, if the instance exists.
     pub(super) async fn load_history(&self, instance_id: &str) -> Result<Option<Vec<HistoryEvent>>, Error> {
-        let t = self.tag(self.part_of(instance_id));
-        let (exists, events): (bool, Vec<Vec<u8>>) = redis::pipe()
-            .cmd("EXISTS")
-            .arg(format!("{t}:i:{instance_id}"))
-            .cmd("LRANGE")
-            .arg(format!("{t}:h:{instance_id}"))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| backend_err("LRANGE", e))?;
-        if !exists {
+        let p = self.part_of(instance_id);
+        let Some(rec) = self.records(&[(p, instance_id)]).await?.pop().flatten() else {
             return Ok(None);
-        }
-        events.iter().map(|e| from_json(e, "a history event")).collect::<Result<Vec<_>, _>>().map(Some)
+        };
+        let bytes = match rec.history {
+            Some(b) => b,
+            None => {
+                let b: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(format!("{}:h:{instance_id}", self.tag(p)))
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(|e| backend_err("reading a history", e))?;
+                b.unwrap_or_default()
+            }
+        };
+        record::decode_history(&bytes, instance_id).map(Some)
     }
 
     /// One page of instances matching `query`, in (creation time, id) order, from all
@@ -135,10 +125,10 @@ impl Redis {
                 Some(Value::Array(m)) => m.as_slice(),
                 _ => &[],
             };
-            for pair in matches.chunks(2) {
-                let [score, st] = pair else { continue };
+            for triple in matches.chunks(3) {
+                let [score, id, st] = triple else { continue };
                 let st = keys::bytes(st).unwrap_or_default();
-                let s: InstanceStatus = from_json(&st, "an instance status")?;
+                let s = record::decode_status(&st, &reply_str(id))?;
                 // The scripts filter already; this also checks the creation times.
                 if query.matches(&s) {
                     found.push(((score_ms(score), s.instance_id.clone()), s));

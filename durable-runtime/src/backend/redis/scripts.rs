@@ -93,6 +93,7 @@ pub(super) struct Scripts {
     pub(super) abandon: Lua,
     pub(super) consumers: Lua,
     pub(super) members: Lua,
+    pub(super) migrate: Lua,
 }
 
 impl Scripts {
@@ -112,6 +113,7 @@ impl Scripts {
             abandon: Lua::new(lua!("abandon.lua")),
             consumers: Lua::new(lua!("consumers.lua")),
             members: Lua::new(lua!("members.lua")),
+            migrate: Lua::new(lua!("migrate.lua")),
         }
     }
 }
@@ -136,6 +138,7 @@ impl Redis {
             &s.abandon,
             &s.consumers,
             &s.members,
+            &s.migrate,
         ] {
             lua.script.load_async(&mut c).await.map_err(|e| backend_err("loading a script", e))?;
         }

@@ -6,7 +6,7 @@
 use durable_runtime::backend::Redis;
 use durable_runtime::state::Snapshot;
 use durable_runtime::{Client, HistoryEvent, InstanceQuery, InstanceStatus, RuntimeStatus, Worker, WorkerHandle};
-use durable_test_support::fixtures::{Counter, wait_event};
+use durable_test_support::fixtures::{Counter, sum_events, wait_event};
 use durable_test_support::history::check_history;
 use durable_test_support::leftovers::{Allow, check_nothing_left, purge_everything};
 use durable_test_support::redis_server::RedisServer;
@@ -17,7 +17,13 @@ use std::time::Duration;
 const PARTITIONS: u32 = 2;
 
 async fn worker(backend: &Redis) -> WorkerHandle {
-    Worker::builder(backend.clone()).orchestrator(wait_event).entity::<Counter>().start().await.unwrap()
+    Worker::builder(backend.clone())
+        .orchestrator(wait_event)
+        .orchestrator(sum_events)
+        .entity::<Counter>()
+        .start()
+        .await
+        .unwrap()
 }
 
 async fn connect(server: &RedisServer) -> MultiplexedConnection {
@@ -69,6 +75,43 @@ async fn a_parked_instance_is_one_small_string() {
     for id in &ids {
         client.terminate(id, "done").await.unwrap();
     }
+    worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_history_moves_to_a_key_of_its_own_and_is_kept_whole() {
+    let server = RedisServer::start();
+    let backend = Redis::builder(server.url()).prefix("lay").partitions(PARTITIONS).connect().await.unwrap();
+    let worker = worker(&backend).await;
+    let client = Client::new(backend.clone());
+    let mut c = connect(&server).await;
+    let id = "long";
+    let (ik, hk) = keys(&backend, "lay", id);
+    client.start_with_id(sum_events, id, 300).await.unwrap();
+    for k in 1..=300i64 {
+        client.raise_event(id, "e", k).await.unwrap();
+    }
+    let done = client.wait_for_completion(id, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<i64>().unwrap(), 300 * 301 / 2);
+    let history = client.history(id).await.unwrap();
+    check_history(id, &history);
+    let raised = history.iter().filter(|e| matches!(e.kind, durable_runtime::EventKind::EventRaised { .. })).count();
+    assert_eq!(raised, 300);
+    let stored: usize = redis::cmd("STRLEN").arg(&hk).query_async(&mut c).await.unwrap();
+    assert!(stored > 2048, "a history of {} events is {stored} bytes in {hk}", history.len());
+    let record: usize = redis::cmd("STRLEN").arg(&ik).query_async(&mut c).await.unwrap();
+    assert!(record < 1024, "the record keeps no history once it moved out: {record} bytes");
+
+    // Started again under the same id: a new, short history, kept in the record.
+    client.start_with_id(sum_events, id, 1).await.unwrap();
+    client.raise_event(id, "e", 7).await.unwrap();
+    let done = client.wait_for_completion(id, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<i64>().unwrap(), 7);
+    let history = client.history(id).await.unwrap();
+    check_history(id, &history);
+    assert!(history.len() < 10, "{history:?}");
+    let exists: bool = redis::cmd("EXISTS").arg(&hk).query_async(&mut c).await.unwrap();
+    assert!(!exists, "{hk} is left from the execution before");
     worker.shutdown().await.unwrap();
 }
 

@@ -8,6 +8,7 @@
 
 use crate::parked::{Rss, mb};
 use crate::scenarios::Tally;
+use crate::server::Setting;
 use crate::workload::sequence;
 use crate::{WAIT, connect_redis, start};
 use durable::backend::Backend;
@@ -20,26 +21,20 @@ fn rss() -> u64 {
     Rss::read().map_or(0, |r| r.now)
 }
 
-/// Queue `n` starts and `signals` signals to one entity, then drain them with one worker.
-pub(crate) async fn backlog(url: &str, n: u64, signals: u64, concurrency: Option<usize>) -> Result<(), String> {
+/// Queue `n` starts and `signals` signals to one entity, then drain them with one worker; the
+/// figures' lines end with `setting`.
+pub(crate) async fn backlog(
+    url: &str,
+    n: u64,
+    signals: u64,
+    concurrency: Option<usize>,
+    setting: &Setting,
+) -> Result<(), String> {
     let redis = connect_redis(url).await?;
     let backend: Arc<dyn Backend> = Arc::new(redis.clone());
     let client = Client::from_arc(backend.clone());
     let admin = redis::Client::open(url).map_err(|e| format!("redis URL {url}: {e}"))?;
     let mut admin = admin.get_multiplexed_async_connection().await.map_err(|e| format!("connecting: {e}"))?;
-    let persistence: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("appendfsync")
-        .query_async(&mut admin)
-        .await
-        .map_err(|e| format!("CONFIG GET: {e}"))?;
-    let aof: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("appendonly")
-        .query_async(&mut admin)
-        .await
-        .map_err(|e| format!("CONFIG GET: {e}"))?;
-    println!("redis: appendonly {:?}, appendfsync {:?}", aof.get(1), persistence.get(1));
 
     // Queue, 64 requests in flight.
     let t0 = Instant::now();
@@ -67,7 +62,7 @@ pub(crate) async fn backlog(url: &str, n: u64, signals: u64, concurrency: Option
         r.map_err(|e| format!("a sender failed: {e}"))?.map_err(|e| format!("queueing: {e}"))?;
     }
     let queued = t0.elapsed();
-    println!("queued {n} starts and {signals} signals to one entity in {:.1} s", queued.as_secs_f64());
+    println!("queued {n} starts and {signals} signals to one entity in {:.1} s {setting}", queued.as_secs_f64());
 
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -121,18 +116,18 @@ pub(crate) async fn backlog(url: &str, n: u64, signals: u64, concurrency: Option
         })
         .collect();
     println!(
-        "drained in {:.1} s ({:.0} starts/s with the signals)",
+        "drained in {:.1} s ({:.0} starts/s with the signals) {setting}",
         drained.as_secs_f64(),
         n as f64 / drained.as_secs_f64()
     );
     println!(
-        "worker process RSS: {:.1} MB before the worker started, peak {:.1} MB while draining, {:.1} MB once drained",
+        "worker process RSS: {:.1} MB before the worker started, peak {:.1} MB while draining, {:.1} MB once drained {setting}",
         mb(rss0),
         mb(peak),
         mb(rss1)
     );
     println!(
-        "backend: at most {} control entries held at once (read-ahead 4,096 per partition, 8 partitions), largest step {} messages",
+        "backend: at most {} control entries held at once (read-ahead 4,096 per partition, 8 partitions), largest step {} messages {setting}",
         stats.peak_held, stats.largest_step
     );
     let mut slow = slow;
@@ -146,7 +141,7 @@ pub(crate) async fn backlog(url: &str, n: u64, signals: u64, concurrency: Option
         })
         .collect();
     println!(
-        "SLOWLOG: {} commands over 1 ms; the longest: {} (the lease: 5,000 ms)",
+        "SLOWLOG: {} commands over 1 ms; the longest: {} (the lease: 5,000 ms) {setting}",
         slow.len(),
         if longest.is_empty() { "none".to_string() } else { longest.join(", ") }
     );

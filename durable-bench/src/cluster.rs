@@ -4,6 +4,7 @@
 //! cluster of 3 masters and 3 replicas is started for the run (and killed after it).
 
 use crate::scenarios::finish;
+use crate::server::ServerConfig;
 use crate::workload::*;
 use durable::prelude::*;
 use std::io::{BufRead, BufReader};
@@ -118,12 +119,24 @@ pub(crate) async fn scale(
         }
     };
     let url = url.map(str::to_string).unwrap_or_else(|| local.as_ref().expect("started above").url());
-    let on = if url.contains("+cluster://") {
+    let is_cluster = url.contains("+cluster://");
+    let on = if is_cluster {
         format!("a Redis Cluster, writes wait for {acks} replica(s)")
     } else {
         "one Redis".to_string()
     };
-    println!("five-activity on {on}: {n} instances x 5 activities, {PARTITIONS} partitions, worker processes:");
+    // How it persists (on a cluster, as its first node says).
+    let config = ServerConfig::query(&url).await?;
+    let setting = config.setting(if is_cluster { "redis cluster" } else { "redis" });
+    println!(
+        "{}: {}{}",
+        if is_cluster { "cluster" } else { "redis" },
+        config.describe(),
+        if is_cluster { " (its first node)" } else { "" }
+    );
+    println!(
+        "five-activity on {on}: {n} instances x 5 activities, {PARTITIONS} partitions, worker processes: {setting}"
+    );
     println!(
         "{:>8} {:>12} {:>10} {:>12} {:>28}",
         "workers", "elapsed (s)", "orch/s", "vs 1 worker", "CPU s: workers/redis/client"
@@ -191,7 +204,7 @@ pub(crate) async fn scale(
         } else {
             format!("{workers_cpu:.1}/{redis_used:.1}/{client_used:.1}")
         };
-        println!("{count:>8} {:>12.2} {rate:>10.0} {:>11.2}x {cpu:>28}", d.as_secs_f64(), rate / base);
+        println!("{count:>8} {:>12.2} {rate:>10.0} {:>11.2}x {cpu:>28} {setting}", d.as_secs_f64(), rate / base);
         if !nodes.is_empty() {
             let per_node: Vec<String> =
                 node_cpu().iter().zip(&per_node0).map(|(a, b)| format!("{:.1}", a - b)).collect();

@@ -9,6 +9,7 @@
 //! burst: compare the peak, `VmHWM`).
 
 use crate::WAIT;
+use crate::server::Setting;
 use crate::workload::{COUNTED, parked_on_event};
 use durable::InstanceId;
 use durable::prelude::*;
@@ -208,7 +209,8 @@ pub(crate) struct ParkedOptions {
     pub(crate) wave: Option<u64>,
     /// How long to leave them parked before the resident memory is read again.
     pub(crate) idle: Duration,
-    /// Exit once reported, nothing freed (for heap profilers).
+    /// Exit once reported, nothing freed (for heap profilers): done by the caller, which
+    /// first stops the benchmark's own redis-server if it started one.
     pub(crate) exit_parked: bool,
 }
 
@@ -265,12 +267,13 @@ async fn wait_parked(client: &Client, n: u64) -> Result<(), String> {
 
 /// Start `n` instances of `parked_on_event` (32 callers at once, in waves if asked), wait until
 /// every one has run its activity and is parked, leave them alone for a while, and report the
-/// memory they take.
+/// memory they take. The figures' lines end with `setting`.
 pub(crate) async fn parked(
     client: &Client,
     n: u64,
     hub: Option<&RedisHub>,
     opts: &ParkedOptions,
+    setting: &Setting,
 ) -> Result<(), String> {
     let mut probe = match hub {
         Some(h) => Some(Probe::connect(h).await?),
@@ -311,9 +314,9 @@ pub(crate) async fn parked(
 
     let how = if wave < n { format!("in waves of {wave}, each parked before the next") } else { "all at once".into() };
     println!(
-        "parked: {n} instances, each one activity and then wait_for_event (started by 32 concurrent callers, {how})"
+        "parked: {n} instances, each one activity and then wait_for_event (started by 32 concurrent callers, {how}) {setting}"
     );
-    println!("  all started in {:.3} s; all parked in {:.3} s", started.as_secs_f64(), parked.as_secs_f64());
+    println!("  all started in {:.3} s; all parked in {:.3} s {setting}", started.as_secs_f64(), parked.as_secs_f64());
     for (_, id) in &samples {
         let st = client.state(id).await.map_err(|e| format!("state of {id}: {e}"))?;
         let at = st.as_ref().and_then(|s| s["at"].as_str().map(String::from)).unwrap_or_else(|| "-".into());
@@ -326,14 +329,14 @@ pub(crate) async fn parked(
         let dataset = b.dataset as i64 - a.dataset as i64;
         println!("  Redis INFO memory, before -> parked:");
         println!(
-            "    used_memory {:.1} MB -> {:.1} MB: +{:.1} MB, {:.0} bytes per instance",
+            "    used_memory {:.1} MB -> {:.1} MB: +{:.1} MB, {:.0} bytes per instance {setting}",
             mb(a.used),
             mb(b.used),
             used as f64 / 1e6,
             per(used, n)
         );
         println!(
-            "    used_memory_dataset {:.1} MB -> {:.1} MB: {:.0} bytes per instance; keys {} -> {} ({:.2} per instance)",
+            "    used_memory_dataset {:.1} MB -> {:.1} MB: {:.0} bytes per instance; keys {} -> {} ({:.2} per instance) {setting}",
             mb(a.dataset),
             mb(b.dataset),
             per(dataset, n),
@@ -348,7 +351,7 @@ pub(crate) async fn parked(
                 "  this process (worker and client; the benchmark keeps {SAMPLES} ids, nothing else per instance):"
             );
             println!(
-                "    VmRSS before {:.1} MB, all started {:.1} MB, all parked {:.1} MB, {} s later {:.1} MB; peak (VmHWM) {:.1} MB",
+                "    VmRSS before {:.1} MB, all started {:.1} MB, all parked {:.1} MB, {} s later {:.1} MB; peak (VmHWM) {:.1} MB {setting}",
                 mb(a.now),
                 mb(s.now),
                 mb(p.now),
@@ -357,7 +360,7 @@ pub(crate) async fn parked(
                 mb(i.peak)
             );
             println!(
-                "    growth while parked: {:.0} bytes per instance (before -> {} s after all parked)",
+                "    growth while parked: {:.0} bytes per instance (before -> {} s after all parked) {setting}",
                 per(i.now as i64 - a.now as i64, n),
                 idle.as_secs()
             );
@@ -387,18 +390,12 @@ pub(crate) async fn parked(
             );
         }
         println!(
-            "    {:<12} {:>7}      {:>12} bytes = {:>7.1} per instance",
+            "    {:<12} {:>7}      {:>12} bytes = {:>7.1} per instance {setting}",
             "all",
             "",
             total,
             total as f64 / n as f64
         );
-    }
-    if opts.exit_parked {
-        // For heap profilers: exit with every instance parked and nothing freed, so what the
-        // profiler finds not freed is what the process held for them.
-        println!("  exiting with the instances parked (--exit-parked)");
-        std::process::exit(0);
     }
     Ok(())
 }

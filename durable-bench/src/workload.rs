@@ -65,6 +65,18 @@ pub(crate) async fn fan_out(ctx: OrchestrationContext, n: u64) -> Result<u64, Or
     Ok(results.iter().sum())
 }
 
+/// The sub-orchestrations scenario's parent: `n` children of `five_activities` (child `i` gets
+/// `i`, returns `i + 5`), all started at once and awaited with `when_all`; the sum of their outputs.
+#[orchestrator]
+pub(crate) async fn parent_of_five(ctx: OrchestrationContext, n: u64) -> Result<u64, OrchestrationError> {
+    let mut children = Vec::new();
+    for i in 0..n {
+        children.push(ctx.call_orchestrator(five_activities, i));
+    }
+    let results = ctx.when_all(children).await?;
+    Ok(results.iter().sum())
+}
+
 /// Runs of `counted`, for the parked scenario to know when every instance is past its activity.
 pub(crate) static COUNTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 

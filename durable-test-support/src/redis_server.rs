@@ -23,7 +23,31 @@ pub struct RedisServer {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
     dir: PathBuf,
-    durable: bool,
+    persistence: Persistence,
+}
+
+/// How a server keeps its data. Never RDB snapshots (`--save ""` always).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// `--appendonly no`: nothing is written to disk.
+    Off,
+    /// `--appendonly yes --appendfsync everysec`: the AOF is fsynced once a second (Redis's
+    /// default for AOF; a crash of the machine may lose the last second).
+    AofEverysec,
+    /// `--appendonly yes --appendfsync always`: the AOF is fsynced before each write is
+    /// acknowledged.
+    AofAlways,
+}
+
+impl Persistence {
+    /// Its `redis-server` arguments besides `--save ""`.
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Persistence::Off => &["--appendonly", "no"],
+            Persistence::AofEverysec => &["--appendonly", "yes", "--appendfsync", "everysec"],
+            Persistence::AofAlways => &["--appendonly", "yes", "--appendfsync", "always"],
+        }
+    }
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -31,30 +55,43 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 impl RedisServer {
     /// An in-memory server (no persistence).
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(Persistence::Off)
     }
 
     /// A server with `--appendonly yes --appendfsync always`: nothing acknowledged is lost
     /// when it is killed and restarted.
     pub fn start_durable() -> Self {
-        Self::start_with(true)
+        Self::start_with(Persistence::AofAlways)
     }
 
-    fn start_with(durable: bool) -> Self {
+    /// A server that keeps its data as `persistence` says; panics if none could be started.
+    pub fn start_with(persistence: Persistence) -> Self {
+        Self::try_start_with(persistence).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A server that keeps its data as `persistence` says, or why none could be started (after
+    /// five tries on free ports).
+    pub fn try_start_with(persistence: Persistence) -> Result<Self, String> {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("durable-redis-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the redis test directory");
         let mut last_err = String::new();
         for _ in 0..5 {
+            // Made again each try: a failed try's server removes it when dropped.
+            std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
             let port = free_port();
-            let mut s = Self { child: None, port, dir: dir.clone(), durable };
+            let mut s = Self { child: None, port, dir: dir.clone(), persistence };
             match s.spawn() {
-                Ok(()) => return s,
+                Ok(()) => return Ok(s),
                 Err(e) => last_err = e,
             }
         }
-        panic!("could not start redis-server: {last_err}");
+        Err(format!("could not start redis-server: {last_err}"))
+    }
+
+    /// How it keeps its data.
+    pub fn persistence(&self) -> Persistence {
+        self.persistence
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -73,11 +110,7 @@ impl RedisServer {
             .arg("warning")
             .arg("--logfile")
             .arg(self.dir.join("redis.log"));
-        if self.durable {
-            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            cmd.args(["--appendonly", "no"]);
-        }
+        cmd.args(self.persistence.args());
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().map_err(|e| {
             format!("redis-server could not be run ({e}); install it (`apt-get install redis-server`, as .ci/run does)")
@@ -132,7 +165,7 @@ impl RedisServer {
     /// Write a snapshot of the data now (`SAVE`, an RDB file) and keep a copy of it, for
     /// [`RedisServer::restart_from`]. For a server started with [`RedisServer::start`].
     pub fn save_snapshot(&self) -> PathBuf {
-        assert!(!self.durable, "a durable server restarts from its AOF, not from a snapshot");
+        assert_eq!(self.persistence, Persistence::Off, "a server with an AOF restarts from it, not from a snapshot");
         let reply = self.cli(&["SAVE"]);
         assert_eq!(reply.trim(), "OK", "SAVE failed: {reply}");
         let n = NEXT.fetch_add(1, Ordering::SeqCst);

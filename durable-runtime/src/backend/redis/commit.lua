@@ -41,13 +41,13 @@ elseif r and sop == 'd' then
 end
 local st, rs, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3
 if r and st ~= '' then
-  r.st, r.rs = st, rs
   -- The finished index (for retention): finished instances by when they finished.
   if FINISHED[rs] then
     redis.call('ZADD', tag .. ':fin', at, inst)
-  else
+  elseif FINISHED[r.rs] then
     redis.call('ZREM', tag .. ':fin', inst)
   end
+  r.st, r.rs = st, rs
 end
 if r then
   put_record(tag, inst, r)

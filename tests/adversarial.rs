@@ -1682,7 +1682,6 @@ async fn compound_assign_string(
 }
 
 #[test]
-#[ignore = "known limitation (README): `place op= value` whose value awaits evaluates the value first, as Rust does for primitive operands; for other types Rust evaluates the place first"]
 fn compound_assignment_on_a_string_evaluates_the_place_first() {
     let t = diff!(compound_assign_string, 0);
     assert_eq!(

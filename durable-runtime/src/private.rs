@@ -12,6 +12,7 @@ pub use serde_json;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt::Display;
+use std::marker::PhantomData;
 use std::ops::ControlFlow;
 
 /// How the generated step function ends.
@@ -336,6 +337,92 @@ pub fn take<T>(slot: &mut Option<T>) -> T {
     }
 }
 
+// ---- `place op= value`: Rust's type-dependent evaluation order ----
+//
+// When both operands of a compound assignment are primitive (the integer and floating-point
+// types, `bool`, `char`), Rust evaluates the value first, then the place; otherwise it
+// evaluates the place first (`AddAssign::add_assign(&mut place, value)`). The macro cannot
+// see types, so when the order is observable across an `.await` it emits both orders and
+// chooses at run time with `op_value_first`, whose types are tied to the operands by
+// `op_place` (in a branch never taken) and `op_value` (the identity on the value). Generic
+// calls, not methods: their types may be inferred after the call, as the value's type is.
+
+/// The types of one `place op= value`: `P` of the place, `V` of the value. Zero-sized, and
+/// covariant: the witness lives for the whole step function, and a value that borrows a local
+/// (`&'a str`) must not have to live that long.
+pub struct OpTypes<P, V>(PhantomData<fn() -> (P, V)>);
+
+impl<P, V> OpTypes<P, V> {
+    #[inline(always)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        OpTypes(PhantomData)
+    }
+}
+
+/// Whether Rust evaluates the value of this `place op= value` before its place: both operand
+/// types are primitive. By type name, since `TypeId` needs `'static` and the value may be a
+/// borrow (`&str`): the name of a primitive type is the bare keyword (`u64`), that of any
+/// other type a path or a compound (`&u64`, `my_crate::u64`).
+#[inline]
+pub fn op_value_first<P, V>(_: &OpTypes<P, V>) -> bool {
+    is_primitive(std::any::type_name::<P>()) && is_primitive(std::any::type_name::<V>())
+}
+
+/// Ties `P` to the place's type; called in a branch never taken.
+#[inline(always)]
+pub fn op_place<P, V>(_: &OpTypes<P, V>, _: &P) -> ! {
+    unreachable!("durable: internal error: a branch that is never taken was taken")
+}
+
+/// Ties `V` to the value's type: the value itself.
+#[inline(always)]
+pub fn op_value<P, V>(_: &OpTypes<P, V>, v: V) -> V {
+    v
+}
+
+/// `false`, for branches that only tie types.
+#[inline(always)]
+pub fn never() -> bool {
+    false
+}
+
+/// Requires both operands to be primitive: for a place that calls something, evaluated only
+/// after the value's `.await`, which is Rust's order for primitive operands only.
+#[inline(always)]
+pub fn op_operands_primitive<P, V>(_: &OpTypes<P, V>)
+where
+    (P, V): PrimitiveOperands,
+{
+}
+
+/// The pairs of operand types for which Rust evaluates the value of `place op= value` first.
+#[diagnostic::on_unimplemented(
+    message = "with operands of types `{Self}`, Rust evaluates this place before the value, and a place that calls something cannot be evaluated before an `.await` in an orchestrator",
+    label = "Rust evaluates this first for these types; what a call in it returns would have to be kept across the value's `.await`",
+    note = "bind the value first: `let v = … .await?; place op= v;` (Rust evaluates the value first only when both operands are primitive: integers, floats, `bool`, `char`)"
+)]
+pub trait PrimitiveOperands {}
+
+macro_rules! primitive_operands {
+    ($($t:ty)*) => {
+        fn is_primitive(name: &str) -> bool {
+            matches!(name, $(stringify!($t))|*)
+        }
+        primitive_operands!(@each [$($t)*] [$($t)*]);
+    };
+    (@each [$($a:ty)*] $all:tt) => {
+        $(primitive_operands!(@pairs $a $all);)*
+    };
+    (@pairs $a:ty [$($b:ty)*]) => {
+        $(
+            #[diagnostic::do_not_recommend]
+            impl PrimitiveOperands for ($a, $b) {}
+        )*
+    };
+}
+primitive_operands!(bool char i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);
+
 // ---- `?` on stable: our own Try-like traits ----
 
 #[diagnostic::on_unimplemented(
@@ -543,4 +630,28 @@ pub fn entity_output<T: Serialize + ?Sized>(v: &T, entity: &str, op: &str) -> Re
 pub fn unknown_operation(entity: &str, op: &str, known: &[&str]) -> String {
     let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
     format!("entity `{entity}` has no operation `{op}`; its operations are {}", known.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value_first<P, V>() -> bool {
+        op_value_first(&OpTypes::<P, V>::new())
+    }
+
+    #[test]
+    fn the_value_is_evaluated_first_for_primitive_operands_only() {
+        assert!(value_first::<u64, u64>());
+        assert!(value_first::<i32, i32>());
+        assert!(value_first::<u32, u8>());
+        assert!(value_first::<f64, f64>());
+        assert!(value_first::<bool, bool>());
+        assert!(value_first::<usize, usize>());
+        assert!(!value_first::<i32, &i32>());
+        assert!(!value_first::<String, &str>());
+        assert!(!value_first::<String, &String>());
+        assert!(!value_first::<std::num::Wrapping<u8>, std::num::Wrapping<u8>>());
+        assert!(!value_first::<(), ()>());
+    }
 }

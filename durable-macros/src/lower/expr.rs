@@ -1,7 +1,8 @@
 //! Expressions that contain `.await`: the await itself (a schedule block, then a resume block
-//! that polls the task), `?`, blocks, assignments, `&&`/`||` (jumps plus a result temporary),
-//! and every other expression by spilling the operands evaluated before the last await into
-//! temporaries, left to right, so evaluation order is Rust's.
+//! that polls the task), `?`, blocks, assignments (`place op= value` in `op_assign`), `&&`/`||`
+//! (jumps plus a result temporary), and every other expression by spilling the operands
+//! evaluated before the last await into temporaries, left to right, so evaluation order is
+//! Rust's.
 
 use super::Lowerer;
 use super::ir::{BindingId, LStmt, Term};
@@ -60,20 +61,7 @@ impl Lowerer<'_> {
                 Operand::plain(quote!(::core::unreachable!()))
             }
             Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_) | syn::BinOp::Or(_)) => self.lower_lazy_bool(b),
-            Expr::Binary(b) if is_assign_op(&b.op) => {
-                // `place op= value`: the place's own operands first, then the value.
-                let mut c = b.clone();
-                let mut acc = Operand::plain(TokenStream::new());
-                if contains_await(&b.left) {
-                    let lhs = self.lower_expr(&b.left, true);
-                    *c.left = Expr::Verbatim(lhs.tokens.clone());
-                    acc = acc.then(lhs);
-                }
-                let rhs = self.lower_expr(&b.right, true);
-                *c.right = Expr::Verbatim(rhs.tokens.clone());
-                let v = self.verbatim_expr(&Expr::Binary(c));
-                acc.then(rhs).then(v)
-            }
+            Expr::Binary(b) if is_assign_op(&b.op) => self.lower_op_assign(b),
             Expr::Assign(a) => {
                 // `place = value`: Rust evaluates the value, then the place.
                 let mut c = a.clone();
@@ -367,7 +355,7 @@ fn is_assign_op(op: &syn::BinOp) -> bool {
     )
 }
 
-fn is_place_or_literal(e: &Expr) -> bool {
+pub(super) fn is_place_or_literal(e: &Expr) -> bool {
     match e {
         // A closure is a value with no side effects to create: create it where it is used.
         Expr::Lit(_) | Expr::Path(_) | Expr::Closure(_) => true,

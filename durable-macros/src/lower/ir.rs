@@ -196,12 +196,15 @@ pub(crate) struct Cfg {
     /// Items declared in the body (`fn`, `struct`, `const`, `use`, …): emitted once, before the
     /// state machine, so every arm sees them.
     pub items: Vec<TokenStream>,
+    /// `let`s emitted once at the top of the step function, seen by every arm and never saved:
+    /// zero-sized witnesses that tie types across arms (see `op_assign`).
+    pub hoisted: Vec<TokenStream>,
 }
 
 impl Cfg {
     /// A graph with only the entry block, entered.
     pub(crate) fn new() -> Self {
-        let mut cfg = Cfg { blocks: Vec::new(), order: Vec::new(), entered: 0, items: Vec::new() };
+        let mut cfg = Cfg { blocks: Vec::new(), order: Vec::new(), entered: 0, items: Vec::new(), hoisted: Vec::new() };
         let entry = cfg.new_block();
         cfg.enter(entry);
         cfg

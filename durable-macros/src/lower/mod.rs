@@ -5,7 +5,8 @@
 //! Code without `.await` stays verbatim (with `return`, `?` and jumps out of it rewritten,
 //! `verbatim`), so the user's tokens, macros and format strings are untouched and errors land
 //! on them. The rest is lowered by syntax family: statements (`stmt`), expressions (`expr`),
-//! `if`/`match`/loops (`control`), and the bindings patterns introduce (`pattern`).
+//! compound assignments in Rust's type-dependent order (`op_assign`), `if`/`match`/loops
+//! (`control`), and the bindings patterns introduce (`pattern`).
 //!
 //! The only entry point is [`lower_orchestrator`]; its result, [`Lowered`], is a finished value.
 
@@ -13,6 +14,7 @@ mod control;
 mod expr;
 pub(crate) mod ir;
 pub(crate) mod liveness;
+mod op_assign;
 mod pattern;
 mod stmt;
 mod verbatim;

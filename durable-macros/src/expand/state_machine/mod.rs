@@ -143,10 +143,12 @@ impl Emitter<'_> {
             None => quote!(),
         };
         let items = &self.lw.cfg.items;
+        let hoisted = &self.lw.cfg.hoisted;
         Ok(quote! {
             #(#items)*
             const __DURABLE_SITES: &[#p::Site] = &[#(#sites),*];
             #(#slot_decls)*
+            #(#hoisted)*
             let mut __durable_pc: u32 = match __durable_input {
                 #p::StepInput::Start(__durable_json) => {
                     match #p::decode_input::<#input_ty>(__durable_json, #name) {

@@ -225,19 +225,7 @@ impl Redis {
         lock(&self.inner.acts).in_flight.remove(&item.work_id);
         let (n, p) = keys::split_work_id(item.work_id);
         let msg = to_json(&item.request.result_message(outcome))?;
-        let _: i64 = self
-            .inner
-            .scripts
-            .complete
-            .key(format!("{}:lease", self.tag(p)))
-            .arg(self.tag(p))
-            .arg(stream_id(n))
-            .arg(&item.request.instance_id)
-            .arg(msg)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| backend_err("completing an activity", e))?;
-        Ok(())
+        self.complete_queued(p, stream_id(n), item.request.instance_id.clone(), msg).await
     }
 
     pub(super) async fn abandon_one(&self, work_id: u64) -> Result<(), Error> {

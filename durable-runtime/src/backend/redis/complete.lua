@@ -1,10 +1,15 @@
--- Complete an activity work item: only the first completion counts.
--- KEYS[1]: the partition's lease key. ARGV: tag, stream id, instance, result message.
--- Returns 1, or 0 if it was already completed (or handed back).
+-- Complete activity work items of one partition: only the first completion of each counts.
+-- KEYS[1]: the partition's lease key. ARGV: tag, then for each item: stream id, instance,
+-- result message. Returns how many were still pending (and were delivered).
 local tag = ARGV[1]
-if redis.call('XACK', tag .. ':act', 'w', ARGV[2]) == 0 then
-  return 0
+local acked = {}
+for i = 2, #ARGV, 3 do
+  if redis.call('XACK', tag .. ':act', 'w', ARGV[i]) == 1 then
+    acked[#acked + 1] = ARGV[i]
+    deliver(tag, ARGV[i + 1], ARGV[i + 2])
+  end
 end
-redis.call('XDEL', tag .. ':act', ARGV[2])
-deliver(tag, ARGV[3], ARGV[4])
-return 1
+if #acked > 0 then
+  redis.call('XDEL', tag .. ':act', unpack(acked))
+end
+return #acked

@@ -221,6 +221,7 @@ impl Redis {
             advanced_ms: AtomicU64::new(0),
             owner: Mutex::new(Owner::default()),
             acts: Mutex::new(Acts::default()),
+            completions: Mutex::default(),
             wake: Notify::new(),
             relet: Notify::new(),
             run_id: Mutex::new(None),

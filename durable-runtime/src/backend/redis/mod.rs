@@ -164,6 +164,7 @@
 mod activities;
 mod clock;
 mod commit;
+mod completions;
 mod config;
 mod conn;
 mod inbox;
@@ -259,6 +260,8 @@ struct Inner {
     advanced_ms: AtomicU64,
     owner: Mutex<Owner>,
     acts: Mutex<Acts>,
+    /// Activity completions waiting to be sent (`completions.rs`).
+    completions: Mutex<completions::Completions>,
     /// Wakes the maintenance task (timers due, outbox to drain, ownership to change).
     wake: Notify,
     /// Wakes the lease task (a partition to take again at once).

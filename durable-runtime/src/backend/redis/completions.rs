@@ -1,0 +1,100 @@
+//! Activity completions, batched: a completion joins a queue, and one task at a time sends
+//! what is queued — one call of `complete.lua` per partition, all in one pipeline — while the
+//! completions that arrive meanwhile queue up for the next round. Nothing waits for a batch
+//! to fill: a lone completion goes at once; under load, many share a round trip and a script
+//! call.
+
+use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
+use crate::error::Error;
+use std::collections::BTreeMap;
+use tokio::sync::oneshot;
+
+/// The most completions one round sends.
+const MAX_BATCH: usize = 512;
+
+/// A completion waiting to be sent: its partition, stream id, instance and result message.
+pub(super) struct Queued {
+    part: u32,
+    entry: String,
+    instance: String,
+    message: String,
+    done: oneshot::Sender<Result<(), Error>>,
+}
+
+/// The queue, and whether a task is sending it.
+#[derive(Default)]
+pub(super) struct Completions {
+    queue: Vec<Queued>,
+    sending: bool,
+}
+
+impl Redis {
+    /// Complete activity item `entry` of partition `part`: deliver `message` to `instance` if
+    /// the item is still pending (only the first completion counts).
+    pub(super) async fn complete_queued(
+        &self,
+        part: u32,
+        entry: String,
+        instance: String,
+        message: String,
+    ) -> Result<(), Error> {
+        let (done, wait) = oneshot::channel();
+        let start = {
+            let mut c = lock(&self.inner.completions);
+            c.queue.push(Queued { part, entry, instance, message, done });
+            !std::mem::replace(&mut c.sending, true)
+        };
+        if start {
+            // Spawned: a caller that stops waiting does not stop the round for the others.
+            tokio::spawn(self.clone().send_completions());
+        }
+        wait.await.unwrap_or_else(|_| Err(Error::Backend("redis: completing an activity: the sender stopped".into())))
+    }
+
+    /// Send what is queued, round after round, until the queue is empty.
+    async fn send_completions(self) {
+        loop {
+            let batch: Vec<Queued> = {
+                let mut c = lock(&self.inner.completions);
+                if c.queue.is_empty() {
+                    c.sending = false;
+                    return;
+                }
+                let n = c.queue.len().min(MAX_BATCH);
+                c.queue.drain(..n).collect()
+            };
+            let mut by_part: BTreeMap<u32, Vec<Queued>> = BTreeMap::new();
+            for q in batch {
+                by_part.entry(q.part).or_default().push(q);
+            }
+            let calls: Vec<ScriptCall> = by_part
+                .iter()
+                .map(|(p, qs)| {
+                    let t = self.tag(*p);
+                    let mut args = Vec::with_capacity(1 + 3 * qs.len());
+                    args.push(t.clone().into_bytes());
+                    for q in qs {
+                        args.push(q.entry.clone().into_bytes());
+                        args.push(q.instance.clone().into_bytes());
+                        args.push(q.message.clone().into_bytes());
+                    }
+                    (vec![format!("{t}:lease").into_bytes()], args)
+                })
+                .collect();
+            let replies = invoke_batch(&self, &self.inner.scripts.complete, &calls).await;
+            for (k, (_, qs)) in by_part.into_iter().enumerate() {
+                let failed = match &replies {
+                    Ok(r) => r[k].as_ref().err().map(|e| e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                };
+                for q in qs {
+                    let outcome = match &failed {
+                        None => Ok(()),
+                        Some(e) => Err(backend_err("completing an activity", e)),
+                    };
+                    let _ = q.done.send(outcome);
+                }
+            }
+        }
+    }
+}

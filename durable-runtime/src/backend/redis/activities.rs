@@ -84,7 +84,7 @@ impl Redis {
                     .map(|p| {
                         let mut cmd = redis::cmd("XREADGROUP");
                         cmd.arg("GROUP").arg("w").arg(&this.inner.worker_id).arg("COUNT").arg(count);
-                        cmd.arg("STREAMS").arg(format!("{}:act", this.tag(p))).arg(">");
+                        cmd.arg("STREAMS").arg(&this.inner.stream_keys.act[p as usize]).arg(">");
                         cmd
                     })
                     .collect();
@@ -101,8 +101,8 @@ impl Redis {
                     cmd.arg("BLOCK").arg(b.as_millis().max(1) as u64);
                 }
                 cmd.arg("STREAMS");
-                for p in 0..parts {
-                    cmd.arg(format!("{}:act", this.tag(p)));
+                for k in &this.inner.stream_keys.act {
+                    cmd.arg(k);
                 }
                 for _ in 0..parts {
                     cmd.arg(">");
@@ -128,7 +128,7 @@ impl Redis {
             let mut items = Vec::new();
             let mut bad = Vec::new();
             for (key, entries) in reply {
-                let Some(p) = (0..parts).find(|p| key == format!("{}:act", this.tag(*p))) else { continue };
+                let Some(p) = this.inner.stream_keys.act_part(&key) else { continue };
                 let (ok, unreadable) = Self::work_items(p, entries);
                 items.extend(ok);
                 bad.push((p, unreadable));

@@ -207,7 +207,9 @@ impl Redis {
         let addr = target.describe(&url);
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let clock_ahead = cfg.clock_ahead;
+        let stream_keys = super::StreamKeys::new(&cfg.prefix, cfg.partitions);
         let mut inner = Inner {
+            stream_keys,
             cfg,
             worker_id,
             target,

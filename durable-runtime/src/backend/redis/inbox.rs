@@ -149,7 +149,7 @@ impl Redis {
                 .map(|(p, _, last)| {
                     let mut cmd = redis::cmd("XREAD");
                     cmd.arg("COUNT").arg(self.inner.cfg.read_batch).arg("STREAMS");
-                    cmd.arg(format!("{}:ctl", self.tag(*p))).arg(stream_id(*last));
+                    cmd.arg(&self.inner.stream_keys.ctl[*p as usize]).arg(stream_id(*last));
                     cmd
                 })
                 .collect();
@@ -167,7 +167,7 @@ impl Redis {
             }
             cmd.arg("STREAMS");
             for (p, _, _) in &cursors {
-                cmd.arg(format!("{}:ctl", self.tag(*p)));
+                cmd.arg(&self.inner.stream_keys.ctl[*p as usize]);
             }
             for (_, _, last) in &cursors {
                 cmd.arg(stream_id(*last));
@@ -189,7 +189,8 @@ impl Redis {
         {
             let mut o = lock(&self.inner.owner);
             for (key, entries) in streams {
-                let Some(&(p, epoch, _)) = cursors.iter().find(|(p, _, _)| key == format!("{}:ctl", self.tag(*p)))
+                let Some(&(p, epoch, _)) =
+                    self.inner.stream_keys.ctl_part(&key).and_then(|kp| cursors.iter().find(|(p, _, _)| *p == kp))
                 else {
                     continue;
                 };

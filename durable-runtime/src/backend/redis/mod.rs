@@ -242,6 +242,9 @@ impl std::fmt::Debug for Redis {
 /// What the clones of one [`Redis`] handle share.
 struct Inner {
     cfg: Config,
+    /// The control and activity stream keys of every partition, made once (the readers use
+    /// them on every read).
+    stream_keys: StreamKeys,
     worker_id: String,
     /// What it connects to: one Redis or a Redis Cluster.
     target: Target,
@@ -280,6 +283,32 @@ struct Inner {
     rebalancing: tokio::sync::Mutex<()>,
     activity: Mutex<ActivityMode>,
     next_lock: AtomicU64,
+}
+
+/// The control and activity stream keys of every partition.
+struct StreamKeys {
+    ctl: Vec<String>,
+    act: Vec<String>,
+}
+
+impl StreamKeys {
+    fn new(prefix: &str, partitions: u32) -> Self {
+        let tags: Vec<String> = (0..partitions).map(|p| tag(prefix, p)).collect();
+        Self {
+            ctl: tags.iter().map(|t| format!("{t}:ctl")).collect(),
+            act: tags.iter().map(|t| format!("{t}:act")).collect(),
+        }
+    }
+
+    /// The partition whose control stream is `key`.
+    fn ctl_part(&self, key: &str) -> Option<u32> {
+        self.ctl.iter().position(|k| k == key).map(|p| p as u32)
+    }
+
+    /// The partition whose activity stream is `key`.
+    fn act_part(&self, key: &str) -> Option<u32> {
+        self.act.iter().position(|k| k == key).map(|p| p as u32)
+    }
 }
 
 /// A backend error saying what failed (`redis: <what>: <error>`).

@@ -140,6 +140,9 @@ impl Redis {
         };
         match outcome.as_str() {
             "OK" => {
+                if commit.status.as_ref().is_some_and(|s| s.is_finished()) {
+                    self.finished_here(&commit.instance_id);
+                }
                 if let Some(part) = o.parts.get_mut(&info.part)
                     && part.epoch == info.epoch
                 {

@@ -224,6 +224,7 @@ impl Redis {
             owner: Mutex::new(Owner::default()),
             acts: Mutex::new(Acts::default()),
             completions: Mutex::default(),
+            waits: Mutex::default(),
             wake: Notify::new(),
             relet: Notify::new(),
             run_id: Mutex::new(None),

@@ -175,6 +175,7 @@ mod queries;
 mod record;
 mod scripts;
 mod timers;
+mod waits;
 
 pub use config::RedisBuilder;
 pub use inbox::InboxStats;
@@ -265,6 +266,8 @@ struct Inner {
     acts: Mutex<Acts>,
     /// Activity completions waiting to be sent (`completions.rs`).
     completions: Mutex<completions::Completions>,
+    /// Instances someone in this process waits for (`waits.rs`).
+    waits: Mutex<waits::Waits>,
     /// Wakes the maintenance task (timers due, outbox to drain, ownership to change).
     wake: Notify,
     /// Wakes the lease task (a partition to take again at once).
@@ -553,6 +556,14 @@ impl Backend for Redis {
 
     fn status<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
         Box::pin(self.load_status(instance_id))
+    }
+
+    fn wait_for_finished<'a>(
+        &'a self,
+        instance_id: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
+        Box::pin(self.wait_finished(instance_id, timeout))
     }
 
     fn release(&self) -> BoxFuture<'_, Result<(), Error>> {

@@ -2,6 +2,7 @@
 //! keeping running items claimed, claiming those of dead workers, and deleting consumers that
 //! are gone.
 
+use super::completions::Kind;
 use super::{BLOCK_MAX, Redis, backend_err, keys, lock, reply_str, to_json};
 use crate::backend::{ActivityRequest, ActivityWorkItem};
 use crate::error::Error;
@@ -225,7 +226,8 @@ impl Redis {
         lock(&self.inner.acts).in_flight.remove(&item.work_id);
         let (n, p) = keys::split_work_id(item.work_id);
         let msg = to_json(&item.request.result_message(outcome))?;
-        self.complete_queued(p, stream_id(n), item.request.instance_id.clone(), msg).await
+        let args = vec![stream_id(n).into_bytes(), item.request.instance_id.clone().into_bytes(), msg.into_bytes()];
+        self.batched(Kind::Complete, p, args).await.map(|_| ())
     }
 
     pub(super) async fn abandon_one(&self, work_id: u64) -> Result<(), Error> {

@@ -154,7 +154,10 @@ fn next_paris_spring_forward(now: SystemTime) -> (SystemTime, jiff::civil::Date)
         while d.weekday() != jiff::civil::Weekday::Sunday {
             d = d.yesterday().unwrap();
         }
-        let eve = jiff::tz::TimeZone::UTC.to_ambiguous_timestamp(d.yesterday().unwrap().at(12, 0, 0, 0)).compatible().unwrap();
+        let eve = jiff::tz::TimeZone::UTC
+            .to_ambiguous_timestamp(d.yesterday().unwrap().at(12, 0, 0, 0))
+            .compatible()
+            .unwrap();
         if eve > now {
             return (SystemTime::try_from(eve).unwrap(), d);
         }
@@ -223,8 +226,13 @@ async fn overlap_buffer_one_starts_the_kept_fire_time_when_the_run_ends<B: TestB
     completed(&client, &run_id("buffer", f)).await;
     let late = run_id("buffer", f + HOUR);
     let late_status = started(&client, &late).await;
-    assert_eq!(late_status.created_ms, durable::time::Millis::try_from(
-        (f + HOUR + 20 * MINUTE).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()).unwrap());
+    assert_eq!(
+        late_status.created_ms,
+        durable::time::Millis::try_from(
+            (f + HOUR + 20 * MINUTE).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
+        )
+        .unwrap()
+    );
     fire(&backend, &client, "buffer", f + HOUR * 2).await; // @2:00 is kept
     advance_to(&backend, f + HOUR * 2 + 40 * MINUTE); // @1:00 ends: @2:00 starts
     completed(&client, &late).await;
@@ -266,10 +274,7 @@ async fn after_downtime<B: TestBackend>(backend: &B, id: &str, catch_up: CatchUp
     w.shutdown().await.unwrap();
     advance_to(backend, f + HOUR * 4 + 30 * MINUTE);
     let w = worker(backend).await;
-    eventually("the schedule catches up", async || {
-        info(&client, id).await.next_fire == Some(f + HOUR * 5)
-    })
-    .await;
+    eventually("the schedule catches up", async || info(&client, id).await.next_fire == Some(f + HOUR * 5)).await;
     let ids: Vec<String> = expected.iter().map(|&k| run_id(id, f + HOUR * k as u32)).collect();
     runs_are(&client, id, &ids).await;
     for run in &ids {

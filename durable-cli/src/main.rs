@@ -502,7 +502,13 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
         }
         Command::Raise { data, .. } => parse_json("--data", data.as_deref()).map(drop),
         Command::Schedule(ScheduleCommand::Create {
-            cron, input, timezone, overlap, catch_up, catch_up_window, ..
+            cron,
+            input,
+            timezone,
+            overlap,
+            catch_up,
+            catch_up_window,
+            ..
         }) => {
             render::parse_schedule(
                 cron,

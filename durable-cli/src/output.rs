@@ -138,7 +138,10 @@ impl Out {
                     s.schedule.timezone_name().to_string(),
                     s.orchestrator.clone(),
                     state,
-                    r["nextFire"].as_str().map(|t| t.replace('T', " ").trim_end_matches('Z').to_string()).unwrap_or_default(),
+                    r["nextFire"]
+                        .as_str()
+                        .map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())
+                        .unwrap_or_default(),
                     s.last_run.clone().unwrap_or_default(),
                 ]
             })

@@ -373,7 +373,16 @@ async fn schedules_create_list_pause_resume_delete_on_the_real_clock() {
 
     // Every second (six fields), for real.
     let out = env
-        .durable(&["schedule", "create", "tick", "* * * * * *", "hello_cities", r#"["Oslo"]"#, "--timezone", "Europe/Oslo"])
+        .durable(&[
+            "schedule",
+            "create",
+            "tick",
+            "* * * * * *",
+            "hello_cities",
+            r#"["Oslo"]"#,
+            "--timezone",
+            "Europe/Oslo",
+        ])
         .await
         .ok();
     assert_eq!(out.stdout.trim(), "tick");
@@ -390,11 +399,20 @@ async fn schedules_create_list_pause_resume_delete_on_the_real_clock() {
     }
     let l = env.durable(&["schedule", "list", "--json"]).await.ok().json();
     let s = &l["schedules"][0];
-    assert_eq!((s["id"].as_str(), s["cron"].as_str(), s["timezone"].as_str()), (Some("tick"), Some("* * * * * *"), Some("Europe/Oslo")));
-    assert_eq!((s["overlap"].as_str(), s["catchUp"].as_str(), s["paused"].as_bool()), (Some("skip"), Some("run-last"), Some(false)));
+    assert_eq!(
+        (s["id"].as_str(), s["cron"].as_str(), s["timezone"].as_str()),
+        (Some("tick"), Some("* * * * * *"), Some("Europe/Oslo"))
+    );
+    assert_eq!(
+        (s["overlap"].as_str(), s["catchUp"].as_str(), s["paused"].as_bool()),
+        (Some("skip"), Some("run-last"), Some(false))
+    );
     assert!(s["nextFire"].as_str().is_some_and(|t| t.ends_with('Z')), "{s}");
     let t = env.durable(&["schedule", "list"]).await.ok().stdout;
-    assert!(t.starts_with("SCHEDULE") && t.contains("tick") && t.contains("Europe/Oslo") && t.contains("Running"), "{t}");
+    assert!(
+        t.starts_with("SCHEDULE") && t.contains("tick") && t.contains("Europe/Oslo") && t.contains("Running"),
+        "{t}"
+    );
 
     env.durable(&["schedule", "pause", "tick"]).await.ok();
     env.poll_json(&["schedule", "list"], |v| v["schedules"][0]["paused"] == true).await;

@@ -535,7 +535,12 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
             })),
             vec![
                 ("201", body("Created.", schema_ref("Schedule"))),
-                ("400", error("Bad JSON or body, a bad id, or an invalid cron expression, time zone or policy (the message names the field).")),
+                (
+                    "400",
+                    error(
+                        "Bad JSON or body, a bad id, or an invalid cron expression, time zone or policy (the message names the field).",
+                    ),
+                ),
                 ("404", error("An orchestrator name not among the configured ones.")),
                 ("409", error("A schedule with this id exists.")),
                 ("413", error("The body is over the limit.")),

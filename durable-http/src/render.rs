@@ -4,7 +4,9 @@
 use crate::error::ApiError;
 use durable_runtime::client::EntityStatus;
 use durable_runtime::time::Millis;
-use durable_runtime::{CatchUpPolicy, EntityJournalEntry, HistoryEvent, InstanceStatus, OverlapPolicy, ScheduleInfo, VersionSummary};
+use durable_runtime::{
+    CatchUpPolicy, EntityJournalEntry, HistoryEvent, InstanceStatus, OverlapPolicy, ScheduleInfo, VersionSummary,
+};
 use serde_json::{Map, Value, json};
 
 /// A JSON text stored by the runtime, as a JSON value (a string if it somehow is not JSON).
@@ -260,39 +262,6 @@ pub fn flag(name: &str, v: &Option<String>) -> Result<bool, ApiError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_round_trips() {
-        for ms in [0u64, 1, 999, 86_399_999, 951_782_400_000, 1_700_000_000_123, 4_102_444_800_000] {
-            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
-        }
-        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000_000));
-        assert_eq!(parse_rfc3339("2023-11-14 22:13:20.1z"), Some(1_700_000_000_100));
-        for bad in [
-            "",
-            "2023-11-14",
-            "2023-13-01T00:00:00Z",
-            "2023-02-29T00:00:00Z",
-            "2023-11-14T22:13:20",
-            "x023-11-14T22:13:20Z",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn tokens_round_trip() {
-        assert_eq!(decode_token(&encode_token("12:héllo")).unwrap(), "12:héllo");
-        assert!(decode_token("zz").is_err());
-        assert!(decode_token("abc").is_err());
-        assert!(decode_token("ff").is_err());
-    }
-}
-
 /// A schedule, as `GET /schedules` and `durable schedule list --json` show it: `{"id",
 /// "cron", "timezone", "orchestrator", "input", "overlap", "catchUp", "catchUpWindowSecs",
 /// "paused", "runtimeStatus", "nextFire", "lastRun", "runsStarted", "skipped", "error"}`.
@@ -355,7 +324,9 @@ pub fn parse_schedule(
         "skip" => OverlapPolicy::Skip,
         "buffer-one" => OverlapPolicy::BufferOne,
         "allow-all" => OverlapPolicy::AllowAll,
-        other => return Err(bad("overlap", format!("unknown overlap policy {other:?}; use skip, buffer-one or allow-all"))),
+        other => {
+            return Err(bad("overlap", format!("unknown overlap policy {other:?}; use skip, buffer-one or allow-all")));
+        }
     };
     let catch_up = match (catch_up.unwrap_or("run-last"), window_secs) {
         ("run-last", None) => CatchUpPolicy::RunLast,
@@ -366,8 +337,44 @@ pub fn parse_schedule(
             return Err(bad("catch-up", format!("a window goes with run-all only, not {p}")));
         }
         (other, _) => {
-            return Err(bad("catch-up", format!("unknown catch-up policy {other:?}; use run-last, skip-missed or run-all")));
+            return Err(bad(
+                "catch-up",
+                format!("unknown catch-up policy {other:?}; use run-last, skip-missed or run-all"),
+            ));
         }
     };
     Ok(s.overlap(overlap).catch_up(catch_up))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for ms in [0u64, 1, 999, 86_399_999, 951_782_400_000, 1_700_000_000_123, 4_102_444_800_000] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
+        }
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000_000));
+        assert_eq!(parse_rfc3339("2023-11-14 22:13:20.1z"), Some(1_700_000_000_100));
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2023-11-14T22:13:20",
+            "x023-11-14T22:13:20Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        assert_eq!(decode_token(&encode_token("12:héllo")).unwrap(), "12:héllo");
+        assert!(decode_token("zz").is_err());
+        assert!(decode_token("abc").is_err());
+        assert!(decode_token("ff").is_err());
+    }
 }

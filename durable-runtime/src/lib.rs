@@ -34,8 +34,8 @@ pub mod state;
 pub mod context;
 pub mod entity;
 pub mod orchestrator;
-pub mod task;
 pub mod schedule;
+pub mod task;
 // 4. The engine: steps instances; owns the storage contract (`engine::store::Backend`).
 pub mod engine;
 // 5. Backends implementing the contract.

@@ -89,13 +89,7 @@ impl OrchestrationContext {
                 let instance_id = format!("{}:{}", st.instance_id, next);
                 st.schedule(
                     OpenTask::SubOrchestration { name: name.to_string(), instance_id: instance_id.clone() },
-                    |id| Command::StartSubOrchestration {
-                        id,
-                        name: name.to_string(),
-                        version,
-                        instance_id,
-                        input,
-                    },
+                    |id| Command::StartSubOrchestration { id, name: name.to_string(), version, instance_id, input },
                 )
             }
             Err(e) => st.fail_now(TaskErrorKind::ScheduleFailed, name, e),

@@ -210,8 +210,7 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, FieldError> {
         }
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => {
-                let step: u32 =
-                    s.parse().map_err(|_| field_err(format!("the step `{s}` is not a positive number")))?;
+                let step: u32 = s.parse().map_err(|_| field_err(format!("the step `{s}` is not a positive number")))?;
                 if step == 0 {
                     return Err(field_err("a step of 0".into()));
                 }

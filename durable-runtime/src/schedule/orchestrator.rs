@@ -100,8 +100,7 @@ fn start_run(ctx: &OrchestrationContext, state: &mut ScheduleState, fire: Millis
     let id = run_id(&state.id, fire);
     state.runs_started += 1;
     state.last_run = Some(id.clone());
-    ctx.call_orchestrator_by_name::<_, serde_json::Value>(&state.orchestrator, state.input.clone())
-        .with_instance_id(id)
+    ctx.call_orchestrator_by_name::<_, serde_json::Value>(&state.orchestrator, state.input.clone()).with_instance_id(id)
 }
 
 fn set_status(ctx: &OrchestrationContext, state: &ScheduleState, next: Option<Millis>) {
@@ -162,9 +161,7 @@ fn due_fire_times(schedule: &Schedule, cursor: Millis, now: Millis) -> Due {
     let run: Vec<Millis> = match schedule.catch_up {
         CatchUpPolicy::SkipMissed => last_fire.filter(|f| now - f <= missed_after).into_iter().collect(),
         CatchUpPolicy::RunLast => last_fire.into_iter().collect(),
-        CatchUpPolicy::RunAll { .. } => {
-            times.iter().copied().filter(|f| now - f <= window.max(missed_after)).collect()
-        }
+        CatchUpPolicy::RunAll { .. } => times.iter().copied().filter(|f| now - f <= window.max(missed_after)).collect(),
     };
     let skipped = earlier + (times.len() - run.len()) as u64;
     Due { run, skipped, last_fire }

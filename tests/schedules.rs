@@ -90,6 +90,13 @@ async fn completed(client: &Client, run: &str) {
     assert_eq!(s.output::<String>().unwrap(), run);
 }
 
+/// Wait until run `run` of schedule `id` has completed and the schedule has seen it end (so
+/// the next fire time does not find it still going).
+async fn done(client: &Client, id: &str, run: &str) {
+    completed(client, run).await;
+    eventually(&format!("schedule {id} saw {run} end"), async || info(client, id).await.running.is_none()).await;
+}
+
 async fn an_hourly_schedule_starts_one_run_per_fire_time_named_after_it<B: TestBackend>(backend: B) {
     let w = worker(&backend).await;
     let client = Client::new(backend.clone());
@@ -101,7 +108,7 @@ async fn an_hourly_schedule_starts_one_run_per_fire_time_named_after_it<B: TestB
         let at = first + HOUR * k;
         fire(&backend, &client, "hourly", at).await;
         let run = run_id("hourly", at);
-        completed(&client, &run).await;
+        done(&client, "hourly", &run).await;
         expected.push(run);
         runs_are(&client, "hourly", &expected).await;
     }
@@ -132,7 +139,7 @@ async fn a_long_schedule_continues_as_new_and_keeps_counting<B: TestBackend>(bac
         let at = first + Duration::from_secs(10) * k;
         fire(&backend, &client, "often", at).await;
         // Done before the next fire time (the default overlap policy skips otherwise).
-        completed(&client, &run_id("often", at)).await;
+        done(&client, "often", &run_id("often", at)).await;
     }
     eventually("45 runs", async || runs(&client, "often").await.len() == 45).await;
     let status = client.status("schedule:often").await.unwrap().unwrap();
@@ -180,7 +187,7 @@ async fn a_schedule_in_paris_follows_daylight_saving_time<B: TestBackend>(backen
     let first = first_fire(&client, "paris").await;
     assert_eq!(first, utc(&format!("{night}T01:30:00Z")));
     fire(&backend, &client, "paris", first).await;
-    completed(&client, &format!("paris@{night}T01:30:00Z")).await;
+    done(&client, "paris", &format!("paris@{night}T01:30:00Z")).await;
     // The next night, 02:30 CEST is 00:30 UTC.
     let second = info(&client, "paris").await.next_fire.unwrap();
     let next_day = night.tomorrow().unwrap();
@@ -205,8 +212,9 @@ async fn overlap_skip_starts_nothing_while_a_run_is_going<B: TestBackend>(backen
     fire(&backend, &client, "skip", f).await; // run 0 starts: 0:00 - 1:30
     started(&client, &run_id("skip", f)).await;
     fire(&backend, &client, "skip", f + HOUR).await; // 1:00: run 0 is going: skipped
+    assert_eq!(info(&client, "skip").await.running, Some(run_id("skip", f)));
     advance_to(&backend, f + HOUR + 30 * MINUTE);
-    completed(&client, &run_id("skip", f)).await;
+    done(&client, "skip", &run_id("skip", f)).await;
     fire(&backend, &client, "skip", f + HOUR * 2).await; // 2:00: nothing going: runs
     runs_are(&client, "skip", &[run_id("skip", f), run_id("skip", f + HOUR * 2)]).await;
     let i = info(&client, "skip").await;

@@ -653,6 +653,7 @@ fn schemas() -> Value {
                 "runtimeStatus": { "$ref": "#/components/schemas/RuntimeStatus" },
                 "nextFire": { "type": "string", "format": "date-time", "nullable": true },
                 "lastRun": nullable_string,
+                "running": nullable_string,
                 "runsStarted": { "type": "integer" },
                 "skipped": { "type": "integer" },
                 "error": nullable_string

@@ -281,6 +281,7 @@ pub fn schedule(s: &ScheduleInfo) -> Value {
         "nextFire": s.next_fire.map(|t| rfc3339(durable_runtime::time::Millis::try_from(
             t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(0))),
         "lastRun": s.last_run,
+        "running": s.running,
         "runsStarted": s.runs_started,
         "skipped": s.skipped,
         "error": s.error,

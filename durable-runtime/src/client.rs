@@ -200,6 +200,7 @@ impl Client {
             runs_started: 0,
             skipped: 0,
             last_run: None,
+            running: None,
         };
         let json = payload::to_json(&state, "the schedule").map_err(Error::Payload)?;
         let instance = format!("{SCHEDULE_ID_PREFIX}{id}");

@@ -179,6 +179,9 @@ pub struct ScheduleInfo {
     pub next_fire: Option<SystemTime>,
     /// The instance id of the last run started.
     pub last_run: Option<String>,
+    /// The run the overlap policy waits on (started and not yet seen to end by the schedule);
+    /// `None` under [`OverlapPolicy::AllowAll`], which waits on none.
+    pub running: Option<String>,
     /// Runs started so far.
     pub runs_started: u64,
     /// Fire times skipped by the overlap or catch-up policy so far.
@@ -207,6 +210,9 @@ pub(crate) struct ScheduleState {
     pub skipped: u64,
     #[serde(default)]
     pub last_run: Option<String>,
+    /// The run in flight the overlap policy waits on.
+    #[serde(default)]
+    pub running: Option<String>,
 }
 
 /// The custom status of a schedule's instance.
@@ -215,6 +221,8 @@ pub(crate) struct ScheduleStatus {
     pub next_fire: Option<String>,
     pub next_fire_ms: Option<Millis>,
     pub last_run: Option<String>,
+    #[serde(default)]
+    pub running: Option<String>,
     pub runs_started: u64,
     pub skipped: u64,
 }
@@ -256,6 +264,7 @@ pub(crate) fn info_of(status: &crate::instance::InstanceStatus) -> Option<Schedu
         status: status.runtime_status,
         next_fire: custom.next_fire_ms.map(from_millis),
         last_run: custom.last_run.or(state.last_run),
+        running: if status.is_finished() { None } else { custom.running },
         runs_started: custom.runs_started.max(state.runs_started),
         skipped: custom.skipped.max(state.skipped),
         error: status.error.clone(),

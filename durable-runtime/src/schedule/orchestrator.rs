@@ -28,6 +28,7 @@ pub(crate) async fn durable_schedule(
     let mut running: Option<Task<serde_json::Value>> = None;
     if let Some(f) = state.buffered.take() {
         running = Some(start_run(&ctx, &mut state, f));
+        state.running = state.last_run.clone();
     }
     let mut fires = 0u32;
     loop {
@@ -67,6 +68,7 @@ pub(crate) async fn durable_schedule(
             }
             if running.is_none() {
                 running = Some(start_run(&ctx, &mut state, f));
+                state.running = state.last_run.clone();
                 continue;
             }
             match state.schedule.overlap {
@@ -90,8 +92,10 @@ fn run_ended(ctx: &OrchestrationContext, state: &mut ScheduleState, running: &mu
     if let Some(done) = running.take() {
         ctx.release(done);
     }
+    state.running = None;
     if let Some(f) = state.buffered.take() {
         *running = Some(start_run(ctx, state, f));
+        state.running = state.last_run.clone();
     }
 }
 
@@ -108,6 +112,7 @@ fn set_status(ctx: &OrchestrationContext, state: &ScheduleState, next: Option<Mi
         next_fire: next.map(rfc3339),
         next_fire_ms: next,
         last_run: state.last_run.clone(),
+        running: state.running.clone(),
         runs_started: state.runs_started,
         skipped: state.skipped,
     });

@@ -163,6 +163,11 @@ enum Command {
     /// Read, signal and list entities.
     #[command(subcommand)]
     Entity(EntityCommand),
+    /// Schedules: start an orchestrator at each fire time of a cron expression.
+    ///
+    /// `durable schedule create nightly '0 2 * * *' report '"ops"' --timezone Europe/Paris`
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Orchestrator versions in flight: instances, blocked ones, where they wait.
     ///
     /// Per orchestrator name and version: the instances not finished, how many of them no
@@ -263,6 +268,54 @@ struct Control {
 }
 
 #[derive(Subcommand, Debug)]
+enum ScheduleCommand {
+    /// Create a schedule: each run is an instance of NAME with id ID@FIRE-TIME (RFC 3339 UTC).
+    Create {
+        /// The schedule id (its instance is schedule:ID).
+        id: String,
+        /// The cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6
+        /// (seconds first); quote it.
+        cron: String,
+        /// The orchestrator's registered name.
+        name: String,
+        /// Each run's input, as JSON (default null).
+        #[arg(value_name = "INPUT")]
+        input: Option<String>,
+        /// The IANA time zone of the fire times (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// When a fire time comes and the previous run is still going: skip (default),
+        /// buffer-one, allow-all.
+        #[arg(long)]
+        overlap: Option<String>,
+        /// Fire times missed during downtime: run-last (default), skip-missed, run-all (with
+        /// --catch-up-window).
+        #[arg(long)]
+        catch_up: Option<String>,
+        /// With --catch-up run-all: how far back, in seconds.
+        #[arg(long, value_name = "SECS")]
+        catch_up_window: Option<u64>,
+    },
+    /// List the schedules: spec, state, next fire time, last run.
+    List,
+    /// Pause a schedule (no run starts until resumed).
+    Pause {
+        /// The schedule id.
+        id: String,
+    },
+    /// Resume a paused schedule (the catch-up policy applies to what was missed).
+    Resume {
+        /// The schedule id.
+        id: String,
+    },
+    /// Delete a schedule (runs in flight go on; the id is free again).
+    Delete {
+        /// The schedule id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum EntityCommand {
     /// Show an entity's state, last error and last change.
     Get {
@@ -343,6 +396,9 @@ impl From<Error> for Failure {
             Error::Payload(_) | Error::PayloadTooLarge { .. } => (2, "BadPayload"),
             Error::InstanceNotFound(_) => (3, "InstanceNotFound"),
             Error::InstanceAlreadyExists(_) => (4, "InstanceAlreadyExists"),
+            Error::InvalidSchedule { .. } => (2, "InvalidSchedule"),
+            Error::ScheduleNotFound(_) => (3, "ScheduleNotFound"),
+            Error::ScheduleAlreadyExists(_) => (4, "ScheduleAlreadyExists"),
             Error::InvalidState { .. } => (4, "InvalidState"),
             Error::InvalidQuery(_) => (2, "BadUsage"),
             Error::Config(_) => (1, "Config"),
@@ -445,6 +501,24 @@ fn check_usage(command: &Command) -> Result<(), Failure> {
             check_entity_name(name)
         }
         Command::Raise { data, .. } => parse_json("--data", data.as_deref()).map(drop),
+        Command::Schedule(ScheduleCommand::Create {
+            cron,
+            input,
+            timezone,
+            overlap,
+            catch_up,
+            catch_up_window,
+            ..
+        }) => {
+            render::parse_schedule(
+                cron,
+                timezone.as_deref(),
+                overlap.as_deref(),
+                catch_up.as_deref(),
+                *catch_up_window,
+            )?;
+            parse_json("INPUT", input.as_deref()).map(drop)
+        }
         Command::Entity(EntityCommand::Signal { name, input, .. }) => {
             check_entity_name(name)?;
             parse_json("--input", input.as_deref()).map(drop)
@@ -662,6 +736,52 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 _ => Ok(()),
             }
+        }
+        Command::Schedule(ScheduleCommand::Create {
+            id,
+            cron,
+            name,
+            input,
+            timezone,
+            overlap,
+            catch_up,
+            catch_up_window,
+        }) => {
+            let schedule = render::parse_schedule(
+                &cron,
+                timezone.as_deref(),
+                overlap.as_deref(),
+                catch_up.as_deref(),
+                catch_up_window,
+            )?;
+            let input = parse_json("INPUT", input.as_deref())?;
+            client.schedule_by_name(id.clone(), schedule, &name, input).await?;
+            if out.json {
+                out.value(&json!({ "id": id, "instanceId": format!("schedule:{id}"), "orchestrator": name }));
+            } else {
+                out.line(&id);
+            }
+            Ok(())
+        }
+        Command::Schedule(ScheduleCommand::List) => {
+            let list = client.list_schedules().await?;
+            out.schedules(&list);
+            Ok(())
+        }
+        Command::Schedule(ScheduleCommand::Pause { id }) => {
+            client.pause_schedule(&id).await?;
+            out.done(&format!("schedule:{id}"), "pause", &format!("schedule {id} paused"));
+            Ok(())
+        }
+        Command::Schedule(ScheduleCommand::Resume { id }) => {
+            client.resume_schedule(&id).await?;
+            out.done(&format!("schedule:{id}"), "resume", &format!("schedule {id} resumed"));
+            Ok(())
+        }
+        Command::Schedule(ScheduleCommand::Delete { id }) => {
+            client.delete_schedule(&id).await?;
+            out.done(&format!("schedule:{id}"), "delete", &format!("schedule {id} deleted"));
+            Ok(())
         }
         Command::Entity(EntityCommand::List { name, top }) => {
             if let Some(n) = &name {

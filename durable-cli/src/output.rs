@@ -121,6 +121,34 @@ impl Out {
         table(&["SEQ", "TIME", "EVENT", "DETAILS"], rows);
     }
 
+    /// `schedule list`.
+    pub fn schedules(&self, list: &[durable_runtime::ScheduleInfo]) {
+        if self.json {
+            let v: Vec<Value> = list.iter().map(render::schedule).collect();
+            return self.value(&json!({ "schedules": v }));
+        }
+        let rows = list
+            .iter()
+            .map(|s| {
+                let r = render::schedule(s);
+                let state = if s.paused { "Paused".to_string() } else { s.status.to_string() };
+                vec![
+                    s.id.clone(),
+                    s.schedule.cron_expr().to_string(),
+                    s.schedule.timezone_name().to_string(),
+                    s.orchestrator.clone(),
+                    state,
+                    r["nextFire"]
+                        .as_str()
+                        .map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())
+                        .unwrap_or_default(),
+                    s.last_run.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(&["SCHEDULE", "CRON", "TIME ZONE", "ORCHESTRATOR", "STATE", "NEXT FIRE", "LAST RUN"], rows);
+    }
+
     /// `list`.
     pub fn list(&self, list: &[InstanceStatus]) {
         if self.json {

@@ -360,6 +360,73 @@ async fn cli_api_and_dashboard_work_on_a_redis_cluster() {
     env.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_create_list_pause_resume_delete_on_the_real_clock() {
+    let env = Env::new().await;
+    // Bad input exits 2 before connecting, naming the field; no schedule is created.
+    env.durable(&["schedule", "create", "bad", "0 25 * * *", "hello_cities"]).await.fails(2, "hour field");
+    env.durable(&["schedule", "create", "bad", "0 2 * * *", "hello_cities", "--timezone", "Mars/Base"])
+        .await
+        .fails(2, "Mars/Base");
+    env.durable(&["schedule", "create", "bad", "* * * * *", "x", "--catch-up", "run-all"]).await.fails(2, "window");
+    env.durable(&["schedule", "create", "bad", "* * * * *", "x", "{"]).await.fails(2, "INPUT");
+
+    // Every second (six fields), for real.
+    let out = env
+        .durable(&[
+            "schedule",
+            "create",
+            "tick",
+            "* * * * * *",
+            "hello_cities",
+            r#"["Oslo"]"#,
+            "--timezone",
+            "Europe/Oslo",
+        ])
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), "tick");
+    env.durable(&["schedule", "create", "tick", "* * * * *", "hello_cities"]).await.fails(4, "already exists");
+    let runs = env
+        .poll_json(&["list", "--name", "hello_cities", "--status", "completed"], |v| {
+            v["instances"].as_array().is_some_and(|a| a.len() >= 2)
+        })
+        .await;
+    for run in runs["instances"].as_array().unwrap() {
+        let id = run["instanceId"].as_str().unwrap();
+        assert!(id.starts_with("tick@") && id.ends_with('Z'), "{id}");
+        assert_eq!(run["output"], json!(["Hello Oslo!"]), "{run}");
+    }
+    let l = env.durable(&["schedule", "list", "--json"]).await.ok().json();
+    let s = &l["schedules"][0];
+    assert_eq!(
+        (s["id"].as_str(), s["cron"].as_str(), s["timezone"].as_str()),
+        (Some("tick"), Some("* * * * * *"), Some("Europe/Oslo"))
+    );
+    assert_eq!(
+        (s["overlap"].as_str(), s["catchUp"].as_str(), s["paused"].as_bool()),
+        (Some("skip"), Some("run-last"), Some(false))
+    );
+    assert!(s["nextFire"].as_str().is_some_and(|t| t.ends_with('Z')), "{s}");
+    let t = env.durable(&["schedule", "list"]).await.ok().stdout;
+    assert!(
+        t.starts_with("SCHEDULE") && t.contains("tick") && t.contains("Europe/Oslo") && t.contains("Running"),
+        "{t}"
+    );
+
+    env.durable(&["schedule", "pause", "tick"]).await.ok();
+    env.poll_json(&["schedule", "list"], |v| v["schedules"][0]["paused"] == true).await;
+    assert!(env.durable(&["schedule", "list"]).await.ok().stdout.contains("Paused"));
+    env.durable(&["schedule", "resume", "tick"]).await.ok();
+    env.poll_json(&["schedule", "list"], |v| v["schedules"][0]["paused"] == false).await;
+    assert_eq!(env.durable(&["schedule", "delete", "tick"]).await.ok().stdout.trim(), "schedule tick deleted");
+    let l = env.durable(&["schedule", "list", "--json"]).await.ok().json();
+    assert_eq!(l["schedules"], json!([]));
+    env.durable(&["schedule", "pause", "tick"]).await.fails(3, "no schedule");
+    env.durable(&["--json", "schedule", "delete", "tick"]).await.fails(3, r#""code":"ScheduleNotFound""#);
+    env.shutdown().await;
+}
+
 #[tokio::test]
 async fn redis_errors_and_usage() {
     // Nothing listens on a port we just bound and released.

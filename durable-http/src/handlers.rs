@@ -642,3 +642,89 @@ pub(crate) async fn track(State(st): State<AppState>, req: Request, next: Next) 
     st.metrics.record(&method, &route, resp.status().as_u16(), start.elapsed());
     resp
 }
+
+/// The body of `POST /schedules/{id}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CreateSchedule {
+    cron: String,
+    orchestrator: String,
+    #[serde(default)]
+    input: Value,
+    timezone: Option<String>,
+    overlap: Option<String>,
+    catch_up: Option<String>,
+    catch_up_window_secs: Option<u64>,
+}
+
+fn schedule_not_found(id: &str) -> ApiError {
+    ApiError::not_found("ScheduleNotFound", format!("no schedule with id {id:?}"))
+}
+
+/// `GET /schedules`: every schedule, by id.
+pub(crate) async fn list_schedules(State(st): State<AppState>) -> ApiResult {
+    let list = st.client.list_schedules().await?;
+    let v: Vec<Value> = list.iter().map(render::schedule).collect();
+    Ok(Json(json!({ "schedules": v })).into_response())
+}
+
+/// `GET /schedules/{id}`.
+pub(crate) async fn get_schedule(State(st): State<AppState>, P(id): P<String>) -> ApiResult {
+    match st.client.schedule_info(&id).await? {
+        Some(s) => Ok(Json(render::schedule(&s)).into_response()),
+        None => Err(schedule_not_found(&id)),
+    }
+}
+
+/// `POST /schedules/{id}`: create a schedule.
+pub(crate) async fn create_schedule(
+    State(st): State<AppState>,
+    P(id): P<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let req: CreateSchedule = serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_request(
+            "BadBody",
+            format!("a schedule is {{\"cron\", \"orchestrator\", \"input\"?, \"timezone\"?, \"overlap\"?, \"catchUp\"?, \"catchUpWindowSecs\"?}}: {e}"),
+        )
+    })?;
+    let schedule = render::parse_schedule(
+        &req.cron,
+        req.timezone.as_deref(),
+        req.overlap.as_deref(),
+        req.catch_up.as_deref(),
+        req.catch_up_window_secs,
+    )?;
+    if let Some(known) = &st.config.orchestrators
+        && !known.contains(&req.orchestrator)
+    {
+        return Err(ApiError::not_found(
+            "UnknownOrchestrator",
+            format!("unknown orchestrator {:?}: the workers register {}", req.orchestrator, known.join(", ")),
+        )
+        .with("known", json!(known)));
+    }
+    st.client.schedule_by_name(id.clone(), schedule, &req.orchestrator, req.input).await?;
+    match st.client.schedule_info(&id).await? {
+        Some(s) => Ok((StatusCode::CREATED, Json(render::schedule(&s))).into_response()),
+        None => Err(schedule_not_found(&id)),
+    }
+}
+
+/// `POST /schedules/{id}/pause`.
+pub(crate) async fn pause_schedule(State(st): State<AppState>, P(id): P<String>) -> ApiResult {
+    st.client.pause_schedule(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "action": "pause", "accepted": true }))).into_response())
+}
+
+/// `POST /schedules/{id}/resume`.
+pub(crate) async fn resume_schedule(State(st): State<AppState>, P(id): P<String>) -> ApiResult {
+    st.client.resume_schedule(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "action": "resume", "accepted": true }))).into_response())
+}
+
+/// `DELETE /schedules/{id}`.
+pub(crate) async fn delete_schedule(State(st): State<AppState>, P(id): P<String>) -> ApiResult {
+    st.client.delete_schedule(&id).await?;
+    Ok((StatusCode::OK, Json(json!({ "schedulesDeleted": 1 }))).into_response())
+}

@@ -25,6 +25,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/entities/{name}/{key}"),
     ("delete", "/entities/{name}/{key}"),
     ("get", "/entities/{name}/{key}/history"),
+    ("get", "/schedules"),
+    ("get", "/schedules/{id}"),
+    ("post", "/schedules/{id}"),
+    ("delete", "/schedules/{id}"),
+    ("post", "/schedules/{id}/pause"),
+    ("post", "/schedules/{id}/resume"),
     ("get", "/dead-letters"),
     ("get", "/openapi.json"),
     ("get", "/healthz"),
@@ -485,6 +491,99 @@ fn operation_for(cfg: &HttpConfig, method: &str, path: &str) -> Value {
                 ("409", error("The entity is busy; try again.")),
             ],
         ),
+        ("get", "/schedules") => operation(
+            "listSchedules",
+            "Every schedule, by id: its cron expression, time zone, policies, orchestrator and input, whether it is paused, its next fire time and last run.",
+            vec![],
+            None,
+            vec![(
+                "200",
+                body(
+                    "The schedules.",
+                    json!({ "type": "object", "properties": { "schedules": { "type": "array", "items": schema_ref("Schedule") } } }),
+                ),
+            )],
+        ),
+        ("get", "/schedules/{id}") => operation(
+            "getSchedule",
+            "A schedule.",
+            vec![path_param("id", "The schedule id.")],
+            None,
+            vec![("200", body("The schedule.", schema_ref("Schedule"))), ("404", error("No such schedule."))],
+        ),
+        ("post", "/schedules/{id}") => operation(
+            "createSchedule",
+            "Create a schedule: an instance of `orchestrator` with `input` at each fire time of `cron` (5 fields, or 6 with seconds first) in `timezone` (IANA, default UTC), each run with instance id `{id}@{fire time, RFC 3339 UTC}`. `overlap`: skip (default), buffer-one, allow-all. `catchUp`: run-last (default), skip-missed, run-all (with `catchUpWindowSecs`).",
+            vec![path_param("id", "The schedule id (1 to 200 bytes, no control characters).")],
+            Some(json!({
+                "required": true,
+                "description": "The schedule.",
+                "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "required": ["cron", "orchestrator"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "cron": { "type": "string" },
+                        "orchestrator": { "type": "string" },
+                        "input": {},
+                        "timezone": { "type": "string" },
+                        "overlap": { "type": "string", "enum": ["skip", "buffer-one", "allow-all"] },
+                        "catchUp": { "type": "string", "enum": ["run-last", "skip-missed", "run-all"] },
+                        "catchUpWindowSecs": { "type": "integer", "minimum": 0 }
+                    }
+                } } }
+            })),
+            vec![
+                ("201", body("Created.", schema_ref("Schedule"))),
+                (
+                    "400",
+                    error(
+                        "Bad JSON or body, a bad id, or an invalid cron expression, time zone or policy (the message names the field).",
+                    ),
+                ),
+                ("404", error("An orchestrator name not among the configured ones.")),
+                ("409", error("A schedule with this id exists.")),
+                ("413", error("The body is over the limit.")),
+            ],
+        ),
+        ("delete", "/schedules/{id}") => operation(
+            "deleteSchedule",
+            "Delete a schedule: no run starts any more (runs in flight go on) and the id is free again.",
+            vec![path_param("id", "The schedule id.")],
+            None,
+            vec![
+                (
+                    "200",
+                    body(
+                        "Deleted.",
+                        json!({ "type": "object", "properties": { "schedulesDeleted": { "type": "integer" } } }),
+                    ),
+                ),
+                ("404", error("No such schedule.")),
+            ],
+        ),
+        ("post", "/schedules/{id}/pause") => operation(
+            "pauseSchedule",
+            "Pause a schedule: no run starts until it is resumed; then the catch-up policy applies to the fire times missed.",
+            vec![path_param("id", "The schedule id.")],
+            None,
+            vec![
+                ("202", empty("Accepted.")),
+                ("404", error("No such schedule.")),
+                ("409", error("The schedule has stopped (failed).")),
+            ],
+        ),
+        ("post", "/schedules/{id}/resume") => operation(
+            "resumeSchedule",
+            "Resume a paused schedule.",
+            vec![path_param("id", "The schedule id.")],
+            None,
+            vec![
+                ("202", empty("Accepted.")),
+                ("404", error("No such schedule.")),
+                ("409", error("The schedule has stopped (failed).")),
+            ],
+        ),
         ("get", "/openapi.json") => operation(
             "openapi",
             "This document.",
@@ -536,6 +635,28 @@ fn schemas() -> Value {
                 "resumePostUri": { "type": "string" },
                 "rewindPostUri": { "type": "string" },
                 "purgeHistoryDeleteUri": { "type": "string" }
+            }
+        },
+        "Schedule": {
+            "type": "object",
+            "required": ["id", "cron", "timezone", "orchestrator", "overlap", "catchUp", "paused", "runtimeStatus", "runsStarted", "skipped"],
+            "properties": {
+                "id": { "type": "string" },
+                "cron": { "type": "string" },
+                "timezone": { "type": "string" },
+                "orchestrator": { "type": "string" },
+                "input": {},
+                "overlap": { "type": "string", "enum": ["skip", "buffer-one", "allow-all"] },
+                "catchUp": { "type": "string", "enum": ["run-last", "skip-missed", "run-all"] },
+                "catchUpWindowSecs": { "type": "integer", "nullable": true },
+                "paused": { "type": "boolean" },
+                "runtimeStatus": { "$ref": "#/components/schemas/RuntimeStatus" },
+                "nextFire": { "type": "string", "format": "date-time", "nullable": true },
+                "lastRun": nullable_string,
+                "running": nullable_string,
+                "runsStarted": { "type": "integer" },
+                "skipped": { "type": "integer" },
+                "error": nullable_string
             }
         },
         "RuntimeStatus": {

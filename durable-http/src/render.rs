@@ -4,7 +4,9 @@
 use crate::error::ApiError;
 use durable_runtime::client::EntityStatus;
 use durable_runtime::time::Millis;
-use durable_runtime::{EntityJournalEntry, HistoryEvent, InstanceStatus, VersionSummary};
+use durable_runtime::{
+    CatchUpPolicy, EntityJournalEntry, HistoryEvent, InstanceStatus, OverlapPolicy, ScheduleInfo, VersionSummary,
+};
 use serde_json::{Map, Value, json};
 
 /// A JSON text stored by the runtime, as a JSON value (a string if it somehow is not JSON).
@@ -258,6 +260,91 @@ pub fn flag(name: &str, v: &Option<String>) -> Result<bool, ApiError> {
             Err(ApiError::bad_request("BadQuery", format!("{name} must be `true` or `false`, not {other:?}")))
         }
     }
+}
+
+/// A schedule, as `GET /schedules` and `durable schedule list --json` show it: `{"id",
+/// "cron", "timezone", "orchestrator", "input", "overlap", "catchUp", "catchUpWindowSecs",
+/// "paused", "runtimeStatus", "nextFire", "lastRun", "runsStarted", "skipped", "error"}`.
+pub fn schedule(s: &ScheduleInfo) -> Value {
+    let (catch_up, window) = catch_up_name(s.schedule.catch_up_policy());
+    json!({
+        "id": s.id,
+        "cron": s.schedule.cron_expr(),
+        "timezone": s.schedule.timezone_name(),
+        "orchestrator": s.orchestrator,
+        "input": s.input,
+        "overlap": overlap_name(s.schedule.overlap_policy()),
+        "catchUp": catch_up,
+        "catchUpWindowSecs": window,
+        "paused": s.paused,
+        "runtimeStatus": s.status.to_string(),
+        "nextFire": s.next_fire.map(|t| rfc3339(durable_runtime::time::Millis::try_from(
+            t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()).unwrap_or(0))),
+        "lastRun": s.last_run,
+        "running": s.running,
+        "runsStarted": s.runs_started,
+        "skipped": s.skipped,
+        "error": s.error,
+    })
+}
+
+/// `skip`, `buffer-one`, `allow-all`.
+pub fn overlap_name(p: OverlapPolicy) -> &'static str {
+    match p {
+        OverlapPolicy::Skip => "skip",
+        OverlapPolicy::BufferOne => "buffer-one",
+        OverlapPolicy::AllowAll => "allow-all",
+    }
+}
+
+/// `run-last`, `skip-missed`, `run-all` (with its window in seconds).
+pub fn catch_up_name(p: CatchUpPolicy) -> (&'static str, Option<u64>) {
+    match p {
+        CatchUpPolicy::RunLast => ("run-last", None),
+        CatchUpPolicy::SkipMissed => ("skip-missed", None),
+        CatchUpPolicy::RunAll { window } => ("run-all", Some(window.as_secs())),
+    }
+}
+
+/// A schedule from its parts as the API and the CLI take them: the cron expression, the time
+/// zone (UTC if none), the overlap policy (`skip` if none), the catch-up policy (`run-last`
+/// if none; `run-all` needs a window in seconds). The error names what is wrong.
+pub fn parse_schedule(
+    cron: &str,
+    timezone: Option<&str>,
+    overlap: Option<&str>,
+    catch_up: Option<&str>,
+    window_secs: Option<u64>,
+) -> Result<durable_runtime::Schedule, durable_runtime::Error> {
+    let bad = |field: &str, reason: String| durable_runtime::Error::InvalidSchedule { field: field.into(), reason };
+    let mut s = durable_runtime::Schedule::cron(cron)?;
+    if let Some(tz) = timezone {
+        s = s.timezone(tz)?;
+    }
+    let overlap = match overlap.unwrap_or("skip") {
+        "skip" => OverlapPolicy::Skip,
+        "buffer-one" => OverlapPolicy::BufferOne,
+        "allow-all" => OverlapPolicy::AllowAll,
+        other => {
+            return Err(bad("overlap", format!("unknown overlap policy {other:?}; use skip, buffer-one or allow-all")));
+        }
+    };
+    let catch_up = match (catch_up.unwrap_or("run-last"), window_secs) {
+        ("run-last", None) => CatchUpPolicy::RunLast,
+        ("skip-missed", None) => CatchUpPolicy::SkipMissed,
+        ("run-all", Some(w)) => CatchUpPolicy::RunAll { window: std::time::Duration::from_secs(w) },
+        ("run-all", None) => return Err(bad("catch-up", "run-all needs a window (how far back, in seconds)".into())),
+        (p @ ("run-last" | "skip-missed"), Some(_)) => {
+            return Err(bad("catch-up", format!("a window goes with run-all only, not {p}")));
+        }
+        (other, _) => {
+            return Err(bad(
+                "catch-up",
+                format!("unknown catch-up policy {other:?}; use run-last, skip-missed or run-all"),
+            ));
+        }
+    };
+    Ok(s.overlap(overlap).catch_up(catch_up))
 }
 
 #[cfg(test)]

@@ -531,6 +531,45 @@ async fn openapi_lists_every_route_and_the_router_answers_each<B: TestBackend>(b
     env.shutdown().await;
 }
 
+async fn schedules_create_get_list_pause_resume_delete<B: TestBackend>(backend: B) {
+    let env = Env::new(backend, HttpConfig::new()).await;
+    // Bad input: 400 naming the field; nothing is created.
+    let bad = env.call("POST", "/schedules/s", Some(r#"{"cron": "0 25 * * *", "orchestrator": "hello_cities"}"#)).await;
+    assert!(bad.expect_error(400, "InvalidSchedule").contains("hour field"), "{bad:?}");
+    let bad = env
+        .call("POST", "/schedules/s", Some(r#"{"cron": "@daily", "orchestrator": "x", "timezone": "Europe/Nowhere"}"#))
+        .await;
+    assert!(bad.expect_error(400, "InvalidSchedule").contains("Europe/Nowhere"), "{bad:?}");
+    env.call("POST", "/schedules/s", Some(r#"{"cron": "@daily"}"#)).await.expect_error(400, "BadBody");
+    env.call("POST", "/schedules/s", None).await.expect_error(400, "BadBody");
+    let r = env.call("GET", "/schedules", None).await;
+    assert_eq!((r.status.as_u16(), r.json.clone()), (200, json!({ "schedules": [] })));
+
+    let body = r#"{"cron": "0 2 * * *", "timezone": "Europe/Paris", "orchestrator": "hello_cities",
+        "input": ["Paris"], "overlap": "buffer-one", "catchUp": "run-all", "catchUpWindowSecs": 3600}"#;
+    let r = env.call("POST", "/schedules/nightly", Some(body)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!((r.json["id"].as_str(), r.json["cron"].as_str()), (Some("nightly"), Some("0 2 * * *")));
+    assert_eq!((r.json["overlap"].as_str(), r.json["catchUp"].as_str()), (Some("buffer-one"), Some("run-all")));
+    assert_eq!((r.json["catchUpWindowSecs"].as_u64(), r.json["input"].clone()), (Some(3600), json!(["Paris"])));
+    env.call("POST", "/schedules/nightly", Some(body)).await.expect_error(409, "ScheduleAlreadyExists");
+    let r = env.poll("/schedules/nightly", |r| r.json["nextFire"].is_string()).await;
+    assert!(r.json["nextFire"].as_str().unwrap().ends_with(":00:00.000Z"), "{r:?}");
+    let r = env.call("GET", "/schedules", None).await;
+    assert_eq!(r.json["schedules"][0]["id"], "nightly", "{r:?}");
+
+    assert_eq!(env.call("POST", "/schedules/nightly/pause", None).await.status, 202);
+    env.poll("/schedules/nightly", |r| r.json["paused"] == true).await;
+    assert_eq!(env.call("POST", "/schedules/nightly/resume", None).await.status, 202);
+    env.poll("/schedules/nightly", |r| r.json["paused"] == false).await;
+    let r = env.call("DELETE", "/schedules/nightly", None).await;
+    assert_eq!((r.status.as_u16(), r.json.clone()), (200, json!({ "schedulesDeleted": 1 })));
+    env.call("GET", "/schedules/nightly", None).await.expect_error(404, "ScheduleNotFound");
+    env.call("POST", "/schedules/nightly/pause", None).await.expect_error(404, "ScheduleNotFound");
+    env.call("DELETE", "/schedules/nightly", None).await.expect_error(404, "ScheduleNotFound");
+    env.shutdown().await;
+}
+
 /// Version 3 of `approval`, which the test's worker does not register: its instances wait,
 /// blocked, until a worker that does runs.
 #[orchestrator(name = "approval", version = 3)]
@@ -681,6 +720,7 @@ durable_test_support::on_both_backends! {
     bearer_token,
     unknown_routes_and_methods,
     openapi_lists_every_route_and_the_router_answers_each,
+    schedules_create_get_list_pause_resume_delete,
     versions_in_flight_and_blocked_instances,
     healthz_and_metrics,
 }

@@ -10,6 +10,7 @@ use crate::instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, R
 use crate::orchestrator::BoxFuture;
 use crate::orchestrator::Orchestrator;
 use crate::payload;
+use crate::schedule::{SCHEDULE_ID_PREFIX, SCHEDULE_ORCHESTRATOR, Schedule, ScheduleInfo, ScheduleState};
 use crate::state::EntityJournalEntry;
 use crate::state::Snapshot;
 use crate::trace::TraceContext;
@@ -151,6 +152,132 @@ impl Client {
         let json =
             payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
         self.start_json(O::NAME, O::VERSION, id.into(), json, false).await
+    }
+
+    /// Create schedule `id`: start orchestrator `f` with `input` at each fire time of
+    /// `schedule`, each run under instance id `<id>@<fire time, RFC 3339 UTC>` (see
+    /// [`crate::schedule`]). The first fire time is the first after the schedule's first step.
+    /// `Error::ScheduleAlreadyExists` if a live schedule has that id.
+    ///
+    /// ```no_run
+    /// # use durable_runtime::{Client, Schedule, OverlapPolicy};
+    /// # async fn demo<O: durable_runtime::Orchestrator<Input = String>>(client: Client, report: O) -> Result<(), durable_runtime::Error> {
+    /// let nightly = Schedule::cron("0 2 * * *")?.timezone("Europe/Paris")?.overlap(OverlapPolicy::BufferOne);
+    /// client.schedule("nightly-report", nightly, report, "ops@example.com".to_string()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn schedule<O: Orchestrator>(
+        &self,
+        id: impl Into<String>,
+        schedule: Schedule,
+        f: O,
+        input: O::Input,
+    ) -> Result<String, Error> {
+        let _ = f;
+        let input = serde_json::to_value(&input)
+            .map_err(|e| Error::Payload(format!("the input of orchestrator `{}`: {e}", O::NAME)))?;
+        self.schedule_by_name(id, schedule, O::NAME, input).await
+    }
+
+    /// [`schedule`](Self::schedule) with the orchestrator's registered name and a JSON input
+    /// (each run starts on the highest version registered).
+    pub async fn schedule_by_name(
+        &self,
+        id: impl Into<String>,
+        schedule: Schedule,
+        orchestrator: &str,
+        input: serde_json::Value,
+    ) -> Result<String, Error> {
+        let id = id.into();
+        crate::schedule::check_id(&id)?;
+        let state = ScheduleState {
+            id: id.clone(),
+            schedule,
+            orchestrator: orchestrator.to_string(),
+            input,
+            cursor: None,
+            buffered: None,
+            runs_started: 0,
+            skipped: 0,
+            last_run: None,
+            running: None,
+        };
+        let json = payload::to_json(&state, "the schedule").map_err(Error::Payload)?;
+        let instance = format!("{SCHEDULE_ID_PREFIX}{id}");
+        match self.start_json(SCHEDULE_ORCHESTRATOR, crate::ids::FIRST_VERSION, instance, json, false).await {
+            Ok(_) => Ok(id),
+            Err(Error::InstanceAlreadyExists(_)) => Err(Error::ScheduleAlreadyExists(id)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Schedule `id`, or `None` if there is none (a deleted one, or one that never existed).
+    pub async fn schedule_info(&self, id: &str) -> Result<Option<ScheduleInfo>, Error> {
+        let status = self.read_status(&format!("{SCHEDULE_ID_PREFIX}{id}")).await?;
+        Ok(status.filter(|s| s.name == SCHEDULE_ORCHESTRATOR).as_ref().and_then(crate::schedule::info_of))
+    }
+
+    /// Every schedule (live, paused, or stopped on an error), by id.
+    pub async fn list_schedules(&self) -> Result<Vec<ScheduleInfo>, Error> {
+        let mut out = Vec::new();
+        let mut query = InstanceQuery::new().with_name(SCHEDULE_ORCHESTRATOR);
+        query.instance_id_prefix = Some(SCHEDULE_ID_PREFIX.to_string());
+        loop {
+            let page = self.list(query.clone()).await?;
+            out.extend(page.instances.iter().filter_map(crate::schedule::info_of));
+            match page.continuation {
+                Some(c) => query.continuation = Some(c),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Pause schedule `id`: no run starts until [`resume_schedule`](Self::resume_schedule); then
+    /// the catch-up policy decides what runs for the fire times missed meanwhile.
+    pub async fn pause_schedule(&self, id: &str) -> Result<(), Error> {
+        self.schedule_instance(id).await?;
+        self.suspend(&format!("{SCHEDULE_ID_PREFIX}{id}"), "schedule paused").await
+    }
+
+    /// Resume a paused schedule.
+    pub async fn resume_schedule(&self, id: &str) -> Result<(), Error> {
+        self.schedule_instance(id).await?;
+        self.resume(&format!("{SCHEDULE_ID_PREFIX}{id}"), "schedule resumed").await
+    }
+
+    /// Delete schedule `id`: no run starts any more (runs in flight go on) and its id is free.
+    pub async fn delete_schedule(&self, id: &str) -> Result<(), Error> {
+        let status = self.schedule_instance(id).await?;
+        let instance = format!("{SCHEDULE_ID_PREFIX}{id}");
+        if !status.is_finished() {
+            match self.terminate(&instance, "schedule deleted").await {
+                Ok(()) | Err(Error::InvalidState { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            // Purge refuses a live instance: wait for the termination to be applied.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !self.read_status(&instance).await?.is_none_or(|s| s.is_finished()) {
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Timeout {
+                        id: instance,
+                        timeout: std::time::Duration::from_secs(30),
+                        status: "terminating".into(),
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        self.purge(&instance).await?;
+        Ok(())
+    }
+
+    async fn schedule_instance(&self, id: &str) -> Result<InstanceStatus, Error> {
+        match self.read_status(&format!("{SCHEDULE_ID_PREFIX}{id}")).await? {
+            Some(s) if s.name == SCHEDULE_ORCHESTRATOR => Ok(s),
+            _ => Err(Error::ScheduleNotFound(id.to_string())),
+        }
     }
 
     /// Start the orchestrator registered as `name` with a JSON input, under a new random id. It

@@ -159,6 +159,22 @@ pub enum Error {
     /// No instance with this id.
     #[error("no instance with id {0:?}")]
     InstanceNotFound(String),
+    /// A schedule refused where it was given: a cron expression, a time zone or an id that is
+    /// wrong. `field` names the part (`minute`, `hour`, `day-of-month`, `month`,
+    /// `day-of-week`, `second`, `expression`, `time zone`, `id`).
+    #[error("invalid schedule: {reason}")]
+    InvalidSchedule {
+        /// The part of the schedule that is wrong.
+        field: String,
+        /// What is wrong with it and what is expected.
+        reason: String,
+    },
+    /// Creating a schedule whose id is already in use by a live schedule.
+    #[error("schedule {0:?} already exists; pick another id, or delete it first (`Client::delete_schedule`)")]
+    ScheduleAlreadyExists(String),
+    /// No schedule with this id.
+    #[error("no schedule with id {0:?}")]
+    ScheduleNotFound(String),
     /// An orchestrator name no worker registered.
     #[error("unknown orchestrator {name:?}: no orchestrator with that name is registered{known}")]
     UnknownOrchestrator {

@@ -68,6 +68,10 @@ pub struct LockRequest {
 /// before versions existed.
 pub const FIRST_VERSION: u32 = 1;
 
+/// The version of a new instance that runs on the highest version registered where it first
+/// runs (`start_by_name`, `call_orchestrator_by_name`).
+pub const LATEST_VERSION: u32 = 0;
+
 /// [`FIRST_VERSION`], for `#[serde(default = …)]`.
 pub(crate) fn first_version() -> u32 {
     FIRST_VERSION

@@ -13,6 +13,9 @@
 // 1. Vocabulary: time, ids, hashing, errors, payload encoding, messages, history, statuses,
 //    trace context;
 //    riding out transient backend errors.
+// The built-in schedule orchestrator is written with `#[orchestrator(crate = "durable_runtime")]`.
+extern crate self as durable_runtime;
+
 pub mod error;
 pub mod hash;
 pub mod history;
@@ -31,6 +34,7 @@ pub mod state;
 pub mod context;
 pub mod entity;
 pub mod orchestrator;
+pub mod schedule;
 pub mod task;
 // 4. The engine: steps instances; owns the storage contract (`engine::store::Backend`).
 pub mod engine;
@@ -56,6 +60,7 @@ pub use ids::EntityId;
 pub use instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};
 pub use orchestrator::{Activity, Orchestrator};
 pub use retry::RetryPolicy;
+pub use schedule::{CatchUpPolicy, OverlapPolicy, Schedule, ScheduleInfo};
 pub use state::EntityJournalEntry;
 pub use task::{DurableTask, Either, Select, Task, WhenAll, WhenAny};
 pub use trace::TraceContext;

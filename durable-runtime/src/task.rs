@@ -44,6 +44,7 @@ mod sealed {
     impl<D> Sealed for super::WhenAll<D> {}
     impl<D> Sealed for super::WhenAny<D> {}
     impl<A, B> Sealed for super::Select<A, B> {}
+    impl<T> Sealed for super::Peek<T> {}
 }
 
 /// Poll a task against a context; on completion, release it (generated code calls this).
@@ -185,6 +186,43 @@ impl<T: DeserializeOwned> DurableTask for Task<T> {
 
     fn __release(&self, st: &mut CtxState) {
         st.release(self.id);
+    }
+}
+
+/// A view of a task that is ready when the task is, and leaves it as it was when the awaiting
+/// is done (its result stays to be consumed, or it stays awaited): for waiting on a task and
+/// a timer together without giving the task up when the timer wins.
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(bound = "")]
+pub(crate) struct Peek<T>(Task<T>);
+
+impl<T> Task<T> {
+    /// A [`Peek`] at this task.
+    pub(crate) fn peek(&self) -> Peek<T> {
+        Peek(Task { id: self.id, kind: self.kind.clone(), ctx: self.ctx.clone(), _t: PhantomData })
+    }
+}
+
+impl<T> DurableTask for Peek<T> {
+    type Output = ();
+
+    fn __ready(&self, st: &CtxState) -> bool {
+        st.completion(self.0.id).is_some()
+    }
+
+    fn __poll(&self, st: &CtxState) -> Option<(u64, ())> {
+        st.completion(self.0.id).map(|c| (c.seq, ()))
+    }
+
+    fn __release(&self, _st: &mut CtxState) {}
+}
+
+impl<T> IntoFuture for Peek<T> {
+    type Output = ();
+    type IntoFuture = TaskFuture<Self>;
+    fn into_future(self) -> TaskFuture<Self> {
+        let ctx = self.0.ctx.clone();
+        TaskFuture { task: self, ctx }
     }
 }
 

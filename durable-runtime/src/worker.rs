@@ -204,7 +204,12 @@ impl WorkerBuilder {
         // runs both (and fails what it fetches, saying what it registers).
         let steps = !self.registry.is_empty() || self.activities.is_empty();
         let runs_activities = !self.activities.is_empty() || self.registry.is_empty();
-        let registry = Arc::new(self.registry);
+        let mut registry = self.registry;
+        if steps {
+            // Every worker that steps orchestrations runs schedules (`Client::schedule`).
+            registry.register::<crate::schedule::orchestrator::durable_schedule>();
+        }
+        let registry = Arc::new(registry);
         let activities = Arc::new(self.activities);
         let mut tasks = Vec::with_capacity(2);
         if steps {

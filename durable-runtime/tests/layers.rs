@@ -25,7 +25,7 @@ const LAYERS: &[(u8, &[&str])] = &[
         ],
     ),
     (2, &["state"]),
-    (3, &["context", "entity", "orchestrator", "task", "private"]),
+    (3, &["context", "entity", "orchestrator", "task", "private", "schedule"]),
     (4, &["engine"]),
     (5, &["backend"]),
     (6, &["client", "deploy", "worker"]),

@@ -71,21 +71,25 @@ impl OrchestrationContext {
     /// this instance's id unless set with [`Task::with_instance_id`].
     pub fn call_orchestrator<O: Orchestrator>(&self, f: O, input: O::Input) -> Task<O::Output> {
         let _ = f;
-        let name = O::NAME;
+        self.start_sub_orchestration(O::NAME, O::VERSION, &input)
+    }
+
+    /// Start a sub-orchestration by its registered name with a JSON-serializable input; it
+    /// runs on the highest version registered on the worker that takes its first step. Prefer
+    /// [`call_orchestrator`](Self::call_orchestrator).
+    pub fn call_orchestrator_by_name<I: Serialize, O: DeserializeOwned>(&self, name: &str, input: I) -> Task<O> {
+        self.start_sub_orchestration(name, crate::ids::LATEST_VERSION, &input)
+    }
+
+    fn start_sub_orchestration<I: Serialize, O>(&self, name: &str, version: u32, input: &I) -> Task<O> {
         let mut st = self.inner.borrow_mut();
-        let id = match payload::to_json(&input, &format!("the input of orchestrator `{name}`")) {
+        let id = match payload::to_json(input, &format!("the input of orchestrator `{name}`")) {
             Ok(input) => {
                 let next = st.rt.next_id;
                 let instance_id = format!("{}:{}", st.instance_id, next);
                 st.schedule(
                     OpenTask::SubOrchestration { name: name.to_string(), instance_id: instance_id.clone() },
-                    |id| Command::StartSubOrchestration {
-                        id,
-                        name: name.to_string(),
-                        version: O::VERSION,
-                        instance_id,
-                        input,
-                    },
+                    |id| Command::StartSubOrchestration { id, name: name.to_string(), version, instance_id, input },
                 )
             }
             Err(e) => st.fail_now(TaskErrorKind::ScheduleFailed, name, e),
@@ -156,6 +160,17 @@ impl OrchestrationContext {
     /// (a losing timer is cancelled).
     pub fn select<A: DurableTask, B: DurableTask>(&self, a: A, b: B) -> Select<A, B> {
         Select::new(a, b, self.clone())
+    }
+
+    /// Whether `task` has completed (its result arrived), without consuming it.
+    pub(crate) fn is_completed<T>(&self, task: &Task<T>) -> bool {
+        self.with(|st| st.completion(task.id()).is_some())
+    }
+
+    /// Done with `task` without awaiting it: drop its result, or stop waiting for it (a late
+    /// result is then dropped).
+    pub(crate) fn release<T>(&self, task: Task<T>) {
+        self.with(|st| st.release(task.id()));
     }
 
     /// Set the instance's custom status (shown by `Client::status`), any serializable value.

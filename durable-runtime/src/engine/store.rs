@@ -55,7 +55,7 @@ pub struct PendingMessage {
 }
 
 /// [`NewInstance::version`] for "the highest version registered where it first runs".
-pub const LATEST_VERSION: u32 = 0;
+pub use crate::ids::LATEST_VERSION;
 
 /// An instance to create.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

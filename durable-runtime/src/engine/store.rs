@@ -493,19 +493,46 @@ pub trait Backend: Send + Sync + 'static {
         instance_id: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<InstanceStatus>, Error>> {
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            let mut delay = Duration::from_millis(1);
-            loop {
-                let status = self.status(instance_id).await?;
-                let done = status.as_ref().is_none_or(|s| s.is_finished());
-                let now = tokio::time::Instant::now();
-                if done || now >= deadline {
-                    return Ok(status);
+        Box::pin(poll_until_finished(|| self.status(instance_id), None, timeout))
+    }
+}
+
+/// Look at an instance's status (`look`) until it is finished, there is no such instance, or
+/// `timeout` has passed; then its status. The second look comes 1 ms after the first, each
+/// wait after that 1.5× longer, up to 100 ms; `woken`, if given, cuts a wait short (it is
+/// armed before each look, so a wake-up between the look and the wait is not missed).
+pub(crate) async fn poll_until_finished<F, Fut>(
+    mut look: F,
+    woken: Option<&tokio::sync::Notify>,
+    timeout: Duration,
+) -> Result<Option<InstanceStatus>, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<InstanceStatus>, Error>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(1);
+    loop {
+        let mut notified = woken.map(|n| Box::pin(n.notified()));
+        if let Some(n) = &mut notified {
+            n.as_mut().enable();
+        }
+        let status = look().await?;
+        let done = status.as_ref().is_none_or(|s| s.is_finished());
+        let now = tokio::time::Instant::now();
+        if done || now >= deadline {
+            return Ok(status);
+        }
+        let sleep = tokio::time::sleep(delay.min(deadline - now));
+        match notified {
+            Some(n) => {
+                tokio::select! {
+                    _ = n => {}
+                    _ = sleep => {}
                 }
-                tokio::time::sleep(delay.min(deadline - now)).await;
-                delay = (delay * 3 / 2).min(Duration::from_millis(100));
             }
-        })
+            None => sleep.await,
+        }
+        delay = (delay * 3 / 2).min(Duration::from_millis(100));
     }
 }

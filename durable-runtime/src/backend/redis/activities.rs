@@ -2,7 +2,6 @@
 //! keeping running items claimed, claiming those of dead workers, and deleting consumers that
 //! are gone.
 
-use super::completions::Kind;
 use super::{BLOCK_MAX, Redis, backend_err, keys, lock, reply_str, to_json};
 use crate::backend::{ActivityRequest, ActivityWorkItem};
 use crate::error::Error;
@@ -226,8 +225,8 @@ impl Redis {
         lock(&self.inner.acts).in_flight.remove(&item.work_id);
         let (n, p) = keys::split_work_id(item.work_id);
         let msg = to_json(&item.request.result_message(outcome))?;
-        let args = vec![stream_id(n).into_bytes(), item.request.instance_id.clone().into_bytes(), msg.into_bytes()];
-        self.batched(Kind::Complete, p, args).await.map(|_| ())
+        let args = [stream_id(n).into_bytes(), item.request.instance_id.clone().into_bytes(), msg.into_bytes()];
+        self.complete_batched(p, args).await
     }
 
     pub(super) async fn abandon_one(&self, work_id: u64) -> Result<(), Error> {

@@ -1,9 +1,9 @@
 //! Waiting for an instance to finish. A waiter in the process whose worker commits the
 //! finishing step is woken by that commit at once; any other waiter (another process, or a
-//! commit by another worker) sees it at its next look, 1 ms after the first and then 1.5×
-//! longer each time, up to 100 ms.
+//! commit by another worker) sees it at its next look (`poll_until_finished`).
 
 use super::{Redis, lock};
+use crate::engine::store::poll_until_finished;
 use crate::error::Error;
 use crate::instance::InstanceStatus;
 use std::collections::HashMap;
@@ -51,25 +51,7 @@ impl Redis {
             e.0.clone()
         };
         let reg = Registered { redis: self, id: instance_id, notify };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut delay = Duration::from_millis(1);
-        loop {
-            // Enabled before the look, so that a commit between the look and the sleep wakes it.
-            let woken = reg.notify.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            let status = self.load_status(instance_id).await?;
-            let done = status.as_ref().is_none_or(|s| s.is_finished());
-            let now = tokio::time::Instant::now();
-            if done || now >= deadline {
-                return Ok(status);
-            }
-            tokio::select! {
-                _ = &mut woken => {}
-                _ = tokio::time::sleep(delay.min(deadline - now)) => {}
-            }
-            delay = (delay * 3 / 2).min(Duration::from_millis(100));
-        }
+        poll_until_finished(|| self.load_status(instance_id), Some(&reg.notify), timeout).await
     }
 
     /// A step of this process finished `instance_id`: wake whoever here waits for it.

@@ -46,7 +46,7 @@ pub(super) struct ClusterShared {
     timeout: Duration,
     /// Slots whose master did not answer in time, until when they are not waited for.
     degraded: Mutex<HashMap<Route, Instant>>,
-    /// The `run_id` of each owned partition's master when last looked at.
+    /// The `run_id` of each partition's master when last looked at.
     run_ids: Mutex<HashMap<u32, String>>,
 }
 
@@ -392,15 +392,18 @@ impl Redis {
         }
     }
 
-    /// On a cluster, the `run_id` check per partition: `INFO` of the master of each owned
-    /// partition's slot, compared with the one seen before. A new one (the master failed over,
-    /// or restarted) may have lost writes: the partition is read again from the start under a
-    /// new epoch (`went_back`). With replicas acknowledging every write nothing was lost, and
-    /// this costs one read of the partition. `false` on one Redis (the caller checks there).
+    /// On a cluster, the `run_id` check per partition: `INFO` of the master of each partition's
+    /// slot, compared, for the owned ones, with the one seen before. A new one (the master failed
+    /// over, or restarted) may have lost writes: the partition is read again from the start under
+    /// a new epoch (`went_back`). With replicas acknowledging every write nothing was lost, and
+    /// this costs one read of the partition. Partitions not owned are looked at too, so that one
+    /// taken later in the same rebalance has a `run_id` seen *before* it was taken: a failover
+    /// right after it was taken is then noticed like any other. `false` on one Redis (the caller
+    /// checks there).
     pub(super) async fn check_cluster_run_ids(&self) -> bool {
         let Conn::Cluster(c, shared) = &self.inner.conn else { return false };
-        let owned = self.owned_partitions();
-        let checks = owned.iter().map(|&(p, epoch)| {
+        let owned: HashMap<u32, u64> = self.owned_partitions().into_iter().collect();
+        let checks = (0..self.inner.cfg.partitions).map(|p| {
             let mut c = c.clone();
             let key = format!("{}:lease", self.tag(p));
             async move {
@@ -411,13 +414,15 @@ impl Redis {
                     SlotAddr::Master,
                 )));
                 let info = c.route_command(cmd, route).await.ok().and_then(|v| keys::bytes(&v));
-                (p, epoch, info.and_then(|i| super::lease::run_id_of(&String::from_utf8_lossy(&i)).map(str::to_string)))
+                (p, info.and_then(|i| super::lease::run_id_of(&String::from_utf8_lossy(&i)).map(str::to_string)))
             }
         });
-        for (p, epoch, run_id) in futures_util::future::join_all(checks).await {
+        for (p, run_id) in futures_util::future::join_all(checks).await {
             let Some(run_id) = run_id else { continue };
             let before = shared.run_ids.lock().unwrap_or_else(|e| e.into_inner()).insert(p, run_id.clone());
-            if before.is_some_and(|b| b != run_id) {
+            if let Some(&epoch) = owned.get(&p)
+                && before.is_some_and(|b| b != run_id)
+            {
                 self.went_back(p, epoch, "a new run_id of the partition's master (a failover or a restart)");
             }
         }

@@ -113,6 +113,12 @@ impl OrchestrationContext {
         self.inner.borrow().rt.clone()
     }
 
+    /// Take the runtime state out, leaving an empty one: what the engine does once a step has
+    /// run, instead of copying a task table that may hold every task of a wide fan-out.
+    pub(crate) fn take_runtime_state(&self) -> RuntimeState {
+        std::mem::take(&mut self.inner.borrow_mut().rt)
+    }
+
     /// Take what the step set: custom status and continue-as-new input (engine use).
     #[doc(hidden)]
     pub fn take_step_effects(&self) -> (Option<Option<String>>, Option<String>) {

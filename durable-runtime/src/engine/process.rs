@@ -424,7 +424,7 @@ impl Processing<'_> {
                     self.snapshot = Some(s);
                     self.snapshot_change = SnapshotChange::Set(bytes);
                 }
-                Err(e) => self.finish(Err(e.to_string()), &run.runtime),
+                Err(e) => self.finish(Err(e.to_string()), &s.runtime),
             },
             Outcome::Completed(output) => self.finish(Ok(output), &run.runtime),
             Outcome::Failed(message) => self.finish(Err(message), &run.runtime),

@@ -42,7 +42,8 @@ pub(crate) struct StepRun {
     pub commands: Vec<Command>,
     /// New custom status, if set.
     pub custom_status: Option<Option<String>>,
-    /// The runtime state at the end of the step.
+    /// The runtime state at the end of the step; empty when it suspended (the snapshot in
+    /// [`Outcome::Suspended`] holds it).
     pub runtime: RuntimeState,
     pub outcome: Outcome,
 }
@@ -230,7 +231,7 @@ pub(crate) fn run_step(
     };
     let step = entry.step;
     let result = catch_unwind(AssertUnwindSafe(|| step(&ctx, input)));
-    let runtime = ctx.runtime_state();
+    let mut runtime = ctx.take_runtime_state();
     let result = match result {
         Ok(r) => r,
         Err(payload) => {
@@ -247,7 +248,6 @@ pub(crate) fn run_step(
         _ => None,
     };
     if let Some(message) = oversized(entry.name, &commands, custom_status.as_ref(), output, max_payload) {
-        let mut runtime = runtime;
         // The step's commands are dropped: so is the bookkeeping of the tasks they opened.
         for c in &commands {
             if let Some(id) = opened_task(c) {
@@ -267,7 +267,7 @@ pub(crate) fn run_step(
             version: entry.version,
             fingerprint: entry.fingerprint,
             state,
-            runtime: runtime.clone(),
+            runtime: std::mem::take(&mut runtime),
             pending_continue_as_new: can,
         }),
         StepResult::Completed(output) => match can {

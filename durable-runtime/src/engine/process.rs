@@ -1,6 +1,7 @@
 //! Stepping one orchestration instance: its inbox messages in order (start, task results,
 //! events, control messages), then at most one run of its state machine, into one commit.
 
+use super::OrchestratorEntry;
 use super::commands::command_actions;
 use super::registry::Registry;
 use super::replay::{self, replay};
@@ -319,6 +320,8 @@ impl Processing<'_> {
                 ),
             };
             (entry, run)
+        } else if let Ok((entry, run)) = self.step_same_code(&instance_id, &name, &messages, limit) {
+            (entry, run)
         } else {
             let mut r = Resume {
                 registry: self.registry,
@@ -370,6 +373,49 @@ impl Processing<'_> {
         self.status.version = entry.version;
         self.ack_deliver();
         self.apply_run(run);
+    }
+
+    /// The common case, without copying the snapshot: the very code that wrote it (version and
+    /// fingerprint) is registered here, so the step takes the snapshot by value. `Err` if that
+    /// code is not here, or if it refused the snapshot (then the snapshot is decoded again from
+    /// the work item and the caller looks at the other versions and the history, where the code
+    /// that wrote it gets a probe run like any other).
+    fn step_same_code(
+        &mut self,
+        instance_id: &str,
+        name: &str,
+        messages: &[TaskMessage],
+        limit: usize,
+    ) -> Result<(OrchestratorEntry, Option<StepRun>), ()> {
+        let s = self.snapshot.as_ref().ok_or(())?;
+        let entry = *self.registry.get_version(name, self.status.version).ok_or(())?;
+        if s.version != entry.version || s.fingerprint != entry.fingerprint {
+            return Err(());
+        }
+        let s = self.snapshot.take().ok_or(())?;
+        let run = run_step(&entry, instance_id, self.now, Base::ResumeOwned(s), messages, Vec::new(), limit);
+        match &run {
+            Some(StepRun { outcome: Outcome::Blocked(_), .. }) => {
+                // It refused its own snapshot (a helper's type changed, a toolchain renders
+                // type names differently).
+                self.restore_snapshot();
+                Err(())
+            }
+            None => {
+                // Every message was a duplicate or late: the snapshot stays as it was.
+                self.restore_snapshot();
+                Ok((entry, None))
+            }
+            Some(_) => Ok((entry, run)),
+        }
+    }
+
+    /// The snapshot as the work item holds it (after a step that took it and did not count).
+    fn restore_snapshot(&mut self) {
+        match self.item.snapshot.as_deref().map(Snapshot::from_bytes).transpose() {
+            Ok(s) => self.snapshot = s,
+            Err(e) => self.unreadable = Some(e.to_string()),
+        }
     }
 
     fn ack_deliver(&mut self) {

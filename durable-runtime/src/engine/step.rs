@@ -19,6 +19,9 @@ pub(crate) enum Base<'a> {
     Start { input: &'a str, runtime: RuntimeState },
     /// A later step, from a snapshot.
     Resume(&'a Snapshot),
+    /// A later step, from a snapshot the caller gives up: its task table is moved into the
+    /// step, not copied (a wide fan-out's holds every open task and every result).
+    ResumeOwned(Snapshot),
 }
 
 /// How a step ended.
@@ -194,9 +197,20 @@ pub(crate) fn run_step(
     prelude: Vec<Command>,
     max_payload: usize,
 ) -> Option<StepRun> {
-    let (runtime, is_start) = match &base {
-        Base::Start { runtime, .. } => (runtime.clone(), true),
-        Base::Resume(s) => (s.runtime.clone(), false),
+    // The state machine's input: the execution's input, or the snapshot's state (borrowed or
+    // owned with it).
+    enum From<'a> {
+        Start(&'a str),
+        Borrowed(&'a [u8]),
+        Owned(Vec<u8>),
+    }
+    let (runtime, is_start, pending_can, from) = match base {
+        Base::Start { input, runtime } => (runtime, true, None, From::Start(input)),
+        Base::Resume(s) => (s.runtime.clone(), false, s.pending_continue_as_new.clone(), From::Borrowed(&s.state)),
+        Base::ResumeOwned(s) => {
+            let Snapshot { runtime, pending_continue_as_new, state, .. } = s;
+            (runtime, false, pending_continue_as_new, From::Owned(state))
+        }
     };
     let ctx = OrchestrationContext::new(instance_id, now, runtime);
     let mut any = is_start || !prelude.is_empty();
@@ -221,13 +235,10 @@ pub(crate) fn run_step(
     if !any {
         return None;
     }
-    let pending_can = match &base {
-        Base::Resume(s) => s.pending_continue_as_new.clone(),
-        Base::Start { .. } => None,
-    };
-    let input = match &base {
-        Base::Start { input, .. } => StepInput::Start(input),
-        Base::Resume(s) => StepInput::Resume(&s.state),
+    let input = match &from {
+        From::Start(input) => StepInput::Start(input),
+        From::Borrowed(state) => StepInput::Resume(state),
+        From::Owned(state) => StepInput::Resume(state),
     };
     let step = entry.step;
     let result = catch_unwind(AssertUnwindSafe(|| step(&ctx, input)));

@@ -472,9 +472,10 @@ fn spawn_schedule_worker(url: &str, prefix: &str, log: &std::path::Path) -> Work
 struct Rng(u64);
 impl Rng {
     fn new() -> Self {
-        let seed = std::env::var("DURABLE_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-        });
+        let seed = std::env::var("DURABLE_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
         println!("fault test seed: DURABLE_FAULT_SEED={seed}");
         Self(seed)
     }
@@ -544,11 +545,13 @@ async fn a_schedule_fires_once_per_fire_time_while_its_leader_is_killed() {
 
     // Paused, it starts no run any more; then every run it started exists.
     client.pause_schedule("tick").await.unwrap();
-    let paused = eventually_some("the schedule paused", async || Some(info(&client, "tick").await).filter(|i| i.paused)).await;
+    let paused =
+        eventually_some("the schedule paused", async || Some(info(&client, "tick").await).filter(|i| i.paused)).await;
     let started = paused.runs_started as usize;
     eventually(&format!("{started} runs"), async || runs(&client, "tick").await.len() >= started).await;
     let got = runs(&client, "tick").await;
-    let expected: Vec<String> = (0..started as u32).map(|k| run_id("tick", first + Duration::from_secs(1) * k)).collect();
+    let expected: Vec<String> =
+        (0..started as u32).map(|k| run_id("tick", first + Duration::from_secs(1) * k)).collect();
     assert_eq!(got, expected, "one run per second from the first fire time, none missing, none twice");
     assert_eq!(paused.skipped, 0, "no fire time skipped");
     let last_fire = first + Duration::from_secs(1) * (started as u32).saturating_sub(1);

@@ -497,10 +497,10 @@ function viewSchedules(view) {
     try { await f(); say(label + " " + s.id + ": accepted"); refresh(generation).catch(showError); } catch (e) { showError(e); }
   } }, label);
   // A run's instance id linked to it, with its status (fetched; "purged" if it is gone).
-  const runCell = (id, statuses) => {
-    if (!id) return el("td", { class: "muted" }, "—");
+  const runCell = (cls, id, statuses) => {
+    if (!id) return el("td", { class: cls + " muted" }, "—");
     const st = statuses.get(id);
-    return el("td", { class: "mono" }, el("a", { href: "#/instances/" + enc(id) }, id), " ",
+    return el("td", { class: cls + " mono" }, el("a", { href: "#/instances/" + enc(id) }, id), " ",
       st ? badge(st) : el("span", { class: "muted" }, "purged"));
   };
   view.append(
@@ -534,15 +534,15 @@ function viewSchedules(view) {
     if (gen !== generation) return;
     body.replaceChildren(...r.schedules.map(s => el("tr", { "data-schedule": s.id },
       el("td", { class: "mono" }, el("a", { href: "#/instances/" + enc("schedule:" + s.id), title: "the schedule's instance" }, s.id)),
-      el("td", { class: "mono" }, s.cron),
-      el("td", {}, s.timezone),
-      el("td", { title: "input " + json(s.input) }, s.orchestrator),
-      el("td", { title: "overlap " + s.overlap + ", catch-up " + s.catchUp + (s.catchUpWindowSecs ? " (" + s.catchUpWindowSecs + " s)" : "") +
+      el("td", { class: "cron mono" }, s.cron),
+      el("td", { class: "timezone" }, s.timezone),
+      el("td", { class: "orchestrator", title: "input " + json(s.input) }, s.orchestrator),
+      el("td", { class: "state", title: "overlap " + s.overlap + ", catch-up " + s.catchUp + (s.catchUpWindowSecs ? " (" + s.catchUpWindowSecs + " s)" : "") +
         "; " + s.runsStarted + " runs started, " + s.skipped + " fire times skipped" + (s.error ? "; " + s.error : "") }, scheduleBadge(s)),
-      el("td", { class: "next-fire" }, s.paused ? el("span", { class: "muted" }, "paused") : fmtTime(s.nextFire) || el("span", { class: "muted" }, "—")),
-      runCell(s.lastRun, statuses),
-      runCell(s.running, statuses),
-      el("td", { class: "actions" },
+      el("td", { class: "next-fire" }, s.paused ? el("span", { class: "muted" }, "paused") : fmtTime(s.nextFire).replace(/\.000$/, "") || el("span", { class: "muted" }, "—")),
+      runCell("last-run", s.lastRun, statuses),
+      runCell("running", s.running, statuses),
+      el("td", { class: "row-actions" },
         s.paused
           ? act(s, "resume", "Resume", "", () => api("POST", "schedules/" + enc(s.id) + "/resume"))
           : act(s, "pause", "Pause", "", () => api("POST", "schedules/" + enc(s.id) + "/pause")),

@@ -73,11 +73,15 @@ async fn the_schedules_tab_calls_routes_that_exist() {
     assert!(tab.contains(r#"api("GET", "schedules")"#), "the tab lists with GET schedules");
     let r = env.poll("/schedules", |r| r.json["schedules"][0]["nextFire"].is_string()).await;
     let s = &r.json["schedules"][0];
-    for field in ["id", "cron", "timezone", "orchestrator", "paused", "runtimeStatus", "nextFire", "lastRun", "running"] {
+    for field in ["id", "cron", "timezone", "orchestrator", "paused", "runtimeStatus", "nextFire", "lastRun", "running"]
+    {
         assert!(tab.contains(&format!("s.{field}")), "the tab shows {field}");
         assert!(s.get(field).is_some(), "GET /schedules has no {field}: {s}");
     }
-    assert_eq!((s["id"].as_str(), s["timezone"].as_str(), s["paused"].as_bool()), (Some("tab"), Some("UTC"), Some(false)));
+    assert_eq!(
+        (s["id"].as_str(), s["timezone"].as_str(), s["paused"].as_bool()),
+        (Some("tab"), Some("UTC"), Some(false))
+    );
     // A run's status, beside its id.
     assert!(tab.contains(r#"api("GET", "instances/" + enc(id))"#), "the tab reads each run's status");
 

@@ -1,6 +1,11 @@
 //! Durable schedules on both backends, with the virtual clock: one run per fire time, named
 //! after it; a time zone across a DST change; the overlap and catch-up policies; pause, resume,
-//! delete and list; bad input refused where it is given.
+//! delete and list; bad input refused where it is given. And on a real `redis-server` with three
+//! worker processes, a per-second schedule whose leader is killed with `kill -9` again and again
+//! still starts exactly one run per fire time.
+//!
+//! The worker processes of that test are this test binary run again with `--ignored --exact
+//! schedule_worker_process`.
 
 use durable::prelude::*;
 use durable::{Error, InstanceQuery, RuntimeStatus, ScheduleInfo, WorkerHandle};
@@ -398,4 +403,183 @@ async fn bad_schedule_ids_are_refused() {
         let e = client.schedule(bad, every.clone(), job, 0).await.unwrap_err();
         assert!(matches!(&e, Error::InvalidSchedule { field, .. } if field == "id"), "{e}");
     }
+}
+
+// ------------------------------------------------------------------ kill -9 of the leader
+
+use durable::backend::Redis;
+use durable_test_support::fixtures::{EXECUTION_LOG, logged};
+use durable_test_support::history::check_history;
+use durable_test_support::process::ChildProcess;
+use durable_test_support::redis_server::RedisServer;
+use std::collections::BTreeMap;
+
+/// A run of the per-second schedule: one logged activity execution, keyed by the run's id.
+#[orchestrator]
+async fn tick(ctx: OrchestrationContext, _: ()) -> Result<String, OrchestrationError> {
+    Ok(ctx.call_activity(logged, ctx.instance_id()).await?)
+}
+
+/// Short leases, so a killed leader's partition moves within a second or two.
+async fn fault_backend(url: &str, prefix: &str) -> Redis {
+    Redis::builder(url)
+        .prefix(prefix)
+        .lease_duration(Duration::from_secs(1))
+        .activity_visibility_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Not a test by itself: a worker process of
+/// `a_schedule_fires_once_per_fire_time_while_its_leader_is_killed`; prints `READY <worker
+/// id>` (the id its leases hold) and runs until killed.
+#[test]
+#[ignore = "run by the schedule fault test as a worker process"]
+fn schedule_worker_process() {
+    let Ok(url) = std::env::var("DURABLE_SCHEDULE_URL") else { return };
+    let prefix = std::env::var("DURABLE_SCHEDULE_PREFIX").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let backend = fault_backend(&url, &prefix).await;
+        let _w = Worker::builder(backend.clone()).orchestrator(tick).activity(logged).start().await.unwrap();
+        println!("READY {}", backend.worker_id());
+        std::future::pending::<()>().await;
+    });
+}
+
+/// A worker process and its worker id.
+struct WorkerProcess {
+    id: String,
+    process: ChildProcess,
+}
+
+fn spawn_schedule_worker(url: &str, prefix: &str, log: &std::path::Path) -> WorkerProcess {
+    let process = ChildProcess::spawn(
+        "schedule_worker_process",
+        &[
+            ("DURABLE_SCHEDULE_URL", url.to_string()),
+            ("DURABLE_SCHEDULE_PREFIX", prefix.to_string()),
+            (EXECUTION_LOG, log.display().to_string()),
+        ],
+    );
+    let ready = process.expect_line("READY", PATIENCE);
+    let id = ready.strip_prefix("READY ").expect("READY <worker id>").trim().to_string();
+    WorkerProcess { id, process }
+}
+
+/// A small deterministic PRNG (xorshift), seeded from the clock and printed for reruns.
+struct Rng(u64);
+impl Rng {
+    fn new() -> Self {
+        let seed = std::env::var("DURABLE_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        println!("fault test seed: DURABLE_FAULT_SEED={seed}");
+        Self(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// How many times the leader is killed.
+const KILLS: usize = 5;
+
+/// A schedule firing every second, on a `redis-server` with an append-only file, run by three
+/// worker processes. Five times, the worker holding the lease of the schedule's partition (the
+/// one that steps it: its leader) is killed with `kill -9` around a fire time and replaced.
+/// Catch-up `RunAll` and overlap `AllowAll` mean every fire time must run: the runs are one
+/// per second from the first fire time on, none missing, none twice, each complete with a
+/// history without duplicate, and each run's activity ran (at least once: a killed worker's
+/// activity runs again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_once_per_fire_time_while_its_leader_is_killed() {
+    let server = RedisServer::start_durable();
+    let url = server.url();
+    let prefix = "sched";
+    let log = server.dir().join("executions.log");
+    let mut rng = Rng::new();
+    let began = std::time::Instant::now();
+    let mut workers: Vec<WorkerProcess> = (0..3).map(|_| spawn_schedule_worker(&url, prefix, &log)).collect();
+    let mut last_kill = SystemTime::UNIX_EPOCH;
+
+    let backend = fault_backend(&url, prefix).await;
+    let client = Client::new(backend.clone());
+    let every_second = Schedule::cron("* * * * * *")
+        .unwrap()
+        .overlap(OverlapPolicy::AllowAll)
+        .catch_up(CatchUpPolicy::RunAll { window: MINUTE });
+    client.schedule("tick", every_second, tick, ()).await.unwrap();
+    let lease_key = format!("{{{prefix}:p{}}}:lease", backend.partition_of("schedule:tick"));
+    let first = first_fire(&client, "tick").await;
+
+    for round in 0..KILLS {
+        // Aim at the next fire time, from 200 ms before it to 300 ms after.
+        let next = info(&client, "tick").await.next_fire.expect("a next fire time");
+        let at = next - Duration::from_millis(200) + Duration::from_millis(rng.below(500));
+        tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()).await;
+        // The leader: the live worker whose id the partition's lease holds.
+        let leader = eventually_some("a live worker holds the schedule's partition", async || {
+            let holder = server.cli(&["GET", &lease_key]);
+            workers.iter().position(|w| w.id == holder.trim())
+        })
+        .await;
+        let victim = workers.remove(leader);
+        victim.process.kill9();
+        last_kill = SystemTime::now();
+        let pending = info(&client, "tick").await.next_fire;
+        println!("round {round}: killed the leader {} at {:?}; next fire {pending:?}", victim.id, began.elapsed());
+        workers.push(spawn_schedule_worker(&url, prefix, &log));
+        // A new leader deals with the fire times missed meanwhile and goes on.
+        let after = SystemTime::now() + Duration::from_secs(1);
+        eventually(&format!("round {round}: the schedule goes on"), async || {
+            info(&client, "tick").await.next_fire.is_some_and(|n| n > after)
+        })
+        .await;
+    }
+
+    // Paused, it starts no run any more; then every run it started exists.
+    client.pause_schedule("tick").await.unwrap();
+    let paused =
+        eventually_some("the schedule paused", async || Some(info(&client, "tick").await).filter(|i| i.paused)).await;
+    let started = paused.runs_started as usize;
+    eventually(&format!("{started} runs"), async || runs(&client, "tick").await.len() >= started).await;
+    let got = runs(&client, "tick").await;
+    let expected: Vec<String> =
+        (0..started as u32).map(|k| run_id("tick", first + Duration::from_secs(1) * k)).collect();
+    assert_eq!(got, expected, "one run per second from the first fire time, none missing, none twice");
+    assert_eq!(paused.skipped, 0, "no fire time skipped");
+    let last_fire = first + Duration::from_secs(1) * (started as u32).saturating_sub(1);
+    assert!(last_fire > last_kill, "the runs go on past the last kill: {started} runs");
+    let history = client.history("schedule:tick").await.unwrap();
+    check_history("schedule:tick", &history);
+
+    // Each run completes once, and its activity ran (at least once), and nothing else ran.
+    let mut latest = Duration::ZERO;
+    for (k, run) in got.iter().enumerate() {
+        let done = client.wait_for_completion(run, PATIENCE).await.unwrap();
+        let fire = first + Duration::from_secs(1) * k as u32;
+        let created = SystemTime::UNIX_EPOCH + Duration::from_millis(done.created_ms);
+        latest = latest.max(created.duration_since(fire).unwrap_or_default());
+        assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{run}: {done:?}");
+        assert_eq!(done.output::<String>().unwrap(), format!("done {run}"));
+        check_history(run, &client.history(run).await.unwrap());
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    let mut executions: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in log_text.lines() {
+        *executions.entry(line).or_default() += 1;
+    }
+    assert_eq!(executions.keys().copied().collect::<Vec<_>>(), got, "each run's activity ran, and only theirs");
+    let again: usize = executions.values().map(|n| n - 1).sum();
+    println!(
+        "{started} runs through {KILLS} kills of the leader in {:?}; the latest started {latest:?} after its fire time; {again} activities ran again",
+        began.elapsed()
+    );
+    client.delete_schedule("tick").await.unwrap();
 }

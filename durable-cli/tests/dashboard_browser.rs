@@ -2,7 +2,8 @@
 //! `durable serve` on a redis-server of the test's own, a worker on the same task hub. The list
 //! shows a started instance and its version; its page shows the timeline and the live locals;
 //! the terminate button terminates it; an instance no registered code can run is marked
-//! blocked in the list and its page says why in a banner.
+//! blocked in the list and its page says why in a banner; the Schedules tab creates a schedule
+//! with its form, shows it with its last run, and pauses, resumes and deletes it.
 //!
 //! Skips (and passes, saying so) when chromium or chromedriver is not installed
 //! (`apt-get install chromium chromium-driver`; `DURABLE_CHROMIUM` and `DURABLE_CHROMEDRIVER`
@@ -332,6 +333,44 @@ async fn dashboard_in_headless_chromium() {
         );
         let rows: Vec<String> = serde_json::from_value(journal).unwrap();
         assert!(rows[0].contains('5') && rows[1].contains('2') && rows.iter().all(|r| r.contains("client")), "{rows:?}");
+
+        // The Schedules tab: create one every two seconds with its form; it shows active, with
+        // its spec, next fire time and last run (completed); pause, resume and delete it.
+        b.js("location.hash = '#/schedules'; return true");
+        b.wait_for("no schedules", "const c = document.querySelector('#schedule-count'); return c && c.textContent === '0 schedules'");
+        b.js(
+            r#"const set = (id, v) => { document.querySelector('#' + id).value = v; };
+               set('schedule-id', 'every-2s'); set('schedule-cron', '*/2 * * * * *');
+               set('schedule-orchestrator', 'hello_cities'); set('schedule-input', '["Oslo"]'); return true"#,
+        );
+        b.click("#schedule-create");
+        let row = r#"document.querySelector('tr[data-schedule="every-2s"]')"#;
+        let state = |want: &str| format!("const r = {row}; return r && r.querySelector('td.state [data-state]').dataset.state === '{want}'");
+        let cells = b.wait_for(
+            "the schedule, active, with a completed last run",
+            &format!(
+                r#"const r = {row};
+                   return r && r.querySelector('td.state [data-state]').dataset.state === 'active'
+                     && r.querySelector('td.last-run .badge[data-status="Completed"]') !== null
+                     && [...r.querySelectorAll('td')].map(td => td.innerText);"#
+            ),
+        );
+        let cells: Vec<String> = serde_json::from_value(cells).unwrap();
+        assert_eq!(&cells[..4], ["every-2s", "*/2 * * * * *", "UTC", "hello_cities"], "{cells:?}");
+        assert!(cells[5].starts_with("20"), "a next fire time: {cells:?}");
+        assert!(cells[6].starts_with("every-2s@20") && cells[6].ends_with("Completed"), "the last run: {cells:?}");
+        std::fs::write(std::env::temp_dir().join("durable-dashboard-schedules.png"), b.screenshot()).unwrap();
+        // Clicked from the page's script: the list is redrawn every few seconds, and a WebDriver
+        // click could land on a row just replaced.
+        let press = |action: &str| {
+            b.js(&format!(r#"{row}.querySelector('button[data-action="{action}"]').click(); return true"#));
+        };
+        press("pause");
+        b.wait_for("the schedule paused", &state("paused"));
+        press("resume");
+        b.wait_for("the schedule active again", &state("active"));
+        press("delete");
+        b.wait_for("the schedule gone", &format!("return {row} === null && document.querySelector('#schedule-count').textContent === '0 schedules'"));
         b
     })
     .await

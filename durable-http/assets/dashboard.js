@@ -1,5 +1,6 @@
 // The durable dashboard: plain JS over the JSON API, with relative URLs only (so it works
-// wherever the router is mounted). Views: #/ (instances), #/instances/ID, #/entities.
+// wherever the router is mounted). Views: #/ (instances), #/instances/ID, #/entities,
+// #/schedules.
 "use strict";
 
 const STATUSES = ["Pending", "Running", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew"];
@@ -467,6 +468,91 @@ function viewEntities(view) {
   every(REFRESH_MS * 2, refresh);
 }
 
+// ---------- schedules ----------
+
+/// A schedule's state: paused, active (its instance running), or its instance's status when
+/// it stopped (failed on an error, or terminated).
+function scheduleBadge(s) {
+  if (s.paused) return el("span", { class: "badge paused", "data-state": "paused" }, "paused");
+  if (s.runtimeStatus === "Running" || s.runtimeStatus === "Pending") return el("span", { class: "badge active", "data-state": "active" }, "active");
+  return el("span", { class: "badge " + s.runtimeStatus, "data-state": s.runtimeStatus, title: s.error || "" }, s.runtimeStatus);
+}
+
+function viewSchedules(view) {
+  const body = el("tbody", { id: "schedules" });
+  const count = el("span", { class: "muted", id: "schedule-count" });
+  const cId = el("input", { id: "schedule-id", placeholder: "schedule id" });
+  const cCron = el("input", { id: "schedule-cron", class: "json", placeholder: "cron (0 2 * * *)" });
+  const cTz = el("input", { id: "schedule-timezone", placeholder: "time zone (UTC)" });
+  const cName = el("input", { id: "schedule-orchestrator", placeholder: "orchestrator" });
+  const cInput = el("input", { id: "schedule-input", class: "json", placeholder: "input (JSON)" });
+  const cOverlap = el("select", { id: "schedule-overlap", title: "a fire time comes while the previous run is going" },
+    ["skip", "buffer-one", "allow-all"].map(o => el("option", { value: o }, "overlap: " + o)));
+  const cCatchUp = el("select", { id: "schedule-catch-up", title: "fire times missed during downtime or a pause" },
+    ["run-last", "skip-missed", "run-all"].map(o => el("option", { value: o }, "catch-up: " + o)));
+  const cWindow = el("input", { id: "schedule-window", type: "number", min: "1", placeholder: "window (s)", hidden: true });
+  cCatchUp.addEventListener("change", () => { cWindow.hidden = cCatchUp.value !== "run-all"; });
+  // A button of one schedule's row: its action, then the list again.
+  const act = (s, name, label, cls, f) => el("button", { class: cls, "data-action": name, "data-schedule": s.id, onclick: async () => {
+    try { await f(); say(label + " " + s.id + ": accepted"); refresh(generation).catch(showError); } catch (e) { showError(e); }
+  } }, label);
+  // A run's instance id linked to it, with its status (fetched; "purged" if it is gone).
+  const runCell = (cls, id, statuses) => {
+    if (!id) return el("td", { class: cls + " muted" }, "—");
+    const st = statuses.get(id);
+    return el("td", { class: cls + " mono" }, el("a", { href: "#/instances/" + enc(id) }, id), " ",
+      st ? badge(st) : el("span", { class: "muted" }, "purged"));
+  };
+  view.append(
+    el("h1", {}, "Schedules"),
+    el("div", { class: "panel" },
+      el("table", {}, el("thead", {}, el("tr", {},
+        ["Schedule", "Cron", "Time zone", "Orchestrator", "State", "Next fire (UTC)", "Last run", "Running", ""].map(h => el("th", {}, h)))), body),
+      el("div", { class: "toolbar" }, count)),
+    el("div", { class: "panel" },
+      el("div", { class: "toolbar" }, el("label", {}, "Create"), cId, cCron, cTz, cName, cInput, cOverlap, cCatchUp, cWindow,
+        el("button", { class: "primary", id: "schedule-create", onclick: async () => {
+          try {
+            if (!cId.value.trim()) throw new Error("give the schedule an id");
+            const spec = { cron: cCron.value.trim(), orchestrator: cName.value.trim(), input: parseJsonInput(cInput.value, "the input"),
+              overlap: cOverlap.value, catchUp: cCatchUp.value };
+            if (cTz.value.trim()) spec.timezone = cTz.value.trim();
+            if (cCatchUp.value === "run-all") spec.catchUpWindowSecs = Number(cWindow.value);
+            await api("POST", "schedules/" + enc(cId.value.trim()), spec);
+            say("created schedule " + cId.value.trim());
+            refresh(generation).catch(showError);
+          } catch (e) { showError(e); }
+        } }, "Create"))));
+  const refresh = async (gen) => {
+    const r = await api("GET", "schedules");
+    // The status of each last run and running run, to show beside it.
+    const ids = [...new Set(r.schedules.flatMap(s => [s.lastRun, s.running]).filter(Boolean))];
+    const statuses = new Map();
+    await Promise.all(ids.map(id => api("GET", "instances/" + enc(id))
+      .then(st => statuses.set(id, st.runtimeStatus))
+      .catch(e => { if (e.status !== 404) throw e; })));
+    if (gen !== generation) return;
+    body.replaceChildren(...r.schedules.map(s => el("tr", { "data-schedule": s.id },
+      el("td", { class: "mono" }, el("a", { href: "#/instances/" + enc("schedule:" + s.id), title: "the schedule's instance" }, s.id)),
+      el("td", { class: "cron mono" }, s.cron),
+      el("td", { class: "timezone" }, s.timezone),
+      el("td", { class: "orchestrator", title: "input " + json(s.input) }, s.orchestrator),
+      el("td", { class: "state", title: "overlap " + s.overlap + ", catch-up " + s.catchUp + (s.catchUpWindowSecs ? " (" + s.catchUpWindowSecs + " s)" : "") +
+        "; " + s.runsStarted + " runs started, " + s.skipped + " fire times skipped" + (s.error ? "; " + s.error : "") }, scheduleBadge(s)),
+      el("td", { class: "next-fire" }, s.paused ? el("span", { class: "muted" }, "paused") : fmtTime(s.nextFire).replace(/\.000$/, "") || el("span", { class: "muted" }, "—")),
+      runCell("last-run", s.lastRun, statuses),
+      runCell("running", s.running, statuses),
+      el("td", { class: "row-actions" },
+        s.paused
+          ? act(s, "resume", "Resume", "", () => api("POST", "schedules/" + enc(s.id) + "/resume"))
+          : act(s, "pause", "Pause", "", () => api("POST", "schedules/" + enc(s.id) + "/pause")),
+        act(s, "delete", "Delete", "danger", () => api("DELETE", "schedules/" + enc(s.id)))))));
+    if (!r.schedules.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "no schedules")));
+    count.textContent = r.schedules.length + " schedule" + (r.schedules.length === 1 ? "" : "s");
+  };
+  every(REFRESH_MS * 2, refresh);
+}
+
 // ---------- routing ----------
 
 function route() {
@@ -477,11 +563,12 @@ function route() {
   view.replaceChildren();
   const hash = location.hash.replace(/^#/, "") || "/";
   const path = hash.split("?")[0];
-  document.getElementById("nav-instances").className = path.startsWith("/entities") ? "" : "active";
-  document.getElementById("nav-entities").className = path.startsWith("/entities") ? "active" : "";
+  const tab = path.startsWith("/entities") ? "entities" : path.startsWith("/schedules") ? "schedules" : "instances";
+  for (const t of ["instances", "entities", "schedules"]) document.getElementById("nav-" + t).className = t === tab ? "active" : "";
   const m = path.match(/^\/instances\/(.+)$/);
   if (m) viewInstance(view, decodeURIComponent(m[1]));
-  else if (path.startsWith("/entities")) viewEntities(view);
+  else if (tab === "entities") viewEntities(view);
+  else if (tab === "schedules") viewSchedules(view);
   else viewInstances(view);
 }
 

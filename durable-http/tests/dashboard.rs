@@ -40,3 +40,66 @@ async fn nested_under_a_prefix() {
     assert_eq!(r.status, 200, "{r:?}");
     env.shutdown().await;
 }
+
+/// The part of the script between two section comments (`// ---------- name ----------`).
+fn section<'a>(js: &'a str, name: &str) -> &'a str {
+    let start = js.find(&format!("// ---------- {name} ----------")).unwrap_or_else(|| panic!("no {name} section"));
+    let rest = &js[start..];
+    let end = rest[12..].find("// ---------- ").map_or(rest.len(), |e| e + 12);
+    &rest[..end]
+}
+
+/// The Schedules tab: linked from the page, routed by the script, and each API call it makes
+/// (list, create, pause, resume, delete, a run's status) is a route that answers, with the
+/// fields it shows.
+#[tokio::test]
+async fn the_schedules_tab_calls_routes_that_exist() {
+    let env = Env::new(Memory::new(), HttpConfig::new()).await;
+    let page = env.call("GET", "/", None).await;
+    assert!(page.text.contains(r##"<a href="#/schedules" id="nav-schedules">Schedules</a>"##), "{}", page.text);
+    let js = env.call("GET", "/dashboard.js", None).await.text;
+    assert!(js.contains(r#"else if (tab === "schedules") viewSchedules(view);"#), "the tab is routed");
+    let tab = section(&js, "schedules");
+    assert!(tab.contains("function viewSchedules(view)"), "{tab}");
+
+    // Create, as the tab's form does.
+    let create = r#"api("POST", "schedules/" + enc(cId.value.trim()), spec)"#;
+    assert!(tab.contains(create), "the tab creates with {create}");
+    let spec = r#"{"cron": "* * * * *", "orchestrator": "hello_cities", "input": ["Oslo"], "overlap": "skip", "catchUp": "run-last"}"#;
+    let r = env.call("POST", "/schedules/tab", Some(spec)).await;
+    assert_eq!(r.status, 201, "{r:?}");
+
+    // The list, with every field the tab shows.
+    assert!(tab.contains(r#"api("GET", "schedules")"#), "the tab lists with GET schedules");
+    let r = env.poll("/schedules", |r| r.json["schedules"][0]["nextFire"].is_string()).await;
+    let s = &r.json["schedules"][0];
+    for field in ["id", "cron", "timezone", "orchestrator", "paused", "runtimeStatus", "nextFire", "lastRun", "running"]
+    {
+        assert!(tab.contains(&format!("s.{field}")), "the tab shows {field}");
+        assert!(s.get(field).is_some(), "GET /schedules has no {field}: {s}");
+    }
+    assert_eq!(
+        (s["id"].as_str(), s["timezone"].as_str(), s["paused"].as_bool()),
+        (Some("tab"), Some("UTC"), Some(false))
+    );
+    // A run's status, beside its id.
+    assert!(tab.contains(r#"api("GET", "instances/" + enc(id))"#), "the tab reads each run's status");
+
+    // The buttons.
+    let buttons = [
+        (r#"api("POST", "schedules/" + enc(s.id) + "/pause")"#, "POST", "/schedules/tab/pause", 202),
+        (r#"api("POST", "schedules/" + enc(s.id) + "/resume")"#, "POST", "/schedules/tab/resume", 202),
+        (r#"api("DELETE", "schedules/" + enc(s.id))"#, "DELETE", "/schedules/tab", 200),
+    ];
+    for (call, method, path, status) in buttons {
+        assert!(tab.contains(call), "the tab calls {call}");
+        let r = env.call(method, path, None).await;
+        assert_eq!(r.status.as_u16(), status, "{method} {path}: {r:?}");
+        if path.ends_with("/pause") {
+            env.poll("/schedules/tab", |r| r.json["paused"] == true).await;
+        }
+    }
+    let r = env.call("GET", "/schedules", None).await;
+    assert_eq!(r.json["schedules"], serde_json::json!([]), "deleted: {r:?}");
+    env.shutdown().await;
+}

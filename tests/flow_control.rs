@@ -15,7 +15,10 @@ use std::time::Instant;
 
 /// What the activities of these tests record, by test run (tests run in parallel in this
 /// binary): `(key, start, end)` of each execution.
-static INTERVALS: LazyLock<Mutex<BTreeMap<String, Vec<(String, Instant, Instant)>>>> = LazyLock::new(Default::default);
+static INTERVALS: LazyLock<Mutex<BTreeMap<String, Vec<Interval>>>> = LazyLock::new(Default::default);
+
+/// A key, and when an execution of it started and ended.
+type Interval = (String, Instant, Instant);
 
 /// A unique name for one test run.
 fn run_name(what: &str) -> String {
@@ -62,7 +65,7 @@ fn by_customer() -> ConcurrencyLimit<Order> {
 }
 
 /// No two intervals of one key overlap.
-fn assert_no_overlap(intervals: &[(String, Instant, Instant)]) {
+fn assert_no_overlap(intervals: &[Interval]) {
     let mut per_key: BTreeMap<&str, Vec<(Instant, Instant)>> = BTreeMap::new();
     for (k, s, e) in intervals {
         per_key.entry(k).or_default().push((*s, *e));

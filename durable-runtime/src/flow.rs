@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 /// instances holding a slot and those waiting, in order).
 pub const LIMIT_ENTITY: &str = "durable.limit";
 
+/// A key function over the typed input.
+type TypedKeyFn<I> = Arc<dyn Fn(&I) -> String + Send + Sync>;
+
 /// A key function, type-erased: the JSON input to the key, or why there is none (the input does
 /// not decode, the function panicked).
 pub(crate) type KeyFn = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
@@ -44,7 +47,7 @@ pub(crate) type KeyFn = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync
 /// the panic message.
 pub struct ConcurrencyLimit<I> {
     max: u32,
-    key: Option<Arc<dyn Fn(&I) -> String + Send + Sync>>,
+    key: Option<TypedKeyFn<I>>,
 }
 
 impl<I> std::fmt::Debug for ConcurrencyLimit<I> {
@@ -83,7 +86,10 @@ impl<I: serde::de::DeserializeOwned + 'static> ConcurrencyLimit<I> {
 
     /// The type-erased form for orchestrator `name`.
     pub(crate) fn erase(self, name: &'static str) -> OrchestratorLimit {
-        OrchestratorLimit { max: self.max, key: erase_key(self.key, name, "the concurrency key function", "orchestrator") }
+        OrchestratorLimit {
+            max: self.max,
+            key: erase_key(self.key, name, "the concurrency key function", "orchestrator"),
+        }
     }
 }
 
@@ -105,7 +111,7 @@ impl<I: serde::de::DeserializeOwned + 'static> ConcurrencyLimit<I> {
 pub struct RateLimit<I> {
     max: u32,
     period: Duration,
-    key: Option<Arc<dyn Fn(&I) -> String + Send + Sync>>,
+    key: Option<TypedKeyFn<I>>,
 }
 
 impl<I> std::fmt::Debug for RateLimit<I> {
@@ -150,7 +156,7 @@ impl<I: serde::de::DeserializeOwned + 'static> RateLimit<I> {
 }
 
 fn erase_key<I: serde::de::DeserializeOwned + 'static>(
-    key: Option<Arc<dyn Fn(&I) -> String + Send + Sync>>,
+    key: Option<TypedKeyFn<I>>,
     name: &'static str,
     what: &'static str,
     kind: &'static str,

@@ -139,7 +139,8 @@ struct ActivityFlow {
     rate_wait_ms: u64,
 }
 
-static FLOW: Mutex<Flow> = Mutex::new(Flow { limits: std::collections::BTreeMap::new(), activities: std::collections::BTreeMap::new() });
+static FLOW: Mutex<Flow> =
+    Mutex::new(Flow { limits: std::collections::BTreeMap::new(), activities: std::collections::BTreeMap::new() });
 
 fn flow() -> std::sync::MutexGuard<'static, Flow> {
     FLOW.lock().unwrap_or_else(|p| p.into_inner())
@@ -224,11 +225,36 @@ fn render_flow(out: &mut String) {
     }
     type GetA = fn(&ActivityFlow) -> f64;
     let acts: [(&str, &str, &str, GetA); 5] = [
-        ("durable_activity_limit_running", "gauge", "Attempts running with a slot of their activity's concurrency limit, in this process.", |a| a.running as f64),
-        ("durable_activity_limit_waiting", "gauge", "Attempts fetched by this process waiting for a slot of their activity's concurrency limit.", |a| a.waiting_slot as f64),
-        ("durable_activity_rate_waiting", "gauge", "Attempts fetched by this process waiting for their activity's rate limit.", |a| a.waiting_rate as f64),
-        ("durable_activity_rate_limited_total", "counter", "Attempts that waited for their activity's rate limit before starting, in this process.", |a| a.rate_limited as f64),
-        ("durable_activity_rate_limit_wait_seconds_total", "counter", "Time attempts waited for their activity's rate limit, in this process.", |a| a.rate_wait_ms as f64 / 1e3),
+        (
+            "durable_activity_limit_running",
+            "gauge",
+            "Attempts running with a slot of their activity's concurrency limit, in this process.",
+            |a| a.running as f64,
+        ),
+        (
+            "durable_activity_limit_waiting",
+            "gauge",
+            "Attempts fetched by this process waiting for a slot of their activity's concurrency limit.",
+            |a| a.waiting_slot as f64,
+        ),
+        (
+            "durable_activity_rate_waiting",
+            "gauge",
+            "Attempts fetched by this process waiting for their activity's rate limit.",
+            |a| a.waiting_rate as f64,
+        ),
+        (
+            "durable_activity_rate_limited_total",
+            "counter",
+            "Attempts that waited for their activity's rate limit before starting, in this process.",
+            |a| a.rate_limited as f64,
+        ),
+        (
+            "durable_activity_rate_limit_wait_seconds_total",
+            "counter",
+            "Time attempts waited for their activity's rate limit, in this process.",
+            |a| a.rate_wait_ms as f64 / 1e3,
+        ),
     ];
     for (name, kind, help, get) in acts {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

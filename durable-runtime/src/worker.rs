@@ -244,7 +244,8 @@ impl WorkerBuilder {
         }
         let max_payload = self.engine.max_payload_bytes;
         self.registry.check()?;
-        let mut zero: Vec<_> = self.flow.slots.iter().filter(|(_, n)| **n == 0).map(|(a, _)| format!("`{a}`")).collect();
+        let mut zero: Vec<_> =
+            self.flow.slots.iter().filter(|(_, n)| **n == 0).map(|(a, _)| format!("`{a}`")).collect();
         if !zero.is_empty() {
             zero.sort();
             return Err(Error::Config(format!(
@@ -944,7 +945,9 @@ impl ActivityFlow {
                 match backend.acquire_slot(name, max, &holder).await {
                     Ok(true) => break,
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(activity = name, error = %e, "taking a slot of an activity's concurrency limit failed; trying again"),
+                    Err(e) => {
+                        tracing::warn!(activity = name, error = %e, "taking a slot of an activity's concurrency limit failed; trying again")
+                    }
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(FLOW_POLL_MAX);
@@ -958,8 +961,13 @@ impl ActivityFlow {
                         tokio::time::sleep(lease / 3).await;
                         match backend.renew_slot(name, &holder).await {
                             Ok(true) => {}
-                            Ok(false) => tracing::warn!(activity = name, "a slot of an activity's concurrency limit had expired before it was renewed; it is taken again"),
-                            Err(e) => tracing::warn!(activity = name, error = %e, "renewing a slot of an activity's concurrency limit failed"),
+                            Ok(false) => tracing::warn!(
+                                activity = name,
+                                "a slot of an activity's concurrency limit had expired before it was renewed; it is taken again"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(activity = name, error = %e, "renewing a slot of an activity's concurrency limit failed")
+                            }
                         }
                     }
                 })

@@ -274,13 +274,10 @@ impl Processing<'_> {
     fn release_limit(&mut self, input: &str) {
         let name = self.status.name.clone();
         let Some(limit) = self.registry.limit(&name) else { return };
-        match limit.key(input) {
-            Ok(key) => {
-                let holder = super::limit::holder(&self.item.instance_id, &self.status.execution_id);
-                self.actions.push(super::limit::release(&name, &key, holder));
-            }
-            // It never got a key, so it never asked for a slot.
-            Err(_) => {}
+        // Without a key it never asked for a slot.
+        if let Ok(key) = limit.key(input) {
+            let holder = super::limit::holder(&self.item.instance_id, &self.status.execution_id);
+            self.actions.push(super::limit::release(&name, &key, holder));
         }
     }
 

@@ -410,3 +410,52 @@ async fn a_limit_of_zero_is_refused_where_it_is_given() {
     let e = Worker::builder(backend).activity(guarded).activity_concurrency(guarded, 0).start().await.unwrap_err();
     assert!(e.to_string().contains("the concurrency limit of activity `guarded` is 0"), "{e}");
 }
+
+// ---- the slots and windows in Redis, directly ----
+
+/// A slot of a holder that never gives it back (its worker was killed) expires with the
+/// visibility timeout; waiters get slots in the order they first asked; a rate window lets
+/// `max` in. On a Redis of its own and on a Redis Cluster (the keys of a limit share a hash
+/// tag).
+async fn slots_expire_and_go_in_order(url: &str, prefix: &str) {
+    let backend =
+        Redis::builder(url).prefix(prefix).activity_visibility_timeout(Duration::from_secs(1)).connect().await.unwrap();
+    assert_eq!(backend.slot_lease(), Duration::from_secs(1));
+    assert!(backend.acquire_slot("work", 1, "dead").await.unwrap());
+    let t0 = Instant::now();
+    assert!(!backend.acquire_slot("work", 1, "first").await.unwrap());
+    assert!(!backend.acquire_slot("work", 1, "second").await.unwrap());
+    eventually("the dead holder's slot expires", async || {
+        // Both keep asking; only the first in line may take it.
+        assert!(!backend.acquire_slot("work", 1, "second").await.unwrap(), "the second in line went first");
+        backend.acquire_slot("work", 1, "first").await.unwrap()
+    })
+    .await;
+    assert!(t0.elapsed() >= Duration::from_millis(900), "expired after {:?}", t0.elapsed());
+    assert!(!backend.acquire_slot("work", 1, "second").await.unwrap());
+    // Renewed, it stays.
+    assert!(backend.renew_slot("work", "first").await.unwrap());
+    backend.release_slot("work", "first").await.unwrap();
+    assert!(backend.acquire_slot("work", 1, "second").await.unwrap());
+    backend.release_slot("work", "second").await.unwrap();
+    // A window of a minute lets 2 in, then says how long until the oldest leaves it.
+    let minute = Duration::from_secs(60);
+    assert_eq!(backend.take_rate("mail/a.example", 2, minute, "a").await.unwrap(), None);
+    assert_eq!(backend.take_rate("mail/a.example", 2, minute, "b").await.unwrap(), None);
+    let wait = backend.take_rate("mail/a.example", 2, minute, "c").await.unwrap().unwrap();
+    assert!(wait > Duration::from_secs(55) && wait <= minute, "{wait:?}");
+    // Another key has its own window.
+    assert_eq!(backend.take_rate("mail/b.example", 2, minute, "c").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_in_redis_expire_and_go_in_order() {
+    let server = durable_test_support::redis_server::RedisServer::start();
+    slots_expire_and_go_in_order(&server.url(), "durable").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_in_a_redis_cluster_expire_and_go_in_order() {
+    let cluster = tokio::task::spawn_blocking(durable_test_support::redis_cluster::RedisCluster::shared).await.unwrap();
+    slots_expire_and_go_in_order(&cluster.url(), &run_name("flow")).await;
+}

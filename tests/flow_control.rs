@@ -183,8 +183,49 @@ async fn a_key_function_that_panics_fails_the_instance<B: TestBackend>(backend: 
     worker.shutdown().await.unwrap();
 }
 
+/// Continues as new twice (each execution gives its slot back and asks again), then completes.
+#[orchestrator]
+async fn again(ctx: OrchestrationContext, order: Order, round: u32) -> Result<u32, OrchestrationError> {
+    let n = ctx.call_activity(handle_order, order.clone()).await?;
+    if round < 2 {
+        ctx.continue_as_new((order, round + 1));
+        return Ok(0);
+    }
+    Ok(n)
+}
+
+async fn continuing_as_new_gives_the_slot_back_and_asks_again<B: TestBackend>(backend: B) {
+    let limit = ConcurrencyLimit::per_key(1, |(o, _): &(Order, u32)| o.customer.clone()).unwrap();
+    let worker = Worker::builder(backend.clone())
+        .orchestrator(again)
+        .concurrency_limit(again, limit)
+        .activity(handle_order)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    let run = run_name("again");
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(client.start(again, (Order { run: run.clone(), customer: "k".into(), n }, 0)).await.unwrap());
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let done = client.wait_for_completion(id, PATIENCE).await.unwrap();
+        assert_eq!(done.output::<u32>().unwrap(), n as u32, "{done:?}");
+    }
+    let intervals = INTERVALS.lock().unwrap().remove(&run).unwrap();
+    assert_eq!(intervals.len(), 12);
+    assert_no_overlap(&intervals);
+    eventually("the semaphore idle", async || {
+        client.status("@durable.limit@again/k").await.unwrap().is_none_or(|s| s.output.is_none())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+}
+
 durable_test_support::on_both_backends! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    continuing_as_new_gives_the_slot_back_and_asks_again,
     per_key_limit_of_one_never_runs_two_of_a_key_at_once,
     terminating_frees_the_slot_and_the_place_in_line,
     a_key_function_that_panics_fails_the_instance,

@@ -31,8 +31,8 @@ pub use durable_runtime::*;
 pub mod prelude {
     pub use durable_macros::{activity, entity, orchestrator};
     pub use durable_runtime::{
-        ActivityContext, ActivityError, CatchUpPolicy, Client, Either, EntityContext, EntityId, OrchestrationContext,
-        OrchestrationError, OverlapPolicy, RetryPolicy, Schedule, TaskError, Worker,
+        ActivityContext, ActivityError, CatchUpPolicy, Client, ConcurrencyLimit, Either, EntityContext, EntityId,
+        OrchestrationContext, OrchestrationError, OverlapPolicy, RateLimit, RetryPolicy, Schedule, TaskError, Worker,
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::time::Duration;

@@ -17,6 +17,7 @@
 extern crate self as durable_runtime;
 
 pub mod error;
+pub mod flow;
 pub mod hash;
 pub mod history;
 pub mod ids;
@@ -55,6 +56,7 @@ pub use context::{ActivityContext, OrchestrationContext};
 pub use deploy::{ExportedInstance, VersionSummary};
 pub use entity::{Entity, EntityContext};
 pub use error::{ActivityError, Error, OrchestrationError, TaskError, TaskErrorKind};
+pub use flow::{ConcurrencyLimit, RateLimit};
 pub use history::{EventKind, HistoryEvent, HistoryTable};
 pub use ids::EntityId;
 pub use instance::{InstanceId, InstancePage, InstanceQuery, InstanceStatus, RuntimeStatus};

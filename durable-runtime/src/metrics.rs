@@ -114,6 +114,156 @@ impl WorkerMetrics {
     }
 }
 
+/// The flow-control gauges and counters of this process: per orchestrator limit, the holders
+/// and waiters of each key as last stepped here; per activity, the items running under a
+/// concurrency limit, those waiting for one or for their rate, and the delays.
+#[derive(Debug, Default)]
+struct Flow {
+    /// (orchestrator, key) → (holders, waiters), as the semaphore was last stepped here.
+    limits: std::collections::BTreeMap<(String, String), (usize, usize)>,
+    /// activity → its counts in this process.
+    activities: std::collections::BTreeMap<String, ActivityFlow>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ActivityFlow {
+    /// Running with a slot of the activity's concurrency limit.
+    running: u64,
+    /// Waiting for a slot.
+    waiting_slot: u64,
+    /// Waiting for the rate limit.
+    waiting_rate: u64,
+    /// Attempts that had to wait for the rate limit.
+    rate_limited: u64,
+    /// Time waited for the rate limit, in ms.
+    rate_wait_ms: u64,
+}
+
+static FLOW: Mutex<Flow> =
+    Mutex::new(Flow { limits: std::collections::BTreeMap::new(), activities: std::collections::BTreeMap::new() });
+
+fn flow() -> std::sync::MutexGuard<'static, Flow> {
+    FLOW.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Record the holders and waiters of orchestrator `orchestrator`'s concurrency limit for `key`
+/// after a step of its semaphore in this process (an idle one is forgotten).
+pub fn set_limit_gauges(orchestrator: &str, key: &str, holders: usize, waiters: usize) {
+    let mut f = flow();
+    let k = (orchestrator.to_string(), key.to_string());
+    if holders == 0 && waiters == 0 {
+        f.limits.remove(&k);
+    } else {
+        f.limits.insert(k, (holders, waiters));
+    }
+}
+
+/// What an activity attempt under a limit is doing, for the gauges of [`activity_flow`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivityWait {
+    /// Waiting for a slot of its concurrency limit.
+    Slot,
+    /// Waiting for its rate limit.
+    Rate,
+    /// Running with a slot of its concurrency limit.
+    Running,
+}
+
+/// Count one attempt of `activity` into (`+1`) or out of (`-1`) a state.
+pub fn activity_flow(activity: &str, state: ActivityWait, delta: i64) {
+    let mut f = flow();
+    let a = f.activities.entry(activity.to_string()).or_default();
+    let v = match state {
+        ActivityWait::Slot => &mut a.waiting_slot,
+        ActivityWait::Rate => &mut a.waiting_rate,
+        ActivityWait::Running => &mut a.running,
+    };
+    *v = v.saturating_add_signed(delta);
+}
+
+/// An attempt of `activity` waited `waited` for its rate limit before it started.
+pub fn rate_limited(activity: &str, waited: Duration) {
+    let mut f = flow();
+    let a = f.activities.entry(activity.to_string()).or_default();
+    a.rate_limited += 1;
+    a.rate_wait_ms += waited.as_millis() as u64;
+}
+
+fn render_flow(out: &mut String) {
+    let f = flow();
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let mut per: std::collections::BTreeMap<&str, (usize, usize, usize)> = std::collections::BTreeMap::new();
+    for ((o, _), (h, w)) in &f.limits {
+        let e = per.entry(o.as_str()).or_default();
+        e.0 += h;
+        e.1 += w;
+        e.2 += 1;
+    }
+    type Get = fn(&(usize, usize, usize)) -> usize;
+    let limits: [(&str, &str, Get); 3] = [
+        (
+            "durable_concurrency_limit_holders",
+            "Instances holding a slot of their orchestrator's concurrency limit, over its keys, as the semaphores were last stepped by this process.",
+            |v| v.0,
+        ),
+        (
+            "durable_concurrency_limit_waiters",
+            "Instances waiting for a slot of their orchestrator's concurrency limit, over its keys, as the semaphores were last stepped by this process.",
+            |v| v.1,
+        ),
+        (
+            "durable_concurrency_limit_keys",
+            "Keys of an orchestrator's concurrency limit with holders or waiters, as last stepped by this process.",
+            |v| v.2,
+        ),
+    ];
+    for (name, help, get) in limits {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (o, v) in &per {
+            let _ = writeln!(out, "{name}{{orchestrator=\"{}\"}} {}", esc(o), get(v));
+        }
+    }
+    type GetA = fn(&ActivityFlow) -> f64;
+    let acts: [(&str, &str, &str, GetA); 5] = [
+        (
+            "durable_activity_limit_running",
+            "gauge",
+            "Attempts running with a slot of their activity's concurrency limit, in this process.",
+            |a| a.running as f64,
+        ),
+        (
+            "durable_activity_limit_waiting",
+            "gauge",
+            "Attempts fetched by this process waiting for a slot of their activity's concurrency limit.",
+            |a| a.waiting_slot as f64,
+        ),
+        (
+            "durable_activity_rate_waiting",
+            "gauge",
+            "Attempts fetched by this process waiting for their activity's rate limit.",
+            |a| a.waiting_rate as f64,
+        ),
+        (
+            "durable_activity_rate_limited_total",
+            "counter",
+            "Attempts that waited for their activity's rate limit before starting, in this process.",
+            |a| a.rate_limited as f64,
+        ),
+        (
+            "durable_activity_rate_limit_wait_seconds_total",
+            "counter",
+            "Time attempts waited for their activity's rate limit, in this process.",
+            |a| a.rate_wait_ms as f64 / 1e3,
+        ),
+    ];
+    for (name, kind, help, get) in acts {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (n, a) in &f.activities {
+            let _ = writeln!(out, "{name}{{activity=\"{}\"}} {}", esc(n), get(a));
+        }
+    }
+}
+
 /// A partition lease changed hands: counted for `/metrics` and logged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseChange {
@@ -260,6 +410,7 @@ pub fn render(out: &mut String, depths: Option<QueueDepths>) {
         "# HELP {name} Instances no registered code can run (version mismatch, unregistered orchestrator), as last stepped by this process.\n# TYPE {name} gauge\n{name} {}",
         m.blocked()
     );
+    render_flow(out);
     m.step_seconds.render(out, "durable_step_seconds", "Time to compute one step.");
     m.commit_seconds.render(out, "durable_commit_seconds", "Time to commit a batch of steps.");
     m.activity_seconds.render(out, "durable_activity_seconds", "Time an activity attempt ran.");

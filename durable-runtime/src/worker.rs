@@ -18,6 +18,8 @@ use crate::backend::{ActivityWorkItem, Backend, OrchestrationWorkItem, StepCommi
 use crate::context::ActivityContext;
 use crate::engine::{self, EngineConfig, Registry};
 use crate::error::Error;
+use crate::flow::{ActivityRate, ConcurrencyLimit, RateLimit};
+use crate::metrics::ActivityWait;
 use crate::orchestrator::{Activity, BoxFuture, Orchestrator};
 use crate::payload;
 use crate::trace::TraceContext;
@@ -66,6 +68,7 @@ impl Worker {
             max_concurrent_orchestrations: 100,
             engine: EngineConfig::default(),
             shutdown_grace: Duration::from_secs(30),
+            flow: ActivityFlow { worker: uuid::Uuid::new_v4().simple().to_string(), ..ActivityFlow::default() },
         }
     }
 }
@@ -79,6 +82,7 @@ pub struct WorkerBuilder {
     max_concurrent_orchestrations: usize,
     engine: EngineConfig,
     shutdown_grace: Duration,
+    flow: ActivityFlow,
 }
 
 impl std::fmt::Debug for WorkerBuilder {
@@ -112,6 +116,47 @@ impl WorkerBuilder {
     pub fn activity<A: Activity>(mut self, a: A) -> Self {
         let _ = a;
         self.activities.insert(A::NAME, activity_fn::<A>());
+        self
+    }
+
+    /// At most `limit.max()` running instances of orchestrator `o` at once, per key of its
+    /// input or in all ([`ConcurrencyLimit`]), across every worker of the backend. An instance
+    /// over the limit stays `Pending` (its `reason` names the limit and the key) and starts,
+    /// in the order the instances came, once one of the running ones completes, fails, is
+    /// terminated or continues as new (which frees its slot and asks again for the new
+    /// execution). Every worker that registers `o` must be given the same limit.
+    ///
+    /// The slots are kept by a built-in entity per key (`durable.limit`, key
+    /// `<orchestrator>/<key>`), stepped by the workers like any entity; a rewound instance
+    /// runs without asking for a slot again.
+    pub fn concurrency_limit<O: Orchestrator>(mut self, o: O, limit: ConcurrencyLimit<O::Input>) -> Self {
+        let _ = o;
+        self.registry.set_limit(O::NAME, limit.erase(O::NAME));
+        self
+    }
+
+    /// At most `max` executions of activity `a` at once across every worker of the backend
+    /// (on Redis, counted in Redis: a sorted set of holders per activity, each entry expiring
+    /// with the activity visibility timeout unless its worker renews it, so a killed worker
+    /// frees its slots). Attempts over the limit wait, fetched but not started, and start in
+    /// the order they first asked as far as the backend can; they count against this worker's
+    /// [`max_concurrent_activities`](Self::max_concurrent_activities) while they wait. A
+    /// `max` of 0 is refused by [`start`](Self::start). Every worker must be given the same
+    /// limit.
+    pub fn activity_concurrency<A: Activity>(mut self, a: A, max: u32) -> Self {
+        let _ = a;
+        self.flow.slots.insert(A::NAME, max);
+        self
+    }
+
+    /// At most `limit`'s number of starts of activity `a` per period, in all or per key of
+    /// its input ([`RateLimit`]), across every worker of the backend (on Redis, a sliding
+    /// window in Redis, by Redis's clock). An attempt over the rate waits (fetched, not
+    /// started) until the window lets it in; it does not fail. Every worker must be given the
+    /// same limit.
+    pub fn rate_limit<A: Activity>(mut self, a: A, limit: RateLimit<A::Input>) -> Self {
+        let _ = a;
+        self.flow.rates.insert(A::NAME, limit.erase(A::NAME));
         self
     }
 
@@ -199,6 +244,15 @@ impl WorkerBuilder {
         }
         let max_payload = self.engine.max_payload_bytes;
         self.registry.check()?;
+        let mut zero: Vec<_> =
+            self.flow.slots.iter().filter(|(_, n)| **n == 0).map(|(a, _)| format!("`{a}`")).collect();
+        if !zero.is_empty() {
+            zero.sort();
+            return Err(Error::Config(format!(
+                "the concurrency limit of activity {} is 0: it must be at least 1 (0 would never run it)",
+                zero.join(", ")
+            )));
+        }
         let (tx, rx) = watch::channel(false);
         // Split by role when only one kind is registered; a worker with nothing registered
         // runs both (and fails what it fetches, saying what it registers).
@@ -226,6 +280,7 @@ impl WorkerBuilder {
             tasks.push(tokio::spawn(activity_loop(
                 self.backend,
                 activities,
+                Arc::new(self.flow),
                 self.max_concurrent_activities,
                 self.shutdown_grace,
                 max_payload,
@@ -631,6 +686,7 @@ async fn step_instance(
 async fn activity_loop(
     backend: Arc<dyn Backend>,
     activities: Arc<HashMap<&'static str, ActivityFn>>,
+    flow: Arc<ActivityFlow>,
     max: usize,
     grace: Duration,
     max_payload: usize,
@@ -656,6 +712,7 @@ async fn activity_loop(
                     let permit = held.split(1).expect("one permit per item");
                     in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
                     let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
+                    let flow = flow.clone();
                     let span = tracing::info_span!(
                         "durable.activity",
                         activity = %item.request.name,
@@ -670,7 +727,14 @@ async fn activity_loop(
                     crate::trace::enter(&span, item.request.trace.as_ref());
                     let in_span = span.clone();
                     let task = async move {
-                        let outcome = run_activity(&activities, &item, max_payload).await;
+                        let outcome = match flow.admit(&backend, &item).await {
+                            Ok(slot) => {
+                                let outcome = run_activity(&activities, &item, max_payload).await;
+                                drop(slot);
+                                outcome
+                            }
+                            Err(message) => Err(message),
+                        };
                         if let Err(e) = &outcome {
                             in_span.record("error", e.as_str());
                         }
@@ -799,5 +863,144 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Err(p) => std::task::Poll::Ready(Err(p)),
         }
+    }
+}
+
+/// The activity limits of a worker: concurrency (global, per activity) and rates.
+#[derive(Debug, Default)]
+struct ActivityFlow {
+    /// Activity → at most this many running at once.
+    slots: HashMap<&'static str, u32>,
+    /// Activity → its rate limit.
+    rates: HashMap<&'static str, ActivityRate>,
+    /// This worker, in holder names (`<worker>:<work id>`).
+    worker: String,
+}
+
+/// The longest pause between two attempts to take a slot or a start.
+const FLOW_POLL_MAX: Duration = Duration::from_millis(50);
+
+/// Counts an attempt in a flow-control gauge while it lives.
+struct Gauge(&'static str, ActivityWait);
+
+impl Gauge {
+    fn new(activity: &'static str, state: ActivityWait) -> Self {
+        crate::metrics::activity_flow(activity, state, 1);
+        Self(activity, state)
+    }
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        crate::metrics::activity_flow(self.0, self.1, -1);
+    }
+}
+
+/// A slot of an activity's concurrency limit: renewed while held, given back when dropped
+/// (also when the attempt's task is aborted).
+struct Slot {
+    backend: Arc<dyn Backend>,
+    name: &'static str,
+    holder: String,
+    renew: tokio::task::JoinHandle<()>,
+    _running: Gauge,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.renew.abort();
+        let (backend, name, holder) = (self.backend.clone(), self.name, std::mem::take(&mut self.holder));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let release = || backend.release_slot(name, &holder);
+                let mut backoff = Backoff::within(COMPLETE_RETRY);
+                if let Err(e) = retry(&mut backoff, "giving an activity slot back", Repeat::Safe, release).await {
+                    tracing::warn!(activity = name, error = %e, "giving a slot of an activity's concurrency limit back failed; it expires with its lease");
+                }
+            });
+        }
+    }
+}
+
+impl ActivityFlow {
+    /// Wait until `item` may start under its activity's limits: its slot, if its activity has
+    /// a concurrency limit (given back when dropped), or why it cannot run (a rate-limit key
+    /// function that panicked: the attempt fails with that message).
+    async fn admit(&self, backend: &Arc<dyn Backend>, item: &ActivityWorkItem) -> Result<Option<Slot>, String> {
+        let name = item.request.name.as_str();
+        let rate = match self.rates.get_key_value(name) {
+            Some((n, r)) => Some((*n, r, r.key(&item.request.input)?)),
+            None => None,
+        };
+        let slots = self.slots.get_key_value(name);
+        if rate.is_none() && slots.is_none() {
+            return Ok(None);
+        }
+        let holder = format!("{}:{}", self.worker, item.work_id);
+        let mut slot = None;
+        if let Some((&name, &max)) = slots {
+            let waiting = Gauge::new(name, ActivityWait::Slot);
+            let mut pause = Duration::from_millis(2);
+            loop {
+                match backend.acquire_slot(name, max, &holder).await {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(activity = name, error = %e, "taking a slot of an activity's concurrency limit failed; trying again")
+                    }
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(FLOW_POLL_MAX);
+            }
+            drop(waiting);
+            let lease = backend.slot_lease();
+            let renew = {
+                let (backend, holder) = (backend.clone(), holder.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(lease / 3).await;
+                        match backend.renew_slot(name, &holder).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::warn!(
+                                activity = name,
+                                "a slot of an activity's concurrency limit had expired before it was renewed; it is taken again"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(activity = name, error = %e, "renewing a slot of an activity's concurrency limit failed")
+                            }
+                        }
+                    }
+                })
+            };
+            slot = Some(Slot {
+                backend: backend.clone(),
+                name,
+                holder: holder.clone(),
+                renew,
+                _running: Gauge::new(name, ActivityWait::Running),
+            });
+        }
+        if let Some((name, r, key)) = rate {
+            let window = if key.is_empty() { name.to_string() } else { format!("{name}/{key}") };
+            let started = std::time::Instant::now();
+            let mut waiting = None;
+            loop {
+                match backend.take_rate(&window, r.max, r.period, &holder).await {
+                    Ok(None) => break,
+                    Ok(Some(d)) => {
+                        waiting.get_or_insert_with(|| Gauge::new(name, ActivityWait::Rate));
+                        tokio::time::sleep(d.min(FLOW_POLL_MAX)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(activity = name, error = %e, "taking a start of an activity's rate limit failed; trying again");
+                        tokio::time::sleep(FLOW_POLL_MAX).await;
+                    }
+                }
+            }
+            if waiting.is_some() {
+                crate::metrics::rate_limited(name, started.elapsed());
+            }
+        }
+        Ok(slot)
     }
 }

@@ -11,6 +11,7 @@ const LAYERS: &[(u8, &[&str])] = &[
         1,
         &[
             "error",
+            "flow",
             "hash",
             "history",
             "ids",

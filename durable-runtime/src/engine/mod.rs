@@ -20,6 +20,7 @@
 
 mod commands;
 mod entity;
+mod limit;
 mod process;
 mod registry;
 mod replay;
@@ -252,6 +253,11 @@ fn run(
     ask: bool,
 ) -> Result<StepCommit, Box<process::AskHistory>> {
     if crate::ids::is_entity_instance(&item.instance_id) {
+        if let Some(id) = crate::ids::EntityId::from_instance_id(&item.instance_id)
+            && id.name == crate::flow::LIMIT_ENTITY
+        {
+            return Ok(limit::process_semaphore(item, &id, now));
+        }
         return Ok(entity::process_entity(registry, item, now, config));
     }
     process::process_orchestration(registry, item, snapshot, history, now, config, ask)

@@ -60,6 +60,8 @@ pub(super) fn process_orchestration(
         deliver: Vec::new(),
         deferred: Vec::new(),
         rewind: None,
+        granted: false,
+        held_grant: None,
     };
     for m in &item.messages {
         p.on_message(m.id, &m.message, history);
@@ -105,6 +107,11 @@ struct Processing<'a> {
     /// Messages held back while suspended (not acknowledged).
     deferred: Vec<(MessageId, TaskMessage)>,
     rewind: Option<Rewound>,
+    /// The execution got its slot of its orchestrator's concurrency limit in this step.
+    granted: bool,
+    /// The grant of a slot that came while the instance is suspended (before it started):
+    /// left in the inbox, taken when it is resumed.
+    held_grant: Option<MessageId>,
 }
 
 impl Processing<'_> {
@@ -118,21 +125,24 @@ impl Processing<'_> {
                 self.consumed.push(id);
                 let not_started = matches!(self.rs(), RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew);
                 if *execution_id == self.status.execution_id && not_started && !self.start {
-                    self.start = true;
-                    self.start_message = Some(id);
-                    self.reset_history = true;
-                    self.events.clear();
-                    self.events.push(EventKind::ExecutionStarted {
-                        name: self.status.name.clone(),
-                        input: self.status.input.clone(),
-                        parent: self.status.parent.clone(),
-                        trace: self.status.trace,
-                    });
-                    self.status.runtime_status = RuntimeStatus::Running;
+                    self.begin(id);
+                    self.granted = false;
                 }
             }
             InstanceMessage::Event { name, data } => {
                 self.task_message(id, TaskMessage::EventRaised { name: name.clone(), data: data.clone() });
+            }
+            InstanceMessage::TaskResult { .. } if super::limit::is_grant(msg, &self.status.execution_id) => {
+                let not_started = matches!(self.rs(), RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew);
+                if not_started && !self.start {
+                    self.consumed.push(id);
+                    self.begin(id);
+                } else if self.rs() == RuntimeStatus::Suspended && self.item.history_len == 0 && !self.start {
+                    self.held_grant = Some(id);
+                } else {
+                    // Granted again (an acquire delivered twice): it runs already.
+                    self.consumed.push(id);
+                }
             }
             InstanceMessage::TaskResult { execution_id, result } => {
                 if *execution_id == self.status.execution_id {
@@ -158,6 +168,16 @@ impl Processing<'_> {
                 if self.rs() == RuntimeStatus::Suspended {
                     self.status.runtime_status = RuntimeStatus::Running;
                     self.status.reason = None;
+                    let limited = self.registry.limit(&self.status.name).is_some();
+                    if limited && self.item.history_len == 0 && self.snapshot.is_none() && !self.start {
+                        // Suspended while it waited for a slot of its concurrency limit: it
+                        // waits again, or starts if the slot came meanwhile.
+                        self.status.runtime_status = RuntimeStatus::Pending;
+                        if let Some(grant) = self.held_grant.take() {
+                            self.consumed.push(grant);
+                            self.begin(grant);
+                        }
+                    }
                     self.events.push(EventKind::ExecutionResumed { reason: reason.clone() });
                     let deferred = std::mem::take(&mut self.deferred);
                     self.deliver.extend(deferred.into_iter().map(|(id, m)| (Some(id), m)));
@@ -170,6 +190,11 @@ impl Processing<'_> {
                     self.consumed.extend(self.deferred.drain(..).map(|(id, _)| id));
                     self.start = false;
                     self.rewind = None;
+                    if let Some(grant) = self.held_grant.take() {
+                        self.consumed.push(grant);
+                    }
+                    let input = self.status.input.clone();
+                    self.release_limit(&input);
                     self.events.push(EventKind::ExecutionTerminated { reason: reason.clone() });
                     self.status.runtime_status = RuntimeStatus::Terminated;
                     self.status.reason = Some(reason.clone());
@@ -189,6 +214,71 @@ impl Processing<'_> {
                     self.on_rewind(reason, history);
                 }
             }
+        }
+    }
+
+    /// The first step of the current execution is to run (its start, or the grant of its slot
+    /// of a concurrency limit, is message `id`).
+    fn begin(&mut self, id: MessageId) {
+        self.start = true;
+        self.granted = true;
+        self.start_message = Some(id);
+        self.reset_history = true;
+        self.events.clear();
+        self.events.push(EventKind::ExecutionStarted {
+            name: self.status.name.clone(),
+            input: self.status.input.clone(),
+            parent: self.status.parent.clone(),
+            trace: self.status.trace,
+        });
+        self.status.runtime_status = RuntimeStatus::Running;
+    }
+
+    /// The execution waits for a slot of its orchestrator's concurrency limit: ask for one,
+    /// and stay as it was (`Pending`) until the grant comes. `false` if it has no limit or
+    /// already has its slot; a key function that fails fails the instance.
+    fn wait_for_slot(&mut self) -> bool {
+        if !self.start || self.granted || self.rewind.is_some() {
+            return false;
+        }
+        let name = self.status.name.clone();
+        let Some(limit) = self.registry.limit(&name).cloned() else { return false };
+        match limit.key(&self.status.input) {
+            Ok(key) => {
+                let holder = super::limit::holder(&self.item.instance_id, &self.status.execution_id);
+                self.actions.push(super::limit::acquire(&name, &key, limit.max, holder));
+                self.start = false;
+                self.start_message = None;
+                // What came with the start waits in the inbox for the grant.
+                self.deliver.clear();
+                self.events.clear();
+                self.reset_history = false;
+                if let Some(before) = &self.item.status {
+                    self.status.runtime_status = before.runtime_status;
+                }
+                self.status.reason = Some(super::limit::waiting_reason(&name, &key, limit.max));
+                true
+            }
+            Err(message) => {
+                tracing::warn!(instance = %self.item.instance_id, orchestrator = %name, error = %message, "the instance cannot be admitted by its concurrency limit");
+                self.events.push(EventKind::OrchestratorStarted);
+                self.events.push(EventKind::ExecutionFailed { message: message.clone() });
+                self.ack_deliver();
+                self.finish(Err(message), &RuntimeState::default());
+                true
+            }
+        }
+    }
+
+    /// Give back the slot of the concurrency limit the current execution (of this `input`)
+    /// holds or waits for, if its orchestrator has a limit.
+    fn release_limit(&mut self, input: &str) {
+        let name = self.status.name.clone();
+        let Some(limit) = self.registry.limit(&name) else { return };
+        // Without a key it never asked for a slot.
+        if let Ok(key) = limit.key(input) {
+            let holder = super::limit::holder(&self.item.instance_id, &self.status.execution_id);
+            self.actions.push(super::limit::release(&name, &key, holder));
         }
     }
 
@@ -261,6 +351,12 @@ impl Processing<'_> {
         if !self.start && self.deliver.is_empty() && self.rewind.is_none() {
             return;
         }
+        if matches!(self.rs(), RuntimeStatus::Pending | RuntimeStatus::ContinuedAsNew) && !self.start {
+            // Its execution has not started (it waits for a slot of its concurrency limit):
+            // events wait in the inbox, and are taken with the start.
+            self.deliver.clear();
+            return;
+        }
         let name = self.status.name.clone();
         if self.registry.versions(&name).is_empty() {
             let message = format!(
@@ -275,6 +371,9 @@ impl Processing<'_> {
             } else {
                 self.block(format!("{message}; deploy a worker that registers it: the instance waits until then"));
             }
+            return;
+        }
+        if self.wait_for_slot() {
             return;
         }
         let messages: Vec<TaskMessage> = self.deliver.iter().map(|(_, m)| m.clone()).collect();
@@ -476,6 +575,8 @@ impl Processing<'_> {
             Outcome::Failed(message) => self.finish(Err(message), &run.runtime),
             Outcome::ContinueAsNew(input) => {
                 self.cancel_open_timers(&run.runtime);
+                let old_input = self.status.input.clone();
+                self.release_limit(&old_input);
                 let execution_id = new_execution_id();
                 self.status.runtime_status = RuntimeStatus::ContinuedAsNew;
                 self.status.input = input;
@@ -504,6 +605,8 @@ impl Processing<'_> {
 
     fn finish(&mut self, outcome: Result<String, String>, runtime: &RuntimeState) {
         self.cancel_open_timers(runtime);
+        let input = self.status.input.clone();
+        self.release_limit(&input);
         match &outcome {
             Ok(output) => {
                 self.status.runtime_status = RuntimeStatus::Completed;

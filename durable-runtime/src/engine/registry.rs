@@ -4,6 +4,7 @@
 use super::entity::EntityEntry;
 use crate::context::OrchestrationContext;
 use crate::error::Error;
+use crate::flow::OrchestratorLimit;
 use crate::orchestrator::{Orchestrator, StepInput, StepResult};
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,6 +36,8 @@ impl OrchestratorEntry {
 pub struct Registry {
     orchestrators: HashMap<&'static str, BTreeMap<u32, OrchestratorEntry>>,
     entities: HashMap<&'static str, EntityEntry>,
+    /// Concurrency limits, by orchestrator name (every version).
+    limits: HashMap<&'static str, OrchestratorLimit>,
     /// `(name, version)` registered more than once: refused by [`check`](Self::check).
     duplicates: Vec<(&'static str, u32)>,
 }
@@ -95,6 +98,15 @@ impl Registry {
         let e = EntityEntry::of::<E>();
         self.entities.insert(e.name, e);
         self
+    }
+    /// Limit how many instances of orchestrator `name` run at once (every version of it).
+    pub fn set_limit(&mut self, name: &'static str, limit: OrchestratorLimit) -> &mut Self {
+        self.limits.insert(name, limit);
+        self
+    }
+    /// The concurrency limit of orchestrator `name`, if it has one.
+    pub fn limit(&self, name: &str) -> Option<&OrchestratorLimit> {
+        self.limits.get(name)
     }
     /// No orchestrator and no entity registered.
     pub fn is_empty(&self) -> bool {

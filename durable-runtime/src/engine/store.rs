@@ -486,6 +486,55 @@ pub trait Backend: Send + Sync + 'static {
         })
     }
 
+    /// Take a slot of the concurrency limit `name` (an activity's: at most `max` holders at
+    /// once across every worker of the backend) for `holder` (unique per work item and
+    /// worker): whether it got one. Asking again while holding one keeps it. Callers that do
+    /// not get one ask again a little later; the backend lets them in in the order they first
+    /// asked, as far as it can (one that stops asking loses its place after a few seconds).
+    ///
+    /// A slot lasts [`slot_lease`](Backend::slot_lease) unless renewed
+    /// ([`renew_slot`](Backend::renew_slot)), so a worker that dies holding one does not keep
+    /// it. The default keeps the slots in this process ([`crate::flow::process_flow`]): right
+    /// for backends whose workers all run in one process.
+    fn acquire_slot<'a>(&'a self, name: &'a str, max: u32, holder: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(std::future::ready(Ok(crate::flow::process_flow().acquire(name, max, holder))))
+    }
+
+    /// Keep `holder`'s slot of `name` for another [`slot_lease`](Backend::slot_lease):
+    /// `Ok(false)` if it had expired (it is taken again: the limit may be passed for a moment).
+    fn renew_slot<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let _ = (name, holder);
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    /// Give `holder`'s slot of `name` back (nothing if it has none), and take it out of the
+    /// line.
+    fn release_slot<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        crate::flow::process_flow().release(name, holder);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// How long a slot lasts without being renewed (the holder renews it every third of it).
+    /// Default 30 s.
+    fn slot_lease(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+
+    /// Record a start under the rate limit `name` (at most `max` starts in any window of
+    /// `period`, by this backend's clock) for `holder`: `None` if it may start now, else how
+    /// long until it may try again. Callers are let in in the order they first asked, as far
+    /// as the backend can. The default keeps the windows in this process.
+    fn take_rate<'a>(
+        &'a self,
+        name: &'a str,
+        max: u32,
+        period: Duration,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>, Error>> {
+        let now = self.now();
+        Box::pin(std::future::ready(Ok(crate::flow::process_flow().take_rate(name, max, period, holder, now))))
+    }
+
     /// Wait until the instance has finished (Completed, Failed, Terminated) or `timeout` has
     /// passed (real time); then its status. The default polls [`status`](Backend::status).
     fn wait_for_finished<'a>(

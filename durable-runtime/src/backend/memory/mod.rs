@@ -59,6 +59,8 @@ struct Inner {
     orchestrations: Notify,
     /// Signalled when activity work may be available.
     activities: Notify,
+    /// The slots of activity concurrency limits and the windows of rate limits.
+    flow: crate::flow::LocalFlow,
 }
 
 impl Default for Memory {
@@ -86,6 +88,7 @@ impl Memory {
                 virtual_start,
                 orchestrations: Notify::new(),
                 activities: Notify::new(),
+                flow: crate::flow::LocalFlow::default(),
             }),
         }
     }
@@ -166,6 +169,26 @@ impl Inner {
 }
 
 impl Backend for Memory {
+    fn acquire_slot<'a>(&'a self, name: &'a str, max: u32, holder: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(std::future::ready(Ok(self.inner.flow.acquire(name, max, holder))))
+    }
+
+    fn release_slot<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        self.inner.flow.release(name, holder);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn take_rate<'a>(
+        &'a self,
+        name: &'a str,
+        max: u32,
+        period: Duration,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>, Error>> {
+        let now = Backend::now(self);
+        Box::pin(std::future::ready(Ok(self.inner.flow.take_rate(name, max, period, holder, now))))
+    }
+
     fn now(&self) -> Millis {
         let st = self.inner.lock();
         self.inner.now_locked(&st)

@@ -167,6 +167,7 @@ mod commit;
 mod completions;
 mod config;
 mod conn;
+mod flow;
 mod inbox;
 mod keys;
 mod lease;
@@ -539,6 +540,32 @@ impl Redis {
 }
 
 impl Backend for Redis {
+    fn acquire_slot<'a>(&'a self, name: &'a str, max: u32, holder: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.slot_op("acquire", name, max, holder))
+    }
+
+    fn renew_slot<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.slot_op("renew", name, 0, holder))
+    }
+
+    fn release_slot<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move { self.slot_op("release", name, 0, holder).await.map(|_| ()) })
+    }
+
+    fn slot_lease(&self) -> Duration {
+        self.inner.cfg.visibility
+    }
+
+    fn take_rate<'a>(
+        &'a self,
+        name: &'a str,
+        max: u32,
+        period: Duration,
+        holder: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>, Error>> {
+        Box::pin(self.rate_op(name, max, period, holder))
+    }
+
     fn now(&self) -> Millis {
         match self.inner.virtual_start {
             Some(start) => start.saturating_add(self.inner.advanced_ms.load(Ordering::SeqCst)),

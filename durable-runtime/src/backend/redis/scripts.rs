@@ -54,6 +54,12 @@ pub(super) struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// Add a key (`KEYS`) after the first.
+    pub(super) fn key_more<T: ToRedisArgs>(mut self, key: T) -> Self {
+        self.keys.extend(key.to_redis_args());
+        self
+    }
+
     /// Add an argument (`ARGV`).
     pub(super) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
         self.args.extend(arg.to_redis_args());
@@ -94,6 +100,8 @@ pub(super) struct Scripts {
     pub(super) consumers: Lua,
     pub(super) members: Lua,
     pub(super) migrate: Lua,
+    pub(super) slot: Lua,
+    pub(super) rate: Lua,
 }
 
 impl Scripts {
@@ -114,6 +122,8 @@ impl Scripts {
             consumers: Lua::new(lua!("consumers.lua")),
             members: Lua::new(lua!("members.lua")),
             migrate: Lua::new(lua!("migrate.lua")),
+            slot: Lua::new(include_str!("slot.lua")),
+            rate: Lua::new(include_str!("rate.lua")),
         }
     }
 }
@@ -139,6 +149,8 @@ impl Redis {
             &s.consumers,
             &s.members,
             &s.migrate,
+            &s.slot,
+            &s.rate,
         ] {
             lua.script.load_async(&mut c).await.map_err(|e| backend_err("loading a script", e))?;
         }

@@ -525,7 +525,7 @@ async fn interrupted() -> (&'static str, i32) {
 async fn bench(opts: &Options) -> Result<(), String> {
     let concurrency = match opts.concurrency {
         Some(c) => c.to_string(),
-        None => "default (100)".to_string(),
+        None => "default (500 orchestrations, 100 activities)".to_string(),
     };
     if let Some(workers) = &opts.cluster {
         println!("max concurrent orchestrations/activities per worker {concurrency}");

@@ -65,7 +65,7 @@ impl Worker {
             registry: Registry::new(),
             activities: HashMap::new(),
             max_concurrent_activities: 100,
-            max_concurrent_orchestrations: 100,
+            max_concurrent_orchestrations: 500,
             engine: EngineConfig::default(),
             shutdown_grace: Duration::from_secs(30),
             flow: ActivityFlow { worker: uuid::Uuid::new_v4().simple().to_string(), ..ActivityFlow::default() },
@@ -166,7 +166,11 @@ impl WorkerBuilder {
         self
     }
 
-    /// At most `n` orchestration steps at once (default 100).
+    /// At most `n` orchestration steps at once (default 500). Steps only compute (the
+    /// orchestrator code is deterministic and does no I/O) and are fetched and committed in
+    /// batches, so more at once means larger batches and fewer round trips: on Redis,
+    /// five-activity orchestrations run ~20% faster with 500 than with 100 (`docs/performance.md`);
+    /// each step in flight holds its instance's snapshot in memory.
     pub fn max_concurrent_orchestrations(mut self, n: usize) -> Self {
         self.max_concurrent_orchestrations = n;
         self

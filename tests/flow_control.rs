@@ -229,6 +229,7 @@ durable_test_support::on_both_backends! {
     per_key_limit_of_one_never_runs_two_of_a_key_at_once,
     terminating_frees_the_slot_and_the_place_in_line,
     a_key_function_that_panics_fails_the_instance,
+    a_waiting_instance_suspended_and_resumed_starts_with_its_events,
 }
 
 // ---- activities: global concurrency ----
@@ -500,4 +501,56 @@ async fn slots_in_redis_expire_and_go_in_order() {
 async fn slots_in_a_redis_cluster_expire_and_go_in_order() {
     let cluster = tokio::task::spawn_blocking(durable_test_support::redis_cluster::RedisCluster::shared).await.unwrap();
     slots_expire_and_go_in_order(&cluster.url(), &run_name("flow")).await;
+}
+
+// ---- a waiting instance suspended, resumed, sent events ----
+
+async fn a_waiting_instance_suspended_and_resumed_starts_with_its_events<B: TestBackend>(backend: B) {
+    let worker = Worker::builder(backend.clone())
+        .orchestrator(held)
+        .concurrency_limit(held, by_customer())
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    let run = run_name("suspend");
+    let order = |n| Order { run: run.clone(), customer: "same".into(), n };
+    let waiting = |s: &durable::InstanceStatus| {
+        s.runtime_status == RuntimeStatus::Pending && s.reason.as_deref().is_some_and(|r| r.contains("key \"same\""))
+    };
+    let first = client.start(held, order(1)).await.unwrap();
+    wait_until(&client, &first, |s| s.runtime_status == RuntimeStatus::Running).await;
+    // Suspended and resumed while it waits: it waits again.
+    let second = client.start(held, order(2)).await.unwrap();
+    wait_until(&client, &second, waiting).await;
+    client.suspend(&second, "hold on").await.unwrap();
+    wait_until(&client, &second, |s| s.runtime_status == RuntimeStatus::Suspended).await;
+    client.resume(&second, "go on").await.unwrap();
+    wait_until(&client, &second, waiting).await;
+    // Its event waits with it.
+    client.raise_event(&second, "go", "early").await.unwrap();
+    // Suspended while waiting; the slot comes while it is suspended; resumed, it starts.
+    let third = client.start(held, order(3)).await.unwrap();
+    wait_until(&client, &third, waiting).await;
+    client.suspend(&third, "hold on").await.unwrap();
+    wait_until(&client, &third, |s| s.runtime_status == RuntimeStatus::Suspended).await;
+    client.raise_event(&first, "go", "now").await.unwrap();
+    let done = client.wait_for_completion(&second, PATIENCE).await.unwrap();
+    assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{done:?}");
+    eventually("the third granted while suspended", async || {
+        let s = client.status("@durable.limit@held/same").await.unwrap().unwrap();
+        s.output.is_some_and(|o| o.contains(third.as_str()) && o.contains("\"waiters\":[]"))
+    })
+    .await;
+    assert_eq!(client.status(&third).await.unwrap().unwrap().runtime_status, RuntimeStatus::Suspended);
+    client.resume(&third, "go on").await.unwrap();
+    wait_until(&client, &third, |s| s.runtime_status == RuntimeStatus::Running).await;
+    client.raise_event(&third, "go", "now").await.unwrap();
+    let done = client.wait_for_completion(&third, PATIENCE).await.unwrap();
+    assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{done:?}");
+    eventually("the semaphore idle", async || {
+        client.status("@durable.limit@held/same").await.unwrap().is_none_or(|s| s.output.is_none())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
 }

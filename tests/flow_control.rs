@@ -554,3 +554,69 @@ async fn a_waiting_instance_suspended_and_resumed_starts_with_its_events<B: Test
     .await;
     worker.shutdown().await.unwrap();
 }
+
+// ---- graceful shutdown while activities wait for a slot ----
+
+/// Runs until its run is let go (`LET_GO`).
+#[activity]
+async fn blocking(run: String) -> Result<String, ActivityError> {
+    let deadline = Instant::now() + PATIENCE;
+    while !LET_GO.lock().unwrap().contains(&run) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(run)
+}
+
+static LET_GO: LazyLock<Mutex<Vec<String>>> = LazyLock::new(Default::default);
+
+#[orchestrator]
+async fn one_blocking(ctx: OrchestrationContext, run: String) -> Result<String, OrchestrationError> {
+    Ok(ctx.call_activity(blocking, run).await?)
+}
+
+async fn blocking_worker(backend: &durable::backend::Memory, max: usize) -> WorkerHandle {
+    Worker::builder(backend.clone())
+        .orchestrator(one_blocking)
+        .activity(blocking)
+        .activity_concurrency(blocking, 1)
+        .max_concurrent_activities(max)
+        .shutdown_grace(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_shut_down_hands_back_at_once_the_activities_waiting_for_a_slot() {
+    let backend = durable_test_support::backends::memory(Clock::Real);
+    let client = Client::new(backend.clone());
+    let run = run_name("shutdown");
+    // The first worker runs the first activity, holding the only slot, and takes nothing more.
+    let first_worker = blocking_worker(&backend, 1).await;
+    let first = client.start(one_blocking, run.clone()).await.unwrap();
+    eventually("the first activity running", async || {
+        let mut m = String::new();
+        durable::metrics::render(&mut m, None);
+        m.contains("durable_activity_limit_running{activity=\"blocking\"} 1")
+    })
+    .await;
+    // The second worker takes the second activity, which waits for the slot.
+    let second_worker = blocking_worker(&backend, 8).await;
+    let second = client.start(one_blocking, format!("{run}-2")).await.unwrap();
+    eventually("the second activity waiting", async || {
+        let mut m = String::new();
+        durable::metrics::render(&mut m, None);
+        m.contains("durable_activity_limit_waiting{activity=\"blocking\"} 1")
+    })
+    .await;
+    // It is handed back at once, not after the shutdown grace of 30 s.
+    let t0 = Instant::now();
+    second_worker.shutdown().await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10), "the shutdown took {:?}", t0.elapsed());
+    // And runs on the first worker once the slot is free.
+    LET_GO.lock().unwrap().extend([run.clone(), format!("{run}-2")]);
+    assert_eq!(client.wait_for_completion(&first, PATIENCE).await.unwrap().output::<String>().unwrap(), run);
+    let done = client.wait_for_completion(&second, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<String>().unwrap(), format!("{run}-2"));
+    first_worker.shutdown().await.unwrap();
+}

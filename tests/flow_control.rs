@@ -620,3 +620,43 @@ async fn a_worker_shut_down_hands_back_at_once_the_activities_waiting_for_a_slot
     assert_eq!(done.output::<String>().unwrap(), format!("{run}-2"));
     first_worker.shutdown().await.unwrap();
 }
+
+// ---- a waiting instance with a backlog of events ----
+
+/// Counts `n` events `e`, then completes with their sum.
+#[orchestrator]
+async fn summing(ctx: OrchestrationContext, order: Order) -> Result<u32, OrchestrationError> {
+    let mut sum = 0;
+    for _ in 0..order.n {
+        sum += ctx.wait_for_event::<u32>("e").await?;
+    }
+    Ok(sum)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_instance_behind_more_events_than_a_step_takes_starts_when_granted() {
+    let server = durable_test_support::redis_server::RedisServer::start();
+    let backend = Redis::builder(server.url()).prefix("backlog").max_messages_per_step(4).connect().await.unwrap();
+    let limit = ConcurrencyLimit::per_key(1, |o: &Order| o.customer.clone()).unwrap();
+    let worker = Worker::builder(backend.clone())
+        .orchestrator(summing)
+        .concurrency_limit(summing, limit)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    let run = run_name("backlog");
+    let first = client.start(summing, Order { run: run.clone(), customer: "k".into(), n: 1 }).await.unwrap();
+    wait_until(&client, &first, |s| s.runtime_status == RuntimeStatus::Running).await;
+    let second = client.start(summing, Order { run: run.clone(), customer: "k".into(), n: 10 }).await.unwrap();
+    wait_until(&client, &second, |s| s.runtime_status == RuntimeStatus::Pending && s.reason.is_some()).await;
+    // Ten events wait with it, more than a step takes; then the slot comes, behind them.
+    for i in 1..=10 {
+        client.raise_event(&second, "e", i).await.unwrap();
+    }
+    client.raise_event(&first, "e", 7).await.unwrap();
+    assert_eq!(client.wait_for_completion(&first, PATIENCE).await.unwrap().output::<u32>().unwrap(), 7);
+    let done = client.wait_for_completion(&second, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<u32>().unwrap(), 55, "{done:?}");
+    worker.shutdown().await.unwrap();
+}

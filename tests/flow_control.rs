@@ -638,12 +638,8 @@ async fn a_waiting_instance_behind_more_events_than_a_step_takes_starts_when_gra
     let server = durable_test_support::redis_server::RedisServer::start();
     let backend = Redis::builder(server.url()).prefix("backlog").max_messages_per_step(4).connect().await.unwrap();
     let limit = ConcurrencyLimit::per_key(1, |o: &Order| o.customer.clone()).unwrap();
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(summing)
-        .concurrency_limit(summing, limit)
-        .start()
-        .await
-        .unwrap();
+    let worker =
+        Worker::builder(backend.clone()).orchestrator(summing).concurrency_limit(summing, limit).start().await.unwrap();
     let client = Client::new(backend.clone());
     let run = run_name("backlog");
     let first = client.start(summing, Order { run: run.clone(), customer: "k".into(), n: 1 }).await.unwrap();

@@ -742,7 +742,9 @@ async fn activity_loop(
                                 if mine {
                                     let abandon = || backend.abandon_activity_work(item.clone());
                                     let mut backoff = Backoff::within(ABANDON_RETRY);
-                                    if let Err(e) = retry(&mut backoff, "handing an activity back", Repeat::Safe, abandon).await {
+                                    if let Err(e) =
+                                        retry(&mut backoff, "handing an activity back", Repeat::Safe, abandon).await
+                                    {
                                         tracing::warn!(
                                             activity = %item.request.name,
                                             error = %e,

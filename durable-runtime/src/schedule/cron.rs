@@ -102,7 +102,8 @@ impl Cron {
         let days_restricted = !rest[2].starts_with('*');
         let weekdays_restricted = !rest[4].starts_with('*');
         const LONGEST: [u32; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-        let some_day = (1..=12u32).any(|m| months & (1 << m) != 0 && days & ((1u64 << (LONGEST[m as usize] + 1)) - 1) != 0);
+        let some_day =
+            (1..=12u32).any(|m| months & (1 << m) != 0 && days & ((1u64 << (LONGEST[m as usize] + 1)) - 1) != 0);
         if days_restricted && !weekdays_restricted && !some_day {
             return Err(err(
                 DAY.name,
@@ -112,16 +113,7 @@ impl Cron {
                 ),
             ));
         }
-        Ok(Cron {
-            seconds,
-            minutes,
-            hours,
-            days,
-            months,
-            weekdays,
-            days_restricted,
-            weekdays_restricted,
-        })
+        Ok(Cron { seconds, minutes, hours, days, months, weekdays, days_restricted, weekdays_restricted })
     }
 
     fn day_matches(&self, date: Date) -> bool {

@@ -229,6 +229,7 @@ durable_test_support::on_both_backends! {
     per_key_limit_of_one_never_runs_two_of_a_key_at_once,
     terminating_frees_the_slot_and_the_place_in_line,
     a_key_function_that_panics_fails_the_instance,
+    a_waiting_instance_suspended_and_resumed_starts_with_its_events,
 }
 
 // ---- activities: global concurrency ----
@@ -500,4 +501,158 @@ async fn slots_in_redis_expire_and_go_in_order() {
 async fn slots_in_a_redis_cluster_expire_and_go_in_order() {
     let cluster = tokio::task::spawn_blocking(durable_test_support::redis_cluster::RedisCluster::shared).await.unwrap();
     slots_expire_and_go_in_order(&cluster.url(), &run_name("flow")).await;
+}
+
+// ---- a waiting instance suspended, resumed, sent events ----
+
+async fn a_waiting_instance_suspended_and_resumed_starts_with_its_events<B: TestBackend>(backend: B) {
+    let worker = Worker::builder(backend.clone())
+        .orchestrator(held)
+        .concurrency_limit(held, by_customer())
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    let run = run_name("suspend");
+    let order = |n| Order { run: run.clone(), customer: "same".into(), n };
+    let waiting = |s: &durable::InstanceStatus| {
+        s.runtime_status == RuntimeStatus::Pending && s.reason.as_deref().is_some_and(|r| r.contains("key \"same\""))
+    };
+    let first = client.start(held, order(1)).await.unwrap();
+    wait_until(&client, &first, |s| s.runtime_status == RuntimeStatus::Running).await;
+    // Suspended and resumed while it waits: it waits again.
+    let second = client.start(held, order(2)).await.unwrap();
+    wait_until(&client, &second, waiting).await;
+    client.suspend(&second, "hold on").await.unwrap();
+    wait_until(&client, &second, |s| s.runtime_status == RuntimeStatus::Suspended).await;
+    client.resume(&second, "go on").await.unwrap();
+    wait_until(&client, &second, waiting).await;
+    // Its event waits with it.
+    client.raise_event(&second, "go", "early").await.unwrap();
+    // Suspended while waiting; the slot comes while it is suspended; resumed, it starts.
+    let third = client.start(held, order(3)).await.unwrap();
+    wait_until(&client, &third, waiting).await;
+    client.suspend(&third, "hold on").await.unwrap();
+    wait_until(&client, &third, |s| s.runtime_status == RuntimeStatus::Suspended).await;
+    client.raise_event(&first, "go", "now").await.unwrap();
+    let done = client.wait_for_completion(&second, PATIENCE).await.unwrap();
+    assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{done:?}");
+    eventually("the third granted while suspended", async || {
+        let s = client.status("@durable.limit@held/same").await.unwrap().unwrap();
+        s.output.is_some_and(|o| o.contains(third.as_str()) && o.contains("\"waiters\":[]"))
+    })
+    .await;
+    assert_eq!(client.status(&third).await.unwrap().unwrap().runtime_status, RuntimeStatus::Suspended);
+    client.resume(&third, "go on").await.unwrap();
+    wait_until(&client, &third, |s| s.runtime_status == RuntimeStatus::Running).await;
+    client.raise_event(&third, "go", "now").await.unwrap();
+    let done = client.wait_for_completion(&third, PATIENCE).await.unwrap();
+    assert_eq!(done.runtime_status, RuntimeStatus::Completed, "{done:?}");
+    eventually("the semaphore idle", async || {
+        client.status("@durable.limit@held/same").await.unwrap().is_none_or(|s| s.output.is_none())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+}
+
+// ---- graceful shutdown while activities wait for a slot ----
+
+/// Runs until its run is let go (`LET_GO`).
+#[activity]
+async fn blocking(run: String) -> Result<String, ActivityError> {
+    let deadline = Instant::now() + PATIENCE;
+    while !LET_GO.lock().unwrap().contains(&run) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(run)
+}
+
+static LET_GO: LazyLock<Mutex<Vec<String>>> = LazyLock::new(Default::default);
+
+#[orchestrator]
+async fn one_blocking(ctx: OrchestrationContext, run: String) -> Result<String, OrchestrationError> {
+    Ok(ctx.call_activity(blocking, run).await?)
+}
+
+async fn blocking_worker(backend: &durable::backend::Memory, max: usize) -> WorkerHandle {
+    Worker::builder(backend.clone())
+        .orchestrator(one_blocking)
+        .activity(blocking)
+        .activity_concurrency(blocking, 1)
+        .max_concurrent_activities(max)
+        .shutdown_grace(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_shut_down_hands_back_at_once_the_activities_waiting_for_a_slot() {
+    let backend = durable_test_support::backends::memory(Clock::Real);
+    let client = Client::new(backend.clone());
+    let run = run_name("shutdown");
+    // The first worker runs the first activity, holding the only slot, and takes nothing more.
+    let first_worker = blocking_worker(&backend, 1).await;
+    let first = client.start(one_blocking, run.clone()).await.unwrap();
+    eventually("the first activity running", async || {
+        let mut m = String::new();
+        durable::metrics::render(&mut m, None);
+        m.contains("durable_activity_limit_running{activity=\"blocking\"} 1")
+    })
+    .await;
+    // The second worker takes the second activity, which waits for the slot.
+    let second_worker = blocking_worker(&backend, 8).await;
+    let second = client.start(one_blocking, format!("{run}-2")).await.unwrap();
+    eventually("the second activity waiting", async || {
+        let mut m = String::new();
+        durable::metrics::render(&mut m, None);
+        m.contains("durable_activity_limit_waiting{activity=\"blocking\"} 1")
+    })
+    .await;
+    // It is handed back at once, not after the shutdown grace of 30 s.
+    let t0 = Instant::now();
+    second_worker.shutdown().await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10), "the shutdown took {:?}", t0.elapsed());
+    // And runs on the first worker once the slot is free.
+    LET_GO.lock().unwrap().extend([run.clone(), format!("{run}-2")]);
+    assert_eq!(client.wait_for_completion(&first, PATIENCE).await.unwrap().output::<String>().unwrap(), run);
+    let done = client.wait_for_completion(&second, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<String>().unwrap(), format!("{run}-2"));
+    first_worker.shutdown().await.unwrap();
+}
+
+// ---- a waiting instance with a backlog of events ----
+
+/// Counts `n` events `e`, then completes with their sum.
+#[orchestrator]
+async fn summing(ctx: OrchestrationContext, order: Order) -> Result<u32, OrchestrationError> {
+    let mut sum = 0;
+    for _ in 0..order.n {
+        sum += ctx.wait_for_event::<u32>("e").await?;
+    }
+    Ok(sum)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_instance_behind_more_events_than_a_step_takes_starts_when_granted() {
+    let server = durable_test_support::redis_server::RedisServer::start();
+    let backend = Redis::builder(server.url()).prefix("backlog").max_messages_per_step(4).connect().await.unwrap();
+    let limit = ConcurrencyLimit::per_key(1, |o: &Order| o.customer.clone()).unwrap();
+    let worker =
+        Worker::builder(backend.clone()).orchestrator(summing).concurrency_limit(summing, limit).start().await.unwrap();
+    let client = Client::new(backend.clone());
+    let run = run_name("backlog");
+    let first = client.start(summing, Order { run: run.clone(), customer: "k".into(), n: 1 }).await.unwrap();
+    wait_until(&client, &first, |s| s.runtime_status == RuntimeStatus::Running).await;
+    let second = client.start(summing, Order { run: run.clone(), customer: "k".into(), n: 10 }).await.unwrap();
+    wait_until(&client, &second, |s| s.runtime_status == RuntimeStatus::Pending && s.reason.is_some()).await;
+    // Ten events wait with it, more than a step takes; then the slot comes, behind them.
+    for i in 1..=10 {
+        client.raise_event(&second, "e", i).await.unwrap();
+    }
+    client.raise_event(&first, "e", 7).await.unwrap();
+    assert_eq!(client.wait_for_completion(&first, PATIENCE).await.unwrap().output::<u32>().unwrap(), 7);
+    let done = client.wait_for_completion(&second, PATIENCE).await.unwrap();
+    assert_eq!(done.output::<u32>().unwrap(), 55, "{done:?}");
+    worker.shutdown().await.unwrap();
 }

@@ -389,6 +389,13 @@ fn bad_cron_expressions_and_time_zones_are_refused_naming_the_field() {
     assert_eq!(field(Schedule::cron("0 0 * * MONDAY").unwrap_err()).0, "day-of-week");
     assert_eq!(field(Schedule::cron("0 0 * 13 *").unwrap_err()).0, "month");
     assert_eq!(field(Schedule::cron("every day").unwrap_err()).0, "expression");
+    // Days that no month allowed has: it would never fire.
+    let (f, why) = field(Schedule::cron("0 0 31 2 *").unwrap_err());
+    assert_eq!(f, "day-of-month");
+    assert!(why.contains("never"), "{why}");
+    assert_eq!(field(Schedule::cron("0 0 31 4,6,9,11 *").unwrap_err()).0, "day-of-month");
+    assert!(Schedule::cron("0 0 29 2 *").is_ok(), "leap years have it");
+    assert!(Schedule::cron("0 0 31 2 MON").is_ok(), "Mondays of February");
     let (f, why) = field(Schedule::cron("0 2 * * *").unwrap().timezone("Europe/Pariss").unwrap_err());
     assert_eq!(f, "time zone");
     assert!(why.contains("Europe/Pariss"), "{why}");

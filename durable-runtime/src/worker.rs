@@ -716,7 +716,7 @@ async fn activity_loop(
                     let permit = held.split(1).expect("one permit per item");
                     in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(item.work_id, item.clone());
                     let (backend, activities, in_flight) = (backend.clone(), activities.clone(), in_flight.clone());
-                    let flow = flow.clone();
+                    let (flow, mut stop) = (flow.clone(), rx.clone());
                     let span = tracing::info_span!(
                         "durable.activity",
                         activity = %item.request.name,
@@ -731,13 +731,34 @@ async fn activity_loop(
                     crate::trace::enter(&span, item.request.trace.as_ref());
                     let in_span = span.clone();
                     let task = async move {
-                        let outcome = match flow.admit(&backend, &item).await {
-                            Ok(slot) => {
+                        let outcome = match flow.admit(&backend, &item, &mut stop).await {
+                            Some(Ok(slot)) => {
                                 let outcome = run_activity(&activities, &item, max_payload).await;
                                 drop(slot);
                                 outcome
                             }
-                            Err(message) => Err(message),
+                            Some(Err(message)) => Err(message),
+                            None => {
+                                // Shut down while it waited for a slot or its rate: it never
+                                // started, so it is handed back now, not after the grace.
+                                let mine =
+                                    in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.work_id).is_some();
+                                if mine {
+                                    let abandon = || backend.abandon_activity_work(item.clone());
+                                    let mut backoff = Backoff::within(ABANDON_RETRY);
+                                    if let Err(e) =
+                                        retry(&mut backoff, "handing an activity back", Repeat::Safe, abandon).await
+                                    {
+                                        tracing::warn!(
+                                            activity = %item.request.name,
+                                            error = %e,
+                                            "handing back an activity that waited for its limit failed; it runs again once the backend hands it out again"
+                                        );
+                                    }
+                                }
+                                drop(permit);
+                                return;
+                            }
                         };
                         if let Err(e) = &outcome {
                             in_span.record("error", e.as_str());
@@ -929,17 +950,33 @@ impl Drop for Slot {
 impl ActivityFlow {
     /// Wait until `item` may start under its activity's limits: its slot, if its activity has
     /// a concurrency limit (given back when dropped), or why it cannot run (a rate-limit key
-    /// function that panicked: the attempt fails with that message).
-    async fn admit(&self, backend: &Arc<dyn Backend>, item: &ActivityWorkItem) -> Result<Option<Slot>, String> {
+    /// function that panicked: the attempt fails with that message). `None` if the worker shuts
+    /// down while it waits (a slot it took meanwhile is given back).
+    async fn admit(
+        &self,
+        backend: &Arc<dyn Backend>,
+        item: &ActivityWorkItem,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Result<Option<Slot>, String>> {
         let name = item.request.name.as_str();
         let rate = match self.rates.get_key_value(name) {
-            Some((n, r)) => Some((*n, r, r.key(&item.request.input)?)),
+            Some((n, r)) => match r.key(&item.request.input) {
+                Ok(key) => Some((*n, r, key)),
+                Err(message) => return Some(Err(message)),
+            },
             None => None,
         };
         let slots = self.slots.get_key_value(name);
         if rate.is_none() && slots.is_none() {
-            return Ok(None);
+            return Some(Ok(None));
         }
+        // Wait `d`: whether the worker shuts down meanwhile.
+        let wait = async |d: Duration, stop: &mut watch::Receiver<bool>| {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => false,
+                _ = stopped(stop) => true,
+            }
+        };
         let holder = format!("{}:{}", self.worker, item.work_id);
         let mut slot = None;
         if let Some((&name, &max)) = slots {
@@ -953,7 +990,9 @@ impl ActivityFlow {
                         tracing::warn!(activity = name, error = %e, "taking a slot of an activity's concurrency limit failed; trying again")
                     }
                 }
-                tokio::time::sleep(pause).await;
+                if wait(pause, stop).await {
+                    return None;
+                }
                 pause = (pause * 2).min(FLOW_POLL_MAX);
             }
             drop(waiting);
@@ -993,11 +1032,15 @@ impl ActivityFlow {
                     Ok(None) => break,
                     Ok(Some(d)) => {
                         waiting.get_or_insert_with(|| Gauge::new(name, ActivityWait::Rate));
-                        tokio::time::sleep(d.min(FLOW_POLL_MAX)).await;
+                        if wait(d.min(FLOW_POLL_MAX), stop).await {
+                            return None;
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(activity = name, error = %e, "taking a start of an activity's rate limit failed; trying again");
-                        tokio::time::sleep(FLOW_POLL_MAX).await;
+                        if wait(FLOW_POLL_MAX, stop).await {
+                            return None;
+                        }
                     }
                 }
             }
@@ -1005,6 +1048,6 @@ impl ActivityFlow {
                 crate::metrics::rate_limited(name, started.elapsed());
             }
         }
-        Ok(slot)
+        Some(Ok(slot))
     }
 }

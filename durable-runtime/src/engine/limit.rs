@@ -85,6 +85,13 @@ pub(crate) fn is_grant(msg: &InstanceMessage, execution_id: &str) -> bool {
     )
 }
 
+/// Whether a message is the grant of a slot (to any execution): a backend that gives a step
+/// only the first messages of a long inbox gives it the grants past them too, or an instance
+/// waiting behind more events than a step takes would never see its grant.
+pub(crate) fn is_any_grant(msg: &InstanceMessage) -> bool {
+    matches!(msg, InstanceMessage::TaskResult { result: TaskMessage::EntityCompleted { id: GRANT_TASK, .. }, .. })
+}
+
 /// The reason a waiting instance shows.
 pub(crate) fn waiting_reason(name: &str, key: &str, max: u32) -> String {
     let of = if key.is_empty() { String::new() } else { format!(" for key {key:?}") };

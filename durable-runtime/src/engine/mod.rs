@@ -20,7 +20,7 @@
 
 mod commands;
 mod entity;
-mod limit;
+pub(crate) mod limit;
 mod process;
 mod registry;
 mod replay;

@@ -137,7 +137,7 @@ impl Processing<'_> {
                 if not_started && !self.start {
                     self.consumed.push(id);
                     self.begin(id);
-                } else if self.rs() == RuntimeStatus::Suspended && self.item.history_len == 0 && !self.start {
+                } else if self.rs() == RuntimeStatus::Suspended && self.waits_for_slot() {
                     self.held_grant = Some(id);
                 } else {
                     // Granted again (an acquire delivered twice): it runs already.
@@ -157,7 +157,8 @@ impl Processing<'_> {
             | InstanceMessage::EntityRelease { .. } => self.consumed.push(id),
             InstanceMessage::Suspend { reason } => {
                 self.consumed.push(id);
-                if matches!(self.rs(), RuntimeStatus::Running | RuntimeStatus::Pending) {
+                let waiting = self.rs() == RuntimeStatus::ContinuedAsNew && self.waits_for_slot();
+                if matches!(self.rs(), RuntimeStatus::Running | RuntimeStatus::Pending) || waiting {
                     self.status.runtime_status = RuntimeStatus::Suspended;
                     self.status.reason = Some(reason.clone());
                     self.events.push(EventKind::ExecutionSuspended { reason: reason.clone() });
@@ -168,14 +169,18 @@ impl Processing<'_> {
                 if self.rs() == RuntimeStatus::Suspended {
                     self.status.runtime_status = RuntimeStatus::Running;
                     self.status.reason = None;
-                    let limited = self.registry.limit(&self.status.name).is_some();
-                    if limited && self.item.history_len == 0 && self.snapshot.is_none() && !self.start {
+                    if self.waits_for_slot() {
                         // Suspended while it waited for a slot of its concurrency limit: it
                         // waits again, or starts if the slot came meanwhile.
                         self.status.runtime_status = RuntimeStatus::Pending;
                         if let Some(grant) = self.held_grant.take() {
                             self.consumed.push(grant);
                             self.begin(grant);
+                        } else if let Some(limit) = self.registry.limit(&self.status.name)
+                            && let Ok(key) = limit.key(&self.status.input)
+                        {
+                            let reason = super::limit::waiting_reason(&self.status.name, &key, limit.max);
+                            self.status.reason = Some(reason);
                         }
                     }
                     self.events.push(EventKind::ExecutionResumed { reason: reason.clone() });
@@ -234,6 +239,13 @@ impl Processing<'_> {
         self.status.runtime_status = RuntimeStatus::Running;
     }
 
+    /// The current execution of a limited orchestrator has not started (it waits for a slot, or
+    /// its start is still to come): nothing of it ran, so it has no snapshot. Its history may
+    /// hold a previous execution's events, or a suspension while it waited.
+    fn waits_for_slot(&self) -> bool {
+        !self.start && self.item.snapshot.is_none() && self.registry.limit(&self.status.name).is_some()
+    }
+
     /// The execution waits for a slot of its orchestrator's concurrency limit: ask for one,
     /// and stay as it was (`Pending`) until the grant comes. `false` if it has no limit or
     /// already has its slot; a key function that fails fails the instance.
@@ -251,8 +263,17 @@ impl Processing<'_> {
                 self.start_message = None;
                 // What came with the start waits in the inbox for the grant.
                 self.deliver.clear();
+                // A suspension that came with the start holds (the grant waits for the resume).
+                let suspended = self.events.iter().rev().find_map(|e| match e {
+                    EventKind::ExecutionSuspended { reason } => Some(reason.clone()),
+                    _ => None,
+                });
                 self.events.clear();
                 self.reset_history = false;
+                if let Some(reason) = suspended.filter(|_| self.rs() == RuntimeStatus::Suspended) {
+                    self.events.push(EventKind::ExecutionSuspended { reason });
+                    return true;
+                }
                 if let Some(before) = &self.item.status {
                     self.status.runtime_status = before.runtime_status;
                 }

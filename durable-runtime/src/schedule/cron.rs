@@ -97,16 +97,23 @@ impl Cron {
         if weekdays & (1 << 7) != 0 {
             weekdays = (weekdays & !(1 << 7)) | 1;
         }
-        Ok(Cron {
-            seconds,
-            minutes,
-            hours,
-            days,
-            months,
-            weekdays,
-            days_restricted: !rest[2].starts_with('*'),
-            weekdays_restricted: !rest[4].starts_with('*'),
-        })
+        // Only the day of the month restricts the day: one of its days must be in a month it
+        // allows (February has a 29th in leap years), or the expression would never fire.
+        let days_restricted = !rest[2].starts_with('*');
+        let weekdays_restricted = !rest[4].starts_with('*');
+        const LONGEST: [u32; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let some_day =
+            (1..=12u32).any(|m| months & (1 << m) != 0 && days & ((1u64 << (LONGEST[m as usize] + 1)) - 1) != 0);
+        if days_restricted && !weekdays_restricted && !some_day {
+            return Err(err(
+                DAY.name,
+                format!(
+                    "`{}`: no month allowed by the month field `{}` has that day, so the schedule would never fire",
+                    rest[2], rest[3]
+                ),
+            ));
+        }
+        Ok(Cron { seconds, minutes, hours, days, months, weekdays, days_restricted, weekdays_restricted })
     }
 
     fn day_matches(&self, date: Date) -> bool {

@@ -400,8 +400,9 @@ impl Redis {
 }
 
 /// The messages one step of an instance gets: the first `max` of its inbox, and, past them,
-/// the ones that must not wait behind a backlog (`Terminate`, and `Resume`, which is what lets
-/// a suspended instance consume what it holds); whether some were left for later steps.
+/// the ones that must not wait behind a backlog (`Terminate`; `Resume`, which is what lets a
+/// suspended instance consume what it holds; and the grant of a slot of a concurrency limit,
+/// which is what lets a waiting instance start); whether some were left for later steps.
 fn step_window(inbox: &[PendingMessage], max: usize) -> (Vec<PendingMessage>, bool) {
     if inbox.len() <= max {
         return (inbox.to_vec(), false);
@@ -410,7 +411,10 @@ fn step_window(inbox: &[PendingMessage], max: usize) -> (Vec<PendingMessage>, bo
     window.extend(
         inbox[max..]
             .iter()
-            .filter(|m| matches!(m.message, InstanceMessage::Terminate { .. } | InstanceMessage::Resume { .. }))
+            .filter(|m| {
+                matches!(m.message, InstanceMessage::Terminate { .. } | InstanceMessage::Resume { .. })
+                    || crate::engine::limit::is_any_grant(&m.message)
+            })
             .cloned(),
     );
     (window, true)

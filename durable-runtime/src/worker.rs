@@ -369,6 +369,11 @@ fn fetch_backoff(failures: u32) -> Duration {
 /// Most instances stepped (and committed) together.
 const MAX_BATCH: usize = 256;
 
+/// How many bytes of large snapshots a worker keeps decoded between two steps of their
+/// instances ([`engine::SnapshotCache`]): a wide fan-out's snapshot is then not decoded again at
+/// each step.
+const SNAPSHOT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Take one permit (waiting), then as many more as are free, up to `max`.
 async fn permits(
     sem: &Arc<Semaphore>,
@@ -397,6 +402,7 @@ async fn orchestration_loop(
     mut rx: watch::Receiver<bool>,
 ) {
     let config = Arc::new(config);
+    let cache = Arc::new(engine::SnapshotCache::new(SNAPSHOT_CACHE_BYTES));
     let sem = Arc::new(Semaphore::new(max));
     let mut tasks = JoinSet::new();
     let mut failures = 0;
@@ -415,8 +421,9 @@ async fn orchestration_loop(
                 // Keep one permit per item; the rest go back at once.
                 let held = held.split(items.len()).expect("at least one permit per item");
                 let (backend, registry, config) = (backend.clone(), registry.clone(), config.clone());
+                let cache = cache.clone();
                 tasks.spawn(async move {
-                    step_batch(&backend, &registry, &config, items).await;
+                    step_batch(&backend, &registry, &config, &cache, items).await;
                     drop(held);
                 });
             }
@@ -440,6 +447,7 @@ async fn step_batch(
     backend_arc: &Arc<dyn Backend>,
     registry_arc: &Arc<Registry>,
     config: &EngineConfig,
+    cache: &engine::SnapshotCache,
     items: Vec<OrchestrationWorkItem>,
 ) {
     let (backend, registry): (&dyn Backend, &Registry) = (&**backend_arc, registry_arc);
@@ -447,7 +455,7 @@ async fn step_batch(
     let mut stepped = Vec::with_capacity(items.len());
     let mut first_trace = None;
     for item in items {
-        if let Some((commit, trace)) = step_instance(backend, registry, config, &item).await {
+        if let Some((commit, trace)) = step_instance(backend, registry, config, cache, &item).await {
             commits.push(commit);
             stepped.push(item);
             first_trace.get_or_insert(trace);
@@ -579,6 +587,7 @@ async fn step_instance(
     backend: &dyn Backend,
     registry: &Registry,
     config: &EngineConfig,
+    cache: &engine::SnapshotCache,
     item: &OrchestrationWorkItem,
 ) -> Option<(StepCommit, TraceContext)> {
     use tracing::field::Empty;
@@ -612,7 +621,7 @@ async fn step_instance(
         )
     };
     let trace = crate::trace::enter(&span, engine::step_parent(item).as_ref());
-    let mut prepared = engine::prepare(item);
+    let mut prepared = engine::prepare_with(item, Some(cache));
     if !entity && !span.is_disabled() {
         if let Some(s) = &item.status {
             span.record("orchestrator", s.name.as_str());
@@ -640,7 +649,9 @@ async fn step_instance(
             loaded = true;
         }
         let stepped = span.in_scope(|| {
-            catch_unwind(AssertUnwindSafe(|| engine::step(registry, item, prepared, history.as_deref(), now, config)))
+            catch_unwind(AssertUnwindSafe(|| {
+                engine::step_with(registry, item, prepared, history.as_deref(), now, config, Some(cache))
+            }))
         });
         match stepped {
             Ok(engine::Stepped::NeedsHistory(p)) => prepared = p,

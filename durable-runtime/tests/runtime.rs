@@ -650,3 +650,64 @@ durable_test_support::on_both_backends! {
     many_instances_in_parallel,
     batches_fetch_commit_and_fence,
 }
+
+/// A worker keeps a large snapshot decoded between two steps (`engine::SnapshotCache`): a step
+/// from the kept value commits exactly what a step from the decoded bytes commits, and a kept
+/// value is used only for the very bytes it stands for.
+#[tokio::test]
+async fn a_snapshot_kept_decoded_steps_exactly_like_one_decoded_again() {
+    use durable_runtime::engine::{SnapshotCache, Stepped, prepare_with, step_with};
+    let backend = durable_test_support::backends::memory(durable_test_support::backends::Clock::Virtual);
+    let mut registry = Registry::new();
+    registry.register::<hello_all>();
+    let client = Client::new(backend.clone());
+    let cities: Vec<String> = (0..3000).map(|i| format!("city number {i}")).collect();
+    let id = client.start(hello_all, cities.clone()).await.unwrap();
+    let cache = SnapshotCache::new(64 << 20);
+    let config = EngineConfig::default();
+    let step = |item: &durable_runtime::backend::OrchestrationWorkItem| {
+        let prepared = prepare_with(item, Some(&cache));
+        match step_with(&registry, item, prepared, None, backend.now(), &config, Some(&cache)) {
+            Stepped::Commit(c) => c,
+            Stepped::NeedsHistory(_) => panic!("the step asked for the history"),
+        }
+    };
+    // The first step schedules 3,000 greetings: its snapshot is large, and kept.
+    let item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap().unwrap();
+    let first = step(&item);
+    backend.commit(first).await.unwrap();
+    let (kept, bytes) = cache.len_and_bytes();
+    assert_eq!(kept, 1, "the first step's snapshot ({bytes} bytes) was kept");
+    assert!(bytes >= SnapshotCache::MIN_BYTES, "{bytes} bytes");
+    for round in 0..3 {
+        for _ in 0..500 {
+            let a = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
+            let out = format!("\"Hello {}!\"", serde_json::from_str::<String>(&a.request.input).unwrap());
+            backend.complete_activity_work(a, Ok(out)).await.unwrap();
+        }
+        let item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap().unwrap();
+        assert_eq!(item.instance_id, id.as_str());
+        let decoded_again = engine::process(&registry, &item, None, backend.now(), &config);
+        let from_kept = step(&item);
+        assert_eq!(from_kept, decoded_again, "round {round}: the same commit from the kept snapshot");
+        assert_eq!(cache.len_and_bytes().0, 1, "round {round}: the new snapshot is kept");
+        backend.commit(from_kept).await.unwrap();
+    }
+    // A kept value does not stand for other bytes: the instance's snapshot as stored now is
+    // the one kept; a work item with the snapshot before it is decoded, not taken from the cache.
+    let mut item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap();
+    assert!(item.is_none(), "nothing to step until more greetings complete");
+    let a = backend.fetch_activity_work(Duration::ZERO).await.unwrap().unwrap();
+    let out = format!("\"Hello {}!\"", serde_json::from_str::<String>(&a.request.input).unwrap());
+    backend.complete_activity_work(a, Ok(out)).await.unwrap();
+    item = backend.fetch_orchestration_work(Duration::ZERO).await.unwrap();
+    let mut item = item.unwrap();
+    let stored = item.snapshot.clone().unwrap();
+    item.snapshot.as_mut().unwrap().push(0);
+    let _ = prepare_with(&item, Some(&cache));
+    assert_eq!(cache.len_and_bytes().0, 1, "the kept value stays for its own bytes");
+    item.snapshot = Some(stored);
+    let _ = prepare_with(&item, Some(&cache));
+    assert_eq!(cache.len_and_bytes().0, 0, "its own bytes take it");
+    backend.abandon_orchestration_work(&item.instance_id, item.lock).await.unwrap();
+}

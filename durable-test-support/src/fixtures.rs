@@ -100,6 +100,14 @@ pub async fn hello(ctx: OrchestrationContext, cities: Vec<String>) -> Result<Vec
     Ok(greetings)
 }
 
+/// Greets every city at once with [`say_hello`] and waits for all: a wide fan-out whose
+/// snapshot holds every open task and every result not yet consumed.
+#[orchestrator]
+pub async fn hello_all(ctx: OrchestrationContext, cities: Vec<String>) -> Result<Vec<String>, OrchestrationError> {
+    let tasks: Vec<_> = cities.into_iter().map(|city| ctx.call_activity(say_hello, city)).collect();
+    Ok(ctx.when_all(tasks).await?)
+}
+
 /// [`hello`] under the same name with other code (it greets in upper case): a history or a
 /// snapshot [`hello`] wrote must be refused.
 #[orchestrator(name = "hello")]

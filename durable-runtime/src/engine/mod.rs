@@ -18,6 +18,7 @@
 //! - `continue_as_new` restarts the history with the new input, carrying unconsumed events over;
 //! - a missing snapshot is rebuilt by replaying the history ([`replay()`]).
 
+mod cache;
 mod commands;
 mod entity;
 pub(crate) mod limit;
@@ -30,6 +31,7 @@ pub mod store;
 
 pub(crate) use step::panic_message;
 
+pub use cache::SnapshotCache;
 pub use entity::{EntityApplyFn, EntityEntry};
 pub use registry::{OrchestratorEntry, Registry, StepFn};
 pub use replay::{Replayed, replay, replay_orchestrator};
@@ -174,10 +176,23 @@ pub fn step_parent(item: &OrchestrationWorkItem) -> Option<TraceContext> {
 /// Look at a work item before stepping it ([`Prepared::needs_history`] says whether to load
 /// its history).
 pub fn prepare(item: &OrchestrationWorkItem) -> Prepared {
+    prepare_with(item, None)
+}
+
+/// [`prepare`], taking the decoded snapshot from `cache` when it holds one for exactly the work
+/// item's snapshot bytes.
+pub fn prepare_with(item: &OrchestrationWorkItem, cache: Option<&SnapshotCache>) -> Prepared {
     let Some(status) = item.status.as_ref().filter(|_| !crate::ids::is_entity_instance(&item.instance_id)) else {
         return Prepared { snapshot: Ok(None), needs_history: false };
     };
-    let snapshot = item.snapshot.as_deref().map(Snapshot::from_bytes).transpose().map_err(|e| e.to_string());
+    let cached = match (cache, item.snapshot.as_deref()) {
+        (Some(cache), Some(bytes)) => cache.take(&item.instance_id, bytes),
+        _ => None,
+    };
+    let snapshot = match cached {
+        Some(s) => Ok(Some(s)),
+        None => item.snapshot.as_deref().map(Snapshot::from_bytes).transpose().map_err(|e| e.to_string()),
+    };
     let live = matches!(status.runtime_status, RuntimeStatus::Running | RuntimeStatus::Suspended);
     let rewind = status.runtime_status == RuntimeStatus::Failed
         && item.messages.iter().any(|m| matches!(m.message, InstanceMessage::Rewind { .. }));
@@ -210,7 +225,7 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
-    match run(registry, item, prepare(item).snapshot, history, now, config, false) {
+    match run(registry, item, prepare(item).snapshot, history, now, config, false, None) {
         Ok(c) => c,
         Err(ask) => ask.0,
     }
@@ -236,13 +251,28 @@ pub fn step(
     now: Millis,
     config: &EngineConfig,
 ) -> Stepped {
+    step_with(registry, item, prepared, history, now, config, None)
+}
+
+/// [`step`], keeping the new snapshot decoded in `cache` for the instance's next step (see
+/// [`prepare_with`]).
+pub fn step_with(
+    registry: &Registry,
+    item: &OrchestrationWorkItem,
+    prepared: Prepared,
+    history: Option<&[HistoryEvent]>,
+    now: Millis,
+    config: &EngineConfig,
+    cache: Option<&SnapshotCache>,
+) -> Stepped {
     let ask = history.is_none() && !prepared.needs_history;
-    match run(registry, item, prepared.snapshot, history, now, config, ask) {
+    match run(registry, item, prepared.snapshot, history, now, config, ask, cache) {
         Ok(c) => Stepped::Commit(c),
         Err(ask) => Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true }),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     registry: &Registry,
     item: &OrchestrationWorkItem,
@@ -251,6 +281,7 @@ fn run(
     now: Millis,
     config: &EngineConfig,
     ask: bool,
+    cache: Option<&SnapshotCache>,
 ) -> Result<StepCommit, Box<process::AskHistory>> {
     if crate::ids::is_entity_instance(&item.instance_id) {
         if let Some(id) = crate::ids::EntityId::from_instance_id(&item.instance_id)
@@ -260,5 +291,5 @@ fn run(
         }
         return Ok(entity::process_entity(registry, item, now, config));
     }
-    process::process_orchestration(registry, item, snapshot, history, now, config, ask)
+    process::process_orchestration(registry, item, snapshot, history, now, config, ask, cache)
 }

@@ -24,6 +24,7 @@ pub(super) struct AskHistory(pub StepCommit, pub Result<Option<Snapshot>, String
 
 /// Step orchestration instance `item` (see [`super::process`]). With `ask`, a step that needs
 /// the history (not given) to decide is an `Err`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn process_orchestration(
     registry: &Registry,
     item: &OrchestrationWorkItem,
@@ -32,6 +33,7 @@ pub(super) fn process_orchestration(
     now: Millis,
     config: &EngineConfig,
     ask: bool,
+    cache: Option<&super::SnapshotCache>,
 ) -> Result<StepCommit, Box<AskHistory>> {
     let Some(status) = &item.status else {
         // The instance is gone (purged): drop its messages.
@@ -73,6 +75,13 @@ pub(super) fn process_orchestration(
             None => Ok(p.snapshot.take()),
         };
         return Err(Box::new(AskHistory(p.into_commit(), snapshot)));
+    }
+    if let Some(cache) = cache
+        && let SnapshotChange::Set(bytes) = &p.snapshot_change
+        && let Some(s) = p.snapshot.take()
+    {
+        // The snapshot these bytes encode, decoded already, for the next step.
+        cache.put(&item.instance_id, bytes, s);
     }
     Ok(p.into_commit())
 }

@@ -255,12 +255,7 @@ pub(crate) fn process_entity(
         }));
         return commit;
     };
-    let record = item
-        .snapshot
-        .as_deref()
-        .and_then(|b| Snapshot::from_bytes(b).ok())
-        .and_then(|s| payload::from_state::<EntityRecord>(&s.state).ok())
-        .unwrap_or_default();
+    let record = load_record(item);
     let mut ctx = EntityContext::new(id);
     ctx.now = now;
     let mut step = EntityStep {
@@ -285,17 +280,37 @@ pub(crate) fn process_entity(
         status.error = Some(e);
     }
     status.updated_ms = now;
-    let state = payload::to_state(&step.record).unwrap_or_default();
+    let mut actions = effect_actions(&step.ctx.id, std::mem::take(&mut step.ctx.effects), &step.effect_traces);
+    actions.extend(step.replies);
+    record_commit(item, entry.name, &step.record, status, actions)
+}
+
+/// An entity's record as its work item holds it (a new one if it has none).
+pub(super) fn load_record(item: &OrchestrationWorkItem) -> EntityRecord {
+    item.snapshot
+        .as_deref()
+        .and_then(|b| Snapshot::from_bytes(b).ok())
+        .and_then(|s| payload::from_state::<EntityRecord>(&s.state).ok())
+        .unwrap_or_default()
+}
+
+/// The commit of an entity's step: every message of the work item consumed, `record` stored
+/// as the snapshot of entity `name`, the new `status`, and `actions`.
+pub(super) fn record_commit(
+    item: &OrchestrationWorkItem,
+    name: &str,
+    record: &EntityRecord,
+    status: crate::instance::InstanceStatus,
+    actions: Vec<Action>,
+) -> StepCommit {
     let snapshot = Snapshot {
-        orchestrator: format!("@{}", entry.name),
+        orchestrator: format!("@{name}"),
         version: crate::ids::FIRST_VERSION,
         fingerprint: 0,
-        state,
+        state: payload::to_state(record).unwrap_or_default(),
         runtime: RuntimeState::default(),
         pending_continue_as_new: None,
     };
-    let mut actions = effect_actions(&step.ctx.id, std::mem::take(&mut step.ctx.effects), &step.effect_traces);
-    actions.extend(step.replies);
     StepCommit {
         instance_id: item.instance_id.clone(),
         lock: item.lock,

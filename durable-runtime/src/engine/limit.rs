@@ -12,13 +12,11 @@
 //! execution): the semaphore's holders and line stay exact on every backend, with any number
 //! of workers, with no storage of their own.
 
-use super::store::{Action, OrchestrationWorkItem, SnapshotChange, StepCommit};
+use super::store::{Action, OrchestrationWorkItem, StepCommit};
 use crate::flow::LIMIT_ENTITY;
 use crate::ids::{EntityId, EntityReply};
 use crate::instance::RuntimeStatus;
 use crate::messages::{InstanceMessage, TaskMessage};
-use crate::payload;
-use crate::state::{EntityRecord, RuntimeState, Snapshot};
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -149,12 +147,7 @@ pub(crate) fn process_semaphore(item: &OrchestrationWorkItem, id: &EntityId, now
     let Some(status) = &item.status else {
         return StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect());
     };
-    let mut record = item
-        .snapshot
-        .as_deref()
-        .and_then(|b| Snapshot::from_bytes(b).ok())
-        .and_then(|s| payload::from_state::<EntityRecord>(&s.state).ok())
-        .unwrap_or_default();
+    let mut record = super::entity::load_record(item);
     let mut sem: Semaphore = record.state.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
     let mut actions = Vec::new();
     for m in &item.messages {
@@ -172,24 +165,7 @@ pub(crate) fn process_semaphore(item: &OrchestrationWorkItem, id: &EntityId, now
     status.runtime_status = RuntimeStatus::Running;
     status.reason = None;
     status.updated_ms = now;
-    let snapshot = Snapshot {
-        orchestrator: format!("@{LIMIT_ENTITY}"),
-        version: crate::ids::FIRST_VERSION,
-        fingerprint: 0,
-        state: payload::to_state(&record).unwrap_or_default(),
-        runtime: RuntimeState::default(),
-        pending_continue_as_new: None,
-    };
-    StepCommit {
-        instance_id: item.instance_id.clone(),
-        lock: item.lock,
-        consumed: item.messages.iter().map(|m| m.id).collect(),
-        reset_history: false,
-        new_events: Vec::new(),
-        snapshot: snapshot.to_bytes().map_or(SnapshotChange::Keep, SnapshotChange::Set),
-        status: Some(status),
-        actions,
-    }
+    super::entity::record_commit(item, LIMIT_ENTITY, &record, status, actions)
 }
 
 #[cfg(test)]

@@ -13,32 +13,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local starts, line, seen = KEYS[1], KEYS[2], KEYS[3]
 local who, max, period, stale = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', starts, '-inf', now - period)
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', seen, '-inf', now - stale)) do
-  redis.call('ZREM', line, w)
-  redis.call('ZREM', seen, w)
-end
+line_prune(line, seen, now, stale)
 local count = redis.call('ZCARD', starts)
-local free = max - count
-local rank = redis.call('ZRANK', line, who)
-local ok
-if rank then
-  ok = rank < free
-else
-  ok = redis.call('ZCARD', line) < free
-end
-if ok then
+if line_turn(line, who, max - count) then
   redis.call('ZADD', starts, now, who .. '@' .. t[1] .. '.' .. t[2])
   redis.call('PEXPIRE', starts, period)
-  redis.call('ZREM', line, who)
-  redis.call('ZREM', seen, who)
+  line_leave(line, seen, who)
   return 0
 end
-if not rank then
-  redis.call('ZADD', line, tonumber(t[1]) * 1000000 + tonumber(t[2]), who)
-end
-redis.call('ZADD', seen, now, who)
-redis.call('PEXPIRE', line, stale * 4)
-redis.call('PEXPIRE', seen, stale * 4)
+line_wait(line, seen, who, t, now, stale)
 if count >= max then
   local oldest = redis.call('ZRANGE', starts, 0, 0, 'WITHSCORES')
   local wait = tonumber(oldest[2]) + period - now

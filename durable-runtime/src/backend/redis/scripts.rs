@@ -1,5 +1,6 @@
-//! The Lua scripts (the `.lua` files beside this one, each prefixed with `lib.lua`), loading
-//! them into Redis, and running them whether or not Redis's script cache has them.
+//! The Lua scripts (the `.lua` files beside this one, each prefixed with `lib.lua`, except the
+//! flow-control ones, `slot.lua` and `rate.lua`, which share only `line.lua`), loading them into
+//! Redis, and running them whether or not Redis's script cache has them.
 
 use super::{Redis, backend_err};
 use crate::error::Error;
@@ -8,6 +9,9 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, Script, Ser
 macro_rules! lua {
     ($file:literal) => {
         concat!(include_str!("lib.lua"), "\n", include_str!($file))
+    };
+    ($lib:literal, $file:literal) => {
+        concat!(include_str!($lib), "\n", include_str!($file))
     };
 }
 
@@ -122,8 +126,8 @@ impl Scripts {
             consumers: Lua::new(lua!("consumers.lua")),
             members: Lua::new(lua!("members.lua")),
             migrate: Lua::new(lua!("migrate.lua")),
-            slot: Lua::new(include_str!("slot.lua")),
-            rate: Lua::new(include_str!("rate.lua")),
+            slot: Lua::new(lua!("line.lua", "slot.lua")),
+            rate: Lua::new(lua!("line.lua", "rate.lua")),
         }
     }
 }

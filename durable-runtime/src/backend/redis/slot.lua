@@ -16,8 +16,7 @@ local lease = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
 if op == 'release' then
   redis.call('ZREM', holders, who)
-  redis.call('ZREM', line, who)
-  redis.call('ZREM', seen, who)
+  line_leave(line, seen, who)
   return 1
 end
 if op == 'renew' then
@@ -31,29 +30,12 @@ if redis.call('ZSCORE', holders, who) then
   return 1
 end
 local stale = tonumber(ARGV[5])
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', seen, '-inf', now - stale)) do
-  redis.call('ZREM', line, w)
-  redis.call('ZREM', seen, w)
-end
-local free = tonumber(ARGV[3]) - redis.call('ZCARD', holders)
-local rank = redis.call('ZRANK', line, who)
-local ok
-if rank then
-  ok = rank < free
-else
-  ok = redis.call('ZCARD', line) < free
-end
-if ok then
+line_prune(line, seen, now, stale)
+if line_turn(line, who, tonumber(ARGV[3]) - redis.call('ZCARD', holders)) then
   redis.call('ZADD', holders, now + lease, who)
   redis.call('PEXPIRE', holders, lease * 2)
-  redis.call('ZREM', line, who)
-  redis.call('ZREM', seen, who)
+  line_leave(line, seen, who)
   return 1
 end
-if not rank then
-  redis.call('ZADD', line, tonumber(t[1]) * 1000000 + tonumber(t[2]), who)
-end
-redis.call('ZADD', seen, now, who)
-redis.call('PEXPIRE', line, stale * 4)
-redis.call('PEXPIRE', seen, stale * 4)
+line_wait(line, seen, who, t, now, stale)
 return 0

@@ -452,7 +452,9 @@ impl Processing<'_> {
         } else if let Ok((entry, run)) = self.step_same_code(&instance_id, &name, &messages, limit) {
             (entry, run)
         } else {
-            let mut r = Resume {
+            // Other code than the one that wrote the snapshot (or that code refused it): each
+            // candidate gets a probe run, then the history may be replayed.
+            let r = Resume {
                 registry: self.registry,
                 instance_id: &instance_id,
                 status: &self.status,
@@ -460,25 +462,13 @@ impl Processing<'_> {
                 unreadable: self.unreadable.as_deref(),
                 history,
                 now: self.now,
-                trust_same_code: true,
             };
-            let run_chosen = |r: &Resume<'_>| {
-                choose(r).map(|c| {
-                    let base = Base::Resume(&c.snapshot);
-                    let run = run_step(&c.entry, &instance_id, self.now, base, &messages, Vec::new(), limit);
-                    (c.entry, c.trusted, run)
-                })
-            };
-            let mut attempt = run_chosen(&r);
-            if let Ok((_, true, Some(StepRun { outcome: Outcome::Blocked(_), .. }))) = &attempt {
-                // The very code that wrote the snapshot refuses it (a helper's type changed, a
-                // toolchain renders type names differently): look at the other versions and
-                // the history as for other code.
-                r.trust_same_code = false;
-                attempt = run_chosen(&r);
-            }
+            let attempt = choose(&r).map(|c| {
+                let base = Base::Resume(&c.snapshot);
+                (c.entry, run_step(&c.entry, &instance_id, self.now, base, &messages, Vec::new(), limit))
+            });
             match attempt {
-                Ok((entry, _, run)) => (entry, run),
+                Ok((entry, run)) => (entry, run),
                 Err(reason) => {
                     if history.is_none() {
                         // The history may resume it: ask for it before saying it is blocked.
@@ -505,10 +495,10 @@ impl Processing<'_> {
     }
 
     /// The common case, without copying the snapshot: the very code that wrote it (version and
-    /// fingerprint) is registered here, so the step takes the snapshot by value. `Err` if that
-    /// code is not here, or if it refused the snapshot (then the snapshot is decoded again from
-    /// the work item and the caller looks at the other versions and the history, where the code
-    /// that wrote it gets a probe run like any other).
+    /// fingerprint) is registered here, so the step takes the snapshot by value, without a probe
+    /// run. `Err` if that code is not here, or if it refused the snapshot (then the snapshot is
+    /// decoded again from the work item and the caller looks at the other versions and the
+    /// history, where the code that wrote it gets a probe run like any other).
     fn step_same_code(
         &mut self,
         instance_id: &str,

@@ -32,9 +32,6 @@ pub(super) struct Resume<'a> {
     pub unreadable: Option<&'a str>,
     pub history: Option<&'a [HistoryEvent]>,
     pub now: Millis,
-    /// Take a snapshot written by the very same code (version and fingerprint) without a probe
-    /// run. The worker does, and looks again with `false` if the step then refuses it.
-    pub trust_same_code: bool,
 }
 
 /// The code and state to resume from.
@@ -43,8 +40,6 @@ pub(super) struct Chosen<'a> {
     pub snapshot: Cow<'a, Snapshot>,
     /// The state was rebuilt by replaying the history.
     pub by_replay: bool,
-    /// Taken without a probe run (`trust_same_code`).
-    pub trusted: bool,
 }
 
 /// Choose the registered code and the state to resume an instance from, or say why none can.
@@ -67,9 +62,8 @@ pub(super) fn choose<'a>(r: &Resume<'a>) -> Result<Chosen<'a>, String> {
     }
     if let Some(s) = r.snapshot {
         for entry in &candidates {
-            let trusted = r.trust_same_code && s.version == entry.version && s.fingerprint == entry.fingerprint;
-            match if trusted { Ok(()) } else { probe(entry, r.instance_id, r.now, s) } {
-                Ok(()) => return Ok(Chosen { entry: *entry, snapshot: Cow::Borrowed(s), by_replay: false, trusted }),
+            match probe(entry, r.instance_id, r.now, s) {
+                Ok(()) => return Ok(Chosen { entry: *entry, snapshot: Cow::Borrowed(s), by_replay: false }),
                 Err(e) => why.push(format!("version {}: {e}", entry.version)),
             }
         }
@@ -81,7 +75,7 @@ pub(super) fn choose<'a>(r: &Resume<'a>) -> Result<Chosen<'a>, String> {
             for entry in &candidates {
                 match replay(entry, r.instance_id, history) {
                     Ok(Replayed { snapshot: Some(s), .. }) => {
-                        return Ok(Chosen { entry: *entry, snapshot: Cow::Owned(s), by_replay: true, trusted: false });
+                        return Ok(Chosen { entry: *entry, snapshot: Cow::Owned(s), by_replay: true });
                     }
                     Ok(_) => why.push(format!(
                         "replaying its history through version {} does not end suspended",
@@ -146,15 +140,6 @@ pub fn check_resume(
         Err(e) => (None, Some(e.as_str())),
     };
     let now = status.updated_ms;
-    let r = Resume {
-        registry,
-        instance_id: &status.instance_id,
-        status,
-        snapshot,
-        unreadable,
-        history,
-        now,
-        trust_same_code: false,
-    };
+    let r = Resume { registry, instance_id: &status.instance_id, status, snapshot, unreadable, history, now };
     choose(&r).map(|c| ResumeCheck { version: c.entry.version, by_replay: c.by_replay })
 }

@@ -74,9 +74,9 @@ pub struct RuntimeState {
     /// Next completion arrival number.
     pub next_seq: u64,
     /// Results delivered and not yet consumed by an `.await`.
-    pub results: BTreeMap<u64, Completion>,
+    pub results: TaskMap<Completion>,
     /// Tasks scheduled and not completed.
-    pub open: BTreeMap<u64, OpenTask>,
+    pub open: TaskMap<OpenTask>,
     /// Tasks the orchestrator no longer waits for (losers of `when_any`/`select`); their late
     /// results are dropped.
     pub abandoned: BTreeSet<u64>,
@@ -88,6 +88,80 @@ pub struct RuntimeState {
     /// unlocks them or ends.
     #[serde(default)]
     pub locks: BTreeMap<u64, Vec<EntityId>>,
+}
+
+/// The tasks of one kind in a [`RuntimeState`] (open ones, or results), by task id: a map that
+/// notes which ids it changed since it was loaded, so that a backend keeping a wide fan-out's
+/// task table entry by entry writes only what a step changed ([`RuntimeState::take_touched`]).
+/// Reads go through `Deref` to the map; every change goes through the methods here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskMap<V> {
+    map: BTreeMap<u64, V>,
+    /// Ids inserted, removed or changed since the last `take_touched` (repeats allowed).
+    #[serde(skip)]
+    touched: Vec<u64>,
+}
+
+impl<V> Default for TaskMap<V> {
+    fn default() -> Self {
+        Self { map: BTreeMap::new(), touched: Vec::new() }
+    }
+}
+
+impl<V: PartialEq> PartialEq for TaskMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl<V> std::ops::Deref for TaskMap<V> {
+    type Target = BTreeMap<u64, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<'a, V> IntoIterator for &'a TaskMap<V> {
+    type Item = (&'a u64, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, u64, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.map.iter()
+    }
+}
+
+impl<V> FromIterator<(u64, V)> for TaskMap<V> {
+    fn from_iter<I: IntoIterator<Item = (u64, V)>>(iter: I) -> Self {
+        Self { map: iter.into_iter().collect(), touched: Vec::new() }
+    }
+}
+
+impl<V> TaskMap<V> {
+    /// Insert or replace task `id`'s entry.
+    pub fn insert(&mut self, id: u64, v: V) -> Option<V> {
+        self.touched.push(id);
+        self.map.insert(id, v)
+    }
+    /// Remove task `id`'s entry.
+    pub fn remove(&mut self, id: &u64) -> Option<V> {
+        let v = self.map.remove(id);
+        if v.is_some() {
+            self.touched.push(*id);
+        }
+        v
+    }
+    /// Task `id`'s entry, to change it.
+    pub fn get_mut(&mut self, id: &u64) -> Option<&mut V> {
+        let v = self.map.get_mut(id);
+        if v.is_some() {
+            self.touched.push(*id);
+        }
+        v
+    }
+    /// Insert without noting the change: for a table being loaded as it is stored.
+    pub(crate) fn load(&mut self, id: u64, v: V) {
+        self.map.insert(id, v);
+    }
 }
 
 /// What applying a message did, for the history.
@@ -136,10 +210,114 @@ impl Snapshot {
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         rmp_serde::to_vec(self).map_err(|e| Error::Backend(format!("snapshot does not serialize: {e}")))
     }
-    /// Decode.
+    /// Decode. A snapshot whose task table a backend keeps apart ([`Snapshot::is_split`]) is
+    /// refused: it is read with [`Snapshot::from_split`] and its table's entries.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        if Self::is_split(bytes) {
+            return Err(Error::Backend(
+                "the snapshot's task table is stored apart from it and was not read with it".to_string(),
+            ));
+        }
         rmp_serde::from_slice(bytes).map_err(|e| Error::Backend(format!("snapshot does not deserialize: {e}")))
     }
+
+    /// Whether stored snapshot bytes are the rest of a snapshot whose task table (open tasks and
+    /// results) is kept entry by entry apart from it ([`Snapshot::to_split`]).
+    pub fn is_split(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&SPLIT_TAG)
+    }
+
+    /// Encode all but the task table, which the backend keeps entry by entry
+    /// ([`Snapshot::table_entry`]): `T`, a number unique to this encoding (so that the bytes of
+    /// two steps never look alike while their tables differ: a worker keeping the decoded
+    /// snapshot between steps trusts equal bytes), then the snapshot with an empty table.
+    pub fn to_split(&mut self) -> Result<Vec<u8>, Error> {
+        static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU64> = std::sync::OnceLock::new();
+        let next = NEXT.get_or_init(|| {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let seed =
+                (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 40) ^ uuid::Uuid::new_v4().as_u64_pair().0;
+            std::sync::atomic::AtomicU64::new(seed)
+        });
+        let stamp = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let open = std::mem::take(&mut self.runtime.open);
+        let results = std::mem::take(&mut self.runtime.results);
+        let body = self.to_bytes();
+        self.runtime.open = open;
+        self.runtime.results = results;
+        let body = body?;
+        let mut out = Vec::with_capacity(9 + body.len());
+        out.push(SPLIT_TAG);
+        out.extend_from_slice(&stamp.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Decode what [`Snapshot::to_split`] wrote, with the table's `entries` as the backend
+    /// kept them (any order).
+    pub fn from_split(bytes: &[u8], entries: &[(u64, Vec<u8>)]) -> Result<Self, Error> {
+        let mut s = Self::split_rest(bytes)?;
+        s.load_table(entries)?;
+        Ok(s)
+    }
+
+    /// Decode the part of a split snapshot kept with the instance; its table is empty.
+    pub(crate) fn split_rest(bytes: &[u8]) -> Result<Self, Error> {
+        if !Self::is_split(bytes) || bytes.len() < 9 {
+            return Err(Error::Backend("a split snapshot is not readable (it is too short)".to_string()));
+        }
+        rmp_serde::from_slice(&bytes[9..]).map_err(|e| Error::Backend(format!("snapshot does not deserialize: {e}")))
+    }
+
+    /// Put a table's stored entries in.
+    pub(crate) fn load_table(&mut self, entries: &[(u64, Vec<u8>)]) -> Result<(), Error> {
+        for (id, bytes) in entries {
+            let entry: TableEntry = rmp_serde::from_slice(bytes).map_err(|e| {
+                Error::Backend(format!("entry {id} of the snapshot's task table does not deserialize: {e}"))
+            })?;
+            match entry {
+                TableEntry::Open(t) => self.runtime.open.load(*id, t),
+                TableEntry::Done(c) => self.runtime.results.load(*id, c),
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored form of task `id`'s entry in the table (an open task or a result); `None` if
+    /// it has none.
+    pub fn table_entry(&self, id: u64) -> Option<Result<Vec<u8>, Error>> {
+        let encode = |e: &TableEntryRef<'_>| {
+            rmp_serde::to_vec(e).map_err(|e| Error::Backend(format!("a task table entry does not serialize: {e}")))
+        };
+        if let Some(t) = self.runtime.open.get(&id) {
+            return Some(encode(&TableEntryRef::Open(t)));
+        }
+        self.runtime.results.get(&id).map(|c| encode(&TableEntryRef::Done(c)))
+    }
+
+    /// Every entry of the table, in its stored form, by task id.
+    pub fn table_entries(&self) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let ids = self.runtime.open.keys().chain(self.runtime.results.keys());
+        ids.map(|id| Ok((*id, self.table_entry(*id).expect("the id is in the table")?))).collect()
+    }
+}
+
+/// The first byte of a split snapshot (`Snapshot::to_split`): never the first of a MessagePack
+/// array or map, which the other snapshots are.
+const SPLIT_TAG: u8 = b'T';
+
+/// One stored entry of a task table kept apart, as read.
+#[derive(Deserialize)]
+enum TableEntry {
+    Open(OpenTask),
+    Done(Completion),
+}
+
+/// One stored entry of a task table kept apart, as written (the same form as [`TableEntry`]).
+#[derive(Serialize)]
+enum TableEntryRef<'a> {
+    Open(&'a OpenTask),
+    Done(&'a Completion),
 }
 
 /// The persisted part of an entity besides its state: its lock and the operations deferred
@@ -194,6 +372,21 @@ impl EntityJournalEntry {
 }
 
 impl RuntimeState {
+    /// The ids of the tasks whose entry (open task or result) changed since the table was
+    /// loaded or this was last called, sorted, each once; forgets them.
+    pub fn take_touched(&mut self) -> Vec<u64> {
+        let mut ids = std::mem::take(&mut self.open.touched);
+        ids.append(&mut self.results.touched);
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// How many entries the task table has (open tasks and results).
+    pub fn table_len(&self) -> usize {
+        self.open.len() + self.results.len()
+    }
+
     /// Hand out the next task id.
     pub(crate) fn alloc(&mut self) -> u64 {
         let id = self.next_id;
@@ -372,6 +565,40 @@ impl RuntimeState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_map_notes_every_id_it_changed_once() {
+        let mut rt = RuntimeState::default();
+        let mut commands = Vec::new();
+        for _ in 0..3 {
+            rt.schedule(&mut commands, OpenTask::Timer { fire_at: 5 }, |id| Command::CreateTimer { id, fire_at: 5 });
+        }
+        assert_eq!(rt.take_touched(), vec![0, 1, 2]);
+        assert_eq!(rt.take_touched(), Vec::<u64>::new(), "taken");
+        assert_eq!(rt.apply(TaskMessage::TimerFired { id: 1 }, 0, &mut commands), Applied::Delivered);
+        rt.release(1, &mut commands);
+        assert_eq!(rt.apply(TaskMessage::TimerFired { id: 9 }, 0, &mut commands), Applied::Dropped);
+        assert_eq!(rt.take_touched(), vec![1], "moved to the results, then consumed; 9 was never there");
+    }
+
+    #[test]
+    fn a_split_snapshot_reads_back_with_its_table_and_two_encodings_differ() {
+        let mut s = snapshot();
+        let mut commands = Vec::new();
+        for i in 0..4 {
+            s.runtime
+                .schedule(&mut commands, OpenTask::Timer { fire_at: i }, |id| Command::CreateTimer { id, fire_at: i });
+        }
+        s.runtime.apply(TaskMessage::TimerFired { id: 2 }, 0, &mut commands);
+        let rest = s.to_split().unwrap();
+        assert!(Snapshot::is_split(&rest));
+        assert!(Snapshot::from_bytes(&rest).is_err(), "a split snapshot is not read without its table");
+        let entries = s.table_entries().unwrap();
+        assert_eq!(entries.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![0, 1, 3, 2]);
+        assert_eq!(Snapshot::from_split(&rest, &entries).unwrap(), s);
+        assert_ne!(s.to_split().unwrap(), rest, "each encoding carries its own number");
+        assert!(Snapshot::from_split(&rest, &[(7, vec![0xc1])]).is_err(), "an unreadable entry is an error");
+    }
 
     fn snapshot() -> Snapshot {
         Snapshot {

@@ -36,6 +36,22 @@ pub trait DurableTask: sealed::Sealed {
     /// Done with this task: consume its results; abandon (and cancel) what has not completed.
     #[doc(hidden)]
     fn __release(&self, st: &mut CtxState);
+    /// A single task's id and kind (a combination of tasks has none): what a list of them is
+    /// saved as, in runs of consecutive ids ([`task_list`]).
+    #[doc(hidden)]
+    fn __leaf(&self) -> Option<(u64, &TaskKind)> {
+        None
+    }
+    /// The single task with this id and kind, read back from a saved list; `None` for a
+    /// combination of tasks.
+    #[doc(hidden)]
+    fn __from_leaf(id: u64, kind: TaskKind) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = (id, kind);
+        None
+    }
 }
 
 mod sealed {
@@ -60,8 +76,10 @@ pub fn poll_task<D: DurableTask>(ctx: &OrchestrationContext, task: &D) -> Option
     })
 }
 
+/// What kind of task a single task is (internal).
+#[doc(hidden)]
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) enum TaskKind {
+pub enum TaskKind {
     Activity,
     SubOrchestration,
     Timer,
@@ -187,6 +205,92 @@ impl<T: DeserializeOwned> DurableTask for Task<T> {
     fn __release(&self, st: &mut CtxState) {
         st.release(self.id);
     }
+
+    fn __leaf(&self) -> Option<(u64, &TaskKind)> {
+        Some((self.id, &self.kind))
+    }
+
+    fn __from_leaf(id: u64, kind: TaskKind) -> Option<Self> {
+        Some(Task { id, kind, ctx: None, _t: PhantomData })
+    }
+}
+
+/// How `when_all`/`when_any` save their list of tasks: a list of single tasks as runs of
+/// consecutive ids of one kind, `{"runs": [[first id, count, kind], …]}` — a fan-out of
+/// 100,000 activities is one run of a few bytes, not 100,000 entries read and written at each
+/// step — and any other list as the tasks themselves (the form earlier releases saved, which
+/// reads back too).
+mod task_list {
+    use super::{DurableTask, TaskKind};
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
+    use serde::{Deserialize, Serialize};
+    use std::marker::PhantomData;
+
+    /// The runs of a list of single tasks; `None` if one of them is a combination.
+    fn runs<D: DurableTask>(tasks: &[D]) -> Option<Vec<(u64, u64, &TaskKind)>> {
+        let mut runs: Vec<(u64, u64, &TaskKind)> = Vec::new();
+        for t in tasks {
+            let (id, kind) = t.__leaf()?;
+            match runs.last_mut() {
+                Some((first, n, k)) if *first + *n == id && *k == kind => *n += 1,
+                _ => runs.push((id, 1, kind)),
+            }
+        }
+        Some(runs)
+    }
+
+    pub(super) fn serialize<D: DurableTask + Serialize, S: Serializer>(tasks: &[D], s: S) -> Result<S::Ok, S::Error> {
+        match runs(tasks) {
+            Some(runs) if !tasks.is_empty() => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("runs", &runs)?;
+                m.end()
+            }
+            _ => tasks.serialize(s),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D, De>(d: De) -> Result<Vec<D>, De::Error>
+    where
+        D: DurableTask + Deserialize<'de>,
+        De: Deserializer<'de>,
+    {
+        struct V<D>(PhantomData<D>);
+        impl<'de, D: DurableTask + Deserialize<'de>> Visitor<'de> for V<D> {
+            type Value = Vec<D>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of tasks, or runs of tasks")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<D>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(t) = seq.next_element()? {
+                    out.push(t);
+                }
+                Ok(out)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<D>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "runs" {
+                        map.next_value::<de::IgnoredAny>()?;
+                        continue;
+                    }
+                    for (first, n, kind) in map.next_value::<Vec<(u64, u64, TaskKind)>>()? {
+                        out.reserve(n.min(1 << 20) as usize);
+                        for id in first..first.saturating_add(n) {
+                            let t = D::__from_leaf(id, kind.clone()).ok_or_else(|| {
+                                de::Error::custom("a run of single tasks where combinations were saved")
+                            })?;
+                            out.push(t);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
 }
 
 /// A view of a task that is ready when the task is, and leaves it as it was when the awaiting
@@ -241,7 +345,9 @@ impl<T> Task<T> {
 
 /// `ctx.when_all(tasks)`: all results in task order, or the first failure once all finished.
 #[derive(Serialize, Deserialize, Debug)]
+#[serde(bound(serialize = "D: DurableTask + Serialize", deserialize = "D: DurableTask + Deserialize<'de>"))]
 pub struct WhenAll<D> {
+    #[serde(with = "task_list")]
     tasks: Vec<D>,
     #[serde(skip)]
     ctx: Option<OrchestrationContext>,
@@ -277,7 +383,10 @@ where
     type Output = Result<Vec<T>, TaskError>;
 
     fn __ready(&self, st: &CtxState) -> bool {
-        self.tasks.iter().all(|t| t.__ready(st))
+        // From the last: tasks tend to complete in the order they were started, so a fan-out
+        // still running finds one not done at once, instead of passing every one done so far
+        // at each step.
+        self.tasks.iter().rev().all(|t| t.__ready(st))
     }
 
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
@@ -314,7 +423,9 @@ where
 
 /// `ctx.when_any(tasks)`: the index and result of the first task to complete.
 #[derive(Serialize, Deserialize, Debug)]
+#[serde(bound(serialize = "D: DurableTask + Serialize", deserialize = "D: DurableTask + Deserialize<'de>"))]
 pub struct WhenAny<D> {
+    #[serde(with = "task_list")]
     tasks: Vec<D>,
     #[serde(skip)]
     ctx: Option<OrchestrationContext>,
@@ -476,5 +587,65 @@ impl<A: DurableTask + Unpin, B: DurableTask + Unpin> IntoFuture for Select<A, B>
     fn into_future(self) -> TaskFuture<Self> {
         let ctx = self.ctx.clone();
         TaskFuture { task: self, ctx }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Millis;
+
+    fn ctx() -> OrchestrationContext {
+        OrchestrationContext::new("t", Millis::default(), crate::state::RuntimeState::default())
+    }
+
+    fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+        payload::to_state(v).unwrap()
+    }
+
+    #[test]
+    fn a_fan_out_is_saved_as_one_run_and_read_back_whole() {
+        let ctx = ctx();
+        let tasks: Vec<Task<u64>> = (0..10_000).map(|i| ctx.call_activity_by_name("a", i)).collect();
+        let all = ctx.when_all(tasks);
+        let bytes = encode(&all);
+        assert!(bytes.len() < 64, "{} bytes for 10,000 tasks", bytes.len());
+        let back: WhenAll<Task<u64>> = payload::from_state(&bytes).unwrap();
+        assert_eq!(back.len(), 10_000);
+        assert!(back.tasks.iter().enumerate().all(|(i, t)| t.id == i as u64 && t.kind == TaskKind::Activity));
+    }
+
+    #[test]
+    fn runs_follow_the_ids_and_kinds_in_their_order() {
+        let ctx = ctx();
+        let mut tasks: Vec<Task<u64>> = (0..5).map(|i| ctx.call_activity_by_name("a", i)).collect();
+        tasks.push(ctx.wait_for_event("e"));
+        tasks.push(ctx.wait_for_event("e"));
+        tasks.push(ctx.call_activity_by_name("a", 9));
+        tasks.swap(0, 1);
+        let any = ctx.when_any(tasks);
+        let back: WhenAny<Task<u64>> = payload::from_state(&encode(&any)).unwrap();
+        let seen: Vec<(u64, TaskKind)> = back.tasks.iter().map(|t| (t.id, t.kind.clone())).collect();
+        let want: Vec<(u64, TaskKind)> = any.tasks.iter().map(|t| (t.id, t.kind.clone())).collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn lists_saved_as_tasks_and_combinations_of_tasks_read_back() {
+        #[derive(Serialize)]
+        struct Before<'a> {
+            tasks: &'a [Task<u64>],
+        }
+        let ctx = ctx();
+        let tasks: Vec<Task<u64>> = (0..3).map(|i| ctx.call_activity_by_name("a", i)).collect();
+        // What earlier releases saved: the tasks one by one.
+        let back: WhenAll<Task<u64>> = payload::from_state(&encode(&Before { tasks: &tasks })).unwrap();
+        assert_eq!(back.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), vec![0, 1, 2]);
+        // A list of combinations is saved as it is.
+        let inner = vec![ctx.when_all(tasks), ctx.when_all(vec![ctx.call_activity_by_name::<_, u64>("a", 7)])];
+        let outer = ctx.when_all(inner);
+        let back: WhenAll<WhenAll<Task<u64>>> = payload::from_state(&encode(&outer)).unwrap();
+        assert_eq!(back.tasks.iter().map(|w| w.len()).collect::<Vec<_>>(), vec![3, 1]);
+        assert_eq!(back.tasks[1].tasks[0].id, 3);
     }
 }

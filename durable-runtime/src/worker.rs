@@ -66,7 +66,10 @@ impl Worker {
             activities: HashMap::new(),
             max_concurrent_activities: 100,
             max_concurrent_orchestrations: 500,
-            engine: EngineConfig::default(),
+            engine: EngineConfig {
+                task_table_apart_from: crate::engine::DEFAULT_TASK_TABLE_APART_FROM,
+                ..EngineConfig::default()
+            },
             shutdown_grace: Duration::from_secs(30),
             flow: ActivityFlow { worker: uuid::Uuid::new_v4().simple().to_string(), ..ActivityFlow::default() },
         }
@@ -223,6 +226,18 @@ impl WorkerBuilder {
         self
     }
 
+    /// From how many entries (tasks open and results not yet awaited) an instance's task table
+    /// is stored entry by entry apart from the rest of its state (default 256; 0: never), on a
+    /// backend that can (both built-in ones can). A step then writes the entries it changed,
+    /// not the whole table: a fan-out of 100,000 activities costs about the same per
+    /// completion as one of 1,000. Below it the table stays in the snapshot, one small record
+    /// per instance. A table once apart comes back into the snapshot when it is under a
+    /// quarter of this.
+    pub fn task_table_apart_from(mut self, entries: usize) -> Self {
+        self.engine.task_table_apart_from = entries;
+        self
+    }
+
     /// How long [`WorkerHandle::shutdown`] waits for running activities before handing them
     /// back to the backend for another worker (default 30 s).
     pub fn shutdown_grace(mut self, d: Duration) -> Self {
@@ -257,6 +272,10 @@ impl WorkerBuilder {
                 zero.join(", ")
             )));
         }
+        let mut engine = self.engine;
+        if !self.backend.keeps_task_tables_apart() {
+            engine.task_table_apart_from = 0;
+        }
         let (tx, rx) = watch::channel(false);
         // Split by role when only one kind is registered; a worker with nothing registered
         // runs both (and fails what it fetches, saying what it registers).
@@ -274,7 +293,7 @@ impl WorkerBuilder {
             tasks.push(tokio::spawn(orchestration_loop(
                 self.backend.clone(),
                 registry,
-                self.engine,
+                engine,
                 self.max_concurrent_orchestrations,
                 rx.clone(),
             )));
@@ -630,6 +649,16 @@ async fn step_instance(
         if let Some((pc, at)) = prepared.resumed_at() {
             span.record("pc", pc);
             span.record("resumed_at", at.as_str());
+        }
+    }
+    if prepared.needs_table {
+        match backend.snapshot_table(&item.instance_id).await {
+            Ok(t) => prepared.fill_table(&t),
+            Err(e) => {
+                tracing::warn!(instance = %item.instance_id, error = %e, "loading the task table failed; the step is handed back");
+                let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
+                return None;
+            }
         }
     }
     let mut history = None;

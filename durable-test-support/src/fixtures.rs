@@ -58,6 +58,12 @@ mod activities {
         Ok(format!("ok {key}"))
     }
 
+    /// Twice its input.
+    #[activity]
+    pub async fn double(x: u64) -> Result<u64, ActivityError> {
+        Ok(2 * x)
+    }
+
     /// Panics with its input.
     #[activity]
     pub async fn panicky(msg: String) -> Result<String, ActivityError> {
@@ -287,6 +293,33 @@ pub async fn retrying(ctx: OrchestrationContext, fail: u32, max: u32) -> Result<
         Ok(v) => Ok(v),
         Err(e) => Err(OrchestrationError::new(format!("flaky failed: {e}"))),
     }
+}
+
+/// Fans out `n` calls of [`double`] (inputs 1 to `n`), awaits them with `when_all`, waits
+/// for event `more` (a number), then awaits one more [`double`] of it; returns the sum of all
+/// the results. With `n` over a worker's `task_table_apart_from`, its task table is kept apart
+/// while it waits.
+#[orchestrator]
+pub async fn wide(ctx: OrchestrationContext, n: u64) -> Result<u64, OrchestrationError> {
+    let tasks: Vec<_> = (1..=n).map(|i| ctx.call_activity(double, i)).collect();
+    let results = ctx.when_all(tasks).await?;
+    let more: u64 = ctx.wait_for_event("more").await?;
+    let last = ctx.call_activity(double, more).await?;
+    Ok(results.iter().sum::<u64>() + last)
+}
+
+/// Fans out `n` calls of [`flaky`] (keys `{prefix}-1` to `{prefix}-n`; each fails its first
+/// attempt in a process) with a retry policy of 3 attempts 10 ms apart, and one timer of
+/// `secs` seconds among them, awaited with `when_all`; returns how many succeeded.
+#[orchestrator]
+pub async fn wide_flaky(ctx: OrchestrationContext, prefix: String, n: u64) -> Result<u64, OrchestrationError> {
+    let policy = RetryPolicy::exponential(3, Duration::from_millis(10));
+    let tasks: Vec<_> =
+        (1..=n).map(|i| ctx.call_activity(flaky, format!("{prefix}-{i}")).with_retry(policy.clone())).collect();
+    let timer = ctx.timer(Duration::from_millis(50));
+    let results = ctx.when_all(tasks).await?;
+    timer.await?;
+    Ok(results.iter().filter(|r| r.starts_with("ok ")).count() as u64)
 }
 
 /// Calls [`flaky`]`(key)`: fails the first time for a key (no retries), succeeds after a

@@ -11,7 +11,7 @@ pub mod redis;
 pub use self::redis::{InboxStats, Redis, RedisBuilder};
 pub use crate::engine::store::{
     Action, ActivityRequest, ActivityWorkItem, Backend, DeadLetter, MessageId, NewInstance, OrchestrationWorkItem,
-    PendingMessage, SnapshotChange, StepCommit, TimerRequest,
+    PendingMessage, SnapshotChange, StepCommit, TableChange, TableEntries, TimerRequest,
 };
 pub use crate::ids::new_execution_id;
 pub use crate::messages::InstanceMessage;

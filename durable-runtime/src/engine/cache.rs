@@ -7,7 +7,9 @@
 //! another state: a commit that failed, a step taken by another worker, Redis going back in time
 //! — each gives other bytes, and the snapshot is decoded as usual. Only snapshots of at least
 //! [`SnapshotCache::MIN_BYTES`] are kept (decoding a small one costs less than keeping a copy of
-//! its bytes), and at most `max_bytes` of them in all, oldest out first.
+//! its bytes), and split ones (their task tables kept apart by the backend: a miss reads the
+//! whole table again; their bytes carry a number unique to the commit that wrote them, so equal
+//! bytes mean the same table), and at most `max_bytes` of them in all, oldest out first.
 
 use crate::state::Snapshot;
 use std::collections::{HashMap, VecDeque};
@@ -22,12 +24,14 @@ pub struct SnapshotCache {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Instance → when it was put (`next`), the bytes, and what they decode to.
-    entries: HashMap<String, (u64, Vec<u8>, Snapshot)>,
+    /// Instance → when it was put (`next`), the bytes, what they decode to, and what it
+    /// counts for against the bound.
+    entries: HashMap<String, (u64, Vec<u8>, Snapshot, usize)>,
     /// Instances in the order their entries were put, with when: a place whose time is not its
     /// entry's is left by an entry taken out or put again.
     order: VecDeque<(String, u64)>,
-    /// The bytes of every entry, together.
+    /// What every entry counts for, together: its bytes (and for a split snapshot, an
+    /// estimate of its task table's).
     bytes: usize,
     /// The next put's time.
     next: u64,
@@ -46,38 +50,42 @@ impl SnapshotCache {
     /// The decoded snapshot of `instance_id` if it was kept for exactly these `bytes`; the entry
     /// is taken out (the step consumes it).
     pub(crate) fn take(&self, instance_id: &str, bytes: &[u8]) -> Option<Snapshot> {
-        if bytes.len() < Self::MIN_BYTES {
+        if bytes.len() < Self::MIN_BYTES && !Snapshot::is_split(bytes) {
             return None;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, kept, _) = inner.entries.get(instance_id)?;
+        let (_, kept, ..) = inner.entries.get(instance_id)?;
         if kept.as_slice() != bytes {
             return None;
         }
-        let (_, kept, snapshot) = inner.entries.remove(instance_id)?;
-        inner.bytes -= kept.len();
+        let (_, _, snapshot, weight) = inner.entries.remove(instance_id)?;
+        inner.bytes -= weight;
         Some(snapshot)
     }
 
     /// Keep `snapshot`, which `bytes` encode, for `instance_id`'s next step.
+    /// A split snapshot ([`Snapshot::is_split`]) is always kept (else its next step reads its
+    /// whole task table again), counted with an estimate of its table's size.
     pub(crate) fn put(&self, instance_id: &str, bytes: &[u8], snapshot: Snapshot) {
-        if bytes.len() < Self::MIN_BYTES || bytes.len() > self.max_bytes {
+        let split = Snapshot::is_split(bytes);
+        let weight = bytes.len() + if split { snapshot.runtime.table_len() * 96 } else { 0 };
+        if (bytes.len() < Self::MIN_BYTES && !split) || weight > self.max_bytes {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let at = inner.next;
         inner.next += 1;
-        if let Some((_, old, _)) = inner.entries.insert(instance_id.to_string(), (at, bytes.to_vec(), snapshot)) {
-            inner.bytes -= old.len();
+        if let Some((.., old)) = inner.entries.insert(instance_id.to_string(), (at, bytes.to_vec(), snapshot, weight)) {
+            inner.bytes -= old;
         }
-        inner.bytes += bytes.len();
+        inner.bytes += weight;
         inner.order.push_back((instance_id.to_string(), at));
         while inner.bytes > self.max_bytes {
             let Some((oldest, when)) = inner.order.pop_front() else { break };
             if inner.entries.get(&oldest).is_some_and(|(put, ..)| *put == when)
-                && let Some((_, old, _)) = inner.entries.remove(&oldest)
+                && let Some((.., old)) = inner.entries.remove(&oldest)
             {
-                inner.bytes -= old.len();
+                inner.bytes -= old;
             }
         }
         // Entries taken out or put again leave places behind: drop them once they pile up.

@@ -66,6 +66,11 @@ pub struct EngineConfig {
     /// Replay the history of one committed orchestration step in this many through the
     /// registered code and report a divergence (0: never). See `WorkerBuilder::drift_check`.
     pub drift_check: u32,
+    /// From how many entries (open tasks and results) a suspended instance's task table is
+    /// kept entry by entry apart from the rest of its snapshot, so that a step writes only the
+    /// entries it changed ([`store::SnapshotChange::Split`]); 0: never. The worker sets it
+    /// for a backend that [keeps tables apart](store::Backend::keeps_task_tables_apart).
+    pub task_table_apart_from: usize,
 }
 
 impl Default for EngineConfig {
@@ -75,9 +80,14 @@ impl Default for EngineConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             entity_journal: DEFAULT_ENTITY_JOURNAL,
             drift_check: 0,
+            task_table_apart_from: 0,
         }
     }
 }
+
+/// From how many entries a task table is kept apart by default
+/// (`WorkerBuilder::task_table_apart_from`).
+pub const DEFAULT_TASK_TABLE_APART_FROM: usize = 256;
 
 /// How many operations an entity's journal keeps by default.
 pub const DEFAULT_ENTITY_JOURNAL: usize = 20;
@@ -97,9 +107,35 @@ pub struct Prepared {
     /// Whether the step needs the instance's history for sure: to rebuild a missing snapshot or
     /// to rewind. ([`step`] may still ask for it: a snapshot no registered code can resume.)
     pub needs_history: bool,
+    /// Whether the snapshot's task table, kept apart by the backend, is still to be read
+    /// ([`Backend::snapshot_table`](store::Backend::snapshot_table)) and given with
+    /// [`Prepared::fill_table`]; a step without it finds the snapshot unreadable.
+    pub needs_table: bool,
 }
 
 impl Prepared {
+    /// The snapshot to step from: unreadable if its table, kept apart, was not given.
+    fn table_checked(self) -> Result<Option<Snapshot>, String> {
+        if self.needs_table {
+            return Err("its task table, kept apart from the rest of its snapshot, was not read with it".to_string());
+        }
+        self.snapshot
+    }
+
+    /// Give the task table of a split snapshot ([`Prepared::needs_table`]), as the backend
+    /// keeps it.
+    pub fn fill_table(&mut self, entries: &[(u64, Vec<u8>)]) {
+        if !self.needs_table {
+            return;
+        }
+        self.needs_table = false;
+        if let Ok(Some(s)) = &mut self.snapshot
+            && let Err(e) = s.load_table(entries)
+        {
+            self.snapshot = Err(e.to_string());
+        }
+    }
+
     /// Where the instance's snapshot is suspended: its program counter and the suspension
     /// point's key (`ctx.wait_for_event("go")`), if it has a readable snapshot. Decodes the
     /// state machine's header: call it only when someone looks (a span that is enabled).
@@ -139,6 +175,12 @@ pub fn commit_bytes(c: &StepCommit) -> usize {
     let json = |v: &dyn erased::Json| v.json_len();
     let snapshot = match &c.snapshot {
         store::SnapshotChange::Set(b) => b.len(),
+        store::SnapshotChange::Split { rest, table } => {
+            let entries = match table {
+                store::TableChange::Replace(set) | store::TableChange::Patch { set, .. } => set,
+            };
+            rest.len() + entries.iter().map(|(_, e)| e.len() + 8).sum::<usize>()
+        }
         _ => 0,
     };
     snapshot
@@ -183,15 +225,20 @@ pub fn prepare(item: &OrchestrationWorkItem) -> Prepared {
 /// item's snapshot bytes.
 pub fn prepare_with(item: &OrchestrationWorkItem, cache: Option<&SnapshotCache>) -> Prepared {
     let Some(status) = item.status.as_ref().filter(|_| !crate::ids::is_entity_instance(&item.instance_id)) else {
-        return Prepared { snapshot: Ok(None), needs_history: false };
+        return Prepared { snapshot: Ok(None), needs_history: false, needs_table: false };
     };
     let cached = match (cache, item.snapshot.as_deref()) {
         (Some(cache), Some(bytes)) => cache.take(&item.instance_id, bytes),
         _ => None,
     };
-    let snapshot = match cached {
-        Some(s) => Ok(Some(s)),
-        None => item.snapshot.as_deref().map(Snapshot::from_bytes).transpose().map_err(|e| e.to_string()),
+    let mut needs_table = false;
+    let snapshot = match (cached, item.snapshot.as_deref()) {
+        (Some(s), _) => Ok(Some(s)),
+        (None, Some(bytes)) if Snapshot::is_split(bytes) => {
+            needs_table = true;
+            Snapshot::split_rest(bytes).map(Some).map_err(|e| e.to_string())
+        }
+        (None, bytes) => bytes.map(Snapshot::from_bytes).transpose().map_err(|e| e.to_string()),
     };
     let live = matches!(status.runtime_status, RuntimeStatus::Running | RuntimeStatus::Suspended);
     let rewind = status.runtime_status == RuntimeStatus::Failed
@@ -199,7 +246,7 @@ pub fn prepare_with(item: &OrchestrationWorkItem, cache: Option<&SnapshotCache>)
     let lost = matches!(snapshot, Ok(None)) && live;
     // A snapshot no registered code resumes also needs the history (a replay may); `step`
     // finds that out and asks for it.
-    Prepared { snapshot, needs_history: rewind || lost }
+    Prepared { snapshot, needs_history: rewind || lost, needs_table }
 }
 
 /// Whether [`process`] needs the instance's history for this work item.
@@ -225,7 +272,7 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
-    match run(registry, item, prepare(item).snapshot, history, now, config, false, None) {
+    match run(registry, item, prepare(item).table_checked(), history, now, config, false, None) {
         Ok(c) => c,
         Err(ask) => ask.0,
     }
@@ -266,9 +313,9 @@ pub fn step_with(
     cache: Option<&SnapshotCache>,
 ) -> Stepped {
     let ask = history.is_none() && !prepared.needs_history;
-    match run(registry, item, prepared.snapshot, history, now, config, ask, cache) {
+    match run(registry, item, prepared.table_checked(), history, now, config, ask, cache) {
         Ok(c) => Stepped::Commit(c),
-        Err(ask) => Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true }),
+        Err(ask) => Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true, needs_table: false }),
     }
 }
 

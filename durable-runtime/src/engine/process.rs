@@ -8,7 +8,7 @@ use super::replay::{self, replay};
 use super::resume::{Resume, choose};
 use super::step::{Base, Outcome, StepRun, run_step};
 use super::store::{
-    Action, LATEST_VERSION, MessageId, OrchestrationWorkItem, SnapshotChange, StepCommit, TimerRequest,
+    Action, LATEST_VERSION, MessageId, OrchestrationWorkItem, SnapshotChange, StepCommit, TableChange, TimerRequest,
 };
 use super::{EngineConfig, WAKE_KEY, timer_key};
 use crate::history::{EventKind, HistoryEvent};
@@ -64,6 +64,7 @@ pub(super) fn process_orchestration(
         rewind: None,
         granted: false,
         held_grant: None,
+        table_from_base: false,
     };
     for m in &item.messages {
         p.on_message(m.id, &m.message, history);
@@ -77,7 +78,7 @@ pub(super) fn process_orchestration(
         return Err(Box::new(AskHistory(p.into_commit(), snapshot)));
     }
     if let Some(cache) = cache
-        && let SnapshotChange::Set(bytes) = &p.snapshot_change
+        && let SnapshotChange::Set(bytes) | SnapshotChange::Split { rest: bytes, .. } = &p.snapshot_change
         && let Some(s) = p.snapshot.take()
     {
         // The snapshot these bytes encode, decoded already, for the next step.
@@ -118,6 +119,9 @@ struct Processing<'a> {
     rewind: Option<Rewound>,
     /// The execution got its slot of its orchestrator's concurrency limit in this step.
     granted: bool,
+    /// The step ran from the stored snapshot's own task table (not a replayed, rewound or new
+    /// one): a table kept apart is then written as what the step changed in it.
+    table_from_base: bool,
     /// The grant of a slot that came while the instance is suspended (before it started):
     /// left in the inbox, taken when it is resumed.
     held_grant: Option<MessageId>,
@@ -465,7 +469,11 @@ impl Processing<'_> {
             };
             let attempt = choose(&r).map(|c| {
                 let base = Base::Resume(&c.snapshot);
-                (c.entry, run_step(&c.entry, &instance_id, self.now, base, &messages, Vec::new(), limit))
+                (c.entry, run_step(&c.entry, &instance_id, self.now, base, &messages, Vec::new(), limit), c.by_replay)
+            });
+            let attempt = attempt.map(|(entry, run, by_replay)| {
+                self.table_from_base = !by_replay;
+                (entry, run)
             });
             match attempt {
                 Ok((entry, run)) => (entry, run),
@@ -513,6 +521,7 @@ impl Processing<'_> {
         }
         let s = self.snapshot.take().ok_or(())?;
         let run = run_step(&entry, instance_id, self.now, Base::ResumeOwned(s), messages, Vec::new(), limit);
+        self.table_from_base = true;
         match &run {
             Some(StepRun { outcome: Outcome::Blocked(_), .. }) => {
                 // It refused its own snapshot (a helper's type changed, a toolchain renders
@@ -531,6 +540,14 @@ impl Processing<'_> {
 
     /// The snapshot as the work item holds it (after a step that took it and did not count).
     fn restore_snapshot(&mut self) {
+        self.table_from_base = false;
+        if self.item.snapshot.as_deref().is_some_and(Snapshot::is_split) {
+            // Its task table, kept apart, went into the step: the history rebuilds the state.
+            self.snapshot = None;
+            self.unreadable =
+                Some("its task table went into a step that refused it; it is rebuilt from its history".into());
+            return;
+        }
         match self.item.snapshot.as_deref().map(Snapshot::from_bytes).transpose() {
             Ok(s) => self.snapshot = s,
             Err(e) => self.unreadable = Some(e.to_string()),
@@ -584,10 +601,10 @@ impl Processing<'_> {
             command_actions(cmd, &me, &exec, finished, &mut self.actions);
         }
         match run.outcome {
-            Outcome::Suspended(s) => match s.to_bytes() {
-                Ok(bytes) => {
+            Outcome::Suspended(mut s) => match self.snapshot_change_for(&mut s) {
+                Ok(change) => {
                     self.snapshot = Some(s);
-                    self.snapshot_change = SnapshotChange::Set(bytes);
+                    self.snapshot_change = change;
                 }
                 Err(e) => self.finish(Err(e.to_string()), &s.runtime),
             },
@@ -621,6 +638,34 @@ impl Processing<'_> {
             }
             Outcome::Blocked(_) => unreachable!("handled by the caller"),
         }
+    }
+
+    /// How the commit writes the snapshot the step suspended with: whole, or — a large task
+    /// table, on a backend that keeps tables apart — the rest, and the table as the entries the
+    /// step changed (all of them if the step did not run from the stored table).
+    fn snapshot_change_for(&self, s: &mut Snapshot) -> Result<SnapshotChange, crate::error::Error> {
+        let touched = s.runtime.take_touched();
+        let from = self.config.task_table_apart_from;
+        let stored_apart = self.item.snapshot.as_deref().is_some_and(Snapshot::is_split);
+        // Once apart, a table stays apart until it is a quarter of the size that put it there.
+        let apart = from > 0 && s.runtime.table_len() >= if stored_apart { from / 4 } else { from };
+        if !apart {
+            return s.to_bytes().map(SnapshotChange::Set);
+        }
+        let table = if stored_apart && self.table_from_base {
+            let mut set = Vec::new();
+            let mut remove = Vec::new();
+            for id in touched {
+                match s.table_entry(id) {
+                    Some(entry) => set.push((id, entry?)),
+                    None => remove.push(id),
+                }
+            }
+            TableChange::Patch { set, remove }
+        } else {
+            TableChange::Replace(s.table_entries()?)
+        };
+        Ok(SnapshotChange::Split { rest: s.to_split()?, table })
     }
 
     fn finish(&mut self, outcome: Result<String, String>, runtime: &RuntimeState) {

@@ -165,6 +165,49 @@ pub enum SnapshotChange {
     Set(Vec<u8>),
     /// Delete it (the instance finished).
     Delete,
+    /// Replace it with `rest` ([`Snapshot::to_split`](crate::state::Snapshot::to_split)) and
+    /// change its task table, which the backend keeps entry by entry apart from it (only to a
+    /// backend whose [`Backend::keeps_task_tables_apart`] says so): a wide fan-out's step
+    /// writes the entries it changed, not every open task and result.
+    Split {
+        /// The snapshot without its table.
+        rest: Vec<u8>,
+        /// What changes in the table.
+        table: TableChange,
+    },
+}
+
+/// A task table kept apart: entries (their stored bytes) by task id.
+pub type TableEntries = Vec<(u64, Vec<u8>)>;
+
+/// How a step changes a task table kept apart ([`SnapshotChange::Split`]). Entries are
+/// [`Snapshot::table_entry`](crate::state::Snapshot::table_entry) bytes by task id.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableChange {
+    /// The table is these entries (the ones stored before, if any, are dropped).
+    Replace(Vec<(u64, Vec<u8>)>),
+    /// Set these entries and remove those; the others stay.
+    Patch {
+        /// Entries added or changed.
+        set: Vec<(u64, Vec<u8>)>,
+        /// Entries removed.
+        remove: Vec<u64>,
+    },
+}
+
+impl TableChange {
+    /// Apply to `table` (a backend keeping it in memory).
+    pub fn apply(&self, table: &mut std::collections::BTreeMap<u64, Vec<u8>>) {
+        match self {
+            TableChange::Replace(entries) => *table = entries.iter().cloned().collect(),
+            TableChange::Patch { set, remove } => {
+                for id in remove {
+                    table.remove(id);
+                }
+                table.extend(set.iter().cloned());
+            }
+        }
+    }
 }
 
 /// The result of one orchestration step, committed atomically.
@@ -399,6 +442,20 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Hand a fetched work item back, for another worker to run.
     fn abandon_activity_work(&self, item: ActivityWorkItem) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Whether this backend keeps a large snapshot's task table entry by entry apart from the
+    /// rest ([`SnapshotChange::Split`]): then its work items may carry split snapshots, whose
+    /// tables [`snapshot_table`](Backend::snapshot_table) reads. Default: no.
+    fn keeps_task_tables_apart(&self) -> bool {
+        false
+    }
+
+    /// The task table of an instance's split snapshot, entries by task id (any order); empty
+    /// if it has none.
+    fn snapshot_table<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<TableEntries, Error>> {
+        let _ = instance_id;
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
 
     /// An instance's snapshot (the suspended state machine and the runtime's bookkeeping), for
     /// tools that show it (`Client::state`); `None` if it has none (finished,

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::orchestrator::BoxFuture;
+use crate::state::Snapshot;
 use crate::time::{Millis, from_millis, to_millis};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -239,8 +240,32 @@ impl Backend for Memory {
     }
 
     fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
-        let s = self.inner.lock().instances.get(instance_id).and_then(|i| i.snapshot.clone());
-        Box::pin(std::future::ready(Ok(s)))
+        let st = self.inner.lock();
+        let s = st.instances.get(instance_id).and_then(|i| {
+            let bytes = i.snapshot.as_ref()?;
+            if !Snapshot::is_split(bytes) {
+                return Some(Ok(bytes.clone()));
+            }
+            let table: Vec<(u64, Vec<u8>)> = i.table.iter().map(|(k, v)| (*k, v.clone())).collect();
+            Some(Snapshot::from_split(bytes, &table).and_then(|s| s.to_bytes()))
+        });
+        Box::pin(std::future::ready(s.transpose()))
+    }
+
+    fn keeps_task_tables_apart(&self) -> bool {
+        true
+    }
+
+    fn snapshot_table<'a>(
+        &'a self,
+        instance_id: &'a str,
+    ) -> BoxFuture<'a, Result<crate::engine::store::TableEntries, Error>> {
+        let st = self.inner.lock();
+        let t = st
+            .instances
+            .get(instance_id)
+            .map_or_else(Vec::new, |i| i.table.iter().map(|(k, v)| (*k, v.clone())).collect());
+        Box::pin(std::future::ready(Ok(t)))
     }
 
     fn list(&self, query: InstanceQuery) -> BoxFuture<'_, Result<InstancePage, Error>> {

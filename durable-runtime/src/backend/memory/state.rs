@@ -42,6 +42,8 @@ pub(super) struct Instance {
     pub(super) status: InstanceStatus,
     pub(super) history: Vec<HistoryEvent>,
     pub(super) snapshot: Option<Vec<u8>>,
+    /// The task table of a split snapshot (`SnapshotChange::Split`), entries by task id.
+    pub(super) table: std::collections::BTreeMap<u64, Vec<u8>>,
     pub(super) inbox: Vec<PendingMessage>,
     /// Has messages not offered to a worker since they arrived.
     has_new: bool,
@@ -71,6 +73,7 @@ impl State {
                     status,
                     history: Vec::new(),
                     snapshot: None,
+                    table: Default::default(),
                     inbox: Vec::new(),
                     has_new: false,
                     locked: None,
@@ -137,6 +140,7 @@ impl State {
             status: new.initial_status(now),
             history: Vec::new(),
             snapshot: None,
+            table: Default::default(),
             inbox: Vec::new(),
             has_new: false,
             // A worker still holding the replaced instance loses its lock.
@@ -323,8 +327,18 @@ impl State {
         }
         match commit.snapshot {
             SnapshotChange::Keep => {}
-            SnapshotChange::Set(s) => inst.snapshot = Some(s),
-            SnapshotChange::Delete => inst.snapshot = None,
+            SnapshotChange::Set(s) => {
+                inst.snapshot = Some(s);
+                inst.table.clear();
+            }
+            SnapshotChange::Delete => {
+                inst.snapshot = None;
+                inst.table.clear();
+            }
+            SnapshotChange::Split { rest, table } => {
+                inst.snapshot = Some(rest);
+                table.apply(&mut inst.table);
+            }
         }
         let finished = commit.status.as_ref().is_some_and(|s| s.is_finished());
         let finished_at = commit.status.as_ref().map(|s| s.is_finished().then_some(s.updated_ms));

@@ -4,7 +4,9 @@
 --   entry it read),
 --   n, n stream ids to acknowledge,
 --   reset history (0/1), n, n history events (each preceded by its length, a varint),
---   snapshot op (k/s/d), snapshot bytes,
+--   snapshot op (k/s/d/p), snapshot bytes (for p: the snapshot without its task table, then
+--   r/u (replace the table, or update it), n, n pairs of task id and entry to set, n, n task
+--   ids to remove),
 --   status JSON ('' if unchanged), runtime status, last update of the status (ms),
 --   n operations, each: kind, target partition, argument count, arguments.
 -- Returns {'OK', the new `:mark`}, 'LOCK' (the lease is not held at this epoch), 'BACK' (Redis
@@ -34,9 +36,30 @@ if r then
 end
 i = i + n
 local sop, sbytes = ARGV[i], ARGV[i + 1]; i = i + 2
-if r and sop == 's' then
+if sop == 'p' then
+  -- The snapshot without its task table, which is kept in `:t:<id>`, a hash of entries by
+  -- task id: replaced whole ('r') or changed entry by entry ('u').
+  local tk = tag .. ':t:' .. inst
+  local mode = ARGV[i]; i = i + 1
+  n = tonumber(ARGV[i]); i = i + 1
+  if r and mode == 'r' then
+    redis.call('DEL', tk)
+  end
+  if r then
+    chunked(i, 2 * n, function(...) redis.call('HSET', tk, ...) end)
+  end
+  i = i + 2 * n
+  n = tonumber(ARGV[i]); i = i + 1
+  if r then
+    chunked(i, n, function(...) redis.call('HDEL', tk, ...) end)
+    r.snap = sbytes
+  end
+  i = i + n
+elseif r and sop == 's' then
+  drop_table(tag, inst, r)
   r.snap = sbytes
 elseif r and sop == 'd' then
+  drop_table(tag, inst, r)
   r.snap = ''
 end
 local st, rs, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]; i = i + 3

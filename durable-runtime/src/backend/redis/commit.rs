@@ -4,7 +4,7 @@
 use super::inbox::LockInfo;
 use super::scripts::is_noscript;
 use super::{Redis, backend_err, keys, lock, record, reply_int, reply_str, to_json};
-use crate::backend::{Action, Backend, SnapshotChange, StepCommit};
+use crate::backend::{Action, Backend, SnapshotChange, StepCommit, TableChange};
 use crate::error::Error;
 use crate::time::Millis;
 use keys::stream_id;
@@ -51,6 +51,21 @@ impl Redis {
             SnapshotChange::Keep => a.extend([b"k".to_vec(), Vec::new()]),
             SnapshotChange::Set(s) => a.extend([b"s".to_vec(), s.clone()]),
             SnapshotChange::Delete => a.extend([b"d".to_vec(), Vec::new()]),
+            SnapshotChange::Split { rest, table } => {
+                a.extend([b"p".to_vec(), rest.clone()]);
+                let (mode, set, remove): (&[u8], _, &[u64]) = match table {
+                    TableChange::Replace(entries) => (b"r", entries, &[]),
+                    TableChange::Patch { set, remove } => (b"u", set, remove),
+                };
+                a.push(mode.to_vec());
+                a.push(set.len().to_string().into_bytes());
+                for (id, entry) in set {
+                    a.push(id.to_string().into_bytes());
+                    a.push(entry.clone());
+                }
+                a.push(remove.len().to_string().into_bytes());
+                a.extend(remove.iter().map(|id| id.to_string().into_bytes()));
+            }
         }
         match &commit.status {
             Some(s) => {

@@ -185,6 +185,14 @@ local function deliver(tag, inst, msg)
   return true
 end
 
+-- Drop the task table `r`'s snapshot keeps apart (in `:t:<id>`), if it keeps one: its snapshot
+-- then starts with `T` (`Snapshot::to_split`).
+local function drop_table(tag, inst, r)
+  if string.byte(r.snap, 1) == 84 then
+    redis.call('DEL', tag .. ':t:' .. inst)
+  end
+end
+
 local function drop_timers(tag, inst)
   local ti = tag .. ':ti:' .. inst
   local members = redis.call('SMEMBERS', ti)
@@ -199,7 +207,7 @@ end
 -- in the creation index and the finished index.
 local function purge_instance(tag, inst)
   drop_timers(tag, inst)
-  redis.call('UNLINK', tag .. ':i:' .. inst, tag .. ':h:' .. inst)
+  redis.call('UNLINK', tag .. ':i:' .. inst, tag .. ':h:' .. inst, tag .. ':t:' .. inst)
   redis.call('ZREM', tag .. ':idx', inst)
   redis.call('ZREM', tag .. ':fin', inst)
 end
@@ -336,6 +344,7 @@ local function create(tag, part, a)
   end
   if r then
     drop_timers(tag, a[1])
+    drop_table(tag, a[1], r)
     redis.call('DEL', tag .. ':h:' .. a[1])
     redis.call('ZREM', tag .. ':fin', a[1])
   end

@@ -16,6 +16,7 @@
 //! | `{P:pN}:oseq`, `:in` | hash | outbox numbers per target; last number applied per source (exactly-once) |
 //! | `{P:pN}:i:<id>` | string | an instance: generation, first inbox entry, runtime status, history length, then the status (JSON, short field names) and the snapshot (see `record.rs`; records of earlier releases, a hash, are converted when first read) |
 //! | `{P:pN}:h:<id>` | string | an instance's history: MessagePack events, each preceded by its length; commits append |
+//! | `{P:pN}:t:<id>` | hash | the task table (open tasks, results not yet awaited) of an instance with many, kept apart from its snapshot: task id → entry (MessagePack); a step sets and deletes the entries it changed (`WorkerBuilder::task_table_apart_from`) |
 //! | `{P:pN}:idx` | zset | the partition's instances by creation time (then id): listing and bulk purges walk it by rank |
 //! | `{P:pN}:fin` | zset | the partition's finished instances (Completed, Failed, Terminated) by when they finished, kept exact by the scripts that change a status: what retention deletes from |
 //! | `{P:pN}:lease`, `:epoch` | string | the partition's lease (worker id, `PX`) and fencing epoch |
@@ -610,6 +611,17 @@ impl Backend for Redis {
 
     fn snapshot<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, Error>> {
         Box::pin(self.load_snapshot(instance_id))
+    }
+
+    fn keeps_task_tables_apart(&self) -> bool {
+        true
+    }
+
+    fn snapshot_table<'a>(
+        &'a self,
+        instance_id: &'a str,
+    ) -> BoxFuture<'a, Result<crate::engine::store::TableEntries, Error>> {
+        Box::pin(self.load_table(instance_id))
     }
 
     fn history<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<HistoryEvent>>, Error>> {

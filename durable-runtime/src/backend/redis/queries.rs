@@ -7,12 +7,31 @@ use crate::error::Error;
 use crate::history::HistoryEvent;
 use crate::instance::{InstancePage, InstanceQuery, InstanceStatus};
 use crate::metrics::{PartitionDepths, QueueDepths};
+use crate::state::Snapshot;
 use crate::time::Millis;
 use redis::Value;
 
 /// A page looks at up to this many instances per partition (or the page size, if larger)
 /// when a filter skips many.
 const PAGE_SCAN: usize = 1000;
+
+/// A hash's fields and values as read.
+type HashFields = Vec<(String, Vec<u8>)>;
+
+/// A task table's fields as entries by task id.
+fn table_entries(instance_id: &str, pairs: HashFields) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+    pairs
+        .into_iter()
+        .map(|(id, entry)| {
+            let id = id.parse().map_err(|_| {
+                Error::Backend(format!(
+                    "redis: the task table of instance {instance_id:?} has a field {id:?} that is not a task id"
+                ))
+            })?;
+            Ok((id, entry))
+        })
+        .collect()
+}
 
 /// The (creation time, id) a continuation stands for.
 fn parse_continuation(c: &str) -> Result<(Millis, String), Error> {
@@ -40,7 +59,44 @@ impl Redis {
     /// An instance's snapshot, if it has one.
     pub(super) async fn load_snapshot(&self, instance_id: &str) -> Result<Option<Vec<u8>>, Error> {
         let p = self.part_of(instance_id);
-        Ok(self.records(&[(p, instance_id)]).await?.pop().flatten().and_then(|r| r.snapshot))
+        let Some(bytes) = self.records(&[(p, instance_id)]).await?.pop().flatten().and_then(|r| r.snapshot) else {
+            return Ok(None);
+        };
+        if !Snapshot::is_split(&bytes) {
+            return Ok(Some(bytes));
+        }
+        // Its task table is kept apart: the record and the table read together (one
+        // transaction, so no step commits between), and the snapshot given whole.
+        let t = self.tag(p);
+        let (record, table): (Option<Vec<u8>>, HashFields) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(format!("{t}:i:{instance_id}"))
+            .cmd("HGETALL")
+            .arg(format!("{t}:t:{instance_id}"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("reading a snapshot", e))?;
+        let Some(bytes) = record.map(|r| record::Record::parse(&r)).transpose()?.and_then(|r| r.snapshot) else {
+            return Ok(None);
+        };
+        if !Snapshot::is_split(&bytes) {
+            return Ok(Some(bytes));
+        }
+        let table = table_entries(instance_id, table)?;
+        Snapshot::from_split(&bytes, &table)?.to_bytes().map(Some)
+    }
+
+    /// The task table a split snapshot of an instance keeps apart (`:t:<id>`), entries by
+    /// task id; empty if it has none.
+    pub(super) async fn load_table(&self, instance_id: &str) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let p = self.part_of(instance_id);
+        let pairs: HashFields = redis::cmd("HGETALL")
+            .arg(format!("{}:t:{instance_id}", self.tag(p)))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| backend_err("reading a task table", e))?;
+        table_entries(instance_id, pairs)
     }
 
     /// An instance's history, if the instance exists.

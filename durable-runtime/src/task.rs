@@ -215,11 +215,12 @@ impl<T: DeserializeOwned> DurableTask for Task<T> {
     }
 }
 
-/// How `when_all`/`when_any` save their list of tasks: a list of single tasks as runs of
-/// consecutive ids of one kind, `{"runs": [[first id, count, kind], …]}` — a fan-out of
-/// 100,000 activities is one run of a few bytes, not 100,000 entries read and written at each
-/// step — and any other list as the tasks themselves (the form earlier releases saved, which
-/// reads back too).
+/// How `when_all`/`when_any` hold and save their list of tasks: a list of single tasks is
+/// saved as runs of consecutive ids of one kind, `{"runs": [[first id, count, kind], …]}`, and
+/// read back as those runs, each task made when it is looked at — a fan-out of 100,000
+/// activities is a few bytes, not 100,000 entries read and written at each step; any other
+/// list is saved as the tasks themselves (the form earlier releases saved, which reads back
+/// too).
 mod task_list {
     use super::{DurableTask, TaskKind};
     use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -227,71 +228,130 @@ mod task_list {
     use serde::{Deserialize, Serialize};
     use std::marker::PhantomData;
 
-    /// The runs of a list of single tasks; `None` if one of them is a combination.
-    fn runs<D: DurableTask>(tasks: &[D]) -> Option<Vec<(u64, u64, &TaskKind)>> {
-        let mut runs: Vec<(u64, u64, &TaskKind)> = Vec::new();
-        for t in tasks {
-            let (id, kind) = t.__leaf()?;
-            match runs.last_mut() {
-                Some((first, n, k)) if *first + *n == id && *k == kind => *n += 1,
-                _ => runs.push((id, 1, kind)),
-            }
-        }
-        Some(runs)
+    /// The tasks of a `when_all` or `when_any`.
+    pub(crate) enum TaskList<D> {
+        /// The tasks themselves (as created in this step, or saved one by one).
+        Tasks(Vec<D>),
+        /// Runs of single tasks (first id, count, kind), as read back.
+        Runs(Vec<(u64, u64, TaskKind)>, PhantomData<fn() -> D>),
     }
 
-    pub(super) fn serialize<D: DurableTask + Serialize, S: Serializer>(tasks: &[D], s: S) -> Result<S::Ok, S::Error> {
-        match runs(tasks) {
-            Some(runs) if !tasks.is_empty() => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("runs", &runs)?;
-                m.end()
+    impl<D: std::fmt::Debug> std::fmt::Debug for TaskList<D> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                TaskList::Tasks(t) => f.debug_list().entries(t).finish(),
+                TaskList::Runs(r, _) => f.debug_struct("Runs").field("runs", r).finish(),
             }
-            _ => tasks.serialize(s),
         }
     }
 
-    pub(super) fn deserialize<'de, D, De>(d: De) -> Result<Vec<D>, De::Error>
-    where
-        D: DurableTask + Deserialize<'de>,
-        De: Deserializer<'de>,
-    {
-        struct V<D>(PhantomData<D>);
-        impl<'de, D: DurableTask + Deserialize<'de>> Visitor<'de> for V<D> {
-            type Value = Vec<D>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of tasks, or runs of tasks")
+    impl<D: DurableTask> TaskList<D> {
+        pub(crate) fn len(&self) -> usize {
+            match self {
+                TaskList::Tasks(t) => t.len(),
+                TaskList::Runs(r, _) => r.iter().map(|(_, n, _)| *n as usize).sum(),
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<D>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-                while let Some(t) = seq.next_element()? {
-                    out.push(t);
-                }
-                Ok(out)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<D>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if key != "runs" {
-                        map.next_value::<de::IgnoredAny>()?;
-                        continue;
+        }
+
+        /// Call `f` with each task and its index, in order (from the last with `rev`), until
+        /// it returns false; whether it went through them all.
+        pub(crate) fn all(&self, rev: bool, mut f: impl FnMut(usize, &D) -> bool) -> bool {
+            match self {
+                TaskList::Tasks(t) if rev => t.iter().enumerate().rev().all(|(i, d)| f(i, d)),
+                TaskList::Tasks(t) => t.iter().enumerate().all(|(i, d)| f(i, d)),
+                TaskList::Runs(runs, _) => {
+                    let mut at = Vec::with_capacity(runs.len());
+                    let mut i = 0;
+                    for (_, n, _) in runs {
+                        at.push(i);
+                        i += *n as usize;
                     }
-                    for (first, n, kind) in map.next_value::<Vec<(u64, u64, TaskKind)>>()? {
-                        out.reserve(n.min(1 << 20) as usize);
-                        for id in first..first.saturating_add(n) {
-                            let t = D::__from_leaf(id, kind.clone()).ok_or_else(|| {
-                                de::Error::custom("a run of single tasks where combinations were saved")
-                            })?;
-                            out.push(t);
+                    let mut each = |k: usize| {
+                        let (first, n, kind) = &runs[k];
+                        let mut one = |j: u64| {
+                            let d = D::__from_leaf(first + j, kind.clone()).expect("checked when read back");
+                            f(at[k] + j as usize, &d)
+                        };
+                        if rev { (0..*n).rev().all(&mut one) } else { (0..*n).all(&mut one) }
+                    };
+                    if rev { (0..runs.len()).rev().all(&mut each) } else { (0..runs.len()).all(&mut each) }
+                }
+            }
+        }
+
+        /// The runs of a list of single tasks; `None` if one of them is a combination.
+        fn runs(&self) -> Option<Vec<(u64, u64, &TaskKind)>> {
+            match self {
+                TaskList::Runs(r, _) => Some(r.iter().map(|(f, n, k)| (*f, *n, k)).collect()),
+                TaskList::Tasks(tasks) => {
+                    let mut runs: Vec<(u64, u64, &TaskKind)> = Vec::new();
+                    for t in tasks {
+                        let (id, kind) = t.__leaf()?;
+                        match runs.last_mut() {
+                            Some((first, n, k)) if *first + *n == id && *k == kind => *n += 1,
+                            _ => runs.push((id, 1, kind)),
                         }
                     }
+                    Some(runs)
                 }
-                Ok(out)
             }
         }
-        d.deserialize_any(V(PhantomData))
+    }
+
+    impl<D: DurableTask + Serialize> Serialize for TaskList<D> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self.runs() {
+                Some(runs) if !runs.is_empty() => {
+                    let mut m = s.serialize_map(Some(1))?;
+                    m.serialize_entry("runs", &runs)?;
+                    m.end()
+                }
+                _ => match self {
+                    TaskList::Tasks(t) => t.serialize(s),
+                    TaskList::Runs(..) => Vec::<D>::new().serialize(s),
+                },
+            }
+        }
+    }
+
+    impl<'de, D: DurableTask + Deserialize<'de>> Deserialize<'de> for TaskList<D> {
+        fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+            struct V<D>(PhantomData<D>);
+            impl<'de, D: DurableTask + Deserialize<'de>> Visitor<'de> for V<D> {
+                type Value = TaskList<D>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a list of tasks, or runs of tasks")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TaskList<D>, A::Error> {
+                    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                    while let Some(t) = seq.next_element()? {
+                        out.push(t);
+                    }
+                    Ok(TaskList::Tasks(out))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TaskList<D>, A::Error> {
+                    let mut runs = Vec::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        if key == "runs" {
+                            runs = map.next_value::<Vec<(u64, u64, TaskKind)>>()?;
+                        } else {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                    if let Some((first, _, kind)) = runs.first()
+                        && D::__from_leaf(*first, kind.clone()).is_none()
+                    {
+                        return Err(de::Error::custom("runs of single tasks where combinations of tasks were saved"));
+                    }
+                    Ok(TaskList::Runs(runs, PhantomData))
+                }
+            }
+            d.deserialize_any(V(PhantomData))
+        }
     }
 }
+
+use task_list::TaskList;
 
 /// A view of a task that is ready when the task is, and leaves it as it was when the awaiting
 /// is done (its result stays to be consumed, or it stays awaited): for waiting on a task and
@@ -347,13 +407,12 @@ impl<T> Task<T> {
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(bound(serialize = "D: DurableTask + Serialize", deserialize = "D: DurableTask + Deserialize<'de>"))]
 pub struct WhenAll<D> {
-    #[serde(with = "task_list")]
-    tasks: Vec<D>,
+    tasks: TaskList<D>,
     #[serde(skip)]
     ctx: Option<OrchestrationContext>,
 }
 
-impl<D> WhenAll<D> {
+impl<D: DurableTask> WhenAll<D> {
     /// Name the suspension point where this task is awaited: `ctx.wait_for_event("approval")
     /// .checkpoint("approval").await`. A state saved there is resumed by any code that awaits a
     /// task with the same checkpoint name and keeps the same locals live there, however the
@@ -364,7 +423,7 @@ impl<D> WhenAll<D> {
         self
     }
     pub(crate) fn new(tasks: Vec<D>, ctx: OrchestrationContext) -> Self {
-        Self { tasks, ctx: Some(ctx) }
+        Self { tasks: TaskList::Tasks(tasks), ctx: Some(ctx) }
     }
     /// How many tasks it waits for.
     pub fn len(&self) -> usize {
@@ -372,7 +431,7 @@ impl<D> WhenAll<D> {
     }
     /// Whether it waits for no task at all (then it completes at once with an empty `Vec`).
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.tasks.len() == 0
     }
 }
 
@@ -386,15 +445,15 @@ where
         // From the last: tasks tend to complete in the order they were started, so a fan-out
         // still running finds one not done at once, instead of passing every one done so far
         // at each step.
-        self.tasks.iter().rev().all(|t| t.__ready(st))
+        self.tasks.all(true, |_, t| t.__ready(st))
     }
 
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         let mut seq = 0;
         let mut out = Vec::with_capacity(self.tasks.len());
         let mut failure = None;
-        for t in &self.tasks {
-            let (s, r) = t.__poll(st)?;
+        let all = self.tasks.all(false, |_, t| {
+            let Some((s, r)) = t.__poll(st) else { return false };
             seq = seq.max(s);
             match r {
                 Ok(v) => out.push(v),
@@ -404,8 +463,9 @@ where
                     }
                 }
             }
-        }
-        Some((
+            true
+        });
+        all.then_some((
             seq,
             match failure {
                 Some(e) => Err(e),
@@ -415,9 +475,10 @@ where
     }
 
     fn __release(&self, st: &mut CtxState) {
-        for t in &self.tasks {
+        self.tasks.all(false, |_, t| {
             t.__release(st);
-        }
+            true
+        });
     }
 }
 
@@ -425,8 +486,7 @@ where
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(bound(serialize = "D: DurableTask + Serialize", deserialize = "D: DurableTask + Deserialize<'de>"))]
 pub struct WhenAny<D> {
-    #[serde(with = "task_list")]
-    tasks: Vec<D>,
+    tasks: TaskList<D>,
     #[serde(skip)]
     ctx: Option<OrchestrationContext>,
 }
@@ -443,7 +503,7 @@ impl<D> WhenAny<D> {
     }
     pub(crate) fn new(tasks: Vec<D>, ctx: OrchestrationContext) -> Self {
         assert!(!tasks.is_empty(), "`when_any` needs at least one task");
-        Self { tasks, ctx: Some(ctx) }
+        Self { tasks: TaskList::Tasks(tasks), ctx: Some(ctx) }
     }
 }
 
@@ -451,25 +511,27 @@ impl<D: DurableTask> DurableTask for WhenAny<D> {
     type Output = (usize, D::Output);
 
     fn __ready(&self, st: &CtxState) -> bool {
-        self.tasks.iter().any(|t| t.__ready(st))
+        !self.tasks.all(false, |_, t| !t.__ready(st))
     }
 
     fn __poll(&self, st: &CtxState) -> Option<(u64, Self::Output)> {
         let mut best: Option<(u64, usize, D::Output)> = None;
-        for (i, t) in self.tasks.iter().enumerate() {
+        self.tasks.all(false, |i, t| {
             if let Some((s, r)) = t.__poll(st)
                 && best.as_ref().is_none_or(|(bs, _, _)| s < *bs)
             {
                 best = Some((s, i, r));
             }
-        }
+            true
+        });
         best.map(|(s, i, r)| (s, (i, r)))
     }
 
     fn __release(&self, st: &mut CtxState) {
-        for t in &self.tasks {
+        self.tasks.all(false, |_, t| {
             t.__release(st);
-        }
+            true
+        });
     }
 }
 
@@ -612,7 +674,12 @@ mod tests {
         assert!(bytes.len() < 64, "{} bytes for 10,000 tasks", bytes.len());
         let back: WhenAll<Task<u64>> = payload::from_state(&bytes).unwrap();
         assert_eq!(back.len(), 10_000);
-        assert!(back.tasks.iter().enumerate().all(|(i, t)| t.id == i as u64 && t.kind == TaskKind::Activity));
+        let mut seen = Vec::new();
+        back.tasks.all(false, |i, t| {
+            seen.push((i, t.id, t.kind.clone()));
+            true
+        });
+        assert_eq!(seen, (0..10_000).map(|i| (i, i as u64, TaskKind::Activity)).collect::<Vec<_>>());
     }
 
     #[test]
@@ -625,9 +692,17 @@ mod tests {
         tasks.swap(0, 1);
         let any = ctx.when_any(tasks);
         let back: WhenAny<Task<u64>> = payload::from_state(&encode(&any)).unwrap();
-        let seen: Vec<(u64, TaskKind)> = back.tasks.iter().map(|t| (t.id, t.kind.clone())).collect();
-        let want: Vec<(u64, TaskKind)> = any.tasks.iter().map(|t| (t.id, t.kind.clone())).collect();
-        assert_eq!(seen, want);
+        let ids = |l: &TaskList<Task<u64>>, rev| {
+            let mut v = Vec::new();
+            l.all(rev, |i, t| {
+                v.push((i, t.id, t.kind.clone()));
+                true
+            });
+            v
+        };
+        assert!(matches!(back.tasks, TaskList::Runs(..)));
+        assert_eq!(ids(&back.tasks, false), ids(&any.tasks, false));
+        assert_eq!(ids(&back.tasks, true), ids(&any.tasks, true));
     }
 
     #[test]
@@ -640,12 +715,14 @@ mod tests {
         let tasks: Vec<Task<u64>> = (0..3).map(|i| ctx.call_activity_by_name("a", i)).collect();
         // What earlier releases saved: the tasks one by one.
         let back: WhenAll<Task<u64>> = payload::from_state(&encode(&Before { tasks: &tasks })).unwrap();
-        assert_eq!(back.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), vec![0, 1, 2]);
+        let TaskList::Tasks(read) = &back.tasks else { panic!("read as tasks") };
+        assert_eq!(read.iter().map(|t| t.id).collect::<Vec<_>>(), vec![0, 1, 2]);
         // A list of combinations is saved as it is.
         let inner = vec![ctx.when_all(tasks), ctx.when_all(vec![ctx.call_activity_by_name::<_, u64>("a", 7)])];
         let outer = ctx.when_all(inner);
         let back: WhenAll<WhenAll<Task<u64>>> = payload::from_state(&encode(&outer)).unwrap();
-        assert_eq!(back.tasks.iter().map(|w| w.len()).collect::<Vec<_>>(), vec![3, 1]);
-        assert_eq!(back.tasks[1].tasks[0].id, 3);
+        let TaskList::Tasks(read) = &back.tasks else { panic!("a list of combinations is read as tasks") };
+        assert_eq!(read.iter().map(|w| w.len()).collect::<Vec<_>>(), vec![3, 1]);
+        assert!(!read[1].tasks.all(false, |_, t| t.id != 3), "task 3 in the second");
     }
 }

@@ -264,7 +264,9 @@ const WAKE_KEY: &str = "wake";
 /// Step an instance: process its pending messages and return what to commit. `history` must be
 /// given when [`needs_history`] says so; `now` is the backend's clock. Without the history, an
 /// instance whose snapshot no registered code resumes is blocked without trying a replay:
-/// [`step`] asks for the history instead (the worker uses it).
+/// [`step`] asks for the history instead (the worker uses it). A snapshot whose task table
+/// the backend keeps apart ([`Prepared::needs_table`]) is unreadable here: step it with
+/// [`prepare_with`], [`Prepared::fill_table`] and [`step_with`], as the worker does.
 pub fn process(
     registry: &Registry,
     item: &OrchestrationWorkItem,

@@ -648,7 +648,7 @@ impl Processing<'_> {
         let from = self.config.task_table_apart_from;
         let stored_apart = self.item.snapshot.as_deref().is_some_and(Snapshot::is_split);
         // Once apart, a table stays apart until it is a quarter of the size that put it there.
-        let apart = from > 0 && s.runtime.table_len() >= if stored_apart { from / 4 } else { from };
+        let apart = from > 0 && s.runtime.table_len() >= if stored_apart { (from / 4).max(1) } else { from };
         if !apart {
             return s.to_bytes().map(SnapshotChange::Set);
         }

@@ -65,16 +65,16 @@ impl Redis {
         if !Snapshot::is_split(&bytes) {
             return Ok(Some(bytes));
         }
-        // Its task table is kept apart: the record and the table read together (one
-        // transaction, so no step commits between), and the snapshot given whole.
-        let t = self.tag(p);
-        let (record, table): (Option<Vec<u8>>, HashFields) = redis::pipe()
-            .atomic()
-            .cmd("GET")
-            .arg(format!("{t}:i:{instance_id}"))
-            .cmd("HGETALL")
-            .arg(format!("{t}:t:{instance_id}"))
-            .query_async(&mut self.conn())
+        // Its task table is kept apart: the record and the table read together (one script,
+        // so that no step commits between the two), and the snapshot given whole.
+        let (record, table): (Option<Vec<u8>>, HashFields) = self
+            .inner
+            .scripts
+            .snapshot
+            .key(format!("{}:lease", self.tag(p)))
+            .arg(self.tag(p))
+            .arg(instance_id)
+            .invoke_async(&mut self.conn())
             .await
             .map_err(|e| backend_err("reading a snapshot", e))?;
         let Some(bytes) = record.map(|r| record::Record::parse(&r)).transpose()?.and_then(|r| r.snapshot) else {

@@ -104,6 +104,7 @@ pub(super) struct Scripts {
     pub(super) consumers: Lua,
     pub(super) members: Lua,
     pub(super) migrate: Lua,
+    pub(super) snapshot: Lua,
     pub(super) slot: Lua,
     pub(super) rate: Lua,
 }
@@ -126,6 +127,7 @@ impl Scripts {
             consumers: Lua::new(lua!("consumers.lua")),
             members: Lua::new(lua!("members.lua")),
             migrate: Lua::new(lua!("migrate.lua")),
+            snapshot: Lua::new(lua!("snapshot.lua")),
             slot: Lua::new(lua!("line.lua", "slot.lua")),
             rate: Lua::new(lua!("line.lua", "rate.lua")),
         }
@@ -153,6 +155,7 @@ impl Redis {
             &s.consumers,
             &s.members,
             &s.migrate,
+            &s.snapshot,
             &s.slot,
             &s.rate,
         ] {

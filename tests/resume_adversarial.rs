@@ -395,6 +395,77 @@ async fn an_unchanged_body_whose_local_changed_type_resumes_by_replay() {
     new.shutdown().await.unwrap();
 }
 
+/// The same, for a wide fan-out whose task table is kept apart from its snapshot: the step of
+/// the same code takes the table and refuses the snapshot; the table is read again and the
+/// instance resumes by replay, each activity's result counted once.
+mod wide_old {
+    use super::*;
+    #[activity]
+    pub async fn triple(x: u64) -> Result<u64, ActivityError> {
+        Ok(3 * x)
+    }
+    pub fn limit() -> u32 {
+        10
+    }
+    #[orchestrator(name = "wide_limit")]
+    pub async fn wide_limited(ctx: OrchestrationContext, n: u64) -> Result<String, OrchestrationError> {
+        let max = limit();
+        let tasks: Vec<_> = (1..=n).map(|i| ctx.call_activity(triple, i)).collect();
+        let got = ctx.when_all(tasks).await?;
+        Ok(format!("{} of {max}", got.iter().sum::<u64>()))
+    }
+}
+
+mod wide_new {
+    pub use super::wide_old::triple;
+    use super::*;
+    pub fn limit() -> u64 {
+        10
+    }
+    #[orchestrator(name = "wide_limit")]
+    pub async fn wide_limited(ctx: OrchestrationContext, n: u64) -> Result<String, OrchestrationError> {
+        let max = limit();
+        let tasks: Vec<_> = (1..=n).map(|i| ctx.call_activity(triple, i)).collect();
+        let got = ctx.when_all(tasks).await?;
+        Ok(format!("{} of {max}", got.iter().sum::<u64>()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wide_fan_out_whose_own_code_refuses_its_split_snapshot_resumes_by_replay() {
+    assert_eq!(wide_old::wide_limited::FINGERPRINT, wide_new::wide_limited::FINGERPRINT);
+    let backend = memory();
+    let client = Client::from_arc(backend.clone());
+    // Parked on 40 activities no worker runs yet: its table (40 open tasks) kept apart.
+    let old = Worker::builder_arc(backend.clone())
+        .orchestrator(wide_old::wide_limited)
+        .task_table_apart_from(4)
+        .start()
+        .await
+        .unwrap();
+    let id = client.start(wide_old::wide_limited, 40).await.unwrap().into_string();
+    parked_at(&client, &id, "ctx.when_all(tasks)").await;
+    let bytes = eventually_some("the split snapshot", async || {
+        backend.snapshot_table(&id).await.ok().filter(|t| t.len() == 40)
+    })
+    .await;
+    assert_eq!(bytes.len(), 40);
+    old.shutdown().await.unwrap();
+    let new = worker(&backend)
+        .orchestrator(wide_new::wide_limited)
+        .activity(wide_new::triple)
+        .task_table_apart_from(4)
+        .start()
+        .await
+        .unwrap();
+    let s = settled(&client, &id).await;
+    assert_eq!(s.output.as_deref(), Some(format!("\"{} of 10\"", 3 * 40 * 41 / 2).as_str()), "{s:?}");
+    let history = client.history(&id).await.unwrap();
+    let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
+    assert_eq!(completed, 40, "{history:?}");
+    new.shutdown().await.unwrap();
+}
+
 /// The same fast path with the very same code: `std::any::type_name` is documented as unstable
 /// across compiler releases; a toolchain upgrade that renders a type name differently
 /// (simulated: the saved `durable_runtime::task::Task<u32>` written as an older rustc might

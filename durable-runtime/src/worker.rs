@@ -651,21 +651,21 @@ async fn step_instance(
             span.record("resumed_at", at.as_str());
         }
     }
-    if prepared.needs_table {
-        match backend.snapshot_table(&item.instance_id).await {
-            Ok(t) => prepared.fill_table(&t),
-            Err(e) => {
-                tracing::warn!(instance = %item.instance_id, error = %e, "loading the task table failed; the step is handed back");
-                let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
-                return None;
-            }
-        }
-    }
     let mut history = None;
     let mut loaded = false;
     let now = backend.now();
     let started = std::time::Instant::now();
     let commit = loop {
+        if prepared.needs_table {
+            match backend.snapshot_table(&item.instance_id).await {
+                Ok(t) => prepared.fill_table(&t),
+                Err(e) => {
+                    tracing::warn!(instance = %item.instance_id, error = %e, "loading the task table failed; the step is handed back");
+                    let _ = backend.abandon_orchestration_work(&item.instance_id, item.lock).await;
+                    return None;
+                }
+            }
+        }
         if prepared.needs_history && !loaded {
             match backend.history(&item.instance_id).await {
                 Ok(h) => history = h,

@@ -111,6 +111,9 @@ pub struct Prepared {
     /// ([`Backend::snapshot_table`](store::Backend::snapshot_table)) and given with
     /// [`Prepared::fill_table`]; a step without it finds the snapshot unreadable.
     pub needs_table: bool,
+    /// Whether the code that wrote the snapshot may step it without a probe (not after it
+    /// refused it).
+    shortcut: bool,
 }
 
 impl Prepared {
@@ -225,7 +228,7 @@ pub fn prepare(item: &OrchestrationWorkItem) -> Prepared {
 /// item's snapshot bytes.
 pub fn prepare_with(item: &OrchestrationWorkItem, cache: Option<&SnapshotCache>) -> Prepared {
     let Some(status) = item.status.as_ref().filter(|_| !crate::ids::is_entity_instance(&item.instance_id)) else {
-        return Prepared { snapshot: Ok(None), needs_history: false, needs_table: false };
+        return Prepared { snapshot: Ok(None), needs_history: false, needs_table: false, shortcut: true };
     };
     let cached = match (cache, item.snapshot.as_deref()) {
         (Some(cache), Some(bytes)) => cache.take(&item.instance_id, bytes),
@@ -246,7 +249,7 @@ pub fn prepare_with(item: &OrchestrationWorkItem, cache: Option<&SnapshotCache>)
     let lost = matches!(snapshot, Ok(None)) && live;
     // A snapshot no registered code resumes also needs the history (a replay may); `step`
     // finds that out and asks for it.
-    Prepared { snapshot, needs_history: rewind || lost, needs_table }
+    Prepared { snapshot, needs_history: rewind || lost, needs_table, shortcut: true }
 }
 
 /// Whether [`process`] needs the instance's history for this work item.
@@ -274,9 +277,13 @@ pub fn process(
     now: Millis,
     config: &EngineConfig,
 ) -> StepCommit {
-    match run(registry, item, prepare(item).table_checked(), history, now, config, false, None) {
+    match run(registry, item, prepare(item).table_checked(), history, now, config, false, None, true) {
         Ok(c) => c,
-        Err(ask) => ask.0,
+        Err(ask) => match *ask {
+            process::Ask::History(ask) => ask.0,
+            // Not without the table, which a split snapshot here does not have (it is unreadable).
+            process::Ask::Table => unreachable!("a snapshot without its table is never stepped"),
+        },
     }
 }
 
@@ -315,9 +322,21 @@ pub fn step_with(
     cache: Option<&SnapshotCache>,
 ) -> Stepped {
     let ask = history.is_none() && !prepared.needs_history;
-    match run(registry, item, prepared.table_checked(), history, now, config, ask, cache) {
+    let shortcut = prepared.shortcut;
+    match run(registry, item, prepared.table_checked(), history, now, config, ask, cache, shortcut) {
         Ok(c) => Stepped::Commit(c),
-        Err(ask) => Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true, needs_table: false }),
+        Err(ask) => match *ask {
+            process::Ask::History(ask) => {
+                Stepped::NeedsHistory(Prepared { snapshot: ask.1, needs_history: true, needs_table: false, shortcut })
+            }
+            process::Ask::Table => {
+                // Read again (its table too, `needs_table`), and stepped without the shortcut.
+                let mut again = prepare_with(item, None);
+                again.shortcut = false;
+                again.needs_history |= history.is_some();
+                Stepped::NeedsHistory(again)
+            }
+        },
     }
 }
 
@@ -331,7 +350,8 @@ fn run(
     config: &EngineConfig,
     ask: bool,
     cache: Option<&SnapshotCache>,
-) -> Result<StepCommit, Box<process::AskHistory>> {
+    shortcut: bool,
+) -> Result<StepCommit, Box<process::Ask>> {
     if crate::ids::is_entity_instance(&item.instance_id) {
         if let Some(id) = crate::ids::EntityId::from_instance_id(&item.instance_id)
             && id.name == crate::flow::LIMIT_ENTITY
@@ -340,5 +360,5 @@ fn run(
         }
         return Ok(entity::process_entity(registry, item, now, config));
     }
-    process::process_orchestration(registry, item, snapshot, history, now, config, ask, cache)
+    process::process_orchestration(registry, item, snapshot, history, now, config, ask, cache, shortcut)
 }

@@ -22,6 +22,17 @@ use crate::time::Millis;
 /// (the instance blocked), and the snapshot given back.
 pub(super) struct AskHistory(pub StepCommit, pub Result<Option<Snapshot>, String>);
 
+/// What a step that could not finish without something it was not given asks for (boxed
+/// where it is returned).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Ask {
+    /// The history ([`AskHistory`]).
+    History(AskHistory),
+    /// A split snapshot's task table read again, and the step run without the shortcut of
+    /// the code that wrote it: that code refused the snapshot, and the table had gone into it.
+    Table,
+}
+
 /// Step orchestration instance `item` (see [`super::process`]). With `ask`, a step that needs
 /// the history (not given) to decide is an `Err`.
 #[allow(clippy::too_many_arguments)]
@@ -34,7 +45,8 @@ pub(super) fn process_orchestration(
     config: &EngineConfig,
     ask: bool,
     cache: Option<&super::SnapshotCache>,
-) -> Result<StepCommit, Box<AskHistory>> {
+    shortcut: bool,
+) -> Result<StepCommit, Box<Ask>> {
     let Some(status) = &item.status else {
         // The instance is gone (purged): drop its messages.
         return Ok(StepCommit::ack(item, item.messages.iter().map(|m| m.id).collect()));
@@ -65,17 +77,22 @@ pub(super) fn process_orchestration(
         granted: false,
         held_grant: None,
         table_from_base: false,
+        shortcut,
+        lost_table: false,
     };
     for m in &item.messages {
         p.on_message(m.id, &m.message, history);
     }
     p.flush(history);
+    if p.lost_table {
+        return Err(Box::new(Ask::Table));
+    }
     if ask && p.wants_history {
         let snapshot = match p.unreadable.take() {
             Some(e) => Err(e),
             None => Ok(p.snapshot.take()),
         };
-        return Err(Box::new(AskHistory(p.into_commit(), snapshot)));
+        return Err(Box::new(Ask::History(AskHistory(p.into_commit(), snapshot))));
     }
     if let Some(cache) = cache
         && let SnapshotChange::Set(bytes) | SnapshotChange::Split { rest: bytes, .. } = &p.snapshot_change
@@ -122,6 +139,12 @@ struct Processing<'a> {
     /// The step ran from the stored snapshot's own task table (not a replayed, rewound or new
     /// one): a table kept apart is then written as what the step changed in it.
     table_from_base: bool,
+    /// Whether the code that wrote the snapshot may step it by value without a probe
+    /// (`step_same_code`).
+    shortcut: bool,
+    /// That code refused a split snapshot whose table had gone into the step: the step is to
+    /// be run again with the table read again ([`Ask::Table`]).
+    lost_table: bool,
     /// The grant of a slot that came while the instance is suspended (before it started):
     /// left in the inbox, taken when it is resumed.
     held_grant: Option<MessageId>,
@@ -456,6 +479,9 @@ impl Processing<'_> {
         } else if let Ok((entry, run)) = self.step_same_code(&instance_id, &name, &messages, limit) {
             (entry, run)
         } else {
+            if self.lost_table {
+                return;
+            }
             // Other code than the one that wrote the snapshot (or that code refused it): each
             // candidate gets a probe run, then the history may be replayed.
             let r = Resume {
@@ -514,6 +540,9 @@ impl Processing<'_> {
         messages: &[TaskMessage],
         limit: usize,
     ) -> Result<(OrchestratorEntry, Option<StepRun>), ()> {
+        if !self.shortcut {
+            return Err(());
+        }
         let s = self.snapshot.as_ref().ok_or(())?;
         let entry = *self.registry.get_version(name, self.status.version).ok_or(())?;
         if s.version != entry.version || s.fingerprint != entry.fingerprint {
@@ -527,6 +556,10 @@ impl Processing<'_> {
                 // It refused its own snapshot (a helper's type changed, a toolchain renders
                 // type names differently).
                 self.restore_snapshot();
+                // A split snapshot's table went into the step: read it again, and let the
+                // other versions and the history have their turn with it.
+                self.lost_table =
+                    self.snapshot.is_none() && self.item.snapshot.as_deref().is_some_and(Snapshot::is_split);
                 Err(())
             }
             None => {
@@ -542,10 +575,9 @@ impl Processing<'_> {
     fn restore_snapshot(&mut self) {
         self.table_from_base = false;
         if self.item.snapshot.as_deref().is_some_and(Snapshot::is_split) {
-            // Its task table, kept apart, went into the step: the history rebuilds the state.
+            // Its task table, kept apart, went into the step: not at hand any more (a step
+            // that consumed nothing commits nothing of it; one refused asks for it again).
             self.snapshot = None;
-            self.unreadable =
-                Some("its task table went into a step that refused it; it is rebuilt from its history".into());
             return;
         }
         match self.item.snapshot.as_deref().map(Snapshot::from_bytes).transpose() {

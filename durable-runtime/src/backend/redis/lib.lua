@@ -21,7 +21,10 @@ local counters = {}
 -- replica that was behind) the counter goes back too, and a plain INCR would hand out values
 -- again that a worker already saw for something else. The clock has moved on, so these are
 -- never handed out again (unless Redis's clock went back as well). The clock is read once per
--- script call, and a counter once; each value handed out is one `SET`.
+-- script call, and a counter once; a counter moved is written once, when the script call ends
+-- (`flush_counters`, which every script runs after its body: a step scheduling 100,000
+-- activities writes the entry counter once, not 100,000 times).
+local moved = {}
 local function advance(key)
   local n = counters[key]
   if n then
@@ -35,9 +38,15 @@ local function advance(key)
     end
   end
   counters[key] = n
-  n = string.format('%.0f', n)
-  redis.call('SET', key, n)
-  return n
+  moved[key] = true
+  return string.format('%.0f', n)
+end
+
+-- Write the counters `advance` moved in this script call.
+local function flush_counters()
+  for key in pairs(moved) do
+    redis.call('SET', key, string.format('%.0f', counters[key]))
+  end
 end
 
 -- The next stream entry id of the partition: `<n>-0`, n from one counter per partition.

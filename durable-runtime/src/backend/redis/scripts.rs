@@ -1,14 +1,22 @@
-//! The Lua scripts (the `.lua` files beside this one, each prefixed with `lib.lua`, except the
-//! flow-control ones, `slot.lua` and `rate.lua`, which share only `line.lua`), loading them into
-//! Redis, and running them whether or not Redis's script cache has them.
+//! The Lua scripts (the `.lua` files beside this one, each prefixed with `lib.lua` and run as a
+//! function after which the counters it moved are written, except the flow-control ones,
+//! `slot.lua` and `rate.lua`, which share only `line.lua`), loading them into Redis, and running
+//! them whether or not Redis's script cache has them.
 
 use super::{Redis, backend_err};
 use crate::error::Error;
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, Script, ServerErrorKind, ToRedisArgs};
 
 macro_rules! lua {
+    // The script's body runs as a function, then the counters it moved are written (`advance`
+    // and `flush_counters` in `lib.lua`), then its reply is returned.
     ($file:literal) => {
-        concat!(include_str!("lib.lua"), "\n", include_str!($file))
+        concat!(
+            include_str!("lib.lua"),
+            "\nlocal function script_body()\n",
+            include_str!($file),
+            "\nend\nlocal reply = script_body()\nflush_counters()\nreturn reply\n"
+        )
     };
     ($lib:literal, $file:literal) => {
         concat!(include_str!($lib), "\n", include_str!($file))

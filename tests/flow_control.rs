@@ -129,13 +129,13 @@ async fn per_key_limit_of_one_never_runs_two_of_a_key_at_once<B: TestBackend>(ba
     worker.shutdown().await.unwrap();
 }
 
+/// A worker running `held`, one instance at a time per customer.
+async fn held_one_per_customer<B: TestBackend>(backend: &B) -> WorkerHandle {
+    Worker::builder(backend.clone()).orchestrator(held).concurrency_limit(held, by_customer()).start().await.unwrap()
+}
+
 async fn terminating_frees_the_slot_and_the_place_in_line<B: TestBackend>(backend: B) {
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(held)
-        .concurrency_limit(held, by_customer())
-        .start()
-        .await
-        .unwrap();
+    let worker = held_one_per_customer(&backend).await;
     let client = Client::new(backend.clone());
     let run = run_name("terminate");
     let order = |n| Order { run: run.clone(), customer: "same".into(), n };
@@ -506,12 +506,7 @@ async fn slots_in_a_redis_cluster_expire_and_go_in_order() {
 // ---- a waiting instance suspended, resumed, sent events ----
 
 async fn a_waiting_instance_suspended_and_resumed_starts_with_its_events<B: TestBackend>(backend: B) {
-    let worker = Worker::builder(backend.clone())
-        .orchestrator(held)
-        .concurrency_limit(held, by_customer())
-        .start()
-        .await
-        .unwrap();
+    let worker = held_one_per_customer(&backend).await;
     let client = Client::new(backend.clone());
     let run = run_name("suspend");
     let order = |n| Order { run: run.clone(), customer: "same".into(), n };

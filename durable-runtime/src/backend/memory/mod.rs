@@ -246,8 +246,7 @@ impl Backend for Memory {
             if !Snapshot::is_split(bytes) {
                 return Some(Ok(bytes.clone()));
             }
-            let table: Vec<(u64, Vec<u8>)> = i.table.iter().map(|(k, v)| (*k, v.clone())).collect();
-            Some(Snapshot::from_split(bytes, &table).and_then(|s| s.to_bytes()))
+            Some(Snapshot::from_split(bytes, &i.table_entries()).and_then(|s| s.to_bytes()))
         });
         Box::pin(std::future::ready(s.transpose()))
     }
@@ -261,10 +260,7 @@ impl Backend for Memory {
         instance_id: &'a str,
     ) -> BoxFuture<'a, Result<crate::engine::store::TableEntries, Error>> {
         let st = self.inner.lock();
-        let t = st
-            .instances
-            .get(instance_id)
-            .map_or_else(Vec::new, |i| i.table.iter().map(|(k, v)| (*k, v.clone())).collect());
+        let t = st.instances.get(instance_id).map_or_else(Vec::new, |i| i.table_entries());
         Box::pin(std::future::ready(Ok(t)))
     }
 

@@ -53,6 +53,13 @@ pub(super) struct Instance {
     finished_at: Option<Millis>,
 }
 
+impl Instance {
+    /// The entries of its snapshot's task table kept apart, by task id.
+    pub(super) fn table_entries(&self) -> crate::engine::store::TableEntries {
+        self.table.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+}
+
 impl State {
     fn next(&mut self) -> u64 {
         self.next_id += 1;

@@ -8,7 +8,7 @@
 pub mod memory;
 pub mod redis;
 
-pub use self::redis::{InboxStats, Redis, RedisBuilder};
+pub use self::redis::{InboxStats, RecordCacheStats, Redis, RedisBuilder};
 pub use crate::engine::store::{
     Action, ActivityRequest, ActivityWorkItem, Backend, DeadLetter, MessageId, NewInstance, OrchestrationWorkItem,
     PendingMessage, SnapshotChange, StepCommit, TableChange, TableEntries, TimerRequest,

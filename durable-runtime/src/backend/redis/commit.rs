@@ -14,6 +14,8 @@ use std::collections::HashSet;
 /// What a commit queued besides its own instance, for the in-memory state to follow.
 #[derive(Default)]
 struct CommitEffects {
+    /// The new status as the commit writes it, if it changes.
+    status: Option<Vec<u8>>,
     activities: bool,
     remote: bool,
     timers: Vec<(u32, Millis)>,
@@ -67,15 +69,17 @@ impl Redis {
                 a.extend(remove.iter().map(|id| id.to_string().into_bytes()));
             }
         }
+        let mut fx = CommitEffects::default();
         match &commit.status {
             Some(s) => {
-                a.push(record::encode_status(s)?);
+                let status = record::encode_status(s)?;
+                a.push(status.clone());
+                fx.status = Some(status);
                 a.push(s.runtime_status.to_string().into_bytes());
                 a.push(s.updated_ms.to_string().into_bytes());
             }
             None => a.extend([Vec::new(), Vec::new(), Vec::new()]),
         }
-        let mut fx = CommitEffects::default();
         a.push(commit.actions.len().to_string().into_bytes());
         let now = Backend::now(self);
         for action in &commit.actions {
@@ -189,6 +193,20 @@ impl Redis {
                     if remove {
                         part.insts.remove(&commit.instance_id);
                     }
+                    // What is kept of its record follows the commit (see `commit.lua`).
+                    let finished = commit.status.as_ref().is_some_and(|s| s.is_finished());
+                    let mut freed = 0;
+                    let mut grown = 0;
+                    if finished {
+                        freed = part.unkeep(&commit.instance_id);
+                    } else if let Some(k) = part.kept.get_mut(&commit.instance_id) {
+                        let id_len = commit.instance_id.len();
+                        freed = k.size(id_len);
+                        k.apply(commit, fx.status.as_deref());
+                        grown = k.size(id_len);
+                        part.kept_bytes = part.kept_bytes + grown - freed;
+                    }
+                    o.kept_bytes = o.kept_bytes + grown - freed;
                     if fx.remote {
                         part.outbox_dirty = true;
                     }
@@ -212,13 +230,16 @@ impl Redis {
                 Ok(())
             }
             "GONE" => {
-                // Replaced or purged since the fetch: look again with fresh data.
-                if let Some(part) = o.parts.get_mut(&info.part)
-                    && let Some(st) = part.insts.get_mut(&commit.instance_id)
-                {
-                    st.locked = None;
-                    st.has_new = true;
-                    part.ready.push_back(commit.instance_id.clone());
+                // Replaced or purged since the fetch (or since the commit that left the record
+                // kept): look again with fresh data.
+                if let Some(part) = o.parts.get_mut(&info.part) {
+                    let freed = part.unkeep(&commit.instance_id);
+                    if let Some(st) = part.insts.get_mut(&commit.instance_id) {
+                        st.locked = None;
+                        st.has_new = true;
+                        part.ready.push_back(commit.instance_id.clone());
+                    }
+                    o.kept_bytes -= freed;
                 }
                 drop(guard);
                 self.inner.ready.notify_waiters();
@@ -244,6 +265,10 @@ impl Redis {
     /// under a new epoch, which fences the commit if it is still on its way, and re-read it.
     fn reset_partition(&self, commit: &StepCommit) {
         let mut o = lock(&self.inner.owner);
+        if let Some(part) = o.parts.values_mut().find(|p| p.kept.contains_key(&commit.instance_id)) {
+            let freed = part.unkeep(&commit.instance_id);
+            o.kept_bytes -= freed;
+        }
         if let Some(info) = o.locks.remove(&commit.lock)
             && o.forget(info.part, Some(info.epoch))
         {

@@ -37,6 +37,7 @@ pub(super) struct Config {
     pub(super) clock_ahead: Duration,
     pub(super) retention: Option<Duration>,
     pub(super) replica_acks: u32,
+    pub(super) record_cache: usize,
 }
 
 impl RedisBuilder {
@@ -56,6 +57,7 @@ impl RedisBuilder {
                 clock_ahead: Duration::ZERO,
                 retention: None,
                 replica_acks: 1,
+                record_cache: 16 << 20,
             },
         }
     }
@@ -121,6 +123,19 @@ impl RedisBuilder {
     /// `terminate` and `resume` are seen at once however many messages are queued before them.
     pub fn max_messages_per_step(mut self, n: usize) -> Self {
         self.cfg.step_messages = n.max(1);
+        self
+    }
+
+    /// How many bytes of instance records (status, snapshot, generation) the owner of a
+    /// partition keeps in memory after committing their steps, so that an instance's next step
+    /// starts without reading its record from Redis again (default 16 MiB; `0` turns it off).
+    /// What is kept is exactly what the commit wrote; a record changed by anyone else (the
+    /// instance purged or started again under its id) makes the commit of a step that ran from
+    /// the kept one fail its generation check, and that step runs again from a fresh read.
+    /// Losing a partition, an unknown commit outcome or Redis going back in time drops what is
+    /// kept for it.
+    pub fn record_cache(mut self, bytes: usize) -> Self {
+        self.cfg.record_cache = bytes;
         self
     }
 

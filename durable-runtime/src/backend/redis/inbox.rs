@@ -44,6 +44,24 @@ pub struct InboxStats {
     pub largest_step: usize,
 }
 
+/// How this handle's record cache ([`RedisBuilder::record_cache`]) fares
+/// ([`Redis::record_cache_stats`]): how many steps started from a kept record, how many read
+/// theirs from Redis, and what is kept now.
+///
+/// [`RedisBuilder::record_cache`]: super::RedisBuilder::record_cache
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordCacheStats {
+    /// Steps that started from a kept record, since the handle connected.
+    pub hits: u64,
+    /// Steps that read their instance's record from Redis.
+    pub misses: u64,
+    /// Records kept now, over all owned partitions.
+    pub kept: usize,
+    /// About how many bytes they take.
+    pub bytes: usize,
+}
+
 /// A locked instance: where it lives and what its commit checks.
 pub(super) struct LockInfo {
     pub(super) part: u32,
@@ -94,6 +112,18 @@ impl Redis {
             }
         }
         stats
+    }
+
+    /// How the record cache ([`RedisBuilder::record_cache`](super::RedisBuilder::record_cache))
+    /// fares: steps that started from a kept record, steps that read it, and what is kept.
+    pub fn record_cache_stats(&self) -> RecordCacheStats {
+        let o = lock(&self.inner.owner);
+        RecordCacheStats {
+            hits: o.kept_hits,
+            misses: o.kept_misses,
+            kept: o.parts.values().map(|p| p.kept.len()).sum(),
+            bytes: o.kept_bytes,
+        }
     }
 
     /// Put a message into an existing instance's inbox.
@@ -314,13 +344,65 @@ impl Redis {
         &self,
         popped: Vec<(u64, u32, String, Vec<PendingMessage>)>,
     ) -> Result<Vec<OrchestrationWorkItem>, Error> {
-        let ids: Vec<(u32, &str)> = popped.iter().map(|(_, p, id, _)| (*p, id.as_str())).collect();
-        let records = self.records(&ids).await?;
+        // The records this handle's commits left (`RedisBuilder::record_cache`); the others
+        // read in one round trip, and kept.
+        let mut records: Vec<Option<Option<record::Record>>> = {
+            let o = lock(&self.inner.owner);
+            popped
+                .iter()
+                .map(|(lock_id, p, id, _)| {
+                    let epoch = o.locks.get(lock_id)?.epoch;
+                    let part = o.parts.get(p).filter(|part| part.epoch == epoch)?;
+                    Some(Some(part.kept.get(id)?.record()))
+                })
+                .collect()
+        };
+        let missed: Vec<usize> = (0..popped.len()).filter(|&k| records[k].is_none()).collect();
+        {
+            let mut o = lock(&self.inner.owner);
+            o.kept_misses += missed.len() as u64;
+            o.kept_hits += (popped.len() - missed.len()) as u64;
+        }
+        if !missed.is_empty() {
+            let ids: Vec<(u32, &str)> = missed.iter().map(|&k| (popped[k].1, popped[k].2.as_str())).collect();
+            let read = self.records(&ids).await?;
+            let budget = self.inner.cfg.record_cache;
+            let mut o = lock(&self.inner.owner);
+            for (&k, rec) in missed.iter().zip(read) {
+                let (lock_id, p, id, _) = &popped[k];
+                if let Some(r) = &rec
+                    && let Some(epoch) = o.locks.get(lock_id).map(|l| l.epoch)
+                {
+                    let kept = record::Kept::of(r);
+                    let size = kept.size(id.len());
+                    let total = o.kept_bytes;
+                    if let Some(part) = o.parts.get_mut(p).filter(|part| part.epoch == epoch)
+                        && total + size <= budget
+                    {
+                        let freed = part.unkeep(id);
+                        part.kept.insert(id.clone(), kept);
+                        part.kept_bytes += size;
+                        o.kept_bytes = o.kept_bytes + size - freed;
+                    }
+                }
+                records[k] = Some(rec);
+            }
+        }
         let mut items = Vec::new();
-        for ((lock_id, _, id, msgs), rec) in popped.into_iter().zip(records) {
+        for ((lock_id, popped_part, id, msgs), rec) in
+            popped.into_iter().zip(records.into_iter().map(Option::unwrap_or_default))
+        {
             let (generation, m0, hlen, status, snapshot) = match rec {
                 Some(r) => {
                     let status = record::decode_status(&r.status, &id)?;
+                    if status.is_finished() {
+                        // Steps of a finished instance only acknowledge what comes late.
+                        let mut o = lock(&self.inner.owner);
+                        if let Some(part) = o.parts.get_mut(&popped_part) {
+                            let freed = part.unkeep(&id);
+                            o.kept_bytes -= freed;
+                        }
+                    }
                     (Some(r.generation), r.m0, r.history_len, Some(status), r.snapshot)
                 }
                 None => (None, 0, 0, None, None),

@@ -2,6 +2,7 @@
 //! renewing and handing back leases under fencing epochs (rebalance).
 
 use super::inbox::{Inst, LockInfo};
+use super::record::Kept;
 use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
 use crate::error::Error;
 use crate::time::Millis;
@@ -26,6 +27,11 @@ pub(super) struct Owner {
     /// Partitions this handle stopped holding in memory, and when: within a lease of that,
     /// Redis may still (or again, after going back in time) name this handle their holder.
     pub(super) forgotten: HashMap<u32, Instant>,
+    /// The bytes of records kept over all partitions (`Part::kept`).
+    pub(super) kept_bytes: usize,
+    /// Steps that started from a kept record, and steps that read theirs.
+    pub(super) kept_hits: u64,
+    pub(super) kept_misses: u64,
 }
 
 impl Owner {
@@ -35,7 +41,9 @@ impl Owner {
         if self.parts.get(&p).is_none_or(|s| epoch.is_some_and(|e| s.epoch != e)) {
             return false;
         }
-        self.parts.remove(&p);
+        if let Some(part) = self.parts.remove(&p) {
+            self.kept_bytes -= part.kept_bytes;
+        }
         self.locks.retain(|_, l| l.part != p);
         self.forgotten.insert(p, Instant::now());
         true
@@ -66,6 +74,11 @@ pub(super) struct Part {
     /// The earliest timer due (ms), `0` if unknown, `u64::MAX` if none.
     pub(super) timer_due: u64,
     pub(super) outbox_dirty: bool,
+    /// Records of its instances as this tenure's commits left them (see
+    /// [`RedisBuilder::record_cache`](super::RedisBuilder::record_cache)); dropped with the
+    /// partition.
+    pub(super) kept: HashMap<String, Kept>,
+    pub(super) kept_bytes: usize,
 }
 
 impl Part {
@@ -79,7 +92,16 @@ impl Part {
             draining: false,
             timer_due: 0,
             outbox_dirty: true,
+            kept: HashMap::new(),
+            kept_bytes: 0,
         }
+    }
+
+    /// Forget what is kept of `instance`'s record; the bytes it took.
+    pub(super) fn unkeep(&mut self, instance: &str) -> usize {
+        let freed = self.kept.remove(instance).map_or(0, |k| k.size(instance.len()));
+        self.kept_bytes -= freed;
+        freed
     }
     /// The control entries held in memory that count against the read-ahead: those of
     /// instances that can consume them.

@@ -180,7 +180,7 @@ mod timers;
 mod waits;
 
 pub use config::RedisBuilder;
-pub use inbox::InboxStats;
+pub use inbox::{InboxStats, RecordCacheStats};
 
 use super::{ActivityWorkItem, Backend, DeadLetter, InstanceMessage, NewInstance, OrchestrationWorkItem, StepCommit};
 use crate::error::Error;

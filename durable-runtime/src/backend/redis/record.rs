@@ -69,6 +69,69 @@ impl Record {
     }
 }
 
+/// An instance's record as this handle's last commit of it left it in Redis (see
+/// [`RedisBuilder::record_cache`](super::RedisBuilder::record_cache)): what its next step
+/// needs, without reading it again. Its inline history is not kept (steps do not read it).
+#[derive(Debug)]
+pub(super) struct Kept {
+    pub generation: String,
+    pub m0: u64,
+    pub history_len: u64,
+    pub status: Vec<u8>,
+    pub snapshot: Option<Vec<u8>>,
+}
+
+impl Kept {
+    /// What is kept of `r`.
+    pub(super) fn of(r: &Record) -> Self {
+        Kept {
+            generation: r.generation.clone(),
+            m0: r.m0,
+            history_len: r.history_len,
+            status: r.status.clone(),
+            snapshot: r.snapshot.clone(),
+        }
+    }
+
+    /// The record to step from.
+    pub(super) fn record(&self) -> Record {
+        Record {
+            generation: self.generation.clone(),
+            m0: self.m0,
+            history_len: self.history_len,
+            status: self.status.clone(),
+            history: None,
+            snapshot: self.snapshot.clone(),
+        }
+    }
+
+    /// About how much memory it takes, with its instance id of `id_len` bytes.
+    pub(super) fn size(&self, id_len: usize) -> usize {
+        96 + id_len + self.generation.len() + self.status.len() + self.snapshot.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Follow a commit that Redis applied to the record: `status` is the new status as
+    /// `encode_status` wrote it, if it changed. As `commit.lua` changes the record.
+    pub(super) fn apply(&mut self, commit: &crate::backend::StepCommit, status: Option<&[u8]>) {
+        let base = if commit.reset_history { 0 } else { self.history_len };
+        self.history_len = base + commit.new_events.len() as u64;
+        if let Some(st) = status {
+            self.status = st.to_vec();
+        }
+        use crate::backend::SnapshotChange;
+        let snap = match &commit.snapshot {
+            SnapshotChange::Keep => return,
+            SnapshotChange::Set(s) => s,
+            SnapshotChange::Split { rest, .. } => rest,
+            SnapshotChange::Delete => {
+                self.snapshot = None;
+                return;
+            }
+        };
+        self.snapshot = (!snap.is_empty()).then(|| snap.clone());
+    }
+}
+
 fn head(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned()
 }

@@ -24,7 +24,7 @@ if gen ~= ARGV[5] then
 end
 local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
-chunked(i, n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
+chunked(ARGV, i, n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
 i = i + n
 local reset = ARGV[i]; i = i + 1
 n = tonumber(ARGV[i]); i = i + 1
@@ -32,7 +32,7 @@ if r then
   if reset == '1' then
     reset_history(tag, inst, r)
   end
-  chunked(i, n, function(...) append_history(tag, inst, r, table.concat({ ... }), select('#', ...)) end)
+  chunked(ARGV, i, n, function(...) append_history(tag, inst, r, table.concat({ ... }), select('#', ...)) end)
 end
 i = i + n
 local sop, sbytes = ARGV[i], ARGV[i + 1]; i = i + 2
@@ -46,12 +46,12 @@ if sop == 'p' then
     redis.call('DEL', tk)
   end
   if r then
-    chunked(i, 2 * n, function(...) redis.call('HSET', tk, ...) end)
+    chunked(ARGV, i, 2 * n, function(...) redis.call('HSET', tk, ...) end)
   end
   i = i + 2 * n
   n = tonumber(ARGV[i]); i = i + 1
   if r then
-    chunked(i, n, function(...) redis.call('HDEL', tk, ...) end)
+    chunked(ARGV, i, n, function(...) redis.call('HDEL', tk, ...) end)
     r.snap = sbytes
   end
   i = i + n

@@ -2,7 +2,6 @@
 //! outcome (or an unknown one) to the in-memory state.
 
 use super::inbox::LockInfo;
-use super::scripts::is_noscript;
 use super::{Redis, backend_err, keys, lock, record, reply_int, reply_str, to_json};
 use crate::backend::{Action, Backend, SnapshotChange, StepCommit, TableChange};
 use crate::error::Error;
@@ -353,7 +352,7 @@ impl Redis {
                 let c = &commits[*k];
                 match reply {
                     Ok(v) => results[*k] = Some(self.after_commit(c, &v, fx)),
-                    Err(e) if is_noscript(&e) && !by_text => again.push(j),
+                    Err(e) if !by_text && script.missed(&e) => again.push(j),
                     Err(e) => {
                         // The script failed while it ran: its outcome is unknown.
                         self.reset_partition(c);

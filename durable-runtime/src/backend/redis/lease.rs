@@ -179,6 +179,8 @@ impl Redis {
         // A Redis that restarted or failed over may have gone back in time: read everything
         // again (before renewing, so that the partitions are taken again below).
         self.check_run_id().await;
+        // Scripts run as scripts since Redis lost the function library: load it again.
+        self.load_functions().await;
 
         // Renew what we hold, all in one round trip; each renewal also checks that Redis did
         // not go back in time (see `fenced` in `lib.lua`).

@@ -419,12 +419,12 @@ local function fenced(tag, worker, epoch, mark, cursor)
   return nil
 end
 
--- Call `f` on ARGV[i .. i+n-1] in chunks (Lua's unpack has a stack limit).
-local function chunked(i, n, f)
+-- Call `f` on a[i .. i+n-1] (the script's ARGV) in chunks (Lua's unpack has a stack limit).
+local function chunked(a, i, n, f)
   local j = 0
   while j < n do
     local m = math.min(1000, n - j)
-    f(unpack(ARGV, i + j, i + j + m - 1))
+    f(unpack(a, i + j, i + j + m - 1))
     j = j + m
   end
 end

@@ -352,7 +352,7 @@ async fn invoke_batch(
         let mut again = Vec::new();
         for (&j, reply) in todo.iter().zip(got) {
             match reply {
-                Err(e) if scripts::is_noscript(&e) && !by_text => again.push(j),
+                Err(e) if !by_text && lua.missed(&e) => again.push(j),
                 reply => replies[j] = Some(reply),
             }
         }

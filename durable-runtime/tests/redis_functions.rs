@@ -25,7 +25,9 @@ fn libraries(server: &RedisServer) -> Vec<String> {
     let list = server.cli(&["FUNCTION", "LIST"]);
     list.lines()
         .map(str::trim)
-        .filter(|l| l.strip_prefix("durable_").is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())))
+        .filter(|l| {
+            l.strip_prefix("durable_").is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -48,8 +50,9 @@ async fn scripts_run_as_functions_and_the_library_comes_back_after_a_flush() {
     let (fcall, evalsha) = (calls(&server, "fcall"), calls(&server, "evalsha"));
     greet(&client, 5).await;
     let fcalls = calls(&server, "fcall") - fcall;
-    // Six steps' commits, five activities' completions, the start, heartbeats: all functions.
-    assert!(fcalls >= 12, "{fcalls} FCALLs for one instance of 5 activities");
+    // The start and six steps' commits (the activities' results are handed over in memory, see
+    // `redis_handover.rs`), heartbeats: all functions.
+    assert!(fcalls >= 7, "{fcalls} FCALLs for one instance of 5 activities");
     assert_eq!(calls(&server, "evalsha"), evalsha, "a script ran by its SHA1 though the library is loaded");
 
     // Redis loses the library: the calls it refuses run again as scripts, and nothing is lost.
@@ -61,6 +64,6 @@ async fn scripts_run_as_functions_and_the_library_comes_back_after_a_flush() {
     eventually("the library loaded again", async || libraries(&server).len() == 1).await;
     let fcall = calls(&server, "fcall");
     greet(&client, 5).await;
-    assert!(calls(&server, "fcall") >= fcall + 12, "the calls did not go back to the library");
+    assert!(calls(&server, "fcall") >= fcall + 7, "the calls did not go back to the library");
     worker.shutdown().await.unwrap();
 }

@@ -281,8 +281,7 @@ async fn no_commit_is_applied_twice_when_scripts_and_functions_are_flushed() {
                     // Both ways Redis can lose the code: the function library (calls run
                     // again as scripts) and the script cache (calls run again by their text).
                     let flushed: Result<(), _> = redis::cmd("FUNCTION").arg("FLUSH").query_async(&mut c).await;
-                    let flushed =
-                        flushed.and(redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut c).await);
+                    let flushed = flushed.and(redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut c).await);
                     if flushed.is_err() {
                         break; // the test failed and its server is gone
                     }

@@ -25,6 +25,9 @@ const CLAIM_CALLS: usize = 128;
 pub(super) struct Acts {
     pub(super) buffer: VecDeque<ActivityWorkItem>,
     pub(super) in_flight: HashMap<u64, ActivityWorkItem>,
+    /// Items whose results wait in an inbox of this handle (`handover.rs`): kept claimed, like
+    /// running ones, until the step that consumes them commits.
+    pub(super) handed: HashSet<u64>,
     /// The worker stopped (`release`): items read or claimed from now on are handed back at
     /// once, until activity work is fetched again.
     pub(super) closed: bool,
@@ -224,7 +227,10 @@ impl Redis {
         // through, the item is claimed again after the visibility timeout and runs again.
         lock(&self.inner.acts).in_flight.remove(&item.work_id);
         let (n, p) = keys::split_work_id(item.work_id);
-        let msg = to_json(&item.request.result_message(outcome))?;
+        let message = item.request.result_message(outcome);
+        // The instance's partition is this handle's: no round trip.
+        let Err(message) = self.try_hand_over(p, n, &item.request.instance_id, message) else { return Ok(()) };
+        let msg = to_json(&message)?;
         let args = [stream_id(n).into_bytes(), item.request.instance_id.clone().into_bytes(), msg.into_bytes()];
         self.complete_batched(p, args).await
     }
@@ -266,7 +272,13 @@ impl Redis {
         }
         let (mine, closed) = {
             let acts = lock(&self.inner.acts);
-            let mine: Vec<u64> = acts.in_flight.keys().chain(acts.buffer.iter().map(|i| &i.work_id)).copied().collect();
+            let mine: Vec<u64> = acts
+                .in_flight
+                .keys()
+                .chain(acts.buffer.iter().map(|i| &i.work_id))
+                .chain(acts.handed.iter())
+                .copied()
+                .collect();
             (mine, acts.closed)
         };
         let mut by_part: BTreeMap<u32, Vec<String>> = BTreeMap::new();
@@ -287,7 +299,9 @@ impl Redis {
                 .map_err(|e| backend_err("XCLAIM", e))?;
         }
         if idle || closed {
-            if lock(&self.inner.acts).in_flight.is_empty() {
+            let acts = lock(&self.inner.acts);
+            if acts.in_flight.is_empty() && acts.handed.is_empty() {
+                drop(acts);
                 lock(&self.inner.activity).active = false;
             }
             return Ok(());

@@ -2,7 +2,8 @@
 -- ARGV: tag, partition, worker, epoch, instance generation ('' if none), instance,
 --   the highest `:mark` the holder's commits were answered with, its cursor (the last control
 --   entry it read),
---   n, n stream ids to acknowledge,
+--   n, n control entry ids to acknowledge,
+--   n, n activity entry ids whose results were handed over in memory (`handover.rs`),
 --   reset history (0/1), n, n history events (each preceded by its length, a varint),
 --   snapshot op (k/s/d/p), snapshot bytes (for p: the snapshot without its task table, then
 --   r/u (replace the table, or update it), n, n pairs of task id and entry to set, n, n task
@@ -10,8 +11,9 @@
 --   status JSON ('' if unchanged), runtime status, last update of the status (ms),
 --   n operations, each: kind, target partition, argument count, arguments.
 -- Returns {'OK', the new `:mark`}, 'LOCK' (the lease is not held at this epoch), 'BACK' (Redis
--- went back in time: see `fenced`) or 'GONE' (the instance was replaced or purged since it was
--- fetched).
+-- went back in time: see `fenced`), 'GONE' (the instance was replaced or purged since it was
+-- fetched) or {'DUP', activity entry ids} (those entries are no longer pending: another
+-- completion of them counted first; nothing was written).
 local tag, part, inst = ARGV[1], ARGV[2], ARGV[6]
 local refused = fenced(tag, ARGV[3], ARGV[4], ARGV[7], ARGV[8])
 if refused then
@@ -24,8 +26,28 @@ if gen ~= ARGV[5] then
 end
 local i = 9
 local n = tonumber(ARGV[i]); i = i + 1
-chunked(ARGV, i, n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
+local ctl_at, ctl_n = i, n
 i = i + n
+-- A result handed over in memory counts only if its activity entry is still pending (only the
+-- first completion of an entry counts; `complete.lua` checks the same way), checked before
+-- anything is written.
+local ak = tag .. ':act'
+local handed = tonumber(ARGV[i]); i = i + 1
+local gone = {}
+for j = i, i + handed - 1 do
+  if #redis.call('XPENDING', ak, 'w', ARGV[j], ARGV[j], 1) == 0 then
+    gone[#gone + 1] = ARGV[j]
+  end
+end
+if #gone > 0 then
+  return { 'DUP', unpack(gone) }
+end
+chunked(ARGV, ctl_at, ctl_n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
+chunked(ARGV, i, handed, function(...)
+  redis.call('XACK', ak, 'w', ...)
+  redis.call('XDEL', ak, ...)
+end)
+i = i + handed
 local reset = ARGV[i]; i = i + 1
 n = tonumber(ARGV[i]); i = i + 1
 if r then

@@ -1,6 +1,7 @@
 //! Committing steps: the arguments of the commit script, pipelined commits, and applying their
 //! outcome (or an unknown one) to the in-memory state.
 
+use super::handover::HANDED;
 use super::inbox::LockInfo;
 use super::{Redis, backend_err, keys, lock, record, reply_int, reply_str, to_json};
 use crate::backend::{Action, Backend, SnapshotChange, StepCommit, TableChange};
@@ -15,6 +16,8 @@ use std::collections::HashSet;
 struct CommitEffects {
     /// The new status as the commit writes it, if it changes.
     status: Option<Vec<u8>>,
+    /// Activity entries whose results were handed over in memory and this commit consumes.
+    handed: Vec<u64>,
     activities: bool,
     remote: bool,
     timers: Vec<(u32, Millis)>,
@@ -40,9 +43,14 @@ impl Redis {
         a.push(commit.instance_id.clone().into_bytes());
         a.push(seen.0.to_string().into_bytes());
         a.push(seen.1.to_string().into_bytes());
-        let consumed: Vec<u64> = commit.consumed.iter().chain(info.stale.iter()).copied().collect();
+        let mut fx = CommitEffects::default();
+        let (handed, consumed): (Vec<u64>, Vec<u64>) =
+            commit.consumed.iter().chain(info.stale.iter()).copied().partition(|id| id & HANDED != 0);
         a.push(consumed.len().to_string().into_bytes());
         a.extend(consumed.iter().map(|n| stream_id(*n).into_bytes()));
+        fx.handed = handed.iter().map(|id| id & !HANDED).collect();
+        a.push(fx.handed.len().to_string().into_bytes());
+        a.extend(fx.handed.iter().map(|n| stream_id(*n).into_bytes()));
         a.push(if commit.reset_history { b"1".to_vec() } else { b"0".to_vec() });
         a.push(commit.new_events.len().to_string().into_bytes());
         for e in &commit.new_events {
@@ -68,7 +76,6 @@ impl Redis {
                 a.extend(remove.iter().map(|id| id.to_string().into_bytes()));
             }
         }
-        let mut fx = CommitEffects::default();
         match &commit.status {
             Some(s) => {
                 let status = record::encode_status(s)?;
@@ -147,10 +154,11 @@ impl Redis {
 
     /// Apply a commit's outcome (its reply, see `commit.lua`) to the in-memory state.
     fn after_commit(&self, commit: &StepCommit, reply: &Value, fx: &CommitEffects) -> Result<(), Error> {
-        let (outcome, mark) = match reply {
-            Value::Array(a) if a.len() == 2 => (reply_str(&a[0]), reply_int(&a[1]).max(0) as u64),
-            other => (reply_str(other), 0),
+        let (outcome, rest) = match reply {
+            Value::Array(a) if !a.is_empty() => (reply_str(&a[0]), &a[1..]),
+            other => (reply_str(other), &[][..]),
         };
+        let mark = rest.first().map_or(0, |m| reply_int(m).max(0) as u64);
         let mut guard = lock(&self.inner.owner);
         let o = &mut *guard;
         let Some(info) = o.locks.remove(&commit.lock) else {
@@ -209,6 +217,9 @@ impl Redis {
                     if fx.remote {
                         part.outbox_dirty = true;
                     }
+                    if !fx.handed.is_empty() {
+                        lock(&self.inner.acts).settled(info.part, fx.handed.iter().copied());
+                    }
                 }
                 for (p, at) in &fx.timers {
                     if let Some(part) = o.parts.get_mut(p) {
@@ -227,6 +238,27 @@ impl Redis {
                     self.inner.ready.notify_waiters();
                 }
                 Ok(())
+            }
+            "DUP" => {
+                // Results handed over in memory whose activity entries are no longer pending:
+                // another worker completed them first, and its results are on their way
+                // through the control stream. Drop ours; the step runs again without them.
+                let gone: HashSet<u64> = rest
+                    .iter()
+                    .filter_map(|v| reply_str(v).split('-').next().and_then(|n| n.parse::<u64>().ok()))
+                    .collect();
+                if let Some(part) = o.parts.get_mut(&info.part)
+                    && let Some(st) = part.insts.get_mut(&commit.instance_id)
+                {
+                    st.inbox.retain(|m| m.id & HANDED == 0 || !gone.contains(&(m.id & !HANDED)));
+                    st.locked = None;
+                    st.has_new = true;
+                    part.ready.push_back(commit.instance_id.clone());
+                }
+                drop(guard);
+                lock(&self.inner.acts).settled(info.part, gone);
+                self.inner.ready.notify_waiters();
+                Err(Error::LockLost(commit.instance_id.clone()))
             }
             "GONE" => {
                 // Replaced or purged since the fetch (or since the commit that left the record

@@ -1,6 +1,7 @@
 //! Partition leases: the partitions a handle owns, joining the live-worker set, taking,
 //! renewing and handing back leases under fencing epochs (rebalance).
 
+use super::handover::{self, Orphan};
 use super::inbox::{Inst, LockInfo};
 use super::record::Kept;
 use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
@@ -32,6 +33,9 @@ pub(super) struct Owner {
     /// Steps that started from a kept record, and steps that read theirs.
     pub(super) kept_hits: u64,
     pub(super) kept_misses: u64,
+    /// Activity results handed over in memory (`handover.rs`) whose partitions this handle
+    /// stopped holding: to send through `complete.lua`.
+    pub(super) orphans: Vec<Orphan>,
 }
 
 impl Owner {
@@ -43,6 +47,9 @@ impl Owner {
         }
         if let Some(part) = self.parts.remove(&p) {
             self.kept_bytes -= part.kept_bytes;
+            for (instance, st) in part.insts {
+                handover::orphans_of(p, &instance, st.inbox, &mut self.orphans);
+            }
         }
         self.locks.retain(|_, l| l.part != p);
         self.forgotten.insert(p, Instant::now());
@@ -181,6 +188,8 @@ impl Redis {
         self.check_run_id().await;
         // Scripts run as scripts since Redis lost the function library: load it again.
         self.load_functions().await;
+        // Results held for partitions this handle no longer holds go to their next owner.
+        self.send_orphans().await;
 
         // Renew what we hold, all in one round trip; each renewal also checks that Redis did
         // not go back in time (see `fenced` in `lib.lua`).
@@ -414,6 +423,7 @@ impl Redis {
             o.active = false;
             o.forget_all()
         };
+        self.send_orphans().await;
         let mut c = self.conn();
         for (p, epoch) in parts {
             crate::metrics::lease_changed(crate::metrics::LeaseChange::Released, p, epoch);

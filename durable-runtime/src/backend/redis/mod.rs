@@ -169,6 +169,7 @@ mod completions;
 mod config;
 mod conn;
 mod flow;
+mod handover;
 mod inbox;
 mod keys;
 mod lease;

@@ -33,6 +33,13 @@ fn pending(server: &RedisServer, key: &str) -> u64 {
     server.cli(&["XPENDING", key, "w"]).lines().next().unwrap_or("0").parse().unwrap_or(0)
 }
 
+/// `id`'s history records `n` activity results.
+async fn assert_completed_times(client: &Client, id: &str, n: usize) {
+    let history = client.history(id).await.unwrap();
+    let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
+    assert_eq!(completed, n, "{history:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_of_activities_run_by_the_owner_skip_the_control_stream() {
     let server = RedisServer::start();
@@ -52,9 +59,7 @@ async fn results_of_activities_run_by_the_owner_skip_the_control_stream() {
     assert_eq!(stream_info(&server, &format!("{tag}:act"), "length"), 0);
     assert_eq!(pending(&server, &format!("{tag}:act")), 0);
     // Each result recorded once.
-    let history = client.history(&id).await.unwrap();
-    let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
-    assert_eq!(completed, 5, "{history:?}");
+    assert_completed_times(&client, id.as_str(), 5).await;
     worker.shutdown().await.unwrap();
 }
 
@@ -113,9 +118,7 @@ async fn a_result_delivered_first_by_another_worker_wins_over_one_handed_over() 
     client.resume(&id, "test").await.unwrap();
     let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<u64>().unwrap(), 999, "the result that counted first is the other worker's");
-    let history = client.history(&id).await.unwrap();
-    let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
-    assert_eq!(completed, 1, "{history:?}");
+    assert_completed_times(&client, &id, 1).await;
     worker.shutdown().await.unwrap();
 }
 
@@ -135,8 +138,6 @@ async fn a_result_held_for_a_partition_handed_back_reaches_its_next_owner() {
     client.resume(&id, "test").await.unwrap();
     let done = client.wait_for_completion(&id, PATIENCE).await.unwrap();
     assert_eq!(done.output::<u64>().unwrap(), 300);
-    let history = client.history(&id).await.unwrap();
-    let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
-    assert_eq!(completed, 1, "{history:?}");
+    assert_completed_times(&client, &id, 1).await;
     worker.shutdown().await.unwrap();
 }

@@ -229,7 +229,7 @@ impl Redis {
         let (n, p) = keys::split_work_id(item.work_id);
         let message = item.request.result_message(outcome);
         // The instance's partition is this handle's: no round trip.
-        let Err(message) = self.try_hand_over(p, n, &item.request.instance_id, message) else { return Ok(()) };
+        let Some(message) = self.try_hand_over(p, n, &item.request.instance_id, message) else { return Ok(()) };
         let msg = to_json(&message)?;
         let args = [stream_id(n).into_bytes(), item.request.instance_id.clone().into_bytes(), msg.into_bytes()];
         self.complete_batched(p, args).await

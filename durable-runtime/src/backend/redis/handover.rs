@@ -33,11 +33,11 @@ impl Owner {
         n: u64,
         instance: &str,
         message: InstanceMessage,
-    ) -> Result<(), InstanceMessage> {
+    ) -> Option<InstanceMessage> {
         if !self.active {
-            return Err(message);
+            return Some(message);
         }
-        let Some(part) = self.parts.get_mut(&p).filter(|part| !part.draining) else { return Err(message) };
+        let Some(part) = self.parts.get_mut(&p).filter(|part| !part.draining) else { return Some(message) };
         let st = part.insts.entry(instance.to_string()).or_default();
         st.inbox.push(PendingMessage { id: HANDED | n, message });
         if !st.has_new {
@@ -46,7 +46,7 @@ impl Owner {
                 part.ready.push_back(instance.to_string());
             }
         }
-        Ok(())
+        None
     }
 }
 
@@ -70,27 +70,26 @@ impl Acts {
 
 impl Redis {
     /// Complete activity entry `n` of partition `p` by handing its result to the instance's
-    /// inbox in this process, if this worker owns the partition; else give the message back.
+    /// inbox in this process, if this worker owns the partition; else give the message back
+    /// (`None`: handed over).
     pub(super) fn try_hand_over(
         &self,
         p: u32,
         n: u64,
         instance: &str,
         message: InstanceMessage,
-    ) -> Result<(), InstanceMessage> {
+    ) -> Option<InstanceMessage> {
         // Noted as held first, so that a commit of it (which forgets it) cannot come before.
         let work_id = keys::work_id(n, p);
         lock(&self.inner.acts).handed.insert(work_id);
-        match lock(&self.inner.owner).hand_over(p, n, instance, message) {
-            Ok(()) => {
-                self.inner.ready.notify_waiters();
-                Ok(())
-            }
-            Err(message) => {
+        let back = lock(&self.inner.owner).hand_over(p, n, instance, message);
+        match &back {
+            None => self.inner.ready.notify_waiters(),
+            Some(_) => {
                 lock(&self.inner.acts).handed.remove(&work_id);
-                Err(message)
             }
         }
+        back
     }
 
     /// Send the results of partitions this worker stopped holding through `complete.lua`, so

@@ -398,8 +398,12 @@ impl Redis {
         for w in left {
             self.abandon_one(w).await?;
         }
-        if !lock(&self.inner.acts).in_flight.is_empty() {
-            return Ok(());
+        {
+            // Items running, or whose results wait in an inbox here, stay claimed.
+            let acts = lock(&self.inner.acts);
+            if !acts.in_flight.is_empty() || !acts.handed.is_empty() {
+                return Ok(());
+            }
         }
         lock(&self.inner.activity).active = false;
         for p in 0..self.inner.cfg.partitions {

@@ -251,6 +251,8 @@ impl Redis {
                     && let Some(st) = part.insts.get_mut(&commit.instance_id)
                 {
                     st.inbox.retain(|m| m.id & HANDED == 0 || !gone.contains(&(m.id & !HANDED)));
+                    // It runs again at once, with what is left.
+                    st.stalled = 0;
                     st.locked = None;
                     st.has_new = true;
                     part.ready.push_back(commit.instance_id.clone());

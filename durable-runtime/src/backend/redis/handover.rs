@@ -81,7 +81,11 @@ impl Redis {
     ) -> Option<InstanceMessage> {
         // Noted as held first, so that a commit of it (which forgets it) cannot come before.
         let work_id = keys::work_id(n, p);
-        lock(&self.inner.acts).handed.insert(work_id);
+        if !lock(&self.inner.acts).handed.insert(work_id) {
+            // A result of this entry already waits here (the entry was claimed and run again
+            // here in between): only the first counts.
+            return None;
+        }
         let back = lock(&self.inner.owner).hand_over(p, n, instance, message);
         match &back {
             None => self.inner.ready.notify_waiters(),

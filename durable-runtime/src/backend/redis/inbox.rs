@@ -108,7 +108,7 @@ impl Redis {
         for part in o.parts.values() {
             for inst in part.insts.values() {
                 stats.stalled += inst.stalled;
-                stats.held += inst.inbox.len() - inst.stalled;
+                stats.held += inst.inbox.len().saturating_sub(inst.stalled);
             }
         }
         stats

@@ -113,7 +113,7 @@ impl Part {
     /// The control entries held in memory that count against the read-ahead: those of
     /// instances that can consume them.
     pub(super) fn held(&self) -> usize {
-        self.insts.values().map(|i| i.inbox.len() - i.stalled).sum()
+        self.insts.values().map(|i| i.inbox.len().saturating_sub(i.stalled)).sum()
     }
 
     fn locked(&self) -> usize {
@@ -186,10 +186,14 @@ impl Redis {
         // A Redis that restarted or failed over may have gone back in time: read everything
         // again (before renewing, so that the partitions are taken again below).
         self.check_run_id().await;
-        // Scripts run as scripts since Redis lost the function library: load it again.
-        self.load_functions().await;
-        // Results held for partitions this handle no longer holds go to their next owner.
-        self.send_orphans().await;
+        // Beside the renewals, which nothing may delay: load the function library again if
+        // Redis lost it, and send results held for partitions this handle no longer holds to
+        // their next owner (behind the completions queued before them).
+        let r = self.clone();
+        tokio::spawn(async move {
+            r.load_functions().await;
+            r.send_orphans().await;
+        });
 
         // Renew what we hold, all in one round trip; each renewal also checks that Redis did
         // not go back in time (see `fenced` in `lib.lua`).

@@ -97,7 +97,9 @@ impl Lua {
         if is_noscript(e) {
             return true;
         }
-        if e.to_string().contains("Function not found")
+        // Only `FCALL` answers so, and only when it did not run the function.
+        if e.code() == Some("ERR")
+            && e.detail() == Some("Function not found")
             && let Some((name, loaded)) = &self.function
         {
             if loaded.swap(false, Ordering::Relaxed) {

@@ -94,10 +94,15 @@ async fn partitions_spread_over_the_masters_and_workers_share_them() {
         expected.push((id.into_string(), parent, cities));
     }
     check_all_completed(&client, &expected, PATIENCE).await;
-    // Every master holds some of the task hub's keys.
+    // Every master holds some of the task hub's keys, and the function library (loaded on
+    // every master at connect), through which its scripts ran.
     for m in cluster.masters() {
         let keys: u64 = cluster.cli(m, &["DBSIZE"]).trim().parse().unwrap();
         assert!(keys > 0, "master {m} holds no key");
+        let libraries = cluster.cli(m, &["FUNCTION", "LIST"]);
+        assert!(libraries.lines().any(|l| l.starts_with("durable_")), "master {m} has no function library: {libraries}");
+        let stats = cluster.cli(m, &["INFO", "commandstats"]);
+        assert!(stats.lines().any(|l| l.starts_with("cmdstat_fcall:")), "master {m} ran no FCALL");
     }
     // Listing walks every partition (one command per partition, each on its own master).
     let page = client.list(durable_runtime::InstanceQuery::new().with_limit(1000)).await.unwrap();

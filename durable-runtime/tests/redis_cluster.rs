@@ -100,7 +100,10 @@ async fn partitions_spread_over_the_masters_and_workers_share_them() {
         let keys: u64 = cluster.cli(m, &["DBSIZE"]).trim().parse().unwrap();
         assert!(keys > 0, "master {m} holds no key");
         let libraries = cluster.cli(m, &["FUNCTION", "LIST"]);
-        assert!(libraries.lines().any(|l| l.starts_with("durable_")), "master {m} has no function library: {libraries}");
+        assert!(
+            libraries.lines().any(|l| l.starts_with("durable_")),
+            "master {m} has no function library: {libraries}"
+        );
         let stats = cluster.cli(m, &["INFO", "commandstats"]);
         assert!(stats.lines().any(|l| l.starts_with("cmdstat_fcall:")), "master {m} ran no FCALL");
     }

@@ -2,13 +2,14 @@
 //! (`RedisBuilder::record_cache`), so a step starts without reading the record again. What
 //! must hold: the record is in fact not read again, and a kept record that someone else
 //! changed since (an entity purged and created anew by its next signal) is never stepped
-//! from: the commit refuses it and the step runs again from Redis.
+//! from: the commit refuses it and the step runs again from Redis; and instances that stopped
+//! stepping give their room to the ones that step.
 
 use durable_runtime::backend::{RecordCacheStats, Redis};
 use durable_runtime::{Client, Worker};
-use durable_test_support::fixtures::{Counter, hello, say_hello};
+use durable_test_support::fixtures::{Counter, hello, say_hello, wait_event};
 use durable_test_support::redis_server::RedisServer;
-use durable_test_support::wait::{PATIENCE, eventually};
+use durable_test_support::wait::{PATIENCE, eventually, parked_at};
 
 /// The record cache's figures after one `hello` over `cities` cities ran to completion, with
 /// a record cache of `bytes`.
@@ -73,4 +74,43 @@ async fn a_purged_entity_starts_from_nothing_though_its_record_was_kept() {
     assert_eq!(stats.misses, 2, "{stats:?}");
     assert!(stats.hits >= 2, "{stats:?}");
     worker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_instances_give_their_room_to_the_ones_that_step() {
+    const BUDGET: usize = 8 << 10;
+    let server = RedisServer::start();
+    let backend = Redis::builder(server.url()).record_cache(BUDGET).connect().await.unwrap();
+    let worker = Worker::builder(backend.clone())
+        .orchestrator(hello)
+        .orchestrator(wait_event)
+        .activity(say_hello)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(backend.clone());
+    // More parked instances than the cache holds: their records filled it.
+    let mut parked = Vec::new();
+    for _ in 0..40 {
+        parked.push(client.start(wait_event, 0).await.unwrap());
+    }
+    for id in &parked {
+        parked_at(&client, id.as_str(), "wait_for_event").await;
+    }
+    let full = backend.record_cache_stats();
+    assert!(full.bytes <= BUDGET && full.kept > 0, "{full:?}");
+    // A new instance's records take the room of the records kept longest: its steps after
+    // the first start from the kept record.
+    let out = one_hello(&client, 20).await;
+    assert_eq!(out.len(), 20);
+    let after = backend.record_cache_stats();
+    assert!(after.hits >= full.hits + 20, "{full:?} -> {after:?}: the new instance's steps read their record");
+    assert!(after.bytes <= BUDGET, "{after:?}");
+    worker.shutdown().await.unwrap();
+}
+
+async fn one_hello(client: &Client, cities: usize) -> Vec<String> {
+    let input: Vec<String> = (0..cities).map(|k| format!("city {k}")).collect();
+    let id = client.start(hello, input).await.unwrap();
+    client.wait_for_completion(&id, PATIENCE).await.unwrap().output().unwrap()
 }

@@ -129,6 +129,8 @@ impl RedisBuilder {
     /// How many bytes of instance records (status, snapshot, generation) the owner of a
     /// partition keeps in memory after committing their steps, so that an instance's next step
     /// starts without reading its record from Redis again (default 16 MiB; `0` turns it off).
+    /// When full, the records kept longest make room for new ones: instances that stopped
+    /// stepping (parked on an event or a long timer) give way to those that step.
     /// What is kept is exactly what the commit wrote; a record changed by anyone else (the
     /// instance purged or started again under its id) makes the commit of a step that ran from
     /// the kept one fail its generation check, and that step runs again from a fresh read.

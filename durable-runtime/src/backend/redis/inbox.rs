@@ -373,17 +373,7 @@ impl Redis {
                 if let Some(r) = &rec
                     && let Some(epoch) = o.locks.get(lock_id).map(|l| l.epoch)
                 {
-                    let kept = record::Kept::of(r);
-                    let size = kept.size(id.len());
-                    let total = o.kept_bytes;
-                    if let Some(part) = o.parts.get_mut(p).filter(|part| part.epoch == epoch)
-                        && total + size <= budget
-                    {
-                        let freed = part.unkeep(id);
-                        part.kept.insert(id.clone(), kept);
-                        part.kept_bytes += size;
-                        o.kept_bytes = o.kept_bytes + size - freed;
-                    }
+                    o.keep(*p, epoch, id, record::Kept::of(r), budget);
                 }
                 records[k] = Some(rec);
             }

@@ -30,6 +30,9 @@ pub(super) struct Owner {
     pub(super) forgotten: HashMap<u32, Instant>,
     /// The bytes of records kept over all partitions (`Part::kept`).
     pub(super) kept_bytes: usize,
+    /// Partitions and instances of the records kept, oldest first (`keep`); it may also name
+    /// some no longer kept.
+    pub(super) kept_order: VecDeque<(u32, String)>,
     /// Steps that started from a kept record, and steps that read theirs.
     pub(super) kept_hits: u64,
     pub(super) kept_misses: u64,
@@ -54,6 +57,44 @@ impl Owner {
         self.locks.retain(|_, l| l.part != p);
         self.forgotten.insert(p, Instant::now());
         true
+    }
+
+    /// Keep `kept` as the record of instance `id` of partition `p` (if it is held at `epoch`),
+    /// first forgetting the records kept longest while they would take more than `budget`
+    /// bytes: instances that stopped stepping (parked, waiting for an event for days) give
+    /// their room to the ones that step. A record over a quarter of the budget is not kept.
+    pub(super) fn keep(&mut self, p: u32, epoch: u64, id: &str, kept: Kept, budget: usize) {
+        let size = kept.size(id.len());
+        let Some(part) = self.parts.get_mut(&p).filter(|part| part.epoch == epoch) else { return };
+        let freed = part.unkeep(id);
+        self.kept_bytes -= freed;
+        if size > budget / 4 {
+            return;
+        }
+        while self.kept_bytes + size > budget {
+            let Some((q, old)) = self.kept_order.pop_front() else { return };
+            if let Some(part) = self.parts.get_mut(&q) {
+                let freed = part.unkeep(&old);
+                self.kept_bytes -= freed;
+            }
+        }
+        let Some(part) = self.parts.get_mut(&p) else { return };
+        part.kept.insert(id.to_string(), kept);
+        part.kept_bytes += size;
+        self.kept_bytes += size;
+        self.kept_order.push_back((p, id.to_string()));
+        // The order also names records forgotten since (finished, refused, their partition
+        // lost): drop those once they are most of it.
+        if self.kept_order.len() > 1024 {
+            let live: usize = self.parts.values().map(|part| part.kept.len()).sum();
+            if self.kept_order.len() > 2 * live {
+                let parts = &self.parts;
+                let mut seen = std::collections::HashSet::new();
+                self.kept_order.retain(|(q, id)| {
+                    parts.get(q).is_some_and(|part| part.kept.contains_key(id)) && seen.insert((*q, id.clone()))
+                });
+            }
+        }
     }
 
     /// Forget every partition; the ones that were held.

@@ -213,12 +213,16 @@ impl Redis {
                         grown = k.size(id_len);
                         part.kept_bytes = part.kept_bytes + grown - freed;
                     }
-                    o.kept_bytes = o.kept_bytes + grown - freed;
                     if fx.remote {
                         part.outbox_dirty = true;
                     }
                     if !fx.handed.is_empty() {
                         lock(&self.inner.acts).settled(info.part, fx.handed.iter().copied());
+                    }
+                    o.kept_bytes = o.kept_bytes + grown - freed;
+                    if grown > freed {
+                        // A record that grew may take the room of the ones kept longest.
+                        o.fit(self.inner.cfg.record_cache);
                     }
                 }
                 for (p, at) in &fx.timers {

@@ -68,15 +68,8 @@ impl Owner {
         let Some(part) = self.parts.get_mut(&p).filter(|part| part.epoch == epoch) else { return };
         let freed = part.unkeep(id);
         self.kept_bytes -= freed;
-        if size > budget / 4 {
+        if size > budget / 4 || !self.fit(budget - size) {
             return;
-        }
-        while self.kept_bytes + size > budget {
-            let Some((q, old)) = self.kept_order.pop_front() else { return };
-            if let Some(part) = self.parts.get_mut(&q) {
-                let freed = part.unkeep(&old);
-                self.kept_bytes -= freed;
-            }
         }
         let Some(part) = self.parts.get_mut(&p) else { return };
         part.kept.insert(id.to_string(), kept);
@@ -95,6 +88,19 @@ impl Owner {
                 });
             }
         }
+    }
+
+    /// Forget the records kept longest until those kept take at most `budget` bytes; whether
+    /// they do.
+    pub(super) fn fit(&mut self, budget: usize) -> bool {
+        while self.kept_bytes > budget {
+            let Some((q, old)) = self.kept_order.pop_front() else { return false };
+            if let Some(part) = self.parts.get_mut(&q) {
+                let freed = part.unkeep(&old);
+                self.kept_bytes -= freed;
+            }
+        }
+        true
     }
 
     /// Forget every partition; the ones that were held.

@@ -201,17 +201,12 @@ impl Redis {
                         part.insts.remove(&commit.instance_id);
                     }
                     // What is kept of its record follows the commit (see `commit.lua`).
-                    let finished = commit.status.as_ref().is_some_and(|s| s.is_finished());
-                    let mut freed = 0;
-                    let mut grown = 0;
-                    if finished {
-                        freed = part.unkeep(&commit.instance_id);
-                    } else if let Some(k) = part.kept.get_mut(&commit.instance_id) {
+                    let (mut freed, mut grown) = (0, 0);
+                    if let Some(k) = part.kept.get_mut(&commit.instance_id) {
                         let id_len = commit.instance_id.len();
-                        freed = k.size(id_len);
-                        k.apply(commit, fx.status.as_deref());
-                        grown = k.size(id_len);
-                        part.kept_bytes = part.kept_bytes + grown - freed;
+                        freed = k.kept_size(id_len);
+                        k.follow(commit, fx.status.as_deref());
+                        grown = k.kept_size(id_len);
                     }
                     if fx.remote {
                         part.outbox_dirty = true;
@@ -220,7 +215,10 @@ impl Redis {
                         lock(&self.inner.acts).settled(info.part, fx.handed.iter().copied());
                     }
                     o.kept_bytes = o.kept_bytes + grown - freed;
-                    if grown > freed {
+                    if commit.status.as_ref().is_some_and(|s| s.is_finished()) {
+                        // A finished instance steps again only to acknowledge what comes late.
+                        o.unkeep(info.part, &commit.instance_id);
+                    } else if grown > freed {
                         // A record that grew may take the room of the ones kept longest.
                         o.fit(self.inner.cfg.record_cache);
                     }
@@ -269,14 +267,13 @@ impl Redis {
             "GONE" => {
                 // Replaced or purged since the fetch (or since the commit that left the record
                 // kept): look again with fresh data.
-                if let Some(part) = o.parts.get_mut(&info.part) {
-                    let freed = part.unkeep(&commit.instance_id);
-                    if let Some(st) = part.insts.get_mut(&commit.instance_id) {
-                        st.locked = None;
-                        st.has_new = true;
-                        part.ready.push_back(commit.instance_id.clone());
-                    }
-                    o.kept_bytes -= freed;
+                o.unkeep(info.part, &commit.instance_id);
+                if let Some(part) = o.parts.get_mut(&info.part)
+                    && let Some(st) = part.insts.get_mut(&commit.instance_id)
+                {
+                    st.locked = None;
+                    st.has_new = true;
+                    part.ready.push_back(commit.instance_id.clone());
                 }
                 drop(guard);
                 self.inner.ready.notify_waiters();
@@ -302,10 +299,7 @@ impl Redis {
     /// under a new epoch, which fences the commit if it is still on its way, and re-read it.
     fn reset_partition(&self, commit: &StepCommit) {
         let mut o = lock(&self.inner.owner);
-        if let Some(part) = o.parts.values_mut().find(|p| p.kept.contains_key(&commit.instance_id)) {
-            let freed = part.unkeep(&commit.instance_id);
-            o.kept_bytes -= freed;
-        }
+        o.unkeep(self.part_of(&commit.instance_id), &commit.instance_id);
         if let Some(info) = o.locks.remove(&commit.lock)
             && o.forget(info.part, Some(info.epoch))
         {

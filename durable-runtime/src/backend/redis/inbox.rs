@@ -346,23 +346,21 @@ impl Redis {
     ) -> Result<Vec<OrchestrationWorkItem>, Error> {
         // The records this handle's commits left (`RedisBuilder::record_cache`); the others
         // read in one round trip, and kept.
-        let mut records: Vec<Option<Option<record::Record>>> = {
-            let o = lock(&self.inner.owner);
-            popped
+        let (mut records, missed) = {
+            let mut o = lock(&self.inner.owner);
+            let records: Vec<Option<Option<record::Record>>> = popped
                 .iter()
                 .map(|(lock_id, p, id, _)| {
                     let epoch = o.locks.get(lock_id)?.epoch;
                     let part = o.parts.get(p).filter(|part| part.epoch == epoch)?;
-                    Some(Some(part.kept.get(id)?.record()))
+                    Some(Some(part.kept.get(id)?.clone()))
                 })
-                .collect()
-        };
-        let missed: Vec<usize> = (0..popped.len()).filter(|&k| records[k].is_none()).collect();
-        {
-            let mut o = lock(&self.inner.owner);
+                .collect();
+            let missed: Vec<usize> = (0..popped.len()).filter(|&k| records[k].is_none()).collect();
             o.kept_misses += missed.len() as u64;
             o.kept_hits += (popped.len() - missed.len()) as u64;
-        }
+            (records, missed)
+        };
         if !missed.is_empty() {
             let ids: Vec<(u32, &str)> = missed.iter().map(|&k| (popped[k].1, popped[k].2.as_str())).collect();
             let read = self.records(&ids).await?;
@@ -373,7 +371,7 @@ impl Redis {
                 if let Some(r) = &rec
                     && let Some(epoch) = o.locks.get(lock_id).map(|l| l.epoch)
                 {
-                    o.keep(*p, epoch, id, record::Kept::of(r), budget);
+                    o.keep(*p, epoch, id, r.to_keep(), budget);
                 }
                 records[k] = Some(rec);
             }
@@ -387,11 +385,7 @@ impl Redis {
                     let status = record::decode_status(&r.status, &id)?;
                     if status.is_finished() {
                         // Steps of a finished instance only acknowledge what comes late.
-                        let mut o = lock(&self.inner.owner);
-                        if let Some(part) = o.parts.get_mut(&popped_part) {
-                            let freed = part.unkeep(&id);
-                            o.kept_bytes -= freed;
-                        }
+                        lock(&self.inner.owner).unkeep(popped_part, &id);
                     }
                     (Some(r.generation), r.m0, r.history_len, Some(status), r.snapshot)
                 }

@@ -3,7 +3,7 @@
 
 use super::handover::{self, Orphan};
 use super::inbox::{Inst, LockInfo};
-use super::record::Kept;
+use super::record::Record;
 use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
 use crate::error::Error;
 use crate::time::Millis;
@@ -28,7 +28,7 @@ pub(super) struct Owner {
     /// Partitions this handle stopped holding in memory, and when: within a lease of that,
     /// Redis may still (or again, after going back in time) name this handle their holder.
     pub(super) forgotten: HashMap<u32, Instant>,
-    /// The bytes of records kept over all partitions (`Part::kept`).
+    /// The bytes of records kept over all partitions (`Part::kept`, `Record::kept_size`).
     pub(super) kept_bytes: usize,
     /// Partitions and instances of the records kept, oldest first (`keep`); it may also name
     /// some no longer kept.
@@ -49,7 +49,7 @@ impl Owner {
             return false;
         }
         if let Some(part) = self.parts.remove(&p) {
-            self.kept_bytes -= part.kept_bytes;
+            self.kept_bytes -= part.kept.iter().map(|(id, r)| r.kept_size(id.len())).sum::<usize>();
             for (instance, st) in part.insts {
                 handover::orphans_of(p, &instance, st.inbox, &mut self.orphans);
             }
@@ -63,17 +63,17 @@ impl Owner {
     /// first forgetting the records kept longest while they would take more than `budget`
     /// bytes: instances that stopped stepping (parked, waiting for an event for days) give
     /// their room to the ones that step. A record over a quarter of the budget is not kept.
-    pub(super) fn keep(&mut self, p: u32, epoch: u64, id: &str, kept: Kept, budget: usize) {
-        let size = kept.size(id.len());
-        let Some(part) = self.parts.get_mut(&p).filter(|part| part.epoch == epoch) else { return };
-        let freed = part.unkeep(id);
-        self.kept_bytes -= freed;
+    pub(super) fn keep(&mut self, p: u32, epoch: u64, id: &str, kept: Record, budget: usize) {
+        let size = kept.kept_size(id.len());
+        if self.parts.get(&p).is_none_or(|part| part.epoch != epoch) {
+            return;
+        }
+        self.unkeep(p, id);
         if size > budget / 4 || !self.fit(budget - size) {
             return;
         }
         let Some(part) = self.parts.get_mut(&p) else { return };
         part.kept.insert(id.to_string(), kept);
-        part.kept_bytes += size;
         self.kept_bytes += size;
         self.kept_order.push_back((p, id.to_string()));
         // The order also names records forgotten since (finished, refused, their partition
@@ -95,12 +95,16 @@ impl Owner {
     pub(super) fn fit(&mut self, budget: usize) -> bool {
         while self.kept_bytes > budget {
             let Some((q, old)) = self.kept_order.pop_front() else { return false };
-            if let Some(part) = self.parts.get_mut(&q) {
-                let freed = part.unkeep(&old);
-                self.kept_bytes -= freed;
-            }
+            self.unkeep(q, &old);
         }
         true
+    }
+
+    /// Forget what is kept of the record of instance `id` of partition `p`.
+    pub(super) fn unkeep(&mut self, p: u32, id: &str) {
+        if let Some(r) = self.parts.get_mut(&p).and_then(|part| part.kept.remove(id)) {
+            self.kept_bytes -= r.kept_size(id.len());
+        }
     }
 
     /// Forget every partition; the ones that were held.
@@ -131,8 +135,7 @@ pub(super) struct Part {
     /// Records of its instances as this tenure's commits left them (see
     /// [`RedisBuilder::record_cache`](super::RedisBuilder::record_cache)); dropped with the
     /// partition.
-    pub(super) kept: HashMap<String, Kept>,
-    pub(super) kept_bytes: usize,
+    pub(super) kept: HashMap<String, Record>,
 }
 
 impl Part {
@@ -147,16 +150,9 @@ impl Part {
             timer_due: 0,
             outbox_dirty: true,
             kept: HashMap::new(),
-            kept_bytes: 0,
         }
     }
 
-    /// Forget what is kept of `instance`'s record; the bytes it took.
-    pub(super) fn unkeep(&mut self, instance: &str) -> usize {
-        let freed = self.kept.remove(instance).map_or(0, |k| k.size(instance.len()));
-        self.kept_bytes -= freed;
-        freed
-    }
     /// The control entries held in memory that count against the read-ahead: those of
     /// instances that can consume them.
     pub(super) fn held(&self) -> usize {

@@ -19,7 +19,7 @@ use crate::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 
 /// An instance's record as read from Redis.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Record {
     /// The generation: a new one each time an instance is created under this id.
     pub generation: String,
@@ -30,7 +30,7 @@ pub(super) struct Record {
     /// The status, as `encode_status` wrote it.
     pub status: Vec<u8>,
     /// The history if it is kept in the record (events after their lengths); `None` if it is
-    /// in `:h:<id>`.
+    /// in `:h:<id>`, and in the copy an owner keeps (`to_keep`).
     pub history: Option<Vec<u8>>,
     /// The snapshot, if it has one.
     pub snapshot: Option<Vec<u8>>,
@@ -69,50 +69,22 @@ impl Record {
     }
 }
 
-/// An instance's record as this handle's last commit of it left it in Redis (see
-/// [`RedisBuilder::record_cache`](super::RedisBuilder::record_cache)): what its next step
-/// needs, without reading it again. Its inline history is not kept (steps do not read it).
-#[derive(Debug)]
-pub(super) struct Kept {
-    pub generation: String,
-    pub m0: u64,
-    pub history_len: u64,
-    pub status: Vec<u8>,
-    pub snapshot: Option<Vec<u8>>,
-}
-
-impl Kept {
-    /// What is kept of `r`.
-    pub(super) fn of(r: &Record) -> Self {
-        Kept {
-            generation: r.generation.clone(),
-            m0: r.m0,
-            history_len: r.history_len,
-            status: r.status.clone(),
-            snapshot: r.snapshot.clone(),
-        }
+impl Record {
+    /// What the owner keeps of it ([`RedisBuilder::record_cache`](super::RedisBuilder::record_cache)):
+    /// all but its inline history, which steps do not read.
+    pub(super) fn to_keep(&self) -> Record {
+        Record { history: None, ..self.clone() }
     }
 
-    /// The record to step from.
-    pub(super) fn record(&self) -> Record {
-        Record {
-            generation: self.generation.clone(),
-            m0: self.m0,
-            history_len: self.history_len,
-            status: self.status.clone(),
-            history: None,
-            snapshot: self.snapshot.clone(),
-        }
-    }
-
-    /// About how much memory it takes, with its instance id of `id_len` bytes.
-    pub(super) fn size(&self, id_len: usize) -> usize {
+    /// About how much memory a kept record takes, with its instance id of `id_len` bytes.
+    pub(super) fn kept_size(&self, id_len: usize) -> usize {
         96 + id_len + self.generation.len() + self.status.len() + self.snapshot.as_ref().map_or(0, Vec::len)
     }
 
-    /// Follow a commit that Redis applied to the record: `status` is the new status as
-    /// `encode_status` wrote it, if it changed. As `commit.lua` changes the record.
-    pub(super) fn apply(&mut self, commit: &crate::backend::StepCommit, status: Option<&[u8]>) {
+    /// Follow a commit that Redis applied to the record, as `commit.lua` changes it: `status` is
+    /// the new status as `encode_status` wrote it, if it changed. (The inline history is not
+    /// followed: a kept record has none.)
+    pub(super) fn follow(&mut self, commit: &crate::backend::StepCommit, status: Option<&[u8]>) {
         let base = if commit.reset_history { 0 } else { self.history_len };
         self.history_len = base + commit.new_events.len() as u64;
         if let Some(st) = status {

@@ -24,25 +24,11 @@ struct CommitEffects {
 }
 
 impl Redis {
-    /// The commit script's arguments for one step (see `commit.lua`), and what the step queues.
-    /// `seen` is the partition's mark and cursor (what the commit checks Redis still has).
-    fn commit_args(
-        &self,
-        commit: &StepCommit,
-        info: &LockInfo,
-        seen: (u64, u64),
-    ) -> Result<(Vec<Vec<u8>>, CommitEffects), Error> {
-        let inner = &self.inner;
-        let mut a: Vec<Vec<u8>> = Vec::with_capacity(32);
-        let t = self.tag(info.part);
-        a.push(t.into_bytes());
-        a.push(info.part.to_string().into_bytes());
-        a.push(inner.worker_id.clone().into_bytes());
-        a.push(info.epoch.to_string().into_bytes());
+    /// One step's arguments of the commit script (see `commit.lua`), and what the step queues.
+    fn commit_args(&self, commit: &StepCommit, info: &LockInfo) -> Result<(Vec<Vec<u8>>, CommitEffects), Error> {
+        let mut a: Vec<Vec<u8>> = Vec::with_capacity(24);
         a.push(info.generation.clone().into_bytes());
         a.push(commit.instance_id.clone().into_bytes());
-        a.push(seen.0.to_string().into_bytes());
-        a.push(seen.1.to_string().into_bytes());
         let mut fx = CommitEffects::default();
         let (handed, consumed): (Vec<u64>, Vec<u64>) =
             commit.consumed.iter().chain(info.stale.iter()).copied().partition(|id| id & HANDED != 0);
@@ -152,19 +138,22 @@ impl Redis {
         Ok((a, fx))
     }
 
-    /// Apply a commit's outcome (its reply, see `commit.lua`) to the in-memory state.
-    fn after_commit(&self, commit: &StepCommit, reply: &Value, fx: &CommitEffects) -> Result<(), Error> {
-        let (outcome, rest) = match reply {
-            Value::Array(a) if !a.is_empty() => (reply_str(&a[0]), &a[1..]),
-            other => (reply_str(other), &[][..]),
-        };
-        let mark = rest.first().map_or(0, |m| reply_int(m).max(0) as u64);
+    /// Apply a step's outcome to the in-memory state: `outcome` and what follows it in the reply
+    /// (`rest`), and the partition's new mark (see `commit.lua`).
+    fn after_commit(
+        &self,
+        commit: &StepCommit,
+        outcome: &str,
+        rest: &[Value],
+        mark: u64,
+        fx: &CommitEffects,
+    ) -> Result<(), Error> {
         let mut guard = lock(&self.inner.owner);
         let o = &mut *guard;
         let Some(info) = o.locks.remove(&commit.lock) else {
             return Err(Error::LockLost(commit.instance_id.clone()));
         };
-        match outcome.as_str() {
+        match outcome {
             "OK" => {
                 if commit.status.as_ref().is_some_and(|s| s.is_finished()) {
                     self.finished_here(&commit.instance_id);
@@ -311,11 +300,12 @@ impl Redis {
         self.inner.relet.notify_one();
     }
 
-    /// Commit several steps in one pipeline; one result per commit, in order.
+    /// Commit several steps, one script call per partition they belong to (all the calls in
+    /// one pipeline); one result per commit, in order.
     pub(super) async fn commit_pipelined(&self, commits: Vec<StepCommit>) -> Vec<Result<(), Error>> {
-        let mut prepared = Vec::with_capacity(commits.len());
         let mut results: Vec<Option<Result<(), Error>>> = Vec::with_capacity(commits.len());
-        for c in &commits {
+        let mut calls: Vec<PartitionCommit> = Vec::new();
+        for (k, c) in commits.iter().enumerate() {
             let info = {
                 let o = lock(&self.inner.owner);
                 o.locks.get(&c.lock).and_then(|l| {
@@ -332,10 +322,26 @@ impl Redis {
                 })
             };
             match info {
-                Some((info, seen)) if info.instance == c.instance_id => match self.commit_args(c, &info, seen) {
+                Some((info, seen)) if info.instance == c.instance_id => match self.commit_args(c, &info) {
                     Ok((args, fx)) => {
-                        prepared.push((results.len(), info.part, args, fx));
                         results.push(None);
+                        let call = match calls.iter_mut().position(|g| (g.part, g.epoch) == (info.part, info.epoch)) {
+                            Some(g) => &mut calls[g],
+                            None => {
+                                calls.push(PartitionCommit {
+                                    part: info.part,
+                                    epoch: info.epoch,
+                                    seen,
+                                    steps: Vec::new(),
+                                    args: Vec::new(),
+                                });
+                                calls.last_mut().expect("just pushed")
+                            }
+                        };
+                        // The strongest check of what Redis must still have.
+                        call.seen = (call.seen.0.max(seen.0), call.seen.1.max(seen.1));
+                        call.steps.push((k, fx));
+                        call.args.extend(args);
                     }
                     Err(e) => {
                         self.abandon_local(&c.instance_id, c.lock);
@@ -345,50 +351,75 @@ impl Redis {
                 _ => results.push(Some(Err(Error::LockLost(c.instance_id.clone())))),
             }
         }
-        // Each commit is sent once by the script's SHA1. Redis answers `NOSCRIPT` to those it
-        // reached after its script cache was emptied (a restart, `SCRIPT FLUSH`, even in the
-        // middle of this pipeline): they did not run, and only they are sent again, by the
-        // script's text. The commits that ran are never sent twice: they would pass the lease
-        // and generation checks again and apply twice.
+        let prepared: Vec<_> = calls.iter_mut().map(|g| self.commit_call(g)).collect();
+        // Each call is sent once by the script's SHA1 (or as a function). Redis answers
+        // `NOSCRIPT` to those it reached after its script cache was emptied (a restart, `SCRIPT
+        // FLUSH`, even in the middle of this pipeline): they did not run, and only they are
+        // sent again, by the script's text. The calls that ran are never sent twice: they would
+        // pass the lease and generation checks again and apply twice.
         let script = &self.inner.scripts.commit;
-        let keys: Vec<Vec<Vec<u8>>> =
-            prepared.iter().map(|(_, p, _, _)| vec![format!("{}:lease", self.tag(*p)).into_bytes()]).collect();
-        let mut todo: Vec<usize> = (0..prepared.len()).collect();
+        let mut todo: Vec<usize> = (0..calls.len()).collect();
         let mut by_text = false;
         while !todo.is_empty() {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
-            for &j in &todo {
-                pipe.add_command(script.cmd(by_text, &keys[j], &prepared[j].2));
+            for &g in &todo {
+                pipe.add_command(script.cmd(by_text, &prepared[g].0, &prepared[g].1));
             }
             let replies: Result<Vec<RedisResult<Value>>, redis::RedisError> = pipe.query_async(&mut self.conn()).await;
             let replies = match replies {
                 Ok(replies) if replies.len() == todo.len() => Ok(replies),
-                Ok(replies) => Err(format!("{} replies to {} commits", replies.len(), todo.len())),
+                Ok(replies) => Err(format!("{} replies to {} commit calls", replies.len(), todo.len())),
                 Err(e) => Err(e.to_string()),
             };
             let replies = match replies {
                 Ok(replies) => replies,
                 Err(e) => {
-                    for &j in &todo {
-                        let k = prepared[j].0;
-                        self.reset_partition(&commits[k]);
-                        results[k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
+                    for &g in &todo {
+                        for (k, _) in &calls[g].steps {
+                            self.reset_partition(&commits[*k]);
+                            results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
+                        }
                     }
                     break;
                 }
             };
             let mut again = Vec::new();
-            for (&j, reply) in todo.iter().zip(replies) {
-                let (k, _, _, fx) = &prepared[j];
-                let c = &commits[*k];
+            for (&g, reply) in todo.iter().zip(replies) {
+                let steps = &calls[g].steps;
                 match reply {
-                    Ok(v) => results[*k] = Some(self.after_commit(c, &v, fx)),
-                    Err(e) if !by_text && script.missed(&e) => again.push(j),
+                    Ok(Value::Array(a)) if reply_str(a.first().unwrap_or(&Value::Nil)) == "OK" => {
+                        let mark = a.get(1).map_or(0, |m| reply_int(m).max(0) as u64);
+                        for (j, (k, fx)) in steps.iter().enumerate() {
+                            let c = &commits[*k];
+                            results[*k] = Some(match a.get(2 + j) {
+                                Some(Value::Array(o)) if !o.is_empty() => {
+                                    self.after_commit(c, &reply_str(&o[0]), &o[1..], mark, fx)
+                                }
+                                Some(o) => self.after_commit(c, &reply_str(o), &[], mark, fx),
+                                None => {
+                                    self.reset_partition(c);
+                                    Err(Error::Backend(
+                                        "redis: a commit call answered fewer steps than it was given".into(),
+                                    ))
+                                }
+                            });
+                        }
+                    }
+                    // Refused as a whole (`LOCK`, `BACK`): nothing was written.
+                    Ok(v) => {
+                        let outcome = reply_str(&v);
+                        for (k, fx) in steps {
+                            results[*k] = Some(self.after_commit(&commits[*k], &outcome, &[], 0, fx));
+                        }
+                    }
+                    Err(e) if !by_text && script.missed(&e) => again.push(g),
                     Err(e) => {
                         // The script failed while it ran: its outcome is unknown.
-                        self.reset_partition(c);
-                        results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
+                        for (k, _) in steps {
+                            self.reset_partition(&commits[*k]);
+                            results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
+                        }
                     }
                 }
             }
@@ -397,4 +428,32 @@ impl Redis {
         }
         results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Backend("redis: no reply".into())))).collect()
     }
+
+    /// The keys and arguments of one partition's commit call: its header, then its steps.
+    fn commit_call(&self, g: &mut PartitionCommit) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let t = self.tag(g.part);
+        let keys = vec![format!("{t}:lease").into_bytes()];
+        let mut a: Vec<Vec<u8>> = Vec::with_capacity(7 + g.args.len());
+        a.push(t.into_bytes());
+        a.push(g.part.to_string().into_bytes());
+        a.push(self.inner.worker_id.clone().into_bytes());
+        a.push(g.epoch.to_string().into_bytes());
+        a.push(g.seen.0.to_string().into_bytes());
+        a.push(g.seen.1.to_string().into_bytes());
+        a.push(g.steps.len().to_string().into_bytes());
+        a.append(&mut g.args);
+        (keys, a)
+    }
+}
+
+/// The steps of one partition (and lease epoch) committed by one call of the commit script.
+struct PartitionCommit {
+    part: u32,
+    epoch: u64,
+    /// The partition's mark and cursor: what the call checks Redis still has.
+    seen: (u64, u64),
+    /// Each step's index among the commits, and what it queues.
+    steps: Vec<(usize, CommitEffects)>,
+    /// The steps' arguments, one after the other.
+    args: Vec<Vec<u8>>,
 }

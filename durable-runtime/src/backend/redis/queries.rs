@@ -213,12 +213,12 @@ impl Redis {
             pipe.cmd("XLEN").arg(format!("{t}:act"));
             pipe.cmd("ZCARD").arg(format!("{t}:tm"));
             pipe.cmd("XLEN").arg(format!("{t}:ctl"));
-            // The oldest control entry: its `t` field says when it was written.
+            // The oldest control entry: its id says when it was written.
             pipe.cmd("XRANGE").arg(format!("{t}:ctl")).arg("-").arg("+").arg("COUNT").arg(1);
         }
         let v: Vec<redis::Value> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("queue depths", e))?;
-        // Redis's clock (the `t` fields are Redis's TIME), not a virtual one.
+        // Redis's clock (entry ids follow Redis's TIME), not a virtual one.
         let now = self.real_now();
         let int = |v: &redis::Value| match v {
             redis::Value::Int(n) => *n as u64,
@@ -226,10 +226,15 @@ impl Redis {
         };
         let mut d = QueueDepths::default();
         for (p, c) in v.chunks(4).enumerate() {
-            let oldest = keys::parse_entries_raw(&c[3]).first().and_then(|(_, fields)| {
-                let (_, t) = fields.iter().find(|(k, _)| k == b"t")?;
-                let t: u64 = std::str::from_utf8(t).ok()?.parse().ok()?;
-                Some(now.saturating_sub(t))
+            let oldest = keys::parse_entries_raw(&c[3]).first().and_then(|(id, fields)| {
+                // Entries of releases before this one have a `t` field (ms); the id of any entry
+                // is at least Redis's clock in microseconds when it was written (`next_id`), so
+                // the age read from it may come out short, never long.
+                let written = match fields.iter().find(|(k, _)| k == b"t") {
+                    Some((_, t)) => std::str::from_utf8(t).ok()?.parse().ok()?,
+                    None => keys::parse_stream_id(id)? / 1000,
+                };
+                Some(now.saturating_sub(written))
             });
             let part = PartitionDepths {
                 partition: p as u32,

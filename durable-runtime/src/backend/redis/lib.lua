@@ -16,6 +16,12 @@ end
 -- 64-bit builds of Redis) and a third of the cost of `%.0f`, which the others use. Set at the
 -- first use (a function library cannot use `string` while it loads).
 local int_format = nil
+local function int_text(n)
+  if not int_format then
+    int_format = string.format('%d', 2 ^ 53) == '9007199254740992' and '%d' or '%.0f'
+  end
+  return string.format(int_format, n)
+end
 
 -- The values counters had, or were given, in this call of the script (`advance`, `fenced`).
 local counters = {}
@@ -43,12 +49,20 @@ local function advance(key)
     end
   end
   counters[key] = n
-  if not int_format then
-    int_format = string.format('%d', 2 ^ 53) == '9007199254740992' and '%d' or '%.0f'
-  end
-  local s = string.format(int_format, n)
+  local s = int_text(n)
   moved[key] = s
   return s
+end
+
+-- A value of counter `key` at least as high as any it handed out, the moves of this call (not
+-- yet written) included, as text: a new instance's first inbox entry, so that an entry queued
+-- earlier in the same call for an instance of the same id is never taken for the new one's.
+local function last_value(key)
+  local n = counters[key]
+  if n then
+    return int_text(n)
+  end
+  return redis.call('GET', key) or '0'
 end
 
 -- Write the counters `advance` moved in this script call.
@@ -186,7 +200,7 @@ local function create_entity(tag, inst)
   local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local st = cjson.encode({ n = name, x = '', s = 'Running', i = 'null', c = ms, u = ms })
   local gen = advance(tag .. ':gen')
-  local m0 = redis.call('GET', tag .. ':seq') or '0'
+  local m0 = last_value(tag .. ':seq')
   put_record(tag, inst, new_record(gen, m0, 'Running', st))
   redis.call('ZADD', tag .. ':idx', ms, inst)
   return true
@@ -367,7 +381,7 @@ local function create(tag, part, a)
     redis.call('ZREM', tag .. ':fin', a[1])
   end
   local gen = advance(tag .. ':gen')
-  local m0 = redis.call('GET', tag .. ':seq') or '0'
+  local m0 = last_value(tag .. ':seq')
   put_record(tag, a[1], new_record(gen, m0, 'Pending', a[2]))
   redis.call('ZADD', tag .. ':idx', a[3], a[1])
   deliver(tag, a[1], a[4])

@@ -81,7 +81,7 @@ local function step(i)
     if reset == '1' then
       reset_history(tag, inst, r)
     end
-    chunked(ARGV, ev_at, ev_n, function(...) append_history(tag, inst, r, table.concat({ ... }), select('#', ...)) end)
+    append_history(tag, inst, r, table.concat(ARGV, '', ev_at, ev_at + ev_n - 1), ev_n)
     if sop == 'p' then
       -- The snapshot without its task table, which is kept in `:t:<id>`, a hash of entries by
       -- task id: replaced whole ('r') or changed entry by entry ('u').

@@ -22,9 +22,6 @@ if refused then
   return refused
 end
 local ak = tag .. ':act'
--- What the steps acknowledge, deleted together at the end: control entries, and the activity
--- entries of results handed over in memory.
-local ctl_ids, act_ids = {}, {}
 
 -- The step whose arguments start at ARGV[i]: its outcome, and where the next step starts.
 local function step(i)
@@ -71,12 +68,14 @@ local function step(i)
   if #gone > 0 then
     return { 'DUP', unpack(gone) }, i
   end
-  for j = ctl_at, ctl_at + ctl_n - 1 do
-    ctl_ids[#ctl_ids + 1] = ARGV[j]
-  end
-  for j = act_at, act_at + act_n - 1 do
-    act_ids[#act_ids + 1] = ARGV[j]
-  end
+  -- The consumed entries go first: an entry deleted before the step queues the next one lets
+  -- Redis free the stream node it emptied, instead of growing it with deleted entries that
+  -- every later read and delete of the node walks past.
+  chunked(ARGV, ctl_at, ctl_n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
+  chunked(ARGV, act_at, act_n, function(...)
+    redis.call('XACK', ak, 'w', ...)
+    redis.call('XDEL', ak, ...)
+  end)
   if r then
     if reset == '1' then
       reset_history(tag, inst, r)
@@ -124,10 +123,5 @@ local i = 8
 for s = 1, tonumber(ARGV[7]) do
   reply[2 + s], i = step(i)
 end
-chunked(ctl_ids, 1, #ctl_ids, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
-chunked(act_ids, 1, #act_ids, function(...)
-  redis.call('XACK', ak, 'w', ...)
-  redis.call('XDEL', ak, ...)
-end)
 reply[2] = redis.call('INCR', tag .. ':mark')
 return reply

@@ -58,24 +58,29 @@ local function step(i)
   end
   -- A result handed over in memory counts only if its activity entry is still pending (only
   -- the first completion of an entry counts; `complete.lua` checks the same way), checked
-  -- before anything is written.
-  local gone = {}
-  for j = act_at, act_at + act_n - 1 do
-    if #redis.call('XPENDING', ak, 'w', ARGV[j], ARGV[j], 1) == 0 then
-      gone[#gone + 1] = ARGV[j]
+  -- before anything is written. One entry (the usual case) is checked by acknowledging it:
+  -- `XACK` of an entry that is not pending writes nothing and answers 0.
+  if act_n == 1 then
+    if redis.call('XACK', ak, 'w', ARGV[act_at]) == 0 then
+      return { 'DUP', ARGV[act_at] }, i
     end
-  end
-  if #gone > 0 then
-    return { 'DUP', unpack(gone) }, i
+  elseif act_n > 1 then
+    local gone = {}
+    for j = act_at, act_at + act_n - 1 do
+      if #redis.call('XPENDING', ak, 'w', ARGV[j], ARGV[j], 1) == 0 then
+        gone[#gone + 1] = ARGV[j]
+      end
+    end
+    if #gone > 0 then
+      return { 'DUP', unpack(gone) }, i
+    end
+    chunked(ARGV, act_at, act_n, function(...) redis.call('XACK', ak, 'w', ...) end)
   end
   -- The consumed entries go first: an entry deleted before the step queues the next one lets
   -- Redis free the stream node it emptied, instead of growing it with deleted entries that
   -- every later read and delete of the node walks past.
   chunked(ARGV, ctl_at, ctl_n, function(...) redis.call('XDEL', tag .. ':ctl', ...) end)
-  chunked(ARGV, act_at, act_n, function(...)
-    redis.call('XACK', ak, 'w', ...)
-    redis.call('XDEL', ak, ...)
-  end)
+  chunked(ARGV, act_at, act_n, function(...) redis.call('XDEL', ak, ...) end)
   if r then
     if reset == '1' then
       reset_history(tag, inst, r)

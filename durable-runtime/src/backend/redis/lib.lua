@@ -357,7 +357,8 @@ local apply_local
 
 -- Apply an operation here if it targets this partition, else queue it in the outbox.
 local function route(tag, part, target, kind, args)
-  if tonumber(target) == tonumber(part) then
+  -- (Partitions come as decimal text: equal text is the same partition, without parsing.)
+  if target == part or tonumber(target) == tonumber(part) then
     apply_local(tag, part, kind, args)
   else
     outbox(tag, target, kind, args)

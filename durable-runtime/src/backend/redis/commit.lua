@@ -5,7 +5,8 @@
 --   instance generation ('' if none), instance,
 --   n, n control entry ids to acknowledge,
 --   n, n activity entry ids whose results were handed over in memory (`handover.rs`),
---   reset history (0/1), n, n history events (each preceded by its length, a varint),
+--   reset history (0/1), n, n history events one after the other (each preceded by its
+--   length, a varint),
 --   snapshot op (k/s/d/p), snapshot bytes (for p: the snapshot without its task table, then
 --   r/u (replace the table, or update it), n, n pairs of task id and entry to set, n, n task
 --   ids to remove),
@@ -31,9 +32,8 @@ local function step(i)
   i = i + 1 + ctl_n
   local act_at, act_n = i + 1, tonumber(ARGV[i])
   i = i + 1 + act_n
-  local reset = ARGV[i]
-  local ev_at, ev_n = i + 2, tonumber(ARGV[i + 1])
-  i = i + 2 + ev_n
+  local reset, ev_n, events = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  i = i + 3
   local sop, sbytes = ARGV[i], ARGV[i + 1]
   i = i + 2
   local tb_mode, set_at, set_n, rm_at, rm_n
@@ -85,7 +85,7 @@ local function step(i)
     if reset == '1' then
       reset_history(tag, inst, r)
     end
-    append_history(tag, inst, r, table.concat(ARGV, '', ev_at, ev_at + ev_n - 1), ev_n)
+    append_history(tag, inst, r, events, ev_n)
     if sop == 'p' then
       -- The snapshot without its task table, which is kept in `:t:<id>`, a hash of entries by
       -- task id: replaced whole ('r') or changed entry by entry ('u').

@@ -39,9 +39,11 @@ impl Redis {
         a.extend(fx.handed.iter().map(|n| stream_id(*n).into_bytes()));
         a.push(if commit.reset_history { b"1".to_vec() } else { b"0".to_vec() });
         a.push(commit.new_events.len().to_string().into_bytes());
+        let mut events = Vec::new();
         for e in &commit.new_events {
-            a.push(record::encode_event(e)?);
+            events.extend(record::encode_event(e)?);
         }
+        a.push(events);
         match &commit.snapshot {
             SnapshotChange::Keep => a.extend([b"k".to_vec(), Vec::new()]),
             SnapshotChange::Set(s) => a.extend([b"s".to_vec(), s.clone()]),

@@ -368,7 +368,8 @@ impl Redis {
             for &g in &todo {
                 pipe.add_command(script.cmd(by_text, &prepared[g].0, &prepared[g].1));
             }
-            let replies: Result<Vec<RedisResult<Value>>, redis::RedisError> = pipe.query_async(&mut self.conn()).await;
+            let replies: Result<Vec<RedisResult<Value>>, redis::RedisError> =
+                pipe.query_async(&mut self.commit_conn()).await;
             let replies = match replies {
                 Ok(replies) if replies.len() == todo.len() => Ok(replies),
                 Ok(replies) => Err(format!("{} replies to {} commit calls", replies.len(), todo.len())),

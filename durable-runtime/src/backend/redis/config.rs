@@ -231,6 +231,7 @@ impl Redis {
             worker_id,
             target,
             conn,
+            commit_conn: tokio::sync::OnceCell::new(),
             ctl_conn: tokio::sync::Mutex::new(None),
             act_conn: tokio::sync::Mutex::new(None),
             act_upkeep: tokio::sync::Mutex::new(()),

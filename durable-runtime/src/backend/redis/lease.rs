@@ -195,6 +195,10 @@ impl Redis {
             first
         };
         if first {
+            if !self.inner.target.is_cluster() {
+                let target = &self.inner.target;
+                self.inner.commit_conn.get_or_try_init(|| target.connect(self.inner.cfg.replica_acks)).await?;
+            }
             self.rebalance().await?;
             self.read_ctl(None).await?;
             self.inner.wake.notify_one();

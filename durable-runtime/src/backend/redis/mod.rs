@@ -253,6 +253,12 @@ struct Inner {
     /// What it connects to: one Redis or a Redis Cluster.
     target: Target,
     conn: Conn,
+    /// On one Redis, the connection this handle's worker commits its steps on, made when it
+    /// starts orchestrating: a commit call carries many steps, and the calls of clients in the
+    /// same process (starts, signals, status reads) do not wait behind them on the shared
+    /// connection. On a cluster, commits use the shared connection, whose scripts wake its
+    /// readers (`ClusterShared`).
+    commit_conn: tokio::sync::OnceCell<Conn>,
     /// Dedicated connections for blocking reads (control streams, activity streams) on one
     /// Redis; on a cluster reads do not block (see `read_each`).
     ctl_conn: tokio::sync::Mutex<Option<ConnectionManager>>,
@@ -419,6 +425,11 @@ impl Redis {
     /// The shared connection (not for blocking reads).
     fn conn(&self) -> Conn {
         self.inner.conn.clone()
+    }
+
+    /// The connection steps are committed on (`commit_conn`; the shared one until it is made).
+    fn commit_conn(&self) -> Conn {
+        self.inner.commit_conn.get().unwrap_or(&self.inner.conn).clone()
     }
 
     /// This handle's worker id (in leases, the live-worker set and consumer names).

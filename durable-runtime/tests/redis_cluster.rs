@@ -106,6 +106,9 @@ async fn partitions_spread_over_the_masters_and_workers_share_them() {
         );
         let stats = cluster.cli(m, &["INFO", "commandstats"]);
         assert!(stats.lines().any(|l| l.starts_with("cmdstat_fcall:")), "master {m} ran no FCALL");
+        // The scripts' writes waited for a replica (`replica_acks(1)`, the default), also when
+        // they ran as functions.
+        assert!(stats.lines().any(|l| l.starts_with("cmdstat_wait:")), "master {m} never waited for a replica");
     }
     // Listing walks every partition (one command per partition, each on its own master).
     let page = client.list(durable_runtime::InstanceQuery::new().with_limit(1000)).await.unwrap();

@@ -111,14 +111,16 @@ impl ClusterShared {
     }
 }
 
-/// The route of a script call (by its first key), `None` if `cmd` is not one.
+/// The route of a script call (by its first key), `None` if `cmd` is not one. A script runs as
+/// `EVALSHA` or `EVAL`, or as a function of the library (`FCALL`): the first key comes after
+/// the script (or function) and the number of keys either way.
 fn script_route(cmd: &Cmd) -> Option<Route> {
     let mut args = cmd.args_iter().filter_map(|a| match a {
         redis::Arg::Simple(b) => Some(b),
         _ => None,
     });
     let name = args.next()?;
-    if !name.eq_ignore_ascii_case(b"EVALSHA") && !name.eq_ignore_ascii_case(b"EVAL") {
+    if !["EVALSHA", "EVAL", "FCALL"].iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes())) {
         return None;
     }
     Some(Route::with_key(args.nth(2)?, SlotAddr::Master))
@@ -438,6 +440,24 @@ impl Redis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_calls_are_routed_by_their_first_key_whichever_way_they_run() {
+        let key = b"{hub:p3}:lease";
+        let route = Some(Route::with_key(key, SlotAddr::Master));
+        let call = |name: &str, script: &str| {
+            let mut c = redis::cmd(name);
+            c.arg(script).arg(1).arg(&key[..]).arg("x");
+            c
+        };
+        assert_eq!(script_route(&call("EVALSHA", "0123abcd")), route);
+        assert_eq!(script_route(&call("EVAL", "return 1")), route);
+        assert_eq!(script_route(&call("FCALL", "durable_0123_commit")), route);
+        assert_eq!(script_route(&call("fcall", "durable_0123_commit")), route);
+        let mut get = redis::cmd("GET");
+        get.arg(&key[..]);
+        assert_eq!(script_route(&get), None);
+    }
 
     #[test]
     fn cluster_urls_name_every_node_with_the_credentials() {

@@ -1,13 +1,15 @@
 //! The steps of one partition that a worker commits together go to Redis in one call of the
 //! commit script, which checks the lease once for all of them. Each step is still checked on
 //! its own: one that Redis refuses (its instance was purged since it was fetched) writes
-//! nothing and does not hold back the others, which apply exactly once.
+//! nothing and does not hold back the others, which apply exactly once. A call takes steps up
+//! to a size: large steps go in calls of their own.
 
 use durable_runtime::backend::{Backend, Redis};
 use durable_runtime::engine::{self, Registry};
-use durable_runtime::{Client, Error};
-use durable_test_support::fixtures::Counter;
+use durable_runtime::{Client, Error, Worker};
+use durable_test_support::fixtures::{Counter, hello_all, say_hello};
 use durable_test_support::redis_server::RedisServer;
+use durable_test_support::wait::PATIENCE;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,4 +55,62 @@ async fn a_step_refused_in_a_call_holds_back_none_of_the_others() {
     }
     assert_eq!(value("b").await, None);
     assert_eq!((value("a").await, value("c").await), (Some(1), Some(100)));
+}
+
+/// The commit calls Redis ran since the slow log was reset (it logs the commands that take over
+/// a millisecond here: the calls of these large steps, not the commands they run, nor the
+/// small scripts of the lease).
+async fn commit_calls(c: &mut redis::aio::MultiplexedConnection) -> usize {
+    let log: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query_async(c).await.unwrap();
+    log.iter()
+        .filter(|entry| {
+            let redis::Value::Array(fields) = entry else { return false };
+            let Some(redis::Value::Array(args)) = fields.get(3) else { return false };
+            let arg = |k: usize| match args.get(k) {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            };
+            let name = arg(0).to_ascii_uppercase();
+            name == "FCALL" && arg(1).ends_with("_commit")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_steps_of_one_partition_go_in_calls_of_their_own_and_all_apply() {
+    let server = RedisServer::start();
+    let backend = Redis::builder(server.url()).partitions(1).connect().await.unwrap();
+    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut registry = Registry::new();
+    registry.register::<hello_all>();
+    let client = Client::new(backend.clone());
+    // Each first step schedules 4,100 activities: over 20,000 arguments, a call of its own.
+    const WIDTH: usize = 4_100;
+    let inputs: Vec<Vec<String>> = (0..3).map(|i| (0..WIDTH).map(|k| format!("{i}-{k}")).collect()).collect();
+    let mut ids = Vec::new();
+    for input in &inputs {
+        ids.push(client.start(hello_all, input.clone()).await.unwrap());
+    }
+    let mut items = Vec::new();
+    while items.len() < 3 {
+        items.extend(backend.fetch_orchestration_work_batch(10, Duration::from_secs(5)).await.unwrap());
+    }
+    let commits: Vec<_> =
+        items.iter().map(|item| engine::process(&registry, item, None, backend.now(), &Default::default())).collect();
+    let _: () =
+        redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(1000).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-max-len").arg(100_000).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut c).await.unwrap();
+    for r in backend.commit_batch(commits).await.unwrap() {
+        r.unwrap();
+    }
+    assert_eq!(commit_calls(&mut c).await, 3, "one commit call per large step");
+    // And they all applied: a worker runs the activities and finishes the three.
+    let worker = Worker::builder(backend.clone()).orchestrator(hello_all).activity(say_hello).start().await.unwrap();
+    for (id, input) in ids.iter().zip(&inputs) {
+        let done = client.wait_for_completion(id, PATIENCE).await.unwrap();
+        let out: Vec<String> = done.output().unwrap();
+        assert_eq!(out, input.iter().map(|c| format!("Hello {c}!")).collect::<Vec<_>>());
+    }
+    worker.shutdown().await.unwrap();
 }

@@ -72,7 +72,8 @@ local function step(i)
       end
     end
     if #gone > 0 then
-      return { 'DUP', unpack(gone) }, i
+      table.insert(gone, 1, 'DUP')
+      return gone, i
     end
     chunked(ARGV, act_at, act_n, function(...) redis.call('XACK', ak, 'w', ...) end)
   end

@@ -327,7 +327,13 @@ impl Redis {
                 Some((info, seen)) if info.instance == c.instance_id => match self.commit_args(c, &info) {
                     Ok((args, fx)) => {
                         results.push(None);
-                        let call = match calls.iter_mut().position(|g| (g.part, g.epoch) == (info.part, info.epoch)) {
+                        let bytes: usize = args.iter().map(Vec::len).sum();
+                        // The partition's last call, if this step fits in it.
+                        let fits =
+                            calls.iter().rposition(|g| (g.part, g.epoch) == (info.part, info.epoch)).filter(|&g| {
+                                calls[g].args.len() + args.len() <= CALL_ARGS && calls[g].bytes + bytes <= CALL_BYTES
+                            });
+                        let call = match fits {
                             Some(g) => &mut calls[g],
                             None => {
                                 calls.push(PartitionCommit {
@@ -336,6 +342,7 @@ impl Redis {
                                     seen,
                                     steps: Vec::new(),
                                     args: Vec::new(),
+                                    bytes: 0,
                                 });
                                 calls.last_mut().expect("just pushed")
                             }
@@ -344,6 +351,7 @@ impl Redis {
                         call.seen = (call.seen.0.max(seen.0), call.seen.1.max(seen.1));
                         call.steps.push((k, fx));
                         call.args.extend(args);
+                        call.bytes += bytes;
                     }
                     Err(e) => {
                         self.abandon_local(&c.instance_id, c.lock);
@@ -449,6 +457,12 @@ impl Redis {
     }
 }
 
+/// A commit call takes more steps of its partition while it has under this many arguments and
+/// bytes of them (a step larger than that goes alone): one call runs while Redis runs nothing
+/// else, and a batch of large steps is better several calls, one after the other.
+const CALL_ARGS: usize = 20_000;
+const CALL_BYTES: usize = 4 << 20;
+
 /// The steps of one partition (and lease epoch) committed by one call of the commit script.
 struct PartitionCommit {
     part: u32,
@@ -457,6 +471,7 @@ struct PartitionCommit {
     seen: (u64, u64),
     /// Each step's index among the commits, and what it queues.
     steps: Vec<(usize, CommitEffects)>,
-    /// The steps' arguments, one after the other.
+    /// The steps' arguments, one after the other, and their bytes.
     args: Vec<Vec<u8>>,
+    bytes: usize,
 }

@@ -195,15 +195,40 @@ impl Redis {
             first
         };
         if first {
-            if !self.inner.target.is_cluster() {
-                let target = &self.inner.target;
-                self.inner.commit_conn.get_or_try_init(|| target.connect(self.inner.cfg.replica_acks)).await?;
-            }
+            self.open_commit_conn();
             self.rebalance().await?;
             self.read_ctl(None).await?;
             self.inner.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// Open the connection steps are committed on (`commit_conn`), on one Redis, in the
+    /// background: until it is open commits go on the shared connection, and a failed attempt
+    /// is tried again, less and less often, for as long as the handle lives.
+    fn open_commit_conn(&self) {
+        if self.inner.target.is_cluster() || self.inner.commit_conn.initialized() {
+            return;
+        }
+        let inner = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut pause = std::time::Duration::from_millis(100);
+            loop {
+                let Some(i) = inner.upgrade() else { return };
+                match i.target.connect(i.cfg.replica_acks).await {
+                    Ok(c) => {
+                        let _ = i.commit_conn.set(c);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?pause, "opening the connection for commits failed; commits go on the shared connection meanwhile");
+                    }
+                }
+                drop(i);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(10));
+            }
+        });
     }
 
     /// Heartbeat, renew leases, and take or hand back partitions to reach this worker's share.

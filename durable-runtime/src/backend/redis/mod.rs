@@ -257,7 +257,7 @@ struct Inner {
     /// starts orchestrating: a commit call carries many steps, and the calls of clients in the
     /// same process (starts, signals, status reads) do not wait behind them on the shared
     /// connection. On a cluster, commits use the shared connection, whose scripts wake its
-    /// readers (`ClusterShared`).
+    /// readers (`ClusterShared`). Opened in the background (`open_commit_conn`).
     commit_conn: tokio::sync::OnceCell<Conn>,
     /// Dedicated connections for blocking reads (control streams, activity streams) on one
     /// Redis; on a cluster reads do not block (see `read_each`).

@@ -387,10 +387,7 @@ impl Redis {
                 Ok(replies) => replies,
                 Err(e) => {
                     for &g in &todo {
-                        for (k, _) in &calls[g].steps {
-                            self.reset_partition(&commits[*k]);
-                            results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
-                        }
+                        self.outcome_unknown(&commits, &calls[g].steps, &mut results, &e);
                     }
                     break;
                 }
@@ -425,19 +422,29 @@ impl Redis {
                         }
                     }
                     Err(e) if !by_text && script.missed(&e) => again.push(g),
-                    Err(e) => {
-                        // The script failed while it ran: its outcome is unknown.
-                        for (k, _) in steps {
-                            self.reset_partition(&commits[*k]);
-                            results[*k] = Some(Err(backend_err("committing a step (it will run again)", &e)));
-                        }
-                    }
+                    // The script failed while it ran: its outcome is unknown.
+                    Err(e) => self.outcome_unknown(&commits, steps, &mut results, &e),
                 }
             }
             todo = again;
             by_text = true;
         }
         results.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Backend("redis: no reply".into())))).collect()
+    }
+
+    /// A commit call whose outcome is unknown (the connection failed, or the script failed while
+    /// it ran): each of its steps' partitions is taken again and re-read, and the steps fail.
+    fn outcome_unknown(
+        &self,
+        commits: &[StepCommit],
+        steps: &[(usize, CommitEffects)],
+        results: &mut [Option<Result<(), Error>>],
+        e: &dyn std::fmt::Display,
+    ) {
+        for (k, _) in steps {
+            self.reset_partition(&commits[*k]);
+            results[*k] = Some(Err(backend_err("committing a step (it will run again)", e)));
+        }
     }
 
     /// The keys and arguments of one partition's commit call: its header, then its steps.

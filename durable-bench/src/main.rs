@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p durable-bench -- SCENARIO [--backend memory|redis] [--fsync everysec|always|off]
 //!                                                  [--redis URL] [--n N] [--runs R] [--concurrency C]
-//!                                                  [--concurrent-waits] [--wave W] [--exit-parked] [--signals S]
+//!                                                  [--concurrent-waits] [--senders K] [--wave W] [--exit-parked] [--signals S]
 //!                                                  [--cluster [--workers 1,2,4] [--replica-acks 1]]
 //! ```
 //!
@@ -40,8 +40,10 @@
 //!   a time; p50/p99 of start → `wait_for_completion`.
 //! - `history-length`: one instance awaiting N activities (default 4,000) in a loop, 10 times;
 //!   the time per step at the beginning of the history versus after 1,000 events and later.
-//! - `entity-hot`: N signals (default 20,000) to one entity from 16 concurrent senders; signals/s.
-//! - `entities`: N signals (default 100,000) spread over 100 entities; signals/s.
+//! - `entity-hot`: N signals (default 20,000) to one entity from 16 concurrent senders (`--senders
+//!   K`), each awaiting its signal before sending the next; signals/s.
+//! - `entities`: N signals (default 100,000) spread over 100 entities, from 16 concurrent senders
+//!   (`--senders K`); signals/s.
 //! - `parked`: N instances (default 100,000), each running one activity and then waiting for an
 //!   event, left parked: the memory they take in Redis (`INFO memory`, `MEMORY USAGE` of every
 //!   key of the run, one instance's keys field by field) and the resident memory of this process
@@ -95,7 +97,7 @@ use workload::*;
 /// How long any single wait may take before the benchmark reports a hang.
 const WAIT: Duration = Duration::from_secs(600);
 
-const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--fsync everysec|always|off] [--redis URL] [--n N] [--runs R] [--concurrency C] [--concurrent-waits] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4] [--replica-acks 1]]
+const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--fsync everysec|always|off] [--redis URL] [--n N] [--runs R] [--concurrency C] [--concurrent-waits] [--senders K] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4] [--replica-acks 1]]
 scenarios: five-activity, sequential, fan-out, sub-orchestrations, latency, history-length, entity-hot, entities, parked, backlog, all
 --backend redis: a fresh redis-server of its own for each run, persisting as --fsync says (default everysec); with --redis URL, that server (--fsync refused)
 --runs R: run a throughput scenario (five-activity, sequential, fan-out, sub-orchestrations, entity-hot, entities) R times; each run, then the median and [min-max]
@@ -190,7 +192,8 @@ impl Scenario {
     }
 
     /// The title line of a throughput scenario of size `n`.
-    fn title(self, n: u64, concurrent_waits: bool) -> String {
+    fn title(self, n: u64, opts: &Options) -> String {
+        let (concurrent_waits, senders) = (opts.concurrent_waits, opts.senders);
         match self {
             Self::FiveActivity => {
                 let waits =
@@ -203,9 +206,9 @@ impl Scenario {
                 "sub-orchestrations: one parent, {n} child orchestrations started at once and awaited with when_all, \
                  each 5 activities in sequence"
             ),
-            Self::EntityHot => format!("entity-hot: one entity, {n} signals from 16 concurrent senders"),
+            Self::EntityHot => format!("entity-hot: one entity, {n} signals from {senders} concurrent senders"),
             Self::Entities => {
-                format!("entities: 100 entities x {} signals from 16 concurrent senders", (n / 100).max(1))
+                format!("entities: 100 entities x {} signals from {senders} concurrent senders", (n / 100).max(1))
             }
             other => other.name().to_string(),
         }
@@ -228,6 +231,8 @@ struct Options {
     concurrency: Option<usize>,
     /// five-activity: wait for every instance at once rather than one after the other.
     concurrent_waits: bool,
+    /// entity-hot, entities: concurrent senders.
+    senders: u64,
     /// parked: waves, idle time, exit once reported.
     parked: ParkedOptions,
     /// backlog: signals queued to one entity.
@@ -248,6 +253,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut runs = None;
     let mut concurrency = None;
     let mut concurrent_waits = false;
+    let mut senders = 16;
     let mut signals = 200_000;
     let mut parked = ParkedOptions { wave: None, idle: parked::IDLE, exit_parked: false };
     let mut cluster = false;
@@ -297,6 +303,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 concurrency = Some(v.parse().map_err(|_| format!("--concurrency: not a number: {v:?}"))?);
             }
             "--concurrent-waits" => concurrent_waits = true,
+            "--senders" => {
+                let v = value(a)?;
+                senders = v
+                    .parse()
+                    .ok()
+                    .filter(|&k: &u64| k > 0)
+                    .ok_or_else(|| format!("--senders: not a count of senders: {v:?}"))?;
+            }
             "--signals" => {
                 let v = value(a)?;
                 signals = v.parse().map_err(|_| format!("--signals: not a number: {v:?}"))?;
@@ -361,6 +375,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         runs,
         concurrency,
         concurrent_waits,
+        senders,
         parked,
         signals,
         cluster,
@@ -575,7 +590,7 @@ async fn run(s: Scenario, opts: &Options) -> Result<(), String> {
         for r in 1..=runs {
             let env = Env::open(&opts.backend, opts.concurrency).await?;
             if r == 1 {
-                println!("{} {}", s.title(n, opts.concurrent_waits), env.setting);
+                println!("{} {}", s.title(n, opts), env.setting);
             }
             let m = measure(s, &env.client, n, opts).await?;
             let run = if runs > 1 { format!("run {r}: ") } else { String::new() };
@@ -619,8 +634,8 @@ async fn measure(s: Scenario, client: &Client, n: u64, opts: &Options) -> Result
         Scenario::Sequential => sequential(client, n).await,
         Scenario::FanOut => fan_out_in(client, n).await,
         Scenario::SubOrchestrations => sub_orchestrations(client, n).await,
-        Scenario::EntityHot => entity_signals(client, 1, n).await,
-        Scenario::Entities => entity_signals(client, 100, (n / 100).max(1)).await,
+        Scenario::EntityHot => entity_signals(client, 1, n, opts.senders).await,
+        Scenario::Entities => entity_signals(client, 100, (n / 100).max(1), opts.senders).await,
         other => Err(format!("{} is not a throughput scenario", other.name())),
     }
 }
@@ -649,6 +664,8 @@ mod tests {
         assert_eq!(o.scenarios, [Scenario::Parked]);
         assert!(o.parked.exit_parked);
         assert_eq!(o.parked.wave, Some(5000));
+        assert_eq!(parse_args(&args("entity-hot")).unwrap().senders, 16);
+        assert_eq!(parse_args(&args("entity-hot --senders 64")).unwrap().senders, 64);
     }
 
     #[test]
@@ -692,6 +709,8 @@ mod tests {
             "five-activity --cluster --fsync always",
             "fan-out --runs 0",
             "fan-out --runs x",
+            "entity-hot --senders 0",
+            "entity-hot --senders many",
             "latency --runs 200",
             "fan-out --fsync always",
             "fan-out --backend redis --fsync sometimes",
@@ -747,7 +766,7 @@ mod tests {
         assert_eq!(m.counts, [(20, "children/s"), (100, "activities/s")]);
         latency(client, 5, &memory).await.unwrap();
         history_length(client, 40, &memory).await.unwrap();
-        entity_signals(client, 3, 10).await.unwrap();
+        entity_signals(client, 3, 10, 4).await.unwrap();
         let quick = ParkedOptions { wave: None, idle: Duration::ZERO, exit_parked: false };
         parked(client, 20, None, &quick, &memory).await.unwrap();
         let waves = ParkedOptions { wave: Some(7), ..quick };

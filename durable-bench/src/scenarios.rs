@@ -103,11 +103,15 @@ impl Tally {
 
 /// `per_entity` signals to each of `entities` entities, sent by 16 concurrent senders; timed
 /// until every entity has applied all of them (checked by its count and sum).
-pub(crate) async fn entity_signals(client: &Client, entities: u64, per_entity: u64) -> Result<Measured, String> {
+pub(crate) async fn entity_signals(
+    client: &Client,
+    entities: u64,
+    per_entity: u64,
+    senders: u64,
+) -> Result<Measured, String> {
     let run = std::process::id();
     let key = |e: u64| format!("bench-{run}-{e}");
     let t0 = Instant::now();
-    let senders = 16u64;
     let mut tasks = tokio::task::JoinSet::new();
     for s in 0..senders {
         let client = client.clone();

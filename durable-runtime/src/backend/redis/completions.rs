@@ -3,10 +3,8 @@
 //! completions that arrive meanwhile queue up for the next round. Nothing waits for a batch to
 //! fill: a lone completion goes at once; under load, many share a round trip and a script call.
 //!
-//! Not used for clients' messages (`send.lua`): measured with 16 concurrent senders to one
-//! entity, rounds one after the other cost more than they saved (signals/s fell by a quarter,
-//! by half with `appendfsync always`, where each round is its own fsync), since each sender
-//! waits for a round and the one after it.
+//! Clients' messages (`send.lua`) are coalesced differently (`sends.rs`): a round does not
+//! wait for the one before it.
 
 use super::{Redis, ScriptCall, backend_err, invoke_batch, lock};
 use crate::error::Error;

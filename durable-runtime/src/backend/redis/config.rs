@@ -242,6 +242,7 @@ impl Redis {
             owner: Mutex::new(Owner::default()),
             acts: Mutex::new(Acts::default()),
             completions: Mutex::default(),
+            sends: Mutex::default(),
             waits: Mutex::default(),
             wake: Notify::new(),
             relet: Notify::new(),

@@ -126,26 +126,6 @@ impl Redis {
         }
     }
 
-    /// Put a message into an existing instance's inbox.
-    pub(super) async fn send(&self, instance_id: &str, message: InstanceMessage) -> Result<(), Error> {
-        let p = self.part_of(instance_id);
-        let sent: i64 = self
-            .inner
-            .scripts
-            .send
-            .key(format!("{}:lease", self.tag(p)))
-            .arg(self.tag(p))
-            .arg(instance_id)
-            .arg(to_json(&message)?)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| backend_err("sending a message", e))?;
-        if sent == 0 {
-            return Err(Error::InstanceNotFound(instance_id.to_string()));
-        }
-        Ok(())
-    }
-
     /// Read new control entries of the owned partitions into their inboxes; blocks up to
     /// `block` if there is none (`None`: do not block).
     pub(super) async fn read_ctl(&self, block: Option<Duration>) -> Result<usize, Error> {

@@ -206,14 +206,20 @@ local function create_entity(tag, inst)
   return true
 end
 
+-- Append a message for instance `inst` to the partition's control stream. The entry's id says
+-- when it was written (`next_id`: at least Redis's clock in microseconds), for the
+-- oldest-message-age gauge.
+local function enqueue(tag, inst, msg)
+  redis.call('XADD', tag .. ':ctl', next_id(tag), 'i', inst, 'm', msg)
+end
+
 -- Put a message in an instance's inbox (the partition's control stream); false if there is no
--- such instance (an entity is created by its first message). The entry's id says when it was
--- written (`next_id`: at least Redis's clock in microseconds), for the oldest-message-age gauge.
+-- such instance (an entity is created by its first message).
 local function deliver(tag, inst, msg)
   if redis.call('EXISTS', tag .. ':i:' .. inst) == 0 and not create_entity(tag, inst) then
     return false
   end
-  redis.call('XADD', tag .. ':ctl', next_id(tag), 'i', inst, 'm', msg)
+  enqueue(tag, inst, msg)
   return true
 end
 

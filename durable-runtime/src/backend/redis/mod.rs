@@ -177,6 +177,7 @@ mod maintenance;
 mod queries;
 mod record;
 mod scripts;
+mod sends;
 mod timers;
 mod waits;
 
@@ -275,6 +276,8 @@ struct Inner {
     acts: Mutex<Acts>,
     /// Activity completions waiting to be sent (`completions.rs`).
     completions: Mutex<completions::Completions>,
+    /// Clients' messages waiting to be sent (`sends.rs`).
+    sends: Mutex<sends::Sends>,
     /// Instances someone in this process waits for (`waits.rs`).
     waits: Mutex<waits::Waits>,
     /// Wakes the maintenance task (timers due, outbox to drain, ownership to change).

@@ -1,16 +1,19 @@
 //! Clients' messages sent at the same moment share one call of the send script per partition
 //! (`backend/redis/sends.rs`), and each is still answered on its own: a message for an instance
-//! that does not exist fails alone, the others in its call are delivered, each exactly once.
+//! that does not exist fails alone, the others in its call are delivered, each exactly once; a
+//! burst larger than a round goes in several, whole; a round Redis refuses fails each of its
+//! messages, and the next goes through.
 
 use durable_runtime::backend::{Backend, InstanceMessage, Redis};
 use durable_runtime::{Client, Error, Worker};
 use durable_test_support::fixtures::Counter;
 use durable_test_support::redis_server::RedisServer;
-use durable_test_support::wait::PATIENCE;
+use durable_test_support::wait::{PATIENCE, settle};
 use futures_util::future::join_all;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// The calls of the send script Redis ran since its slow log was reset (it logs every command).
+/// The calls of the send script Redis ran since its slow log was reset (it logs every command;
+/// the scripts run as functions of the library `connect` loaded).
 async fn send_calls(c: &mut redis::aio::MultiplexedConnection) -> usize {
     let log: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query_async(c).await.unwrap();
     log.iter()
@@ -21,14 +24,46 @@ async fn send_calls(c: &mut redis::aio::MultiplexedConnection) -> usize {
                 Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
                 _ => String::new(),
             };
-            match arg(0).to_ascii_uppercase().as_str() {
-                "FCALL" => arg(1).ends_with("_send"),
-                // Before the function library is loaded, scripts run by their SHA1 or text.
-                "EVALSHA" | "EVAL" => arg(3).contains("}:lease") && args.len() >= 6 && arg(1).len() == 40,
-                _ => false,
-            }
+            arg(0).eq_ignore_ascii_case("FCALL") && arg(1).ends_with("_send")
         })
         .count()
+}
+
+/// The entries of every partition's control stream (the inboxes): messages delivered.
+async fn delivered(c: &mut redis::aio::MultiplexedConnection, partitions: u32) -> usize {
+    let mut n = 0;
+    for p in 0..partitions {
+        let len: usize = redis::cmd("XLEN").arg(format!("{{durable:p{p}}}:ctl")).query_async(c).await.unwrap();
+        n += len;
+    }
+    n
+}
+
+async fn log_every_command(c: &mut redis::aio::MultiplexedConnection) {
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(0).query_async(c).await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-max-len").arg(10_000).query_async(c).await.unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(c).await.unwrap();
+}
+
+/// Wait until each entity `keys[i]` holds `want[i]`, then check that it stays there while the
+/// worker has nothing left to do (a signal applied twice would take it further).
+async fn applied(client: &Client, keys: &[String], want: impl Fn(usize) -> i64) {
+    let deadline = Instant::now() + PATIENCE;
+    for (i, key) in keys.iter().enumerate() {
+        loop {
+            let v = client.entity_state::<Counter>(key.as_str()).await.unwrap().map(|c| c.value);
+            if v == Some(want(i)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "entity {key} holds {v:?}, not {}", want(i));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    settle().await;
+    for (i, key) in keys.iter().enumerate() {
+        let v = client.entity_state::<Counter>(key.as_str()).await.unwrap().map(|c| c.value);
+        assert_eq!(v, Some(want(i)), "entity {key} moved on");
+    }
 }
 
 // One thread: the messages are all queued before the round that sends them runs.
@@ -39,44 +74,89 @@ async fn messages_sent_at_once_share_a_call_per_partition_and_each_is_answered_o
     let backend = Redis::builder(server.url()).partitions(partitions).connect().await.unwrap();
     let client = Client::new(backend.clone());
     let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    let _: () =
-        redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(0).query_async(&mut c).await.unwrap();
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-max-len").arg(10_000).query_async(&mut c).await.unwrap();
-    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut c).await.unwrap();
+    log_every_command(&mut c).await;
 
-    // 12 entities, each sent 1 + 2 + … + 5 in five signals, all at once; and one message for
-    // an instance that does not exist, in the middle.
+    // 12 entities, each sent 1 + 2 + … + 5 in five signals, all at once; and first, one
+    // message for an instance that does not exist, in the partition of the first entity.
     let keys: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
+    let entity = |key: &str| format!("@counter@{key}");
+    let missing = (0..)
+        .map(|i| format!("no-such-instance-{i}"))
+        .find(|id| backend.partition_of(id) == backend.partition_of(&entity(&keys[0])))
+        .unwrap();
     let mut signals = Vec::new();
     for n in 1..=5 {
         for key in &keys {
             signals.push(client.signal_entity::<Counter>(key.as_str()).add(n));
         }
     }
-    let missing = backend.send_message("no-such-instance", InstanceMessage::Terminate { reason: "test".into() });
-    let (sent, missing) = tokio::join!(join_all(signals), missing);
+    let to_missing = backend.send_message(&missing, InstanceMessage::Terminate { reason: "test".into() });
+    let (to_missing, sent) = tokio::join!(to_missing, join_all(signals));
+    assert!(matches!(to_missing, Err(Error::InstanceNotFound(ref id)) if *id == missing), "{to_missing:?}");
     for r in sent {
         r.unwrap();
     }
-    assert!(matches!(missing, Err(Error::InstanceNotFound(ref id)) if id == "no-such-instance"), "{missing:?}");
-    // 61 messages went in one call per partition at most (the function library may have been
-    // loaded meanwhile: then one call per partition as a script, one as a function).
-    let calls = send_calls(&mut c).await;
-    assert!((1..=2 * partitions as usize).contains(&calls), "{calls} calls of the send script for 61 messages");
+    // 61 messages, one call per partition they go to.
+    let mut parts: Vec<u32> = keys.iter().map(|k| backend.partition_of(&entity(k))).collect();
+    parts.sort();
+    parts.dedup();
+    assert_eq!(send_calls(&mut c).await, parts.len(), "calls of the send script for 61 messages");
+    // Each signal delivered once; none for the missing instance.
+    assert_eq!(delivered(&mut c, partitions).await, 60);
 
     // Each signal is applied once.
     let worker = Worker::builder(backend.clone()).entity::<Counter>().start().await.unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    for key in &keys {
-        loop {
-            let v = client.entity_state::<Counter>(key.as_str()).await.unwrap().map(|c| c.value);
-            if v == Some(15) {
-                break;
-            }
-            assert!(v.is_none_or(|v| v < 15), "entity {key} went past 15: {v:?}");
-            assert!(Instant::now() < deadline, "entity {key} holds {v:?}, not 15");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+    applied(&client, &keys, |_| 15).await;
+    worker.shutdown().await.unwrap();
+}
+
+// Two threads, more messages at once than one round takes (256): every one is delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_a_round_is_sent_whole_and_once() {
+    let server = RedisServer::start();
+    let partitions = 2;
+    let backend = Redis::builder(server.url()).partitions(partitions).connect().await.unwrap();
+    let client = Client::new(backend.clone());
+    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    log_every_command(&mut c).await;
+    let keys: Vec<String> = (0..6).map(|k| format!("b{k}")).collect();
+    let mut signals = Vec::new();
+    for i in 0..900 {
+        signals.push(client.signal_entity::<Counter>(keys[i % keys.len()].as_str()).add(1));
     }
+    for r in join_all(signals).await {
+        r.unwrap();
+    }
+    assert_eq!(delivered(&mut c, partitions).await, 900);
+    let calls = send_calls(&mut c).await;
+    assert!((2..900).contains(&calls), "{calls} calls of the send script for 900 messages");
+    let worker = Worker::builder(backend.clone()).entity::<Counter>().start().await.unwrap();
+    applied(&client, &keys, |_| 150).await;
+    worker.shutdown().await.unwrap();
+}
+
+// A round Redis refuses answers every message it carried, and the next round goes as usual.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_round_fails_each_of_its_messages_and_the_next_goes_through() {
+    let server = RedisServer::start();
+    let backend = Redis::builder(server.url()).partitions(2).connect().await.unwrap();
+    let client = Client::new(backend.clone());
+    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = (0..4).map(|k| format!("r{k}")).collect();
+    // Redis refuses every write: it is over its memory limit.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1).query_async(&mut c).await.unwrap();
+    let refused = join_all(keys.iter().map(|k| client.signal_entity::<Counter>(k.as_str()).add(1))).await;
+    for r in refused {
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("OOM"), "{e}");
+    }
+    assert_eq!(delivered(&mut c, 2).await, 0);
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query_async(&mut c).await.unwrap();
+    for r in join_all(keys.iter().map(|k| client.signal_entity::<Counter>(k.as_str()).add(2))).await {
+        r.unwrap();
+    }
+    assert_eq!(delivered(&mut c, 2).await, 4);
+    let worker = Worker::builder(backend.clone()).entity::<Counter>().start().await.unwrap();
+    applied(&client, &keys, |_| 2).await;
     worker.shutdown().await.unwrap();
 }

@@ -336,7 +336,8 @@ type ScriptCall = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 /// Run many calls of `lua` in one round trip (a pipeline); their replies in order. Calls Redis
 /// answered `NOSCRIPT` (its script cache was emptied) did not run: only they are sent again, by
-/// the script's text, so no call runs twice. An error of the connection fails them all.
+/// the script's text, so no call runs twice. An error of the connection fails them all, or,
+/// when it comes as they are sent again, those sent again (the others' replies are kept).
 async fn invoke_batch(
     r: &Redis,
     lua: &scripts::Lua,
@@ -351,7 +352,17 @@ async fn invoke_batch(
         for &j in &todo {
             pipe.add_command(lua.cmd(by_text, &calls[j].0, &calls[j].1));
         }
-        let got: Vec<redis::RedisResult<Value>> = pipe.query_async(&mut r.conn()).await?;
+        let got: Vec<redis::RedisResult<Value>> = match pipe.query_async(&mut r.conn()).await {
+            Ok(got) => got,
+            Err(e) if by_text => {
+                for &j in &todo {
+                    replies[j] =
+                        Some(Err(redis::RedisError::from((e.kind(), "sending a script again", e.to_string()))));
+                }
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         if got.len() != todo.len() {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::Client,

@@ -1,5 +1,5 @@
 //! Clients' messages (signals, events, terminations…), coalesced: a message joins a queue, and
-//! a task sends what is queued — one call of `send.lua` per partition, all in one pipeline.
+//! a task sends what is queued — one call of `send.lua` per partition, all at once.
 //!
 //! Nothing waits for a batch to fill, nor for an earlier round to finish: the task starts as
 //! soon as the callers that are ready to run have run (it yields once first), so a lone message
@@ -8,8 +8,7 @@
 //! flight starts a round of its own. (Rounds one after the other were measured to cost more
 //! than they saved: each sender waited for a round and the one after it.)
 //!
-//! Each message is answered on its own (sent, or no such instance); a call that fails fails the
-//! messages it carried, as their own calls would have.
+//! Each message is answered on its own (sent, or no such instance).
 
 use super::{Redis, ScriptCall, backend_err, invoke_batch, lock, to_json};
 use crate::backend::InstanceMessage;
@@ -42,10 +41,16 @@ impl Redis {
     pub(super) async fn send(&self, instance_id: &str, message: InstanceMessage) -> Result<(), Error> {
         let message = to_json(&message)?;
         let (done, wait) = oneshot::channel();
-        let part = self.part_of(instance_id);
+        let queued = Queued { part: self.part_of(instance_id), instance: instance_id.to_string(), message, done };
+        if tokio::runtime::Handle::try_current().is_err() {
+            // (Checked before the message is queued: a round could not be spawned.)
+            return Err(Error::Backend(
+                "redis: sending a message: not inside a Tokio runtime (the Redis backend runs on Tokio)".into(),
+            ));
+        }
         let start = {
             let mut s = lock(&self.inner.sends);
-            s.queue.push(Queued { part, instance: instance_id.to_string(), message, done });
+            s.queue.push(queued);
             !std::mem::replace(&mut s.scheduled, true)
         };
         if start {
@@ -55,7 +60,7 @@ impl Redis {
             Ok(Ok(true)) => Ok(()),
             Ok(Ok(false)) => Err(Error::InstanceNotFound(instance_id.to_string())),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(Error::Backend("redis: sending a message: the sending task stopped".into())),
+            Err(_) => Err(Error::Backend("redis: sending a message: the task sending it stopped".into())),
         }
     }
 
@@ -67,8 +72,12 @@ impl Redis {
 
     /// Send one round of what is queued.
     async fn send_queued(self) {
+        // If the round is dropped before it takes the queue (its runtime shuts down), the
+        // queued messages are answered, unsent, and the next message starts a round again.
+        let mut guard = Unsent(Some(&self));
         // Let the callers that are ready to run queue their messages first.
         tokio::task::yield_now().await;
+        guard.0 = None;
         let batch: Vec<Queued> = {
             let mut s = lock(&self.inner.sends);
             let mut bytes = 0;
@@ -85,34 +94,36 @@ impl Redis {
             }
             batch
         };
+        self.send_batch(batch).await;
+    }
+
+    /// Send `batch`, one call per partition, and answer each message. The calls are
+    /// independent: on a Redis Cluster one master failing fails only the messages of its
+    /// partitions. A call that fails fails the messages it carried, as their own calls would
+    /// have (a call that fails half-way through, which only a Redis that cannot write any more
+    /// does, keeps the messages queued before: its callers are told it failed).
+    async fn send_batch(&self, batch: Vec<Queued>) {
         let mut by_part: BTreeMap<u32, Vec<Queued>> = BTreeMap::new();
         for q in batch {
             by_part.entry(q.part).or_default().push(q);
         }
-        let calls: Vec<ScriptCall> = by_part
-            .iter()
-            .map(|(p, qs)| {
-                let t = self.tag(*p);
-                let mut args = Vec::with_capacity(1 + 2 * qs.len());
-                args.push(t.clone().into_bytes());
-                for q in qs {
-                    args.push(q.instance.as_bytes().to_vec());
-                    args.push(q.message.as_bytes().to_vec());
+        let calls = by_part.into_iter().map(|(p, qs)| async move {
+            let t = self.tag(p);
+            let mut args = Vec::with_capacity(1 + 2 * qs.len());
+            args.push(t.clone().into_bytes());
+            for q in &qs {
+                args.push(q.instance.as_bytes().to_vec());
+                args.push(q.message.as_bytes().to_vec());
+            }
+            let call: ScriptCall = (vec![format!("{t}:lease").into_bytes()], args);
+            let reply = invoke_batch(self, &self.inner.scripts.send, std::slice::from_ref(&call)).await;
+            let answers: Result<Vec<bool>, String> = match reply.map(|mut r| r.pop()) {
+                Ok(Some(Ok(Value::Array(a)))) if a.len() == qs.len() => {
+                    Ok(a.iter().map(|v| matches!(v, Value::Int(1))).collect())
                 }
-                (vec![format!("{t}:lease").into_bytes()], args)
-            })
-            .collect();
-        let replies = invoke_batch(&self, &self.inner.scripts.send, &calls).await;
-        for (k, qs) in by_part.into_values().enumerate() {
-            let answers: Result<Vec<bool>, String> = match &replies {
-                Ok(r) => match &r[k] {
-                    Ok(Value::Array(a)) if a.len() == qs.len() => {
-                        Ok(a.iter().map(|v| matches!(v, Value::Int(1))).collect())
-                    }
-                    Ok(v) => Err(format!("unexpected reply {v:?} to {} messages", qs.len())),
-                    Err(e) => Err(e.to_string()),
-                },
-                Err(e) => Err(e.to_string()),
+                Ok(Some(Ok(v))) => Err(format!("unexpected reply {v:?} to {} messages", qs.len())),
+                Ok(Some(Err(e))) | Err(e) => Err(e.to_string()),
+                Ok(None) => Err("no reply".to_string()),
             };
             for (j, q) in qs.into_iter().enumerate() {
                 let answer = match &answers {
@@ -121,6 +132,28 @@ impl Redis {
                 };
                 let _ = q.done.send(answer);
             }
+        });
+        futures_util::future::join_all(calls).await;
+    }
+}
+
+/// Armed while a round has not taken the queue yet: if the round is dropped then, the queued
+/// messages are answered (not sent) and the queue is free for the next round.
+struct Unsent<'a>(Option<&'a Redis>);
+
+impl Drop for Unsent<'_> {
+    fn drop(&mut self) {
+        let Some(r) = self.0 else { return };
+        let queued: Vec<Queued> = {
+            let mut s = lock(&r.inner.sends);
+            s.scheduled = false;
+            s.queue.drain(..).collect()
+        };
+        for q in queued {
+            let _ = q.done.send(Err(Error::Backend(
+                "redis: sending a message: not sent: the task that was to send it stopped (its runtime shut down)"
+                    .into(),
+            )));
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Clients' messages (signals, events, terminations…), coalesced: a message joins a queue, and
 //! a task sends what is queued — one call of `send.lua` per partition, all at once.
 //!
-//! Nothing waits for a batch to fill, nor for an earlier round to finish: the task starts as
-//! soon as the callers that are ready to run have run (it yields once first), so a lone message
-//! goes at once, and messages sent at the same moment (the callers a burst of replies woke)
-//! share one round trip and one script call. A second message arriving while a round is in
-//! flight starts a round of its own. (Rounds one after the other were measured to cost more
-//! than they saved: each sender waited for a round and the one after it.)
+//! A message sent while nothing else is on its way goes at once, by its caller, on its own (a
+//! lone sender waits no longer than for its own call). Messages sent while some are on their
+//! way are queued, and a spawned task sends what is queued once the callers that are ready to
+//! run have run (it yields once first): messages sent at the same moment (the callers a burst
+//! of replies woke) share one round trip and one script call. Nothing waits for a batch to
+//! fill, nor for an earlier round to finish. (Rounds one after the other were measured to cost
+//! more than they saved: each sender waited for a round and the one after it.)
 //!
 //! Each message is answered on its own (sent, or no such instance).
 
@@ -29,11 +30,13 @@ struct Queued {
     done: oneshot::Sender<Result<bool, Error>>,
 }
 
-/// The queue, and whether a task is scheduled to take it.
+/// The queue, whether a task is scheduled to take it, and how many messages are being sent on
+/// their own (by their callers, the queue being idle).
 #[derive(Default)]
 pub(super) struct Sends {
     queue: Vec<Queued>,
     scheduled: bool,
+    alone: usize,
 }
 
 impl Redis {
@@ -48,13 +51,29 @@ impl Redis {
                 "redis: sending a message: not inside a Tokio runtime (the Redis backend runs on Tokio)".into(),
             ));
         }
-        let start = {
+        enum Way {
+            Alone(Queued),
+            Queued { start: bool },
+        }
+        let way = {
             let mut s = lock(&self.inner.sends);
-            s.queue.push(queued);
-            !std::mem::replace(&mut s.scheduled, true)
+            if s.queue.is_empty() && !s.scheduled && s.alone == 0 {
+                s.alone += 1;
+                Way::Alone(queued)
+            } else {
+                s.queue.push(queued);
+                Way::Queued { start: !std::mem::replace(&mut s.scheduled, true) }
+            }
         };
-        if start {
-            self.spawn_round();
+        match way {
+            // Nothing else on its way: this message goes at once, by its caller (no task to
+            // wake, no round trip added). Messages sent meanwhile are queued for a round.
+            Way::Alone(q) => {
+                let _alone = Alone(self);
+                self.send_batch(vec![q]).await;
+            }
+            Way::Queued { start: true } => self.spawn_round(),
+            Way::Queued { start: false } => {}
         }
         match wait.await {
             Ok(Ok(true)) => Ok(()),
@@ -134,6 +153,16 @@ impl Redis {
             }
         });
         futures_util::future::join_all(calls).await;
+    }
+}
+
+/// A message being sent by its caller: counted in `Sends::alone` until the call ends (or the
+/// caller stops waiting).
+struct Alone<'a>(&'a Redis);
+
+impl Drop for Alone<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.inner.sends).alone -= 1;
     }
 }
 

@@ -164,3 +164,33 @@ async fn a_refused_round_fails_each_of_its_messages_and_the_next_goes_through() 
     applied(&client, &keys, |_| 2).await;
     worker.shutdown().await.unwrap();
 }
+
+// A round whose runtime shuts down before the round runs: the message it was to send is
+// answered, unsent, and the queue is free: a message sent afterwards, from another runtime
+// that shares the handle, goes through (it waited forever before).
+#[test]
+fn a_round_lost_with_its_runtime_leaves_the_queue_free() {
+    let server = RedisServer::start();
+    // The runtime the connection was made in, and that outlives the other.
+    let main = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let backend = main.block_on(Redis::builder(server.url()).partitions(1).connect()).unwrap();
+    let client = Client::new(backend.clone());
+    let short = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    short.block_on(async {
+        // The first message goes alone; the second, sent while it is on its way, is queued
+        // for a round spawned on this runtime, which never gets to run it.
+        let mut first = Box::pin(client.signal_entity::<Counter>("a").add(1));
+        let mut second = Box::pin(client.signal_entity::<Counter>("b").add(1));
+        std::future::poll_fn(|cx| {
+            assert!(first.as_mut().poll(cx).is_pending());
+            assert!(second.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+    });
+    drop(short);
+    main.block_on(async {
+        let next = tokio::time::timeout(PATIENCE, client.signal_entity::<Counter>("c").add(1)).await;
+        next.expect("a message sent after the lost round waited for it").unwrap();
+    });
+}

@@ -41,19 +41,24 @@ impl Redis {
             !std::mem::replace(&mut c.sending, true)
         };
         if start {
-            // Spawned: a caller that stops waiting does not stop the round for the others.
-            tokio::spawn(self.clone().send_completions());
+            // Spawned: a caller that stops waiting does not stop the round for the others. If
+            // the task is dropped before the queue is empty (its runtime shuts down, even
+            // before it first runs), the queue is freed for the next completion, and the
+            // completions queued are answered, unsent.
+            tokio::spawn(Self::send_completions(Stopped(Some(self.clone()))));
         }
         wait.await.unwrap_or_else(|_| Err(Error::Backend("redis: completing an activity: the sender stopped".into())))
     }
 
     /// Send what is queued, round after round, until the queue is empty.
-    async fn send_completions(self) {
+    async fn send_completions(mut stopped: Stopped) {
+        let Some(this) = stopped.0.clone() else { return };
         loop {
             let batch: Vec<Queued> = {
-                let mut c = lock(&self.inner.completions);
+                let mut c = lock(&this.inner.completions);
                 if c.queue.is_empty() {
                     c.sending = false;
+                    stopped.0 = None;
                     return;
                 }
                 let n = c.queue.len().min(MAX_BATCH);
@@ -66,7 +71,7 @@ impl Redis {
             let calls: Vec<ScriptCall> = by_part
                 .iter()
                 .map(|(p, qs)| {
-                    let t = self.tag(*p);
+                    let t = this.tag(*p);
                     let mut args = Vec::with_capacity(1 + 3 * qs.len());
                     args.push(t.clone().into_bytes());
                     for q in qs {
@@ -75,7 +80,7 @@ impl Redis {
                     (vec![format!("{t}:lease").into_bytes()], args)
                 })
                 .collect();
-            let replies = invoke_batch(&self, &self.inner.scripts.complete, &calls).await;
+            let replies = invoke_batch(&this, &this.inner.scripts.complete, &calls).await;
             for (k, qs) in by_part.into_values().enumerate() {
                 let failed = match &replies {
                     Ok(r) => r[k].as_ref().err().map(|e| e.to_string()),
@@ -89,6 +94,27 @@ impl Redis {
                     let _ = q.done.send(outcome);
                 }
             }
+        }
+    }
+}
+
+/// Armed while a task sends the queue: if it is dropped before the queue is empty, the queue
+/// is marked free again and what is queued is answered (not sent).
+struct Stopped(Option<Redis>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let Some(r) = self.0.take() else { return };
+        let queued: Vec<Queued> = {
+            let mut c = lock(&r.inner.completions);
+            c.sending = false;
+            c.queue.drain(..).collect()
+        };
+        for q in queued {
+            let _ = q.done.send(Err(Error::Backend(
+                "redis: completing an activity: not sent: the task sending completions stopped (its runtime shut down)"
+                    .into(),
+            )));
         }
     }
 }

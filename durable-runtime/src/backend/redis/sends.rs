@@ -84,21 +84,21 @@ impl Redis {
     }
 
     /// Start a round. Spawned: a caller that stops waiting does not stop the round for the
-    /// others.
+    /// others. If the round is dropped before it takes the queue (its runtime shuts down, even
+    /// before it first runs), the queued messages are answered, unsent, and the next message
+    /// starts a round again.
     fn spawn_round(&self) {
-        tokio::spawn(self.clone().send_queued());
+        tokio::spawn(Self::send_queued(Unsent(Some(self.clone()))));
     }
 
     /// Send one round of what is queued.
-    async fn send_queued(self) {
-        // If the round is dropped before it takes the queue (its runtime shuts down), the
-        // queued messages are answered, unsent, and the next message starts a round again.
-        let mut guard = Unsent(Some(&self));
+    async fn send_queued(mut guard: Unsent) {
         // Let the callers that are ready to run queue their messages first.
         tokio::task::yield_now().await;
-        guard.0 = None;
-        let batch: Vec<Queued> = {
-            let mut s = lock(&self.inner.sends);
+        let Some(r) = guard.0.take() else { return };
+        let this = &r;
+        let (batch, more): (Vec<Queued>, bool) = {
+            let mut s = lock(&this.inner.sends);
             let mut bytes = 0;
             let mut n = 0;
             while n < s.queue.len() && n < MAX_BATCH && (n == 0 || bytes < MAX_BATCH_BYTES) {
@@ -106,14 +106,15 @@ impl Redis {
                 n += 1;
             }
             let batch = s.queue.drain(..n).collect();
-            if s.queue.is_empty() {
-                s.scheduled = false;
-            } else {
-                self.spawn_round();
-            }
-            batch
+            let more = !s.queue.is_empty();
+            s.scheduled = more;
+            (batch, more)
         };
-        self.send_batch(batch).await;
+        if more {
+            // (Not under the lock: a round dropped at once, by a runtime shutting down, takes it.)
+            this.spawn_round();
+        }
+        this.send_batch(batch).await;
     }
 
     /// Send `batch`, one call per partition, and answer each message. The calls are
@@ -168,11 +169,11 @@ impl Drop for Alone<'_> {
 
 /// Armed while a round has not taken the queue yet: if the round is dropped then, the queued
 /// messages are answered (not sent) and the queue is free for the next round.
-struct Unsent<'a>(Option<&'a Redis>);
+struct Unsent(Option<Redis>);
 
-impl Drop for Unsent<'_> {
+impl Drop for Unsent {
     fn drop(&mut self) {
-        let Some(r) = self.0 else { return };
+        let Some(r) = self.0.take() else { return };
         let queued: Vec<Queued> = {
             let mut s = lock(&r.inner.sends);
             s.scheduled = false;

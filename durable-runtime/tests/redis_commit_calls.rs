@@ -8,7 +8,7 @@ use durable_runtime::backend::{Backend, Redis};
 use durable_runtime::engine::{self, Registry};
 use durable_runtime::{Client, Error, Worker};
 use durable_test_support::fixtures::{Counter, hello_all, say_hello};
-use durable_test_support::redis_server::RedisServer;
+use durable_test_support::redis_server::{RedisServer, function_calls_logged};
 use durable_test_support::wait::PATIENCE;
 use std::time::Duration;
 
@@ -61,19 +61,7 @@ async fn a_step_refused_in_a_call_holds_back_none_of_the_others() {
 /// a millisecond here: the calls of these large steps, not the commands they run, nor the
 /// small scripts of the lease).
 async fn commit_calls(c: &mut redis::aio::MultiplexedConnection) -> usize {
-    let log: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query_async(c).await.unwrap();
-    log.iter()
-        .filter(|entry| {
-            let redis::Value::Array(fields) = entry else { return false };
-            let Some(redis::Value::Array(args)) = fields.get(3) else { return false };
-            let arg = |k: usize| match args.get(k) {
-                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-                _ => String::new(),
-            };
-            let name = arg(0).to_ascii_uppercase();
-            name == "FCALL" && arg(1).ends_with("_commit")
-        })
-        .count()
+    function_calls_logged(c, "_commit").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 use durable_runtime::backend::{Backend, InstanceMessage, Redis};
 use durable_runtime::{Client, Error, Worker};
 use durable_test_support::fixtures::Counter;
-use durable_test_support::redis_server::RedisServer;
+use durable_test_support::redis_server::{RedisServer, function_calls_logged};
 use durable_test_support::wait::{PATIENCE, settle};
 use futures_util::future::join_all;
 use std::time::{Duration, Instant};
@@ -15,18 +15,7 @@ use std::time::{Duration, Instant};
 /// The calls of the send script Redis ran since its slow log was reset (it logs every command;
 /// the scripts run as functions of the library `connect` loaded).
 async fn send_calls(c: &mut redis::aio::MultiplexedConnection) -> usize {
-    let log: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query_async(c).await.unwrap();
-    log.iter()
-        .filter(|entry| {
-            let redis::Value::Array(fields) = entry else { return false };
-            let Some(redis::Value::Array(args)) = fields.get(3) else { return false };
-            let arg = |k: usize| match args.get(k) {
-                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-                _ => String::new(),
-            };
-            arg(0).eq_ignore_ascii_case("FCALL") && arg(1).ends_with("_send")
-        })
-        .count()
+    function_calls_logged(c, "_send").await
 }
 
 /// The entries of every partition's control stream (the inboxes): messages delivered.

@@ -213,3 +213,21 @@ fn ping(port: u16) -> bool {
     let mut buf = [0u8; 16];
     matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
+
+/// How many calls of the library function whose name ends with `function` (e.g. `_commit`,
+/// `_send`: the backend's scripts run as `FCALL durable_<hash>_<script>`) Redis's slow log
+/// holds: set `slowlog-log-slower-than` first (0 logs every command).
+pub async fn function_calls_logged(c: &mut redis::aio::MultiplexedConnection, function: &str) -> usize {
+    let log: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query_async(c).await.unwrap();
+    log.iter()
+        .filter(|entry| {
+            let redis::Value::Array(fields) = entry else { return false };
+            let Some(redis::Value::Array(args)) = fields.get(3) else { return false };
+            let arg = |k: usize| match args.get(k) {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            };
+            arg(0).eq_ignore_ascii_case("FCALL") && arg(1).ends_with(function)
+        })
+        .count()
+}

@@ -2,7 +2,7 @@
 //! (`backend/redis/sends.rs`), and each is still answered on its own: a message for an instance
 //! that does not exist fails alone, the others in its call are delivered, each exactly once; a
 //! burst larger than a round goes in several, whole; a round Redis refuses fails each of its
-//! messages, and the next goes through.
+//! messages, and the next goes through; a round lost with its runtime leaves the queue free.
 
 use durable_runtime::backend::{Backend, InstanceMessage, Redis};
 use durable_runtime::{Client, Error, Worker};

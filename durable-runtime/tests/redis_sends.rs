@@ -28,10 +28,18 @@ async fn delivered(c: &mut redis::aio::MultiplexedConnection, partitions: u32) -
     n
 }
 
-async fn log_every_command(c: &mut redis::aio::MultiplexedConnection) {
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(0).query_async(c).await.unwrap();
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-max-len").arg(10_000).query_async(c).await.unwrap();
-    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(c).await.unwrap();
+/// A Redis of the test's own whose slow log records every command, a backend with
+/// `partitions` on it, a client, and a connection of the test's own.
+async fn start(partitions: u32) -> (RedisServer, Redis, Client, redis::aio::MultiplexedConnection) {
+    let server = RedisServer::start();
+    let backend = Redis::builder(server.url()).partitions(partitions).connect().await.unwrap();
+    let client = Client::new(backend.clone());
+    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () =
+        redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg(0).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-max-len").arg(10_000).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query_async(&mut c).await.unwrap();
+    (server, backend, client, c)
 }
 
 /// Wait until each entity `keys[i]` holds `want[i]`, then check that it stays there while the
@@ -58,12 +66,8 @@ async fn applied(client: &Client, keys: &[String], want: impl Fn(usize) -> i64) 
 // One thread: the messages are all queued before the round that sends them runs.
 #[tokio::test(flavor = "current_thread")]
 async fn messages_sent_at_once_share_a_call_per_partition_and_each_is_answered_on_its_own() {
-    let server = RedisServer::start();
     let partitions = 4;
-    let backend = Redis::builder(server.url()).partitions(partitions).connect().await.unwrap();
-    let client = Client::new(backend.clone());
-    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    log_every_command(&mut c).await;
+    let (_server, backend, client, mut c) = start(partitions).await;
 
     // 12 entities, each sent 1 + 2 + … + 5 in five signals, all at once; and second, one
     // message for an instance that does not exist, in the partition of the first entity. The
@@ -106,12 +110,8 @@ async fn messages_sent_at_once_share_a_call_per_partition_and_each_is_answered_o
 // Two threads, more messages at once than one round takes (256): every one is delivered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_a_round_is_sent_whole_and_once() {
-    let server = RedisServer::start();
     let partitions = 2;
-    let backend = Redis::builder(server.url()).partitions(partitions).connect().await.unwrap();
-    let client = Client::new(backend.clone());
-    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    log_every_command(&mut c).await;
+    let (_server, backend, client, mut c) = start(partitions).await;
     let keys: Vec<String> = (0..6).map(|k| format!("b{k}")).collect();
     let mut signals = Vec::new();
     for i in 0..900 {
@@ -131,10 +131,7 @@ async fn a_burst_larger_than_a_round_is_sent_whole_and_once() {
 // A round Redis refuses answers every message it carried, and the next round goes as usual.
 #[tokio::test(flavor = "current_thread")]
 async fn a_refused_round_fails_each_of_its_messages_and_the_next_goes_through() {
-    let server = RedisServer::start();
-    let backend = Redis::builder(server.url()).partitions(2).connect().await.unwrap();
-    let client = Client::new(backend.clone());
-    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let (_server, backend, client, mut c) = start(2).await;
     let keys: Vec<String> = (0..4).map(|k| format!("r{k}")).collect();
     // Redis refuses every write: it is over its memory limit.
     let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(1).query_async(&mut c).await.unwrap();

@@ -127,13 +127,14 @@ impl Redis {
         for q in batch {
             by_part.entry(q.part).or_default().push(q);
         }
-        let calls = by_part.into_iter().map(|(p, qs)| async move {
+        let calls = by_part.into_iter().map(|(p, mut qs)| async move {
             let t = self.tag(p);
             let mut args = Vec::with_capacity(1 + 2 * qs.len());
             args.push(t.clone().into_bytes());
-            for q in &qs {
-                args.push(q.instance.as_bytes().to_vec());
-                args.push(q.message.as_bytes().to_vec());
+            // (Moved, not copied: only `done` is used after.)
+            for q in &mut qs {
+                args.push(std::mem::take(&mut q.instance).into_bytes());
+                args.push(std::mem::take(&mut q.message).into_bytes());
             }
             let call: ScriptCall = (vec![format!("{t}:lease").into_bytes()], args);
             let reply = invoke_batch(self, &self.inner.scripts.send, std::slice::from_ref(&call)).await;

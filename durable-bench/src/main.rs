@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p durable-bench -- SCENARIO [--backend memory|redis] [--fsync everysec|always|off]
 //!                                                  [--redis URL] [--n N] [--runs R] [--concurrency C]
-//!                                                  [--concurrent-waits] [--senders K] [--wave W] [--exit-parked] [--signals S]
+//!                                                  [--concurrent-waits] [--senders K] [--threads T] [--wave W] [--exit-parked] [--signals S]
 //!                                                  [--cluster [--workers 1,2,4] [--replica-acks 1]]
 //! ```
 //!
@@ -74,6 +74,11 @@
 //! wait for `--replica-acks` replicas (default 1, as the backend's default; 0 to compare).
 //! `--fsync` and `--runs` are not supported with `--cluster`.
 //!
+//! `--threads T` runs this process (the worker and the clients) on a Tokio runtime of T worker
+//! threads; by default Tokio's own (one per CPU, or `TOKIO_WORKER_THREADS`). The header says
+//! which. On a machine whose cores Redis shares, fewer threads than cores can be faster: see
+//! `docs/performance.md`.
+//!
 //! Activities do no work: the figures are the cost of the runtime itself.
 
 mod backlog;
@@ -97,7 +102,7 @@ use workload::*;
 /// How long any single wait may take before the benchmark reports a hang.
 const WAIT: Duration = Duration::from_secs(600);
 
-const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--fsync everysec|always|off] [--redis URL] [--n N] [--runs R] [--concurrency C] [--concurrent-waits] [--senders K] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4] [--replica-acks 1]]
+const USAGE: &str = "usage: durable-bench SCENARIO [--backend memory|redis] [--fsync everysec|always|off] [--redis URL] [--n N] [--runs R] [--concurrency C] [--concurrent-waits] [--senders K] [--threads T] [--wave W] [--exit-parked] [--signals S] [--cluster [--workers 1,2,4] [--replica-acks 1]]
 scenarios: five-activity, sequential, fan-out, sub-orchestrations, latency, history-length, entity-hot, entities, parked, backlog, all
 --backend redis: a fresh redis-server of its own for each run, persisting as --fsync says (default everysec); with --redis URL, that server (--fsync refused)
 --runs R: run a throughput scenario (five-activity, sequential, fan-out, sub-orchestrations, entity-hot, entities) R times; each run, then the median and [min-max]
@@ -233,6 +238,8 @@ struct Options {
     concurrent_waits: bool,
     /// entity-hot, entities: concurrent senders.
     senders: u64,
+    /// Tokio worker threads of this process (`--threads`); `None`: Tokio's default.
+    threads: Option<usize>,
     /// parked: waves, idle time, exit once reported.
     parked: ParkedOptions,
     /// backlog: signals queued to one entity.
@@ -254,6 +261,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut concurrency = None;
     let mut concurrent_waits = false;
     let mut senders = 16;
+    let mut threads = None;
     let mut signals = 200_000;
     let mut parked = ParkedOptions { wave: None, idle: parked::IDLE, exit_parked: false };
     let mut cluster = false;
@@ -310,6 +318,15 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                     .ok()
                     .filter(|&k: &u64| k > 0)
                     .ok_or_else(|| format!("--senders: not a count of senders: {v:?}"))?;
+            }
+            "--threads" => {
+                let v = value(a)?;
+                threads = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&t: &usize| t > 0)
+                        .ok_or_else(|| format!("--threads: not a count of threads: {v:?}"))?,
+                );
             }
             "--signals" => {
                 let v = value(a)?;
@@ -376,6 +393,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         concurrency,
         concurrent_waits,
         senders,
+        threads,
         parked,
         signals,
         cluster,
@@ -472,15 +490,42 @@ fn machine() -> String {
     format!("{cpus} CPUs (nproc), {model}")
 }
 
-#[tokio::main]
-async fn main() {
+/// The multi-threaded Tokio runtime the benchmark runs on: `threads` worker threads, or
+/// Tokio's default (one per CPU, or `TOKIO_WORKER_THREADS`).
+fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(t) = threads {
+        b.worker_threads(t);
+    }
+    b.enable_all().build().unwrap_or_else(|e| {
+        eprintln!("cannot start the Tokio runtime: {e}");
+        std::process::exit(1);
+    })
+}
+
+/// How many worker threads a runtime built by [`runtime`] has.
+fn runtime_threads(threads: Option<usize>) -> String {
+    match threads {
+        Some(t) => format!("{t} (--threads)"),
+        None => match std::env::var("TOKIO_WORKER_THREADS") {
+            Ok(t) => format!("{t} (TOKIO_WORKER_THREADS)"),
+            Err(_) => {
+                let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+                format!("{cpus} (Tokio's default: one per CPU)")
+            }
+        },
+    }
+}
+
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [cmd, url, hub, expected, acks, rest @ ..] = args.as_slice()
         && cmd == "cluster-worker"
     {
         let concurrency = rest.first().and_then(|c| c.parse().ok());
         let (expected, acks) = (expected.parse().unwrap_or(1), acks.parse().unwrap_or(1));
-        if let Err(e) = cluster::worker_process(url, hub, expected, acks, concurrency).await {
+        let worker = cluster::worker_process(url, hub, expected, acks, concurrency);
+        if let Err(e) = runtime(None).block_on(worker) {
             eprintln!("cluster-worker: {e}");
             std::process::exit(1);
         }
@@ -495,6 +540,12 @@ async fn main() {
     };
     println!("command: cargo run --release -p durable-bench -- {}", args.join(" "));
     println!("machine: {}", machine());
+    println!("runtime: Tokio, multi-threaded, worker threads {}", runtime_threads(opts.threads));
+    runtime(opts.threads).block_on(bench_main(&opts));
+}
+
+/// Run the benchmark; on failure or interruption, exit with its code.
+async fn bench_main(opts: &Options) {
     if cfg!(debug_assertions) {
         println!("warning: a debug build; pass --release for meaningful figures");
     }
@@ -502,7 +553,7 @@ async fn main() {
     // `bench`'s future: dropping it, when the benchmark ends, fails or is interrupted, stops them
     // all before the process exits.
     let outcome = tokio::select! {
-        r = bench(&opts) => r.map_err(|e| (e, 1)),
+        r = bench(opts) => r.map_err(|e| (e, 1)),
         (signal, code) = interrupted() => Err((format!("interrupted by {signal}"), code)),
     };
     if let Err((e, code)) = outcome {
@@ -666,6 +717,8 @@ mod tests {
         assert_eq!(o.parked.wave, Some(5000));
         assert_eq!(parse_args(&args("entity-hot")).unwrap().senders, 16);
         assert_eq!(parse_args(&args("entity-hot --senders 64")).unwrap().senders, 64);
+        assert_eq!(parse_args(&args("entity-hot")).unwrap().threads, None);
+        assert_eq!(parse_args(&args("entity-hot --threads 1")).unwrap().threads, Some(1));
     }
 
     #[test]
@@ -711,6 +764,8 @@ mod tests {
             "fan-out --runs x",
             "entity-hot --senders 0",
             "entity-hot --senders many",
+            "entity-hot --threads 0",
+            "entity-hot --threads",
             "latency --runs 200",
             "fan-out --fsync always",
             "fan-out --backend redis --fsync sometimes",

@@ -128,7 +128,7 @@ impl Client {
     pub async fn start<O: Orchestrator>(&self, f: O, input: O::Input) -> Result<InstanceId, Error> {
         let _ = f;
         let json =
-            payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
+            payload::to_json(&input, format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
         self.start_json(O::NAME, O::VERSION, InstanceId::random().into_string(), json, true).await
     }
 
@@ -150,7 +150,7 @@ impl Client {
     ) -> Result<InstanceId, Error> {
         let _ = f;
         let json =
-            payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
+            payload::to_json(&input, format!("the input of orchestrator `{}`", O::NAME)).map_err(Error::Payload)?;
         self.start_json(O::NAME, O::VERSION, id.into(), json, false).await
     }
 
@@ -407,7 +407,7 @@ impl Client {
     /// Raise event `name` with `data` on the instance. Events that arrive before the
     /// orchestrator waits for them are kept until it does.
     pub async fn raise_event<T: Serialize>(&self, id: &str, name: &str, data: T) -> Result<(), Error> {
-        let data = payload::to_json(&data, &format!("the data of event `{name}`")).map_err(Error::Payload)?;
+        let data = payload::to_json(&data, format!("the data of event `{name}`")).map_err(Error::Payload)?;
         self.check_size(|| format!("the data of event `{name}`"), &data)?;
         let s = self.existing(id).await?;
         if s.is_finished() {
@@ -668,7 +668,7 @@ impl Client {
 
     /// Validate and send one operation (a signal) to an entity.
     async fn send_entity_operation(&self, id: &EntityId, op: &str, input: String) -> Result<(), Error> {
-        validate_entity_id(id)?;
+        let instance_id = validate_entity_id(id)?;
         self.check_size(|| format!("the input of operation `{op}` on entity `{id}`"), &input)?;
         let span = tracing::info_span!(
             "durable.signal",
@@ -681,7 +681,7 @@ impl Client {
         let trace = Some(crate::trace::enter(&span, TraceContext::current().as_ref()));
         let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None, trace };
         let what = format!("operation `{op}` on entity `{id}`");
-        tracing::Instrument::instrument(self.send(&id.instance_id(), message, &what, Repeat::IfNotSent), span).await
+        tracing::Instrument::instrument(self.send(&instance_id, message, &what, Repeat::IfNotSent), span).await
     }
 
     /// The state of entity `E` with `key`; `None` if it was never created (or was deleted).
@@ -689,7 +689,7 @@ impl Client {
         let id = EntityId::of::<E>(key);
         match self.entity(&id.name, &id.key).await? {
             Some(EntityStatus { state: Some(json), .. }) => {
-                payload::from_json(&json, &format!("the state of entity `{id}`")).map(Some).map_err(Error::Payload)
+                payload::from_json(&json, format!("the state of entity `{id}`")).map(Some).map_err(Error::Payload)
             }
             _ => Ok(None),
         }
@@ -771,14 +771,17 @@ impl EntityStatus {
     }
 }
 
-fn validate_entity_id(id: &EntityId) -> Result<(), Error> {
+/// Check an entity's id; its instance id if it is valid.
+fn validate_entity_id(id: &EntityId) -> Result<String, Error> {
+    let instance_id = id.instance_id();
     if id.name.is_empty() || id.name.contains('@') {
         return Err(Error::InvalidInstanceId {
-            id: id.instance_id(),
+            id: instance_id,
             reason: "an entity name must be non-empty and must not contain `@`".to_string(),
         });
     }
-    crate::instance::validate_instance_id(&id.instance_id())
+    crate::instance::validate_instance_id(&instance_id)?;
+    Ok(instance_id)
 }
 
 /// Sink of [`Client::signal_entity`]: a one-way operation sent from outside.
@@ -794,7 +797,7 @@ impl<'a> EntitySink for ClientSignal<'a> {
         op: &'static str,
         input: &I,
     ) -> BoxFuture<'a, Result<(), Error>> {
-        let input = payload::to_json(input, &format!("the input of operation `{op}` on entity `{}`", self.entity));
+        let input = payload::to_json(input, format_args!("the input of operation `{op}` on entity `{}`", self.entity));
         Box::pin(async move {
             let input = input.map_err(Error::Payload)?;
             self.client.send_entity_operation(&self.entity, op, input).await

@@ -88,7 +88,7 @@ impl EntityContext {
     /// Start an orchestration; returns its instance id.
     pub fn start_orchestration<O: Orchestrator>(&mut self, f: O, input: O::Input) -> Result<String, crate::Error> {
         let _ = f;
-        let input = payload::to_json(&input, &format!("the input of orchestrator `{}`", O::NAME))
+        let input = payload::to_json(&input, format_args!("the input of orchestrator `{}`", O::NAME))
             .map_err(crate::Error::Payload)?;
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
         self.effects.push(EntityEffect::StartOrchestration {
@@ -116,7 +116,7 @@ impl EntitySink for EntitySignal<'_> {
     type Output<R: DeserializeOwned + 'static> = ();
     fn __send<R: DeserializeOwned + 'static, I: Serialize>(self, op: &'static str, input: &I) -> Self::Output<R> {
         let input =
-            payload::to_json(input, &format!("the input of operation `{op}`")).unwrap_or_else(|e| panic!("{e}"));
+            payload::to_json(input, format_args!("the input of operation `{op}`")).unwrap_or_else(|e| panic!("{e}"));
         let fire_at = self.delay.map(|d| self.ctx.now.saturating_add(d.as_millis() as u64));
         self.ctx.effects.push(EntityEffect::Signal { target: self.target, op: op.to_string(), input, fire_at });
     }

@@ -163,7 +163,7 @@ fn erase_key<I: serde::de::DeserializeOwned + 'static>(
 ) -> Option<KeyFn> {
     let key = key?;
     Some(Arc::new(move |json: &str| {
-        let input: I = crate::payload::from_json(json, &format!("the input of {kind} `{name}`"))?;
+        let input: I = crate::payload::from_json(json, format!("the input of {kind} `{name}`"))?;
         catch_unwind(AssertUnwindSafe(|| key(&input)))
             .map_err(|p| format!("{what} of `{name}` panicked: {}", panic_text(p.as_ref())))
     }))

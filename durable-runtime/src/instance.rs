@@ -215,7 +215,7 @@ impl InstanceStatus {
         match (&self.runtime_status, &self.output) {
             (RuntimeStatus::Completed, Some(json)) => crate::payload::from_json(
                 json,
-                &format!("the output of instance {:?} ({})", self.instance_id, self.name),
+                format!("the output of instance {:?} ({})", self.instance_id, self.name),
             )
             .map_err(Error::Payload),
             _ => Err(Error::NoOutput {

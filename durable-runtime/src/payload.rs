@@ -4,12 +4,12 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Encode a payload as JSON text.
-pub fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, String> {
+pub fn to_json<T: Serialize + ?Sized>(value: &T, what: impl std::fmt::Display) -> Result<String, String> {
     serde_json::to_string(value).map_err(|e| format!("{what} does not serialize to JSON: {e}"))
 }
 
 /// Decode a JSON payload into `T`, naming what was being decoded and the expected type on error.
-pub fn from_json<T: DeserializeOwned>(json: &str, what: &str) -> Result<T, String> {
+pub fn from_json<T: DeserializeOwned>(json: &str, what: impl std::fmt::Display) -> Result<T, String> {
     serde_json::from_str(json).map_err(|e| {
         format!("{what} does not deserialize into `{}`: {e} (got {})", std::any::type_name::<T>(), abbreviate(json))
     })

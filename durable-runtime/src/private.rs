@@ -76,7 +76,7 @@ where
 }
 
 pub fn decode_input<T: DeserializeOwned>(json: &str, name: &str) -> Result<T, StepResult> {
-    crate::payload::from_json(json, &format!("the input of orchestrator `{name}`")).map_err(StepResult::BadInput)
+    crate::payload::from_json(json, format_args!("the input of orchestrator `{name}`")).map_err(StepResult::BadInput)
 }
 
 /// The fingerprint of an orchestrator's code (its tokens' text), at compile time.
@@ -608,7 +608,7 @@ pub fn next<I: DurableIter>(it: &mut I) -> Option<I::Item> {
 
 /// Decode an operation's input.
 pub fn entity_input<T: DeserializeOwned>(input: &str, entity: &str, op: &str) -> Result<T, String> {
-    crate::payload::from_json(input, &format!("the input of operation `{op}` of entity `{entity}`"))
+    crate::payload::from_json(input, format_args!("the input of operation `{op}` of entity `{entity}`"))
 }
 
 /// Check that an operation without input got none (`null`).
@@ -623,7 +623,7 @@ pub fn entity_no_input(input: &str, entity: &str, op: &str) -> Result<(), String
 
 /// Encode an operation's result.
 pub fn entity_output<T: Serialize + ?Sized>(v: &T, entity: &str, op: &str) -> Result<String, String> {
-    crate::payload::to_json(v, &format!("the result of operation `{op}` of entity `{entity}`"))
+    crate::payload::to_json(v, format_args!("the result of operation `{op}` of entity `{entity}`"))
 }
 
 /// The error for an unknown operation name.

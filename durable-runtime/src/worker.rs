@@ -39,9 +39,9 @@ fn activity_fn<A: Activity>() -> ActivityFn {
     Arc::new(|ctx, input| {
         Box::pin(async move {
             let name = A::NAME;
-            let input: A::Input = payload::from_json(&input, &format!("the input of activity `{name}`"))?;
+            let input: A::Input = payload::from_json(&input, format!("the input of activity `{name}`"))?;
             let output = A::__run(ctx, input).await.map_err(|e| e.message().to_string())?;
-            payload::to_json(&output, &format!("the output of activity `{name}`"))
+            payload::to_json(&output, format!("the output of activity `{name}`"))
         })
     })
 }

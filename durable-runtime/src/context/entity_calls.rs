@@ -30,7 +30,7 @@ impl EntitySink for EntityCall {
         let mut st = self.ctx.inner.borrow_mut();
         let name = format!("{}.{op}", self.entity);
         let id =
-            match payload::to_json(input, &format!("the input of operation `{name}`")) {
+            match payload::to_json(input, format!("the input of operation `{name}`")) {
                 Ok(input) => {
                     let entity = self.entity.clone();
                     st.schedule(OpenTask::Entity { entity: entity.clone(), op: op.to_string() }, |id| {
@@ -53,7 +53,7 @@ pub struct EntitySignalFromOrchestration {
 impl EntitySink for EntitySignalFromOrchestration {
     type Output<R: DeserializeOwned + 'static> = ();
     fn __send<R: DeserializeOwned + 'static, I: Serialize>(self, op: &'static str, input: &I) {
-        let input = payload::to_json(input, &format!("the input of operation `{}.{op}`", self.entity))
+        let input = payload::to_json(input, format!("the input of operation `{}.{op}`", self.entity))
             .unwrap_or_else(|e| panic!("{e}"));
         self.ctx.inner.borrow_mut().commands.push(Command::SignalEntity {
             entity: self.entity,

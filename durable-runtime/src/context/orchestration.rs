@@ -50,7 +50,7 @@ impl OrchestrationContext {
 
     fn schedule_activity<I: Serialize, O>(&self, name: &str, input: &I) -> Task<O> {
         let mut st = self.inner.borrow_mut();
-        let id = match payload::to_json(input, &format!("the input of activity `{name}`")) {
+        let id = match payload::to_json(input, format!("the input of activity `{name}`")) {
             Ok(input) => st.schedule(
                 OpenTask::Activity {
                     name: name.to_string(),
@@ -83,7 +83,7 @@ impl OrchestrationContext {
 
     fn start_sub_orchestration<I: Serialize, O>(&self, name: &str, version: u32, input: &I) -> Task<O> {
         let mut st = self.inner.borrow_mut();
-        let id = match payload::to_json(input, &format!("the input of orchestrator `{name}`")) {
+        let id = match payload::to_json(input, format!("the input of orchestrator `{name}`")) {
             Ok(input) => {
                 let next = st.rt.next_id;
                 let instance_id = format!("{}:{}", st.instance_id, next);
@@ -137,7 +137,7 @@ impl OrchestrationContext {
     /// Raise an event on another instance (one-way).
     pub fn send_event<T: Serialize>(&self, instance_id: &str, name: &str, data: T) {
         let mut st = self.inner.borrow_mut();
-        let data = payload::to_json(&data, &format!("the data of event `{name}`")).unwrap_or_else(|e| panic!("{e}"));
+        let data = payload::to_json(&data, format!("the data of event `{name}`")).unwrap_or_else(|e| panic!("{e}"));
         st.commands.push(Command::SendEvent { instance_id: instance_id.to_string(), name: name.to_string(), data });
     }
 

@@ -18,8 +18,9 @@ use crate::time::Millis;
 use crate::trace::TraceContext;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// Applies one operation to an entity's JSON state (type-erased [`Entity::__dispatch`]).
-pub type EntityApplyFn = fn(&mut Option<String>, &mut EntityContext, &str, &str) -> Result<String, String>;
+/// Applies one operation to an entity's JSON state (type-erased [`Entity::__dispatch`]): the
+/// new state (`None`: the entity deleted itself) and the operation's result.
+pub type EntityApplyFn = fn(Option<&str>, &mut EntityContext, &str, &str) -> Result<(Option<String>, String), String>;
 
 /// A registered entity type: its name, operations and dispatch.
 #[derive(Clone, Copy, Debug)]
@@ -39,26 +40,28 @@ impl EntityEntry {
     }
 }
 
-/// Run one operation; on error or panic the state is left as it was.
+/// Run one operation on `state`: the new state and the result, or why it failed (its error, or
+/// its panic). The state it was given is not touched.
 fn apply<E: Entity>(
-    state: &mut Option<String>,
+    state: Option<&str>,
     ctx: &mut EntityContext,
     op: &str,
     input: &str,
-) -> Result<String, String> {
+) -> Result<(Option<String>, String), String> {
     let mut value: E = match state {
-        Some(s) => payload::from_json(s, &format!("the state of entity `{}`", ctx.id))?,
+        // (The names are formatted only if the state does not decode.)
+        Some(s) => payload::from_json(s, format_args!("the state of entity `{}`", ctx.id))?,
         None => E::default(),
     };
     ctx.deleted = false;
     let out = catch_unwind(AssertUnwindSafe(|| value.__dispatch(ctx, op, input)))
         .map_err(|p| format!("operation `{op}` on entity `{}` panicked: {}", ctx.id, panic_message(&*p)))??;
-    if ctx.deleted {
-        *state = None;
+    let state = if ctx.deleted {
+        None
     } else {
-        *state = Some(payload::to_json(&value, &format!("the state of entity `{}`", ctx.id))?);
-    }
-    Ok(out)
+        Some(payload::to_json(&value, format_args!("the state of entity `{}`", ctx.id))?)
+    };
+    Ok((state, out))
 }
 
 const MAX_CANCELLED: usize = 64;
@@ -82,15 +85,14 @@ impl EntityStep<'_> {
     /// Why operation `op`, which returned `out` and asked for the effects from `first_effect`
     /// on, fails for a payload over the limit, if it does: the new state, the result, or an
     /// input it sends.
-    fn oversized(&self, op: &str, out: &str, first_effect: usize) -> Option<String> {
+    fn oversized(&self, state: Option<&str>, op: &str, out: &str, first_effect: usize) -> Option<String> {
         let limit = self.max_payload;
         let id = &self.ctx.id;
         // What is named only once a payload is found over the limit.
         let over = |json: &str, what: &dyn Fn() -> String| {
             (json.len() > limit).then(|| super::payload_too_large(what(), json.len(), limit))
         };
-        let state = self.record.state.as_deref().unwrap_or_default();
-        over(state, &|| format!("the state of entity `{id}`"))
+        over(state.unwrap_or_default(), &|| format!("the state of entity `{id}`"))
             .or_else(|| over(out, &|| format!("the result of operation `{op}` on entity `{id}`")))
             .or_else(|| {
                 self.ctx.effects[first_effect..].iter().find_map(|effect| match effect {
@@ -133,14 +135,18 @@ impl EntityStep<'_> {
                 let op_trace = crate::trace::enter(&span, trace.as_ref());
                 let _entered = span.enter();
                 let before = self.ctx.effects.len();
-                let state_before = self.record.state.clone();
-                let mut result = (self.entry.apply)(&mut self.record.state, &mut self.ctx, &op, &input);
-                if let Ok(out) = &result
-                    && let Some(e) = self.oversized(&op, out, before)
-                {
-                    self.record.state = state_before;
-                    result = Err(e);
-                }
+                // The new state replaces the old only if the operation succeeded and all it
+                // produced is within the payload limit.
+                let result = match (self.entry.apply)(self.record.state.as_deref(), &mut self.ctx, &op, &input) {
+                    Ok((state, out)) => match self.oversized(state.as_deref(), &op, &out, before) {
+                        Some(e) => Err(e),
+                        None => {
+                            self.record.state = state;
+                            Ok(out)
+                        }
+                    },
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = &result {
                     self.ctx.effects.truncate(before);
                     self.last_error = Some(e.clone());

@@ -118,7 +118,7 @@ impl Redis {
                 } else {
                     cmd.query_async(&mut this.conn()).await
                 };
-                reply.map(|r| keys::parse_read(&r))
+                reply.map(keys::parse_read)
             };
             let reply = match reply {
                 Ok(r) => r,
@@ -349,8 +349,11 @@ impl Redis {
                 .query_async(&mut c)
                 .await
                 .map_err(|e| backend_err("XAUTOCLAIM", e))?;
-            let (next, entries) = match &reply {
-                Value::Array(a) if a.len() >= 2 => (reply_str(&a[0]), keys::parse_entries(&a[1])),
+            let (next, entries) = match reply {
+                Value::Array(mut a) if a.len() >= 2 => {
+                    let entries = keys::parse_entries(a.swap_remove(1));
+                    (reply_str(&a[0]), entries)
+                }
                 _ => (String::new(), Vec::new()),
             };
             claimed += entries.len();

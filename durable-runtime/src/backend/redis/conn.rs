@@ -373,7 +373,7 @@ impl Redis {
             pipe.add_command(c);
         }
         let replies: Vec<Value> = pipe.query_async(&mut self.conn()).await?;
-        Ok(replies.iter().flat_map(keys::parse_read).filter(|(_, e)| !e.is_empty()).collect())
+        Ok(replies.into_iter().flat_map(keys::parse_read).filter(|(_, e)| !e.is_empty()).collect())
     }
 
     /// A dedicated connection for blocking reads (on one Redis; reads on a cluster do not block).

@@ -192,7 +192,7 @@ impl Redis {
             } else {
                 cmd.query_async(&mut self.conn()).await.map_err(|e| backend_err("XREAD", e))?
             };
-            keys::parse_read(&reply)
+            keys::parse_read(reply)
         };
         let mut added = 0;
         let mut bad = Vec::new();

@@ -226,7 +226,7 @@ impl Redis {
         };
         let mut d = QueueDepths::default();
         for (p, c) in v.chunks(4).enumerate() {
-            let oldest = keys::parse_entries_raw(&c[3]).first().and_then(|(id, fields)| {
+            let oldest = keys::parse_entries_raw(c[3].clone()).first().and_then(|(id, fields)| {
                 // Entries of releases before this one have a `t` field (ms); the id of any entry
                 // is at least Redis's clock in microseconds when it was written (`next_id`), so
                 // the age read from it may come out short, never long.
@@ -263,7 +263,7 @@ impl Redis {
         let per_part: Vec<redis::Value> =
             pipe.query_async(&mut self.conn()).await.map_err(|e| backend_err("XREVRANGE", e))?;
         let mut all = Vec::new();
-        for v in &per_part {
+        for v in per_part {
             for (id, fields) in keys::parse_entries_raw(v) {
                 let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                 let mut d = DeadLetter {

@@ -91,7 +91,7 @@ impl Redis {
                     .query_async(&mut c)
                     .await
                     .map_err(|e| backend_err("reading the outbox", e))?;
-                let entries = keys::parse_entries(&reply);
+                let entries = keys::parse_entries(reply);
                 if entries.is_empty() {
                     break;
                 }

@@ -98,7 +98,7 @@ impl Client {
     }
 
     /// Run a call, retrying transient errors as `repeat` allows.
-    async fn call<T, F, Fut>(&self, what: &str, repeat: Repeat, call: F) -> Result<T, Error>
+    async fn call<T, F, Fut>(&self, what: impl std::fmt::Display, repeat: Repeat, call: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -112,7 +112,13 @@ impl Client {
     }
 
     /// Send a message to an instance, retrying transient errors as `repeat` allows.
-    async fn send(&self, id: &str, message: InstanceMessage, what: &str, repeat: Repeat) -> Result<(), Error> {
+    async fn send(
+        &self,
+        id: &str,
+        message: InstanceMessage,
+        what: impl std::fmt::Display,
+        repeat: Repeat,
+    ) -> Result<(), Error> {
         self.call(what, repeat, || self.backend.send_message(id, message.clone())).await
     }
 
@@ -680,8 +686,8 @@ impl Client {
         );
         let trace = Some(crate::trace::enter(&span, TraceContext::current().as_ref()));
         let message = InstanceMessage::EntityOperation { op: op.to_string(), input, sender: None, reply: None, trace };
-        let what = format!("operation `{op}` on entity `{id}`");
-        tracing::Instrument::instrument(self.send(&instance_id, message, &what, Repeat::IfNotSent), span).await
+        let what = OperationOn { op, id };
+        tracing::Instrument::instrument(self.send(&instance_id, message, what, Repeat::IfNotSent), span).await
     }
 
     /// The state of entity `E` with `key`; `None` if it was never created (or was deleted).
@@ -768,6 +774,19 @@ pub struct EntityStatus {
 impl EntityStatus {
     fn from_status(id: EntityId, s: InstanceStatus) -> Self {
         Self { id, state: s.output, last_error: s.error, updated_ms: s.updated_ms }
+    }
+}
+
+/// "operation `op` on entity `id`", as errors name a signal: written only when one does.
+#[derive(Clone, Copy)]
+struct OperationOn<'a> {
+    op: &'a str,
+    id: &'a EntityId,
+}
+
+impl std::fmt::Display for OperationOn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "operation `{}` on entity `{}`", self.op, self.id)
     }
 }
 

@@ -20,7 +20,13 @@ impl EntityId {
     }
     /// The instance id it is stored under: `@name@key`.
     pub fn instance_id(&self) -> String {
-        format!("@{}@{}", self.name, self.key)
+        // (Made at its length at once: `format!` grows its string as it writes.)
+        let mut id = String::with_capacity(2 + self.name.len() + self.key.len());
+        id.push('@');
+        id.push_str(&self.name);
+        id.push('@');
+        id.push_str(&self.key);
+        id
     }
     /// Parse an entity instance id (`@name@key`).
     pub fn from_instance_id(id: &str) -> Option<Self> {

@@ -58,7 +58,12 @@ pub(crate) enum Repeat {
 
 /// Make `call` until it succeeds, fails with an error that is not transient, or `backoff` runs
 /// out (then its last error). `what` names the call in logs and errors.
-pub(crate) async fn retry<T, F, Fut>(backoff: &mut Backoff, what: &str, repeat: Repeat, mut call: F) -> Result<T, Error>
+pub(crate) async fn retry<T, F, Fut>(
+    backoff: &mut Backoff,
+    what: impl std::fmt::Display,
+    repeat: Repeat,
+    mut call: F,
+) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
@@ -72,7 +77,7 @@ where
             None => return Err(e),
             Some(Transient::Unknown) if repeat == Repeat::IfNotSent => return Err(outcome_unknown(e, what)),
             Some(_) => {
-                tracing::debug!(call = what, error = %e, "the backend cannot be reached; trying again");
+                tracing::debug!(call = %what, error = %e, "the backend cannot be reached; trying again");
                 if !backoff.pause().await {
                     return Err(e);
                 }
@@ -82,7 +87,7 @@ where
 }
 
 /// The error of a write that may or may not have been applied, and is not made again.
-pub(crate) fn outcome_unknown(e: Error, what: &str) -> Error {
+pub(crate) fn outcome_unknown(e: Error, what: impl std::fmt::Display) -> Error {
     match e {
         Error::Backend(m) => Error::Backend(format!(
             "{m}; the connection dropped after {what} was sent, so it may or may not have been applied, \

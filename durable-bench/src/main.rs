@@ -72,11 +72,11 @@
 //! replicas started for the run without persistence (`redis-server` and `redis-cli` on the
 //! `PATH`); a `redis://` URL runs the same worker processes on one Redis, for comparison. Writes
 //! wait for `--replica-acks` replicas (default 1, as the backend's default; 0 to compare).
-//! `--fsync` and `--runs` are not supported with `--cluster`.
+//! `--fsync`, `--runs` and `--threads` are not supported with `--cluster`.
 //!
 //! `--threads T` runs this process (the worker and the clients) on a Tokio runtime of T worker
 //! threads; by default Tokio's own (one per CPU, or `TOKIO_WORKER_THREADS`). The header says
-//! which. On a machine whose cores Redis shares, fewer threads than cores can be faster: see
+//! which. Not with `--cluster`, whose worker processes run Tokio's default. On a machine whose cores Redis shares, fewer threads than cores can be faster: see
 //! `docs/performance.md`.
 //!
 //! Activities do no work: the figures are the cost of the runtime itself.
@@ -357,6 +357,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
         if runs.is_some() {
             return Err("--runs is not supported with --cluster: run the command again".into());
+        }
+        if threads.is_some() {
+            return Err("--threads is not supported with --cluster: its worker processes run Tokio's default \
+                        runtime (set TOKIO_WORKER_THREADS for them all)"
+                .into());
         }
     }
     let backend = match (backend.as_str(), redis_given.clone(), fsync) {
@@ -760,6 +765,7 @@ mod tests {
             "five-activity --cluster --workers 0",
             "five-activity --cluster --runs 2",
             "five-activity --cluster --fsync always",
+            "five-activity --cluster --threads 1",
             "fan-out --runs 0",
             "fan-out --runs x",
             "entity-hot --senders 0",

@@ -76,7 +76,7 @@
 //!
 //! `--threads T` runs this process (the worker and the clients) on a Tokio runtime of T worker
 //! threads; by default Tokio's own (one per CPU, or `TOKIO_WORKER_THREADS`). The header says
-//! which. Not with `--cluster`, whose worker processes run Tokio's default. On a machine whose cores Redis shares, fewer threads than cores can be faster: see
+//! which. On a machine whose cores Redis shares, fewer threads than cores can be faster: see
 //! `docs/performance.md`.
 //!
 //! Activities do no work: the figures are the cost of the runtime itself.

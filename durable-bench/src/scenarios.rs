@@ -101,7 +101,7 @@ impl Tally {
     }
 }
 
-/// `per_entity` signals to each of `entities` entities, sent by 16 concurrent senders; timed
+/// `per_entity` signals to each of `entities` entities, sent by `senders` concurrent tasks; timed
 /// until every entity has applied all of them (checked by its count and sum).
 pub(crate) async fn entity_signals(
     client: &Client,
